@@ -1,0 +1,180 @@
+"""``compress(model, ...)``: one call turns a Keras model into its hashed twin."""
+
+from __future__ import annotations
+
+import logging
+import warnings
+
+import keras
+import numpy as np
+
+from hashed_keras.layers import HashedConv2D, HashedDense, HashedLayer
+
+METHODS = ("hashed",)
+
+_log = logging.getLogger(__name__)
+
+# Constructor arguments carried over from the dense layer to its hashed twin.
+_COMMON_KEYS = ("name", "activation", "use_bias", "bias_initializer", "kernel_regularizer",
+                "bias_regularizer", "activity_regularizer", "kernel_constraint",
+                "bias_constraint", "dtype", "trainable")
+_CONV_KEYS = ("filters", "kernel_size", "strides", "padding", "data_format",
+              "dilation_rate")
+
+
+def _hashed_twin(layer, compression, seed):
+    config = layer.get_config()
+    kwargs = {k: config[k] for k in _COMMON_KEYS if k in config}
+    if type(layer) is keras.layers.Dense:
+        if config.get("lora_rank"):
+            return None, "LoRA-enabled Dense"
+        return HashedDense(config["units"], compression=compression, seed=seed, **kwargs), None
+    if type(layer) is keras.layers.Conv2D:
+        if config.get("groups", 1) != 1:
+            return None, "grouped Conv2D (groups > 1)"
+        if config.get("lora_rank"):
+            return None, "LoRA-enabled Conv2D"
+        if max(config["strides"]) > 1 and max(config["dilation_rate"]) > 1:
+            return None, "Conv2D with both strides and dilation > 1"
+        return HashedConv2D(compression=compression, seed=seed,
+                            **{k: config[k] for k in _CONV_KEYS}, **kwargs), None
+    return None, None
+
+
+def _has_kernel(layer):
+    """Whether a layer holds a weight matrix (not just norm scales or biases)."""
+    return any(w.path.split("/")[-1] in ("kernel", "depthwise_kernel", "embeddings",
+                                         "pointwise_kernel") for w in layer.weights)
+
+
+def _project(dense_layer, hashed_layer):
+    """Least-squares buckets for a trained dense kernel: bucket-wise signed means."""
+    kernel = keras.ops.convert_to_numpy(dense_layer.kernel).reshape(-1)
+    values = [kernel]
+    if hashed_layer.hash_bias:
+        values.append(keras.ops.convert_to_numpy(dense_layer.bias))
+    virtual = np.concatenate(values).astype(np.float64)
+    index = hashed_layer._index.numpy()
+    sign = hashed_layer._sign.numpy().astype(np.float64)
+    k = hashed_layer.num_buckets
+    sums = np.bincount(index, weights=virtual * sign, minlength=k)
+    counts = np.maximum(np.bincount(index, minlength=k), 1)
+    hashed_layer.shared.assign((sums / counts).astype(hashed_layer.shared.dtype))
+    if hashed_layer.bias is not None:
+        hashed_layer.bias.assign(keras.ops.convert_to_numpy(dense_layer.bias))
+
+
+def compress(model, method="hashed", compression=1 / 8, skip=(), per_layer=None,
+             seed=None, initialize="project"):
+    """Returns a trainable copy of ``model`` with Dense/Conv2D layers hashed.
+
+    Sequential and functional structure is preserved (the model is rebuilt with
+    ``keras.models.clone_model``); layers that are not replaced keep their
+    weights. Like ``tfmot.clustering.keras.cluster_weights``, one call does it.
+
+    Args:
+      model: a built Sequential or functional ``keras.Model``.
+      method: ``"hashed"`` (HashedNets: HashedDense and HashedConv2D).
+      compression: the fraction of each layer's virtual weights to store.
+      skip: names of layers to leave dense (e.g. a small first conv).
+      per_layer: ``{layer_name: compression}`` overriding ``compression``.
+      seed: base seed; layer ``i`` gets seed ``seed + i`` (None: fresh seeds).
+      initialize: ``"project"`` sets each layer's buckets to the
+        least-squares fit of the original (trained) kernel and copies its bias;
+        ``"random"`` uses the hashed layer's initializer.
+
+    Returns:
+      The new model. Layers that hold weights but have no hashed twin are left
+      as they are, and listed in a warning; :func:`summarize` shows all.
+
+    Raises:
+      ValueError: for an unknown method, a subclassed model, names in ``skip``
+        or ``per_layer`` that are not layers of the model, or a compression
+        outside (0, 1].
+
+    Example:
+
+    >>> hashed = hashed_keras.compress(model, compression=1 / 8, skip=["conv1"])
+    >>> hashed.compile("adam", "sparse_categorical_crossentropy")
+    """
+    if method not in METHODS:
+        raise ValueError(f"Unknown method {method!r}; choose one of {METHODS}.")
+    if initialize not in ("project", "random"):
+        raise ValueError(f"`initialize` must be 'project' or 'random', got {initialize!r}.")
+    if not isinstance(model, (keras.Sequential, keras.Model)) or not (
+            isinstance(model, keras.Sequential) or getattr(model, "_is_graph_network", False)
+            or type(model).__name__ == "Functional"):
+        raise ValueError(
+            "compress() needs a Sequential or functional keras.Model; subclassed models "
+            "cannot be cloned layer by layer. Build the model functionally, or use "
+            "hashed_keras.layers.HashedDense/HashedConv2D in its definition.")
+    per_layer = dict(per_layer or {})
+    names = {layer.name for layer in model.layers}
+    unknown = sorted((set(skip) | set(per_layer)) - names)
+    if unknown:
+        raise ValueError(
+            f"Layers {unknown} named in `skip`/`per_layer` are not in the model; its "
+            f"layers are {sorted(names)}.")
+    for name, value in [("compression", compression)] + [
+            (f"per_layer[{k!r}]", v) for k, v in per_layer.items()]:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= 1:
+            raise ValueError(f"`{name}` must be in (0, 1], got {value!r}.")
+
+    replaced, unsupported = {}, []
+    counter = iter(range(len(model.layers)))
+
+    def clone(layer):
+        index = next(counter)
+        if layer.name not in skip:
+            layer_seed = None if seed is None else (int(seed) + index) % 2**32
+            twin, reason = _hashed_twin(layer, per_layer.get(layer.name, compression),
+                                        layer_seed)
+            if twin is not None:
+                replaced[layer.name] = (layer, twin)
+                return twin
+            if reason is None and _has_kernel(layer) and not isinstance(layer, HashedLayer):
+                reason = f"no hashed twin for {type(layer).__name__}"
+            if reason:
+                unsupported.append((layer.name, reason))
+        return layer.__class__.from_config(layer.get_config())
+
+    new_model = keras.models.clone_model(model, clone_function=clone)
+    for old, new in zip(model.layers, new_model.layers):
+        if old.name in replaced:
+            if initialize == "project" and old.built:
+                _project(old, new)
+        elif old.weights:
+            new.set_weights(old.get_weights())
+    if unsupported:
+        listing = ", ".join(f"{n} ({r})" for n, r in unsupported)
+        warnings.warn(f"compress(): left unchanged: {listing}.", stacklevel=2)
+    _log.info("compress(): hashed %d layers, left %d", len(replaced), len(unsupported))
+    return new_model
+
+
+def summarize(model):
+    """Per-layer sizes of a (possibly hashed) model.
+
+    Returns:
+      A list of dicts with ``name``, ``type``, ``virtual`` (parameters of the
+      equivalent dense layer), ``stored`` (trainable and non-trainable
+      scalars actually stored) and ``hashed`` (bool), one per layer with
+      weights, and a final ``"total"`` row.
+    """
+    rows = []
+    for layer in model.layers:
+        if not layer.weights:
+            continue
+        stored = int(sum(np.prod(w.shape) for w in layer.weights))
+        if isinstance(layer, HashedLayer):
+            virtual = layer.kernel_size_virtual + layer.bias_size
+        else:
+            virtual = stored
+        rows.append({"name": layer.name, "type": type(layer).__name__,
+                     "virtual": int(virtual), "stored": stored,
+                     "hashed": isinstance(layer, HashedLayer)})
+    rows.append({"name": "total", "type": "",
+                 "virtual": sum(r["virtual"] for r in rows),
+                 "stored": sum(r["stored"] for r in rows),
+                 "hashed": any(r["hashed"] for r in rows)})
+    return rows

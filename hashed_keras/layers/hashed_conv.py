@@ -1,0 +1,133 @@
+"""``HashedConv2D``: a 2-D convolution whose kernel is hashed into shared buckets."""
+
+from __future__ import annotations
+
+import keras
+import tensorflow as tf
+
+from hashed_keras.layers.base import HashedLayer
+
+
+def _pair(value, name, *, allow_zero=False):
+    """A pair of positive integers from an int or a 2-sequence."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = (value, value)
+    try:
+        value = tuple(value)
+    except TypeError:
+        value = None
+    low = 0 if allow_zero else 1
+    if (value is None or len(value) != 2
+            or any(isinstance(v, bool) or not isinstance(v, int) or v < low for v in value)):
+        raise ValueError(
+            f"`{name}` must be a positive integer or a pair of positive integers, "
+            f"got {value!r}.")
+    return value
+
+
+@keras.saving.register_keras_serializable(package="hashed_keras")
+class HashedConv2D(HashedLayer):
+    """2-D convolution with HashedNets weight sharing.
+
+    Like ``keras.layers.Conv2D(filters, kernel_size, ...)`` but its
+    ``[kh, kw, in_channels, filters]`` kernel is virtual: each weight is
+    ``sign * buckets[bucket]`` with bucket and sign hashed from its flat
+    row-major index and the layer seed (``docs/hash_contract.md``).
+
+    Args:
+      filters: number of output channels.
+      kernel_size: int or pair: the height and width of the window.
+      strides: int or pair (default 1).
+      padding: ``"valid"`` or ``"same"``.
+      data_format: ``"channels_last"`` (default) or ``"channels_first"``.
+      dilation_rate: int or pair (default 1).
+      compression, buckets, use_sign, hash_bias, seed: as in
+        :class:`HashedDense`.
+      activation, use_bias, initializers, regularizers, constraints: as in
+        ``keras.layers.Conv2D``; kernel ones apply to the buckets.
+
+    Example:
+
+    >>> layer = HashedConv2D(32, 3, padding="same", compression=1 / 16)
+    >>> y = layer(np.zeros((1, 28, 28, 1), "float32"))
+    >>> layer.num_buckets  # 3*3*1*32 / 16
+    18
+    """
+
+    def __init__(self, filters, kernel_size, strides=1, padding="valid",
+                 data_format=None, dilation_rate=1, compression=None, buckets=None,
+                 use_sign=True, hash_bias=False, seed=None, activation=None,
+                 use_bias=True, **kwargs):
+        if isinstance(filters, bool) or not isinstance(filters, int) or filters < 1:
+            raise ValueError(f"`filters` must be a positive integer, got {filters!r}.")
+        kernel_size = _pair(kernel_size, "kernel_size")
+        strides = _pair(strides, "strides")
+        dilation_rate = _pair(dilation_rate, "dilation_rate")
+        if not isinstance(padding, str) or padding.lower() not in ("valid", "same"):
+            raise ValueError(
+                f"`padding` must be 'valid' or 'same', got {padding!r}.")
+        data_format = data_format or keras.config.image_data_format()
+        if data_format not in ("channels_last", "channels_first"):
+            raise ValueError(
+                "`data_format` must be 'channels_last' or 'channels_first', "
+                f"got {data_format!r}.")
+        if max(strides) > 1 and max(dilation_rate) > 1:
+            raise ValueError(
+                f"`strides` > 1 together with `dilation_rate` > 1 is not supported "
+                f"(got strides={strides}, dilation_rate={dilation_rate}).")
+        super().__init__(compression=compression, buckets=buckets, use_sign=use_sign,
+                         hash_bias=hash_bias, seed=seed, activation=activation,
+                         use_bias=use_bias, **kwargs)
+        self.filters = filters
+        self.kernel_size = kernel_size
+        self.strides = strides
+        self.padding = padding.lower()
+        self.data_format = data_format
+        self.dilation_rate = dilation_rate
+        self.input_spec = keras.layers.InputSpec(ndim=4)
+
+    @property
+    def _channel_axis(self):
+        return -1 if self.data_format == "channels_last" else 1
+
+    def build(self, input_shape):
+        channels = input_shape[self._channel_axis]
+        if channels is None:
+            raise ValueError(
+                f"HashedConv2D '{self.name}' needs a known channel dimension, got "
+                f"input shape {input_shape}.")
+        self.compute_output_shape(input_shape)  # validates the spatial size
+        self.build_shared(self.kernel_size + (channels, self.filters), self.filters)
+        self.input_spec = keras.layers.InputSpec(ndim=4, axes={self._channel_axis: channels})
+
+    def call(self, inputs):
+        kernel, bias = self.shared_kernel_and_bias()
+        outputs = keras.ops.conv(inputs, kernel, strides=self.strides, padding=self.padding,
+                                 dilation_rate=self.dilation_rate,
+                                 data_format=self.data_format)
+        if bias is not None:
+            shape = (1, 1, 1, self.filters) if self.data_format == "channels_last" else (
+                1, self.filters, 1, 1)
+            outputs = outputs + tf.reshape(bias, shape)
+        if self.activation is not None:
+            outputs = self.activation(outputs)
+        return outputs
+
+    def compute_output_shape(self, input_shape):
+        from keras.src.ops.operation_utils import compute_conv_output_shape
+        return compute_conv_output_shape(
+            input_shape, self.filters, self.kernel_size, strides=self.strides,
+            padding=self.padding, data_format=self.data_format,
+            dilation_rate=self.dilation_rate)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({
+            "filters": self.filters,
+            "kernel_size": self.kernel_size,
+            "strides": self.strides,
+            "padding": self.padding,
+            "data_format": self.data_format,
+            "dilation_rate": self.dilation_rate,
+        })
+        return config

@@ -1,0 +1,140 @@
+"""The machinery every hashed layer shares: bucket count, seeds, materialisation.
+
+A hashed layer owns a *virtual* weight tensor (its Keras-layout kernel, plus its
+bias when ``hash_bias``) and stores only ``K`` shared variables, the buckets.
+Virtual weight ``i`` reads ``sign[i] * buckets[index[i]]`` where ``index`` and
+``sign`` come from :mod:`hashed_keras.hashing`. ``index`` and ``sign`` are
+constants recomputed from the layer seed at ``build``: they are never variables,
+never trained and never saved.
+"""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import tensorflow as tf
+
+from hashed_keras import hashing
+
+
+def resolve_buckets(virtual_size: int, compression=None, buckets=None) -> int:
+    """The bucket count ``K`` for a virtual tensor of ``virtual_size`` weights.
+
+    Exactly one of ``compression`` (a fraction in (0, 1]: ``K =
+    max(1, round(compression * virtual_size))``) or ``buckets`` (``K``
+    itself) is used; ``buckets`` wins when both are given.
+
+    Raises:
+      ValueError: naming the argument, if ``K`` would be invalid.
+    """
+    if buckets is not None:
+        if virtual_size < buckets:
+            raise ValueError(
+                f"`buckets`={buckets} is more than the layer's {virtual_size} virtual "
+                f"weights; pass at most {virtual_size} buckets (or use a plain layer).")
+        return int(buckets)
+    return max(1, int(round(float(compression) * virtual_size)))
+
+
+def validate_sharing_args(compression, buckets):
+    """Checks ``compression``/``buckets`` as given to a layer constructor."""
+    if buckets is not None:
+        if isinstance(buckets, bool) or not isinstance(buckets, (int, np.integer)):
+            raise ValueError(
+                f"`buckets` must be a positive integer, got {buckets!r} "
+                f"(type {type(buckets).__name__}).")
+        if buckets < 1:
+            raise ValueError(f"`buckets` must be >= 1, got {buckets}.")
+        if compression is not None:
+            raise ValueError(
+                "Pass either `compression` or `buckets`, not both "
+                f"(got compression={compression!r}, buckets={buckets!r}).")
+        return None, int(buckets)
+    if compression is None:
+        compression = 1 / 8
+    if isinstance(compression, bool) or not isinstance(compression, (int, float, np.number)):
+        raise ValueError(
+            f"`compression` must be a number in (0, 1], got {compression!r}.")
+    compression = float(compression)
+    if not 0.0 < compression <= 1.0:
+        raise ValueError(
+            f"`compression` must be in (0, 1] (the fraction of virtual weights that "
+            f"is stored, e.g. 1/8), got {compression}.")
+    return compression, None
+
+
+def validate_seed(seed) -> int:
+    """A layer seed: the given one, checked, or a fresh one from Python's RNG.
+
+    Fresh seeds come from :mod:`random`, which ``keras.utils.set_random_seed``
+    seeds, so a seeded program builds the same hash patterns every run, while
+    two layers of one model never share a pattern.
+    """
+    if seed is None:
+        return random.getrandbits(32)
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+        raise ValueError(f"`seed` must be an integer in [0, 2**32) or None, got {seed!r}.")
+    if not 0 <= seed < 2**32:
+        raise ValueError(f"`seed` must be in [0, 2**32), got {seed}.")
+    return int(seed)
+
+
+def hash_constants(virtual_size: int, num_buckets: int, seed: int, use_sign: bool):
+    """Eager ``(index, sign)`` constants for a layer, created outside any graph."""
+    index, sign = hashing.bucket_and_sign(virtual_size, num_buckets, seed,
+                                          use_sign=use_sign)
+    with tf.init_scope():
+        return tf.constant(index), tf.constant(sign)
+
+
+def gather_shared(buckets, index, sign):
+    """Virtual weights ``sign * buckets[index]`` with a fast bucket gradient.
+
+    The gradient of a plain ``tf.gather`` is an ``IndexedSlices`` that the
+    optimizer turns into a slow unsorted scatter. Here the gradient is one
+    dense weighted ``bincount`` (accumulated in float32), which is several
+    times faster on CPU and compiles under XLA.
+
+    Args:
+      buckets: the 1-D shared variables (any float dtype).
+      index: 1-D int32 bucket index of each virtual weight.
+      sign: 1-D float32 sign (+1/-1) of each virtual weight.
+
+    Returns:
+      A 1-D tensor of virtual weights, in ``buckets``' dtype.
+    """
+
+    @tf.custom_gradient
+    def _gather(b):
+        s = tf.cast(sign, b.dtype)
+        w = tf.gather(b, index) * s
+
+        def grad(dw):
+            num = tf.shape(b, out_type=tf.int32)[0]
+            g = tf.math.bincount(index, weights=tf.cast(dw, tf.float32) * sign,
+                                 minlength=num, maxlength=num, dtype=tf.float32)
+            return tf.cast(g, b.dtype)
+
+        return w, grad
+
+    # Read the variable outside the custom gradient: a variable read inside it
+    # makes tf.custom_gradient demand a `variables` argument in `grad`.
+    return _gather(tf.convert_to_tensor(buckets))
+
+
+class VirtualShapeInitializer:
+    """Draws buckets with the distribution of a virtual tensor's initializer.
+
+    With random signs, a virtual weight has the distribution of its bucket, so
+    buckets are drawn as the first ``K`` entries of the initializer evaluated
+    on the *virtual* shape (fan-in and fan-out of the full layer).
+    """
+
+    def __init__(self, initializer, virtual_shape):
+        self.initializer = initializer
+        self.virtual_shape = tuple(virtual_shape)
+
+    def __call__(self, shape, dtype=None):
+        full = self.initializer(self.virtual_shape, dtype=dtype)
+        return tf.reshape(full, [-1])[: shape[0]]
