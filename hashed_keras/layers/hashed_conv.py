@@ -3,26 +3,28 @@
 from __future__ import annotations
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from hashed_keras.layers.base import HashedLayer
 
 
-def _pair(value, name, *, allow_zero=False):
+def _pair(value, name):
     """A pair of positive integers from an int or a 2-sequence."""
-    if isinstance(value, int) and not isinstance(value, bool):
+    given = value
+    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
         value = (value, value)
     try:
         value = tuple(value)
     except TypeError:
         value = None
-    low = 0 if allow_zero else 1
-    if (value is None or len(value) != 2
-            or any(isinstance(v, bool) or not isinstance(v, int) or v < low for v in value)):
+    if (value is None or len(value) != 2 or any(
+            isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1
+            for v in value)):
         raise ValueError(
             f"`{name}` must be a positive integer or a pair of positive integers, "
-            f"got {value!r}.")
-    return value
+            f"got {given!r}.")
+    return tuple(int(v) for v in value)
 
 
 @keras.saving.register_keras_serializable(package="hashed_keras")
@@ -58,8 +60,10 @@ class HashedConv2D(HashedLayer):
                  data_format=None, dilation_rate=1, compression=None, buckets=None,
                  use_sign=True, hash_bias=False, seed=None, activation=None,
                  use_bias=True, **kwargs):
-        if isinstance(filters, bool) or not isinstance(filters, int) or filters < 1:
+        if (isinstance(filters, bool) or not isinstance(filters, (int, np.integer))
+                or filters < 1):
             raise ValueError(f"`filters` must be a positive integer, got {filters!r}.")
+        filters = int(filters)
         kernel_size = _pair(kernel_size, "kernel_size")
         strides = _pair(strides, "strides")
         dilation_rate = _pair(dilation_rate, "dilation_rate")

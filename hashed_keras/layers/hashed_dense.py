@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from hashed_keras.layers.base import HashedLayer
@@ -51,8 +52,9 @@ class HashedDense(HashedLayer):
 
     def __init__(self, units, compression=None, buckets=None, use_sign=True,
                  hash_bias=False, seed=None, activation=None, use_bias=True, **kwargs):
-        if isinstance(units, bool) or not isinstance(units, int) or units < 1:
+        if isinstance(units, bool) or not isinstance(units, (int, np.integer)) or units < 1:
             raise ValueError(f"`units` must be a positive integer, got {units!r}.")
+        units = int(units)
         super().__init__(compression=compression, buckets=buckets, use_sign=use_sign,
                          hash_bias=hash_bias, seed=seed, activation=activation,
                          use_bias=use_bias, **kwargs)
