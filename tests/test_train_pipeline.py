@@ -104,3 +104,11 @@ def test_same_seed_same_result(tmp_path):
         model = keras.models.load_model(tmp_path / run / "model.keras")
         results.append(model.predict(np.ones((2, 8, 8, 1), "float32"), verbose=0))
     np.testing.assert_allclose(results[0], results[1], rtol=1e-5, atol=1e-6)
+
+
+def test_cli_multiworker_strategy_runs_as_a_single_worker_without_tf_config(tmp_path):
+    out = tmp_path / "multiworker"
+    result = _run_cli("--strategy", "multiworker", "--limit", "300", "--epochs", "1",
+                      "--out", str(out))
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert json.loads((out / "metrics.json").read_text())["replicas"] == 1
