@@ -8,7 +8,11 @@ export TF_CPP_MIN_LOG_LEVEL ?= 2
 
 .PHONY: demo test data bench clean
 
-$(STAMP): requirements.txt pyproject.toml
+# The kernels (C++) are compiled by `pip install -e .`: a change to them re-runs it.
+KERNEL_SOURCES := $(wildcard hashed_keras/lite/kernels/*.cc hashed_keras/lite/kernels/*.h \
+	hashed_keras/lite/kernels/CMakeLists.txt hashed_keras/lite/kernels/exports.map)
+
+$(STAMP): requirements.txt pyproject.toml $(KERNEL_SOURCES)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements.txt

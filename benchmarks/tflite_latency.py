@@ -1,0 +1,86 @@
+"""Batch-1 latency and setup time of hashed vs dense .tflite, measured alternately.
+
+  python -m benchmarks.tflite_latency [--models mlp3,cnn] [--compression 0.125] [--num_threads 1]
+
+Both files of a model are converted here, loaded into the same runtime with the
+same thread count, and timed in alternating rounds in one process; the ratio
+hashed/dense of the medians is printed (goal <= 1.10). Setup time is
+interpreter construction plus ``allocate_tensors()`` (where the hashed kernels
+rebuild the weights, once).
+"""
+
+from __future__ import annotations
+
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from absl import app, flags
+
+FLAGS = flags.FLAGS
+flags.DEFINE_list("models", ["mlp3", "cnn"], "Zoo models.")
+flags.DEFINE_float("compression", 1 / 8, "Compression of the hashed model.")
+flags.DEFINE_integer("num_threads", 1, "Interpreter threads.")
+flags.DEFINE_integer("rounds", 15, "Alternating rounds.")
+flags.DEFINE_integer("invokes", 200, "Invocations per round.")
+flags.DEFINE_string("runtime", None, "ai_edge_litert | tensorflow | tflite_runtime (default: first).")
+
+
+def _setup(path):
+    from hashed_keras.lite import make_interpreter
+    start = time.perf_counter()
+    interpreter = make_interpreter(str(path), num_threads=FLAGS.num_threads,
+                                   runtime=FLAGS.runtime)
+    interpreter.allocate_tensors()
+    return interpreter, time.perf_counter() - start
+
+
+def _time_invokes(interpreter, x):
+    index = interpreter.get_input_details()[0]["index"]
+    interpreter.set_tensor(index, x)
+    start = time.perf_counter()
+    for _ in range(FLAGS.invokes):
+        interpreter.invoke()
+    return (time.perf_counter() - start) / FLAGS.invokes
+
+
+def main(argv):
+    del argv
+    import keras
+
+    from hashed_keras import lite, models
+    keras.utils.set_random_seed(0)
+    work = Path(tempfile.mkdtemp(prefix="tflite_latency_"))
+    for name in FLAGS.models:
+        paths = {}
+        for method in ("dense", "hashed"):
+            model = models.build(name, method, compression=FLAGS.compression, seed=0)
+            paths[method] = work / f"{name}_{method}.tflite"
+            lite.convert(model, paths[method], dense=(method == "dense"), num_samples=2)
+        x = np.random.default_rng(0).random((1, 28, 28, 1), dtype=np.float32)
+        interpreters, setup = {}, {m: [] for m in paths}
+        for _ in range(5):
+            for method, path in paths.items():
+                interpreters[method], seconds = _setup(path)
+                setup[method].append(seconds)
+        latency = {m: [] for m in paths}
+        for method in paths:  # warm-up
+            _time_invokes(interpreters[method], x)
+        for _ in range(FLAGS.rounds):
+            for method in paths:
+                latency[method].append(_time_invokes(interpreters[method], x))
+        med = {m: statistics.median(v) for m, v in latency.items()}
+        set_med = {m: statistics.median(v) for m, v in setup.items()}
+        print(f"{name} (compression {FLAGS.compression:g}, {FLAGS.num_threads} thread(s), "
+              f"{FLAGS.rounds} alternating rounds of {FLAGS.invokes} invokes)")
+        for method in paths:
+            print(f"  {method:<6} file {paths[method].stat().st_size:>10,} B  latency "
+                  f"{med[method] * 1e6:8.1f} us  setup {set_med[method] * 1e3:7.2f} ms")
+        print(f"  latency hashed/dense: {med['hashed'] / med['dense']:.3f} (goal <= 1.10); "
+              f"setup hashed/dense: {set_med['hashed'] / set_med['dense']:.2f}")
+
+
+if __name__ == "__main__":
+    app.run(main)

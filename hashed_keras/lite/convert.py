@@ -1,0 +1,287 @@
+"""``convert(model, path)``: a Keras model to a `.tflite` that stores only shared variables.
+
+The standard ``TFLiteConverter`` constant-folds every hashed layer into a dense
+weight tensor. This module finds those tensors *by content* (each equals the
+layer's rebuilt weights in the TFLite layout, possibly times a per-output-
+channel factor from a folded BatchNormalization), gives them an empty buffer,
+and adds a ``HashedWeights`` custom operator per layer that rebuilds them from
+the layer's buckets (``docs/tflite_format.md``). Before it reports success it
+runs the new file through the kernels and compares it with the Keras model.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import io
+import os
+import tempfile
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from hashed_keras.layers import HashedConv2D, HashedDense, HashedLayer
+from hashed_keras.lite import flatbuffer, ops
+
+DEFAULT_TOLERANCE = 1e-5
+STORE_OVERHEAD_BYTES = 8 * 1024
+
+
+class ConversionError(ValueError):
+    """The model cannot be represented faithfully; the message says why and what to do."""
+
+
+@dataclasses.dataclass
+class LayerRow:
+    name: str
+    type: str
+    virtual_params: int
+    stored_params: int
+    dense_bytes: int
+    file_bytes: int
+    note: str = ""
+
+
+@dataclasses.dataclass
+class ConversionReport:
+    """What :func:`convert` wrote."""
+
+    path: str
+    file_bytes: int
+    stored_bytes: int
+    layers: list
+    max_relative_error: float | None
+    dense: bool
+
+    @property
+    def size_bound_bytes(self) -> int:
+        """The promised ceiling: 1.02 x stored variables + 8 KiB."""
+        return int(1.02 * self.stored_bytes) + STORE_OVERHEAD_BYTES
+
+    def table(self) -> str:
+        """The per-layer size table, as text."""
+        head = (f"{'layer':<24} {'type':<14} {'virtual':>10} {'stored':>9} "
+                f"{'dense B':>10} {'in file B':>10}  note")
+        lines = [head, "-" * len(head)]
+        for r in self.layers:
+            lines.append(f"{r.name:<24} {r.type:<14} {r.virtual_params:>10,} "
+                         f"{r.stored_params:>9,} {r.dense_bytes:>10,} {r.file_bytes:>10,}  "
+                         f"{r.note}")
+        lines.append(
+            f"file {self.path}: {self.file_bytes:,} B; stored variables {self.stored_bytes:,} B; "
+            f"bound 1.02x+8KiB = {self.size_bound_bytes:,} B"
+            + ("" if self.max_relative_error is None
+               else f"; max relative error vs Keras {self.max_relative_error:.2e}"))
+        return "\n".join(lines)
+
+
+def _all_layers(model):
+    return [layer for layer in model._flatten_layers(include_self=False, recursive=True)]
+
+
+def _tflite_bytes(model) -> bytes:
+    import tensorflow as tf
+    converter = tf.lite.TFLiteConverter.from_keras_model(model)
+    with contextlib.redirect_stdout(io.StringIO()):  # Keras' export prints its captures
+        return converter.convert()
+
+
+def _match(candidate: np.ndarray, expected: np.ndarray):
+    """``(matched, scale)``: candidate == expected, or == scale[o] * expected[o]."""
+    if np.array_equal(candidate, expected):
+        return True, None
+    out = expected.shape[0]
+    e = expected.reshape(out, -1).astype(np.float64)
+    t = candidate.reshape(out, -1).astype(np.float64)
+    norms = (e * e).sum(axis=1)
+    if np.any((norms == 0) & (np.abs(t).sum(axis=1) > 0)):
+        return False, None
+    scale = np.where(norms > 0, (t * e).sum(axis=1) / np.where(norms > 0, norms, 1), 1.0)
+    residual = np.abs(t - scale[:, None] * e).max()
+    if residual <= 1e-6 * max(np.abs(t).max(), 1e-30):
+        return True, scale.astype(np.float32)
+    return False, None
+
+
+def _find_tensor(model, subgraph, expected, taken):
+    for index, tensor in enumerate(subgraph.tensors):
+        if index in taken or tensor.type != flatbuffer.schema.TensorType.FLOAT32:
+            continue
+        if tensor.shape is None or tuple(tensor.shape) != expected.shape:
+            continue
+        value = flatbuffer.constant_value(model, tensor)
+        if value is None:
+            continue
+        matched, scale = _match(value, expected)
+        if matched:
+            return index, scale
+    return None, None
+
+
+def _layout(layer) -> str:
+    if isinstance(layer, HashedDense):
+        return "fc"
+    if isinstance(layer, HashedConv2D):
+        return "ohwi"
+    raise ConversionError(
+        f"Layer '{layer.name}' ({type(layer).__name__}) has no TFLite operator yet.")
+
+
+def _rewrite(content: bytes, hashed_layers) -> tuple[bytes, dict]:
+    model = flatbuffer.read(content)
+    if len(model.subgraphs) != 1:
+        raise ConversionError(
+            f"The converted model has {len(model.subgraphs)} subgraphs; only single-"
+            "subgraph models (no control flow) are supported.")
+    subgraph = model.subgraphs[0]
+    taken, placed = set(), {}
+    for layer in hashed_layers:
+        layout = _layout(layer)
+        spec = layer.hash_spec()
+        buckets = keras.ops.convert_to_numpy(layer.shared).astype(np.float32)
+        expected, expected_bias = ops.reference_weights(spec, buckets, layout)
+        index, scale = _find_tensor(model, subgraph, expected, taken)
+        if index is None:
+            raise ConversionError(
+                f"Layer '{layer.name}': its weights {expected.shape} were not found in the "
+                "converted model (TFLite fused them with something this converter does not "
+                "recognise, e.g. a non per-channel transform). Leave the layer dense "
+                "(compress(..., skip=[...])), or export with dense=True.")
+        taken.add(index)
+        outputs = [index]
+        note = "BatchNorm folded: per-channel scale" if scale is not None else ""
+        if spec["hash_bias"]:
+            bias_index = None
+            for i, tensor in enumerate(subgraph.tensors):
+                value = flatbuffer.constant_value(model, tensor)
+                if (i not in taken and value is not None and value.shape == expected_bias.shape
+                        and scale is None and np.array_equal(value, expected_bias)):
+                    bias_index = i
+                    break
+            if bias_index is None:
+                spec = dict(spec, hash_bias=False, bias_size=0)
+                note = (note + "; " if note else "") + "bias folded: stored dense"
+            else:
+                taken.add(bias_index)
+                outputs.append(bias_index)
+        inputs = [flatbuffer.add_constant(model, subgraph, f"{layer.name}/buckets", buckets)]
+        if scale is not None:
+            inputs.append(flatbuffer.add_constant(model, subgraph, f"{layer.name}/scale", scale))
+        for output in outputs:
+            flatbuffer.make_computed(model, subgraph, output)
+        flatbuffer.prepend_custom_op(model, subgraph, ops.HASHED_WEIGHTS, inputs, outputs,
+                                     ops.hashed_weights_options(spec, layout))
+        placed[layer.name] = (4 * (buckets.size + (0 if scale is None else scale.size)), note)
+    return flatbuffer.write(model), placed
+
+
+def _sample_inputs(model, sample_inputs, num_samples, seed):
+    if sample_inputs is not None:
+        return [np.asarray(x, np.float32) for x in (
+            sample_inputs if isinstance(sample_inputs, (list, tuple)) else [sample_inputs])]
+    rng = np.random.default_rng(seed)
+    samples = []
+    for tensor in model.inputs:
+        shape = [num_samples] + [int(d) for d in tensor.shape[1:]]
+        samples.append(rng.random(shape, dtype=np.float32))
+    return samples
+
+
+def run_tflite(interpreter, inputs):
+    """Runs a single-signature interpreter on a batch; returns its outputs in order."""
+    details = interpreter.get_input_details()
+    if len(details) != len(inputs):
+        raise ConversionError(f"The .tflite has {len(details)} inputs; got {len(inputs)}.")
+    for detail, x in zip(details, inputs):
+        interpreter.resize_tensor_input(detail["index"], list(x.shape))
+    interpreter.allocate_tensors()
+    for detail, x in zip(interpreter.get_input_details(), inputs):
+        interpreter.set_tensor(detail["index"], x.astype(detail["dtype"]))
+    interpreter.invoke()
+    return [interpreter.get_tensor(d["index"]) for d in interpreter.get_output_details()]
+
+
+def _verify(model, content, inputs, tolerance, use_kernels):
+    from hashed_keras.lite.interpreter import make_interpreter
+    if use_kernels:
+        interpreter = make_interpreter(model_content=content)
+    else:
+        from hashed_keras.lite.interpreter import _runtime_module, _default_runtime
+        interpreter = _runtime_module(_default_runtime()).Interpreter(model_content=content)
+    got = run_tflite(interpreter, inputs)
+    want = model.predict(inputs if len(inputs) > 1 else inputs[0], verbose=0)
+    want = want if isinstance(want, (list, tuple)) else [want]
+    if len(got) != len(want):
+        raise ConversionError(f"The .tflite has {len(got)} outputs, Keras {len(want)}.")
+    worst = 0.0
+    for g, w in zip(got, want):
+        g = g.reshape(w.shape) if g.size == w.size else g
+        if g.shape != w.shape:
+            raise ConversionError(f"Output shape {g.shape} differs from Keras' {w.shape}.")
+        scale = max(float(np.abs(w).max()), 1e-12)
+        worst = max(worst, float(np.abs(g.astype(np.float64) - w).max()) / scale)
+    if not worst <= tolerance:
+        raise ConversionError(
+            f"The converted model differs from Keras by {worst:.3g} (relative), more than "
+            f"the tolerance {tolerance:g}; nothing was written.")
+    return worst
+
+
+def _write_atomically(path: Path, content: bytes):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+    with os.fdopen(fd, "wb") as f:
+        f.write(content)
+    os.replace(tmp, path)
+
+
+def convert(model, path, *, dense=False, verify=True, sample_inputs=None, num_samples=8,
+            tolerance=DEFAULT_TOLERANCE, seed=0) -> ConversionReport:
+    """Converts ``model`` to a `.tflite` file at ``path``.
+
+    Args:
+      model: a Keras model, with or without hashed layers.
+      path: the output file.
+      dense: emit the plain dense `.tflite` (TFLite's own conversion), e.g. for
+        comparison; no custom ops.
+      verify: run the file through the interpreter (with the kernels) and
+        compare with ``model.predict``; refuse (write nothing) beyond
+        ``tolerance``.
+      sample_inputs: inputs for that check (an array, or a list per model
+        input); default ``num_samples`` uniform random examples.
+      tolerance: the largest accepted ``max|tflite - keras| / max|keras|``.
+      seed: seed of the random samples.
+
+    Returns:
+      A :class:`ConversionReport` (``.table()`` prints the per-layer sizes).
+
+    Raises:
+      ConversionError: the model cannot be represented faithfully (the
+        message says what to do), or verification failed.
+    """
+    path = Path(path)
+    hashed = [layer for layer in _all_layers(model) if isinstance(layer, HashedLayer)]
+    content = _tflite_bytes(model)
+    placed = {}
+    if not dense and hashed:
+        content, placed = _rewrite(content, hashed)
+    error = None
+    if verify:
+        inputs = _sample_inputs(model, sample_inputs, num_samples, seed)
+        error = _verify(model, content, inputs, tolerance, use_kernels=bool(placed))
+    _write_atomically(path, content)
+    rows, stored = [], 0
+    for layer in _all_layers(model):
+        if not layer.weights or isinstance(layer, keras.Model):
+            continue
+        n_stored = int(sum(np.prod(w.shape) for w in layer.weights))
+        stored += 4 * n_stored
+        if isinstance(layer, HashedLayer):
+            virtual = layer.kernel_size_virtual + layer.bias_size
+        else:
+            virtual = n_stored
+        file_bytes, note = placed.get(layer.name, (4 * virtual, "dense"))
+        rows.append(LayerRow(layer.name, type(layer).__name__, int(virtual), n_stored,
+                             4 * int(virtual), int(file_bytes), note))
+    return ConversionReport(str(path), path.stat().st_size, stored, rows, error, dense)

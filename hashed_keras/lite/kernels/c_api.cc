@@ -1,0 +1,87 @@
+// The plain C functions of hk_kernels.h (no runtime involved).
+#include <inttypes.h>
+#include <string.h>
+
+#include <string>
+
+#include "hash_contract.h"
+#include "hashed_weights.h"
+#include "hk_kernels.h"
+
+namespace {
+
+int Fail(int code, const std::string& message, char* error,
+         size_t error_len) {
+  if (error != nullptr && error_len > 0) {
+    const size_t n = message.size() < error_len - 1 ? message.size()
+                                                    : error_len - 1;
+    memcpy(error, message.data(), n);
+    error[n] = '\0';
+  }
+  return code;
+}
+
+}  // namespace
+
+extern "C" {
+
+HK_API uint32_t hk_xxh32(uint32_t key, uint32_t seed) {
+  return hk::Xxh32(key, seed);
+}
+
+HK_API const char* hk_kernels_version(void) { return "0.1.0"; }
+
+HK_API int hk_hashed_weights(const uint8_t* options, size_t options_len,
+                             const float* buckets, int64_t num_buckets,
+                             const float* scale, int64_t scale_len, float* out,
+                             int64_t out_len, float* bias_out,
+                             int64_t bias_len, char* error, size_t error_len) {
+  using hk::Format;
+  hk::HashedWeightsPlan plan;
+  std::string message;
+  if (!hk::ParseHashedWeightsOptions(options, options_len, &plan, &message)) {
+    return Fail(HK_ERROR_OPTIONS, message, error, error_len);
+  }
+  if (buckets == nullptr || num_buckets < 0 ||
+      static_cast<uint64_t>(num_buckets) != plan.num_buckets) {
+    return Fail(HK_ERROR_ARGUMENTS,
+                Format("buckets has %" PRId64 " values; key 'buckets' says "
+                       "%" PRIu64, buckets ? num_buckets : int64_t{0},
+                       plan.num_buckets),
+                error, error_len);
+  }
+  if (scale == nullptr ? scale_len != 0
+                       : (scale_len < 0 ||
+                          static_cast<uint64_t>(scale_len) != plan.out)) {
+    return Fail(HK_ERROR_ARGUMENTS,
+                Format("scale has %" PRId64 " values; expected %" PRIu64
+                       " (the output size) or none", scale_len, plan.out),
+                error, error_len);
+  }
+  if (out == nullptr || out_len < 0 ||
+      static_cast<uint64_t>(out_len) != plan.kernel_size) {
+    return Fail(HK_ERROR_ARGUMENTS,
+                Format("output has %" PRId64 " values; kernel_shape needs "
+                       "%" PRIu64, out ? out_len : int64_t{0},
+                       plan.kernel_size),
+                error, error_len);
+  }
+  if (plan.hash_bias) {
+    if (bias_out == nullptr || bias_len < 0 ||
+        static_cast<uint64_t>(bias_len) != plan.bias_size) {
+      return Fail(HK_ERROR_ARGUMENTS,
+                  Format("bias output has %" PRId64 " values; key "
+                         "'bias_size' says %" PRIu64,
+                         bias_out ? bias_len : int64_t{0}, plan.bias_size),
+                  error, error_len);
+    }
+  } else if (bias_out != nullptr || bias_len != 0) {
+    return Fail(HK_ERROR_ARGUMENTS,
+                "a bias output was given but hash_bias is false", error,
+                error_len);
+  }
+  hk::ComputeHashedWeights(plan, buckets, scale, out, bias_out);
+  return Fail(HK_OK, "", error, error_len);
+}
+
+}  // extern "C"

@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# Sanitizer and fuzzing checks of the kernels (for CI; about 2 minutes):
+#  (a) builds the library and the C++ test driver with ASan + UBSan and runs
+#      it (valid options against a reference, every truncation and byte
+#      corruption, random bytes, the delegate on a fake runtime);
+#  (b) builds the libFuzzer target and runs it for HK_FUZZ_SECONDS (60) from
+#      a seed corpus of valid options.
+# Needs cmake and clang (installed with apt-get if missing and possible).
+# Environment: HK_CHECKS_BUILD_DIR (default: a temporary directory, removed
+# at exit), HK_FUZZ_SECONDS (default 60).
+set -euo pipefail
+
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+FUZZ_SECONDS="${HK_FUZZ_SECONDS:-60}"
+if [[ -n "${HK_CHECKS_BUILD_DIR:-}" ]]; then
+  BUILD="$HK_CHECKS_BUILD_DIR"
+  mkdir -p "$BUILD"
+else
+  BUILD="$(mktemp -d)"
+  trap 'rm -rf "$BUILD"' EXIT
+fi
+
+if ! command -v clang++ >/dev/null 2>&1; then
+  if command -v apt-get >/dev/null 2>&1; then
+    SUDO=""
+    [[ "$(id -u)" == 0 ]] || SUDO="sudo"
+    echo "== installing clang"
+    $SUDO apt-get install -y -q clang >/dev/null 2>&1 || {
+      $SUDO apt-get update -q >/dev/null 2>&1 &&
+        $SUDO apt-get install -y -q clang >/dev/null 2>&1
+    }
+  fi
+fi
+if ! command -v clang++ >/dev/null 2>&1; then
+  echo "ci_checks: clang++ is required (apt-get install clang)" >&2
+  exit 1
+fi
+if ! command -v cmake >/dev/null 2>&1; then
+  echo "ci_checks: cmake is required" >&2
+  exit 1
+fi
+GENERATOR=()
+if command -v ninja >/dev/null 2>&1; then GENERATOR=(-G Ninja); fi
+JOBS="$(nproc 2>/dev/null || echo 2)"
+
+export ASAN_OPTIONS="detect_leaks=1:abort_on_error=1:strict_string_checks=1"
+export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
+
+echo "== (a) ASan + UBSan build and test driver"
+CC=clang CXX=clang++ cmake -S "$HERE" -B "$BUILD/sanitize" "${GENERATOR[@]}" \
+  -DCMAKE_BUILD_TYPE=RelWithDebInfo -DHK_SANITIZE=ON -DHK_BUILD_TESTS=ON >/dev/null
+cmake --build "$BUILD/sanitize" -j "$JOBS"
+"$BUILD/sanitize/hk_kernel_test"
+
+echo "== (b) libFuzzer: fuzz_options for ${FUZZ_SECONDS}s"
+CC=clang CXX=clang++ cmake -S "$HERE" -B "$BUILD/fuzz" "${GENERATOR[@]}" \
+  -DCMAKE_BUILD_TYPE=RelWithDebInfo -DHK_FUZZ=ON >/dev/null
+cmake --build "$BUILD/fuzz" -j "$JOBS" --target fuzz_options
+mkdir -p "$BUILD/corpus" "$BUILD/artifacts"
+"$BUILD/sanitize/hk_kernel_test" --write-corpus "$BUILD/corpus"
+"$BUILD/fuzz/fuzz_options" -max_total_time="$FUZZ_SECONDS" -print_final_stats=1 \
+  -artifact_prefix="$BUILD/artifacts/" "$BUILD/corpus" 2>&1 | tail -n 25
+status="${PIPESTATUS[0]}"
+if [[ "$status" != 0 ]]; then
+  echo "ci_checks: the fuzzer found a failure (artifacts in $BUILD/artifacts)" >&2
+  ls -l "$BUILD/artifacts" >&2 || true
+  exit "$status"
+fi
+echo "ci_checks: all kernel checks passed"

@@ -1,0 +1,61 @@
+// libFuzzer target: options parsing + validation + compute of HashedWeights.
+// Build: cmake -DHK_FUZZ=ON -DCMAKE_CXX_COMPILER=clang++ ...; run with a seed
+// corpus of valid options (hk_kernel_test --write-corpus DIR).
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <string>
+#include <vector>
+
+#include "hashed_weights.h"
+#include "hk_kernels.h"
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  char error[128];
+  hk::HashedWeightsPlan plan;
+  std::string why;
+  if (!hk::ParseHashedWeightsOptions(data, size, &plan, &why)) {
+    // The C entry point must refuse the same bytes, with a message.
+    if (hk_hashed_weights(data, size, nullptr, 0, nullptr, 0, nullptr, 0,
+                          nullptr, 0, error, sizeof(error)) != HK_ERROR_OPTIONS ||
+        error[0] == '\0') {
+      __builtin_trap();
+    }
+    return 0;
+  }
+  // Valid options: compute with exact buffers (bounded, to stay fast), and
+  // check that off-by-one lengths are refused.
+  if (plan.kernel_size > (1u << 16)) return 0;
+  std::vector<float> buckets(plan.num_buckets);
+  for (size_t i = 0; i < buckets.size(); ++i) buckets[i] = static_cast<float>(i);
+  std::vector<float> scale(plan.out, 2.0f);
+  std::vector<float> out(plan.kernel_size);
+  std::vector<float> bias(plan.hash_bias ? plan.bias_size : 0);
+  float* bias_ptr = plan.hash_bias ? bias.data() : nullptr;
+  const auto k = static_cast<int64_t>(buckets.size());
+  const auto n = static_cast<int64_t>(out.size());
+  const auto nb = static_cast<int64_t>(bias.size());
+  const bool use_scale = (size & 1) != 0;
+  const float* scale_ptr = use_scale ? scale.data() : nullptr;
+  const int64_t scale_len = use_scale ? static_cast<int64_t>(scale.size()) : 0;
+  if (hk_hashed_weights(data, size, buckets.data(), k, scale_ptr, scale_len,
+                        out.data(), n, bias_ptr, nb, error,
+                        sizeof(error)) != HK_OK) {
+    __builtin_trap();
+  }
+  // Every value is +-bucket (times the scale): in range.
+  const float bound = static_cast<float>(buckets.size()) * 2.0f;
+  for (float v : out) {
+    if (!(v <= bound && v >= -bound)) __builtin_trap();
+  }
+  if (hk_hashed_weights(data, size, buckets.data(), k, scale_ptr, scale_len,
+                        out.data(), n - 1, bias_ptr, nb, error,
+                        sizeof(error)) != HK_ERROR_ARGUMENTS ||
+      hk_hashed_weights(data, size, buckets.data(), k - 1, scale_ptr,
+                        scale_len, out.data(), n, bias_ptr, nb, error,
+                        sizeof(error)) != HK_ERROR_ARGUMENTS) {
+    __builtin_trap();
+  }
+  return 0;
+}

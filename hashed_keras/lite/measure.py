@@ -1,0 +1,112 @@
+"""Measuring a deployed `.tflite`: accuracy, size, latency, setup time, peak memory.
+
+Every figure comes from the artefact itself: accuracy is computed by the TFLite
+interpreter (with the hashed_keras kernels), bytes from the file on disk, and
+memory from a fresh process that does nothing but the inference.
+"""
+
+from __future__ import annotations
+
+import gzip
+import multiprocessing
+import resource
+import statistics
+import time
+from pathlib import Path
+
+import numpy as np
+
+
+def _rss_bytes() -> int:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * resource.getpagesize()
+
+
+def file_sizes(path) -> dict:
+    content = Path(path).read_bytes()
+    return {"file_bytes": len(content), "gzip_bytes": len(gzip.compress(content, 9))}
+
+
+def measure(path, x_test, y_test, *, num_threads=None, latency_runs=200, batch_size=256,
+            runtime=None) -> dict:
+    """Measures one file in this process.
+
+    Returns:
+      ``setup_ms`` (interpreter construction and allocation), ``accuracy``,
+      ``latency_ms_median`` and ``latency_ms_p90`` (batch 1), sizes.
+    """
+    from hashed_keras.lite.interpreter import make_interpreter
+    start = time.perf_counter()
+    interpreter = make_interpreter(str(path), num_threads=num_threads, runtime=runtime)
+    interpreter.allocate_tensors()
+    setup_ms = (time.perf_counter() - start) * 1e3
+    inp = interpreter.get_input_details()[0]
+    out = interpreter.get_output_details()[0]
+    correct = 0
+    for start_i in range(0, len(x_test), batch_size):
+        batch = np.asarray(x_test[start_i:start_i + batch_size], np.float32)
+        interpreter.resize_tensor_input(inp["index"], list(batch.shape))
+        interpreter.allocate_tensors()
+        interpreter.set_tensor(inp["index"], batch)
+        interpreter.invoke()
+        pred = interpreter.get_tensor(out["index"]).argmax(axis=-1)
+        correct += int((pred == y_test[start_i:start_i + batch_size]).sum())
+    interpreter.resize_tensor_input(inp["index"], [1, *x_test.shape[1:]])
+    interpreter.allocate_tensors()
+    sample = np.asarray(x_test[:1], np.float32)
+    times = []
+    for _ in range(latency_runs + 10):
+        interpreter.set_tensor(inp["index"], sample)
+        t0 = time.perf_counter()
+        interpreter.invoke()
+        times.append(time.perf_counter() - t0)
+    times = sorted(times[10:])
+    return {
+        "path": str(path),
+        **file_sizes(path),
+        "accuracy": correct / len(x_test),
+        "examples": int(len(x_test)),
+        "setup_ms": setup_ms,
+        "latency_ms_median": 1e3 * statistics.median(times),
+        "latency_ms_p90": 1e3 * times[int(0.9 * (len(times) - 1))],
+    }
+
+
+def _worker(queue, path, dataset, data_dir, limit, num_threads, latency_runs, runtime):
+    try:
+        from hashed_keras import data
+        ds = data.load(dataset, data_dir)
+        x, y = ds.x_test, ds.y_test
+        if limit:
+            x, y = x[:limit], y[:limit]
+        import hashed_keras.lite.interpreter  # noqa: F401  (imports before the baseline)
+        baseline = _rss_bytes()
+        result = measure(path, x, y, num_threads=num_threads, latency_runs=latency_runs,
+                         runtime=runtime)
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+        result["peak_rss_bytes"] = peak
+        result["peak_rss_over_baseline_bytes"] = max(0, peak - baseline)
+        queue.put(("ok", result))
+    except BaseException as error:  # report to the parent instead of dying silently
+        queue.put(("error", f"{type(error).__name__}: {error}"))
+
+
+def measure_in_fresh_process(path, dataset, data_dir=None, *, limit=None, num_threads=None,
+                             latency_runs=200, runtime=None, timeout=1800) -> dict:
+    """:func:`measure` in a new process, adding its peak memory (RSS).
+
+    ``peak_rss_over_baseline_bytes`` is the peak minus the process's RSS after
+    imports and data loading, just before the interpreter was created.
+    """
+    ctx = multiprocessing.get_context("spawn")
+    queue = ctx.Queue()
+    process = ctx.Process(target=_worker, args=(queue, str(path), dataset, data_dir, limit,
+                                                num_threads, latency_runs, runtime))
+    process.start()
+    try:
+        status, payload = queue.get(timeout=timeout)
+    finally:
+        process.join(timeout=60)
+    if status != "ok":
+        raise RuntimeError(f"measuring {path} failed: {payload}")
+    return payload

@@ -1,0 +1,65 @@
+"""Converts a trained model.keras to a .tflite that stores only the shared variables.
+
+  python -m pipelines.convert --model runs/x/model.keras --out runs/x/model.tflite \
+      [--dense_out runs/x/dense.tflite] [--dataset digits]
+
+The file is verified against the Keras model (through the kernels) before it is
+written; a per-layer size table is printed. ``--dense`` writes the plain dense
+.tflite to ``--out`` instead.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+from absl import app, flags
+
+from hashed_keras import data
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string("model", None, "The .keras model.", required=True)
+flags.DEFINE_string("out", None, "Output .tflite path.", required=True)
+flags.DEFINE_bool("dense", False, "Write TFLite's plain dense conversion instead.")
+flags.DEFINE_string("dense_out", None, "Also write the dense .tflite here, for comparison.")
+flags.DEFINE_enum("dataset", None, list(data.DATASETS),
+                  "Verify on this data set's test images (default: random inputs).")
+flags.DEFINE_string("data_dir", None, "Directory of MNIST-format IDX files.")
+flags.DEFINE_integer("num_samples", 64, "Examples used to verify the conversion.")
+flags.DEFINE_float("tolerance", 1e-5, "Largest accepted relative difference from Keras.")
+
+
+def main(argv):
+    del argv
+    import keras
+
+    import hashed_keras  # noqa: F401  (registers the layers for loading)
+    from hashed_keras import lite
+
+    model = keras.models.load_model(FLAGS.model)
+    samples = None
+    if FLAGS.dataset:
+        samples = data.load(FLAGS.dataset, FLAGS.data_dir).x_test[: FLAGS.num_samples]
+        samples = np.asarray(samples, np.float32)
+    outputs = [(FLAGS.out, FLAGS.dense)]
+    if FLAGS.dense_out:
+        outputs.append((FLAGS.dense_out, True))
+    reports = []
+    for path, dense in outputs:
+        try:
+            report = lite.convert(model, path, dense=dense, sample_inputs=samples,
+                                  num_samples=FLAGS.num_samples, tolerance=FLAGS.tolerance)
+        except lite.ConversionError as error:
+            raise app.UsageError(f"conversion failed: {error}") from None
+        print(("dense " if dense else "") + "conversion:")
+        print(report.table())
+        reports.append(report)
+    if len(reports) == 2:
+        ratio = reports[1].file_bytes / reports[0].file_bytes
+        print(f"\n{reports[0].path}: {reports[0].file_bytes:,} B; dense {reports[1].path}: "
+              f"{reports[1].file_bytes:,} B; {ratio:.1f}x smaller")
+    print(json.dumps({r.path: r.file_bytes for r in reports}))
+
+
+if __name__ == "__main__":
+    app.run(main)

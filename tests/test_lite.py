@@ -1,0 +1,155 @@
+"""The .tflite converter, the runtime helper and the lite pipelines, end to end."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+
+from hashed_keras import lite, models
+from hashed_keras.layers import HashedConv2D, HashedDense
+from hashed_keras.lite import flatbuffer, ops
+from hashed_keras.lite.convert import run_tflite
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _custom_ops(path):
+    model = flatbuffer.read(Path(path).read_bytes())
+    sg = model.subgraphs[0]
+    return [(flatbuffer.opcode_name(model, op.opcodeIndex), op) for op in sg.operators
+            if flatbuffer.opcode_name(model, op.opcodeIndex) in ops.CUSTOM_OPS]
+
+
+def _trained(model, input_shape, steps=2):
+    model.compile("adam", "sparse_categorical_crossentropy")
+    x = np.random.default_rng(0).random((32, *input_shape), dtype=np.float32)
+    model.fit(x, np.arange(32) % model.output_shape[-1], epochs=steps, verbose=0)
+    return model
+
+
+def _conv_bn_model():
+    keras.utils.set_random_seed(1)
+    return _trained(keras.Sequential([
+        keras.Input((12, 12, 1)),
+        HashedConv2D(4, 3, compression=1 / 4, name="c1"),
+        keras.layers.BatchNormalization(name="bn"),  # folded into c1 by TFLite
+        keras.layers.ReLU(),
+        keras.layers.MaxPooling2D(),
+        keras.layers.Flatten(),
+        HashedDense(16, compression=1 / 8, activation="relu", hash_bias=True, name="d1"),
+        HashedDense(3, compression=1 / 2, use_sign=False, activation="softmax", name="d2"),
+    ]), (12, 12, 1))
+
+
+def test_convert_stores_only_shared_variables_and_matches_keras(tmp_path):
+    model = _conv_bn_model()
+    report = lite.convert(model, tmp_path / "m.tflite")
+    assert report.max_relative_error <= 1e-5
+    assert report.file_bytes == (tmp_path / "m.tflite").stat().st_size
+    assert report.file_bytes <= report.size_bound_bytes
+    found = _custom_ops(tmp_path / "m.tflite")
+    assert len(found) == 3
+    notes = {r.name: r.note for r in report.layers}
+    assert "per-channel scale" in notes["c1"]
+    # Run it with the public Interpreter, exactly like the stock one.
+    x = np.random.default_rng(5).random((1, 12, 12, 1), dtype=np.float32)
+    interpreter = lite.Interpreter(str(tmp_path / "m.tflite"), num_threads=1)
+    interpreter.allocate_tensors()
+    interpreter.set_tensor(interpreter.get_input_details()[0]["index"], x)
+    interpreter.invoke()
+    got = interpreter.get_tensor(interpreter.get_output_details()[0]["index"])
+    np.testing.assert_allclose(got, model.predict(x, verbose=0), rtol=1e-5, atol=1e-6)
+    assert "d1" in report.table() and "bound" in report.table()
+
+
+@pytest.mark.parametrize("runtime", ["ai_edge_litert", "tensorflow"])
+def test_both_in_process_runtimes_run_the_file(tmp_path, runtime):
+    model = _conv_bn_model()
+    lite.convert(model, tmp_path / "m.tflite")
+    x = np.random.default_rng(6).random((3, 12, 12, 1), dtype=np.float32)
+    interpreter = lite.make_interpreter(str(tmp_path / "m.tflite"), runtime=runtime)
+    got = run_tflite(interpreter, [x])[0]
+    np.testing.assert_allclose(got, model.predict(x, verbose=0), rtol=1e-5, atol=1e-6)
+
+
+def test_dense_export_has_no_custom_ops_and_is_bigger(tmp_path):
+    model = _conv_bn_model()
+    hashed = lite.convert(model, tmp_path / "h.tflite")
+    dense = lite.convert(model, tmp_path / "d.tflite", dense=True)
+    assert _custom_ops(tmp_path / "d.tflite") == []
+    assert dense.file_bytes > hashed.file_bytes
+
+
+def test_mlp3_at_1_64_is_55x_smaller_than_dense(tmp_path):
+    keras.utils.set_random_seed(0)
+    hashed = models.build("mlp3", "hashed", compression=1 / 64, seed=0)
+    dense = models.build("mlp3", "dense")
+    h = lite.convert(hashed, tmp_path / "h.tflite", num_samples=2)
+    d = lite.convert(dense, tmp_path / "d.tflite", num_samples=2)
+    assert h.file_bytes <= h.size_bound_bytes
+    assert d.file_bytes / h.file_bytes >= 55, (d.file_bytes, h.file_bytes)
+
+
+def test_verification_failure_writes_nothing(tmp_path, monkeypatch):
+    model = _conv_bn_model()
+    real = ops.hashed_weights_options
+
+    def wrong_seed(spec, layout):
+        return real(dict(spec, seed=(spec["seed"] + 1) % 2**32), layout)
+
+    monkeypatch.setattr(ops, "hashed_weights_options", wrong_seed)
+    with pytest.raises(lite.ConversionError, match="differs from Keras"):
+        lite.convert(model, tmp_path / "bad.tflite")
+    assert not (tmp_path / "bad.tflite").exists()
+
+
+def test_unfindable_weights_are_refused_with_advice(tmp_path, monkeypatch):
+    model = _conv_bn_model()
+    real = ops.reference_weights
+
+    def shifted(spec, buckets, layout):
+        kernel, bias = real(spec, buckets, layout)
+        return kernel + 1.0, bias
+
+    monkeypatch.setattr(ops, "reference_weights", shifted)
+    with pytest.raises(lite.ConversionError, match="skip="):
+        lite.convert(model, tmp_path / "x.tflite")
+
+
+def _run(module, *args, timeout=600):
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+    return subprocess.run([sys.executable, "-m", module, *args], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def test_convert_inspect_evaluate_pipelines(tmp_path):
+    keras.utils.set_random_seed(0)
+    model = models.build("mlp3", "hashed", input_shape=(8, 8, 1), compression=1 / 8, seed=0)
+    _trained(model, (8, 8, 1))
+    model.save(tmp_path / "model.keras")
+    result = _run("pipelines.convert", "--model", str(tmp_path / "model.keras"),
+                  "--out", str(tmp_path / "h.tflite"), "--dense_out", str(tmp_path / "d.tflite"),
+                  "--dataset", "digits")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "smaller" in result.stdout and "fc1" in result.stdout
+    result = _run("pipelines.inspect", str(tmp_path / "h.tflite"), "--json")
+    assert result.returncode == 0, result.stderr[-3000:]
+    info = json.loads(result.stdout[result.stdout.index("{"):])
+    custom = [op for op in info["subgraphs"][0]["operators"] if op["op"] == "HashedWeights"]
+    assert len(custom) == 2 and custom[0]["options"]["contract_version"] == 1
+    result = _run("pipelines.evaluate", "--tflite", str(tmp_path / "h.tflite"),
+                  "--compare", str(tmp_path / "d.tflite"), "--dataset", "digits",
+                  "--latency_runs", "20", "--json", str(tmp_path / "eval.json"))
+    assert result.returncode == 0, result.stderr[-3000:]
+    hashed, dense = json.loads((tmp_path / "eval.json").read_text())
+    from hashed_keras import data
+    digits = data.load("digits")
+    expected = float((model.predict(digits.x_test, verbose=0).argmax(-1) == digits.y_test).mean())
+    assert hashed["accuracy"] == pytest.approx(expected, abs=1e-9)
+    assert hashed["file_bytes"] < dense["file_bytes"]
+    assert hashed["peak_rss_over_baseline_bytes"] > 0 and hashed["latency_ms_median"] > 0
