@@ -26,6 +26,7 @@ from flatbuffers import flexbuffers
 
 from hashed_keras import hashing
 from hashed_keras.layers import HashedConv2D, HashedDense
+from hashed_keras.lite import flatbuffer
 from hashed_keras.lite.kernel_library import ENV_VAR, library_path
 
 HK_OK, HK_ERROR_OPTIONS, HK_ERROR_ARGUMENTS = 0, 1, 2
@@ -298,23 +299,11 @@ def test_truncated_and_garbage_bytes_never_crash(lib):
 
 # ------------------------------------------------------ end to end with .tflite
 
-def _fbu():
-    from tensorflow.lite.python import schema_py_generated as schema
-    from tensorflow.lite.tools import flatbuffer_utils
-
-    return flatbuffer_utils, schema
-
-
 def _find_constant(model, subgraph, value):
     """Index of the float32 constant tensor whose data equals ``value``."""
     for index, tensor in enumerate(subgraph.tensors):
-        buffer = model.buffers[tensor.buffer]
-        if buffer.data is None or len(buffer.data) != value.nbytes:
-            continue
-        if tensor.shape is None or tuple(int(d) for d in tensor.shape) != value.shape:
-            continue
-        data = np.frombuffer(np.asarray(buffer.data, np.uint8).tobytes(), np.float32)
-        if np.array_equal(data.reshape(value.shape), value):
+        data = flatbuffer.constant_value(model, tensor)
+        if data is not None and data.shape == value.shape and np.array_equal(data, value):
             return index
     raise AssertionError(f"no constant tensor of shape {value.shape} holds the weights")
 
@@ -323,39 +312,17 @@ def rewrite_with_hashed_weights(content: bytes, layers, *, corrupt=None,
                                 buckets_as_input=False, scales=None):
     """The converted model with each layer's weights made by a HashedWeights op.
 
-    ``layers``: [(keras layer, "fc" | "ohwi")]. ``corrupt(options) -> options``
-    edits the custom options. With ``buckets_as_input`` the buckets become
-    model inputs (so the weights are recomputed at every invoke). ``scales``:
-    per layer, None or a per-output-channel scale added as input 1.
+    Built from the same flatbuffer editing functions as the converter, but with
+    knobs the converter does not have: ``layers``: [(keras layer, "fc" |
+    "ohwi")]. ``corrupt(options) -> options`` edits the custom options. With
+    ``buckets_as_input`` the buckets become model inputs (so the weights are
+    recomputed at every invoke). ``scales``: per layer, None or a
+    per-output-channel scale added as input 1.
     Returns (bytes, info) with info per layer: weight / bucket tensor indices.
     """
-    fbu, schema = _fbu()
-    model = fbu.convert_bytearray_to_object(bytearray(content))
+    model = flatbuffer.read(content)
     subgraph = model.subgraphs[0]
-    code = schema.OperatorCodeT()
-    code.builtinCode = code.deprecatedBuiltinCode = schema.BuiltinOperator.CUSTOM
-    code.customCode = b"HashedWeights"
-    code.version = 1
-    model.operatorCodes.append(code)
-    opcode = len(model.operatorCodes) - 1
-    new_ops, info = [], []
-
-    def empty_buffer():
-        model.buffers.append(schema.BufferT())
-        return len(model.buffers) - 1
-
-    def constant(name, value):
-        buffer = schema.BufferT()
-        buffer.data = np.frombuffer(value.tobytes(), np.uint8)
-        model.buffers.append(buffer)
-        tensor = schema.TensorT()
-        tensor.name = name.encode()
-        tensor.shape = np.array(value.shape, np.int32)
-        tensor.type = schema.TensorType.FLOAT32
-        tensor.buffer = len(model.buffers) - 1
-        subgraph.tensors.append(tensor)
-        return len(subgraph.tensors) - 1
-
+    info, new_ops = [], []
     for n, (layer, layout) in enumerate(layers):
         spec = layer.hash_spec()
         buckets = np.asarray(layer.shared.numpy(), np.float32)
@@ -364,43 +331,27 @@ def rewrite_with_hashed_weights(content: bytes, layers, *, corrupt=None,
         if spec["hash_bias"]:
             outputs.append(_find_constant(model, subgraph, bias))
         for index in outputs:
-            subgraph.tensors[index].buffer = empty_buffer()
-        tensor = schema.TensorT()
-        tensor.name = f"{layer.name}/buckets".encode()
-        tensor.shape = np.array([buckets.size], np.int32)
-        tensor.type = schema.TensorType.FLOAT32
+            flatbuffer.make_computed(model, subgraph, index)
+        bucket_index = flatbuffer.add_constant(model, subgraph, f"{layer.name}/buckets",
+                                               buckets)
         if buckets_as_input:
-            tensor.buffer = empty_buffer()
-        else:
-            buffer = schema.BufferT()
-            buffer.data = np.frombuffer(buckets.tobytes(), np.uint8)
-            model.buffers.append(buffer)
-            tensor.buffer = len(model.buffers) - 1
-        subgraph.tensors.append(tensor)
-        bucket_index = len(subgraph.tensors) - 1
-        if buckets_as_input:
+            flatbuffer.make_computed(model, subgraph, bucket_index)
             subgraph.inputs = np.append(subgraph.inputs, bucket_index).astype(np.int32)
+        inputs = [bucket_index]
+        scale = None if scales is None else scales[n]
+        if scale is not None:
+            scale = np.asarray(scale, np.float32)
+            inputs.append(flatbuffer.add_constant(model, subgraph, f"{layer.name}/scale", scale))
+            weights, _ = reference_weights(spec, layout, buckets, scale)
         options = dict(spec, layout=layout)
         if corrupt is not None:
             options = corrupt(options)
-        op = schema.OperatorT()
-        op.opcodeIndex = opcode
-        scale = None if scales is None else scales[n]
-        if scale is None:
-            op.inputs = np.array([bucket_index], np.int32)
-        else:
-            scale = np.asarray(scale, np.float32)
-            op.inputs = np.array([bucket_index, constant(f"{layer.name}/scale", scale)],
-                                 np.int32)
-            weights, _ = reference_weights(spec, layout, buckets, scale)
-        op.outputs = np.array(outputs, np.int32)
-        op.customOptions = np.frombuffer(flexbuffers.Dumps(options), np.uint8)
-        op.customOptionsFormat = schema.CustomOptionsFormat.FLEXBUFFERS
-        new_ops.append(op)
+        new_ops.append((inputs, outputs, bytes(flexbuffers.Dumps(options))))
         info.append({"weights": outputs[0], "buckets": bucket_index,
                      "expected": weights, "values": buckets})
-    subgraph.operators = new_ops + list(subgraph.operators)
-    return bytes(fbu.convert_object_to_bytearray(model)), info
+    for inputs, outputs, options in reversed(new_ops):  # node i is layer i
+        flatbuffer.prepend_custom_op(model, subgraph, "HashedWeights", inputs, outputs, options)
+    return flatbuffer.write(model), info
 
 
 def _convert(model):

@@ -52,6 +52,11 @@ def load_kernels(runtime: str | None = None):
     return module.load_delegate(library_path())
 
 
+def _delegates(module, extra):
+    """Our kernels first, then the caller's delegates."""
+    return [module.load_delegate(library_path()), *(extra or [])]
+
+
 def make_interpreter(model_path=None, model_content=None, *, num_threads=None,
                      runtime: str | None = None, experimental_delegates=None, **kwargs):
     """A stock interpreter of ``runtime`` with the kernels loaded.
@@ -68,9 +73,9 @@ def make_interpreter(model_path=None, model_content=None, *, num_threads=None,
     """
     runtime = runtime or _default_runtime()
     module = _runtime_module(runtime)
-    delegates = [module.load_delegate(library_path()), *(experimental_delegates or [])]
     return module.Interpreter(model_path=model_path, model_content=model_content,
-                              num_threads=num_threads, experimental_delegates=delegates,
+                              num_threads=num_threads,
+                              experimental_delegates=_delegates(module, experimental_delegates),
                               **kwargs)
 
 
@@ -99,6 +104,7 @@ class Interpreter(_stock_interpreter_class()):
     def __init__(self, model_path=None, model_content=None, num_threads=None,
                  experimental_delegates=None, **kwargs):
         module = _runtime_module(_default_runtime())
-        delegates = [module.load_delegate(library_path()), *(experimental_delegates or [])]
         super().__init__(model_path=model_path, model_content=model_content,
-                         num_threads=num_threads, experimental_delegates=delegates, **kwargs)
+                         num_threads=num_threads,
+                         experimental_delegates=_delegates(module, experimental_delegates),
+                         **kwargs)
