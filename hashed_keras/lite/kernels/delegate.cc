@@ -52,12 +52,32 @@ struct HkDelegate {
 
 // ---------------------------------------------------------------------------
 // The delegate kernel: one per partition of claimed nodes.
+//
+// Constant outputs. When every input of a node is a constant of the model
+// (kTfLiteMmapRo: the buckets, as the converter writes them), the node's
+// outputs are computed once, when the delegate takes the node (Init, called
+// from ReplaceNodeSubsetsWithDelegateKernels), into memory the kernel owns,
+// and the output tensors are turned into constants (kTfLiteMmapRo pointing
+// at that memory). Delegates applied after this one -- the runtime's default
+// XNNPACK delegate, applied at the first allocate_tensors() -- then see the
+// rebuilt weights as static, exactly like the weights of a dense model, and
+// take the CONV_2D / FULLY_CONNECTED nodes that consume them (XNNPACK leaves
+// a convolution with a non-constant filter to the slower builtin kernel).
+// Invoking costs nothing for the rebuild. On Free the tensors are given back
+// as they were (arena tensors without data), so nothing is left pointing at
+// freed memory. Otherwise (an input that is not a constant), the outputs are
+// arena tensors recomputed at every invoke.
 
 struct KernelNode {
   std::vector<int> inputs;
   std::vector<int> outputs;
   std::unique_ptr<OpKernel> kernel;
   NodeIo io;
+  // Constant outputs (see above): the data, and each tensor's former
+  // allocation type.
+  std::vector<std::unique_ptr<float[]>> owned;
+  std::vector<tfl::TfLiteAllocationType> former_allocation;
+  bool constant = false;
 };
 
 struct DelegateKernel {
@@ -75,6 +95,87 @@ std::vector<int> CopyIndices(const TfLiteIntArray* a) {
   std::vector<int> v;
   if (a != nullptr && a->size > 0) v.assign(a->data, a->data + a->size);
   return v;
+}
+
+// Whether every (non-optional) input is a model constant with its data.
+bool InputsAreConstant(TfLiteContext* context, const NodeIo& io) {
+  for (int i = 0; i < io.num_inputs; ++i) {
+    if (io.inputs[i] == tfl::kTfLiteOptionalTensor) continue;
+    const tfl::TfLiteTensor* t = TensorAt(context, io.inputs[i]);
+    if (t == nullptr || t->allocation_type != tfl::kTfLiteMmapRo ||
+        !HasDataForDims(t)) {
+      return false;
+    }
+  }
+  return true;
+}
+
+// Whether every (non-optional) input holds the data its dims declare.
+bool InputsHaveData(TfLiteContext* context, const NodeIo& io) {
+  for (int i = 0; i < io.num_inputs; ++i) {
+    if (io.inputs[i] == tfl::kTfLiteOptionalTensor) continue;
+    if (!HasDataForDims(TensorAt(context, io.inputs[i]))) return false;
+  }
+  return true;
+}
+
+// Computes a node with constant inputs into owned memory and turns its
+// outputs into constants. Does nothing (leaving errors to Prepare) if the
+// inputs are not constant or the node is invalid.
+void MakeConstant(TfLiteContext* context, KernelNode* kn) {
+  if (!InputsAreConstant(context, kn->io)) return;
+  std::vector<OutputShape> shapes;
+  if (!kn->kernel->Check(context, kn->io, &shapes).empty() ||
+      static_cast<int>(shapes.size()) != kn->io.num_outputs) {
+    return;
+  }
+  std::vector<std::unique_ptr<float[]>> owned;
+  std::vector<float*> pointers;
+  for (const OutputShape& shape : shapes) {
+    const uint64_t count = shape.Count();
+    if (count == 0 || count > SIZE_MAX / sizeof(float)) return;
+    owned.emplace_back(new (std::nothrow) float[static_cast<size_t>(count)]);
+    if (!owned.back()) return;  // out of memory: computed at invoke instead
+    pointers.push_back(owned.back().get());
+  }
+  kn->kernel->Compute(context, kn->io, pointers.data());
+  kn->former_allocation.clear();
+  for (size_t i = 0; i < shapes.size(); ++i) {
+    tfl::TfLiteTensor* t = TensorAt(context, kn->io.outputs[i]);
+    kn->former_allocation.push_back(t->allocation_type);
+    t->allocation_type = tfl::kTfLiteMmapRo;
+    t->data.raw = reinterpret_cast<char*>(pointers[i]);
+    t->bytes = static_cast<size_t>(shapes[i].Count()) * sizeof(float);
+  }
+  kn->owned = std::move(owned);
+  kn->constant = true;
+}
+
+// Gives the constant outputs back to the runtime as they were (no data).
+void ReleaseConstant(TfLiteContext* context, KernelNode* kn) {
+  if (!kn->constant) return;
+  for (size_t i = 0; i < kn->owned.size(); ++i) {
+    tfl::TfLiteTensor* t = TensorAt(context, kn->io.outputs[i]);
+    if (t != nullptr &&
+        t->data.raw == reinterpret_cast<char*>(kn->owned[i].get())) {
+      t->data.raw = nullptr;
+      t->allocation_type = kn->former_allocation[i];
+    }
+  }
+  kn->owned.clear();
+  kn->constant = false;
+}
+
+// Whether the constant outputs are still the tensors' data.
+bool ConstantIntact(TfLiteContext* context, const KernelNode& kn) {
+  for (size_t i = 0; i < kn.owned.size(); ++i) {
+    const tfl::TfLiteTensor* t = TensorAt(context, kn.io.outputs[i]);
+    if (t == nullptr || t->allocation_type != tfl::kTfLiteMmapRo ||
+        t->data.raw != reinterpret_cast<const char*>(kn.owned[i].get())) {
+      return false;
+    }
+  }
+  return true;
 }
 
 void* KernelInit(TfLiteContext* context, const char* buffer, size_t) {
@@ -127,12 +228,16 @@ void* KernelInit(TfLiteContext* context, const char* buffer, size_t) {
     kn.io.num_inputs = static_cast<int>(kn.inputs.size());
     kn.io.outputs = kn.outputs.data();
     kn.io.num_outputs = static_cast<int>(kn.outputs.size());
+    MakeConstant(context, &kn);
   }
   return kernel;
 }
 
-void KernelFree(TfLiteContext*, void* buffer) {
-  delete static_cast<DelegateKernel*>(buffer);
+void KernelFree(TfLiteContext* context, void* buffer) {
+  auto* kernel = static_cast<DelegateKernel*>(buffer);
+  if (kernel == nullptr) return;
+  for (KernelNode& kn : kernel->nodes) ReleaseConstant(context, &kn);
+  delete kernel;
 }
 
 TfLiteStatus KernelCheck(TfLiteContext* context, const DelegateKernel* k) {
@@ -149,12 +254,35 @@ TfLiteStatus KernelCheck(TfLiteContext* context, const DelegateKernel* k) {
   return tfl::kTfLiteOk;
 }
 
+// Validates a node that is computed at invoke; `shapes` receives its outputs.
+TfLiteStatus CheckNode(TfLiteContext* context, KernelNode& kn,
+                       std::vector<OutputShape>* shapes) {
+  const std::string error = kn.kernel->Check(context, kn.io, shapes);
+  if (!error.empty()) return NodeError(context, kn.io, error);
+  if (static_cast<int>(shapes->size()) != kn.io.num_outputs) {
+    return NodeError(context, kn.io, "internal error: output count");
+  }
+  return tfl::kTfLiteOk;
+}
+
 TfLiteStatus KernelPrepare(TfLiteContext* context, TfLiteNode* node) {
   auto* k = static_cast<DelegateKernel*>(node->user_data);
   if (KernelCheck(context, k) != tfl::kTfLiteOk) return tfl::kTfLiteError;
   for (KernelNode& kn : k->nodes) {
-    if (kn.kernel->Prepare(context, kn.io) != tfl::kTfLiteOk) {
+    if (kn.constant) {
+      if (ConstantIntact(context, kn)) continue;
+      return NodeError(context, kn.io,
+                       "its constant outputs were changed by another party");
+    }
+    std::vector<OutputShape> shapes;
+    if (CheckNode(context, kn, &shapes) != tfl::kTfLiteOk) {
       return tfl::kTfLiteError;
+    }
+    for (size_t i = 0; i < shapes.size(); ++i) {
+      if (ResizeTo(context, TensorAt(context, kn.io.outputs[i]),
+                   shapes[i].dims, shapes[i].rank) != tfl::kTfLiteOk) {
+        return NodeError(context, kn.io, "could not resize the outputs");
+      }
     }
   }
   return tfl::kTfLiteOk;
@@ -164,9 +292,29 @@ TfLiteStatus KernelInvoke(TfLiteContext* context, TfLiteNode* node) {
   auto* k = static_cast<DelegateKernel*>(node->user_data);
   if (KernelCheck(context, k) != tfl::kTfLiteOk) return tfl::kTfLiteError;
   for (KernelNode& kn : k->nodes) {
-    if (kn.kernel->Eval(context, kn.io) != tfl::kTfLiteOk) {
+    if (kn.constant) continue;
+    // Not a constant: validate again (cheap) and check every buffer before
+    // touching it.
+    std::vector<OutputShape> shapes;
+    if (CheckNode(context, kn, &shapes) != tfl::kTfLiteOk) {
       return tfl::kTfLiteError;
     }
+    if (!InputsHaveData(context, kn.io)) {
+      return NodeError(context, kn.io, "an input has no data or too few "
+                                       "bytes (call allocate_tensors first)");
+    }
+    std::vector<float*> outputs;
+    for (size_t i = 0; i < shapes.size(); ++i) {
+      tfl::TfLiteTensor* t = TensorAt(context, kn.io.outputs[i]);
+      const uint64_t count = shapes[i].Count();
+      if (t->data.raw == nullptr || count > SIZE_MAX / sizeof(float) ||
+          t->bytes < count * sizeof(float)) {
+        return NodeError(context, kn.io, "outputs were not allocated (call "
+                                         "allocate_tensors first)");
+      }
+      outputs.push_back(t->data.f);
+    }
+    kn.kernel->Compute(context, kn.io, outputs.data());
   }
   return tfl::kTfLiteOk;
 }

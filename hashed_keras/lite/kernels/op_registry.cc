@@ -52,6 +52,72 @@ std::string DimsString(const tfl::TfLiteIntArray* dims) {
   return s + "]";
 }
 
+std::string ShapeString(const int64_t* shape, int rank) {
+  std::string s = "[";
+  for (int i = 0; i < rank; ++i) {
+    if (i) s += ", ";
+    s += std::to_string(shape[i]);
+  }
+  return s + "]";
+}
+
+const char* TypeName(int type) {
+  static const char* const kNames[] = {
+      "no type", "float32", "int32", "uint8",     "int64", "string",
+      "bool",    "int16",   "complex64", "int8", "float16", "float64"};
+  if (type >= 0 && type < static_cast<int>(sizeof(kNames) / sizeof(kNames[0]))) {
+    return kNames[type];
+  }
+  return "another type";
+}
+
+size_t TypeSize(int type) {
+  switch (type) {
+    case tfl::kTfLiteFloat32:
+    case tfl::kTfLiteInt32:
+      return 4;
+    case tfl::kTfLiteInt8:
+    case tfl::kTfLiteUInt8:
+      return 1;
+    default:
+      return 0;
+  }
+}
+
+std::string TensorString(const tfl::TfLiteTensor* tensor) {
+  return std::string(TypeName(tensor->type)) + " " + DimsString(tensor->dims);
+}
+
+bool HasTypeAndDims(const tfl::TfLiteTensor* tensor, int type,
+                    const int64_t* shape, int rank) {
+  if (tensor == nullptr || tensor->type != type || tensor->dims == nullptr ||
+      tensor->dims->size != rank) {
+    return false;
+  }
+  for (int i = 0; i < rank; ++i) {
+    if (tensor->dims->data[i] != shape[i]) return false;
+  }
+  return true;
+}
+
+bool HasDataForDims(const tfl::TfLiteTensor* tensor) {
+  if (tensor == nullptr || tensor->data.raw == nullptr ||
+      tensor->dims == nullptr || tensor->dims->size < 0) {
+    return false;
+  }
+  const size_t element = TypeSize(tensor->type);
+  if (element == 0) return false;
+  uint64_t count = 1;
+  for (int i = 0; i < tensor->dims->size; ++i) {
+    const int d = tensor->dims->data[i];
+    if (d < 0) return false;
+    if (d != 0 && count > UINT64_MAX / static_cast<uint64_t>(d)) return false;
+    count *= static_cast<uint64_t>(d);
+  }
+  if (count > SIZE_MAX / element) return false;
+  return tensor->bytes >= count * element;
+}
+
 tfl::TfLiteStatus ResizeTo(tfl::TfLiteContext* context,
                            tfl::TfLiteTensor* tensor, const int64_t* shape,
                            int rank) {

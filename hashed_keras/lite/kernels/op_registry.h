@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include <string>
+#include <vector>
 
 #include "tflite_abi.h"
 
@@ -24,15 +25,36 @@ struct NodeIo {
   int num_outputs = 0;
 };
 
+// The shape of one output as the operator's options define it.
+struct OutputShape {
+  static constexpr int kMaxRank = 4;
+  int rank = 0;
+  int64_t dims[kMaxRank] = {0, 0, 0, 0};
+  uint64_t Count() const {
+    uint64_t n = 1;
+    for (int i = 0; i < rank; ++i) n *= static_cast<uint64_t>(dims[i]);
+    return n;
+  }
+};
+
+// One custom operator. The delegate (delegate.cc) drives every operator the
+// same way: Check in Prepare (and before each Eval), Compute once when all
+// inputs are constant (outputs then become constant tensors the kernel owns,
+// see delegate.cc), otherwise Compute at every invoke.
 class OpKernel {
  public:
   virtual ~OpKernel() = default;
-  // Validates shapes and types; may compute constant outputs. Called at
-  // every allocate_tensors().
-  virtual tfl::TfLiteStatus Prepare(tfl::TfLiteContext* context,
-                                    const NodeIo& node) = 0;
-  virtual tfl::TfLiteStatus Eval(tfl::TfLiteContext* context,
-                                 const NodeIo& node) = 0;
+  // Validates the node against its options: number of inputs and outputs,
+  // their types and exact dims. Does not look at tensor data. Returns "" and
+  // fills `outputs` with each output's shape (all outputs are float32), or
+  // returns what is wrong.
+  virtual std::string Check(tfl::TfLiteContext* context, const NodeIo& node,
+                            std::vector<OutputShape>* outputs) = 0;
+  // Writes every output from the inputs, for a node that passed Check and
+  // whose input tensors hold at least the bytes their dims and types need.
+  // `outputs[i]` holds outputs[i].Count() floats.
+  virtual void Compute(tfl::TfLiteContext* context, const NodeIo& node,
+                       float* const* outputs) = 0;
 };
 
 struct OpKind {
@@ -54,6 +76,22 @@ tfl::TfLiteStatus NodeError(tfl::TfLiteContext* context, const NodeIo& node,
                             const std::string& message);
 // "[2, 3]" (or "[]" / "(none)").
 std::string DimsString(const tfl::TfLiteIntArray* dims);
+std::string ShapeString(const int64_t* shape, int rank);
+// "float32 [2, 3]": a tensor's type and dims, for messages.
+std::string TensorString(const tfl::TfLiteTensor* tensor);
+// The TfLiteType's name ("float32", "int8", ...).
+const char* TypeName(int type);
+// Bytes of one element of a TfLiteType, or 0 for types the kernels never read.
+size_t TypeSize(int type);
+// Whether `tensor` is `type` with exactly the dims `shape`.
+bool HasTypeAndDims(const tfl::TfLiteTensor* tensor, int type,
+                    const int64_t* shape, int rank);
+inline bool IsFloat32WithDims(const tfl::TfLiteTensor* tensor,
+                              const int64_t* shape, int rank) {
+  return HasTypeAndDims(tensor, tfl::kTfLiteFloat32, shape, rank);
+}
+// Whether the tensor's data holds all the elements its type and dims declare.
+bool HasDataForDims(const tfl::TfLiteTensor* tensor);
 // Resizes `tensor` to `shape` (the runtime takes ownership of the array).
 tfl::TfLiteStatus ResizeTo(tfl::TfLiteContext* context,
                            tfl::TfLiteTensor* tensor, const int64_t* shape,

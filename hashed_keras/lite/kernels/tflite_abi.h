@@ -49,6 +49,8 @@ typedef enum TfLiteType {
   kTfLiteNoType = 0,
   kTfLiteFloat32 = 1,
   kTfLiteInt32 = 2,
+  kTfLiteUInt8 = 3,
+  kTfLiteInt8 = 9,
 } TfLiteType;
 
 typedef enum TfLiteAllocationType {

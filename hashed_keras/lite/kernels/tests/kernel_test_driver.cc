@@ -424,8 +424,8 @@ tfl::TfLiteStatus RunDelegate(const OptionSample& s, bool constant,
   *error = rt.last_error;
   if (status == tfl::kTfLiteOk) {
     const tfl::TfLiteTensor& w = rt.tensors[1];
-    CHECK((w.allocation_type == tfl::kTfLitePersistentRo) == constant,
-          "persistent iff constant");
+    CHECK((w.allocation_type == tfl::kTfLiteMmapRo) == constant,
+          "constant iff the inputs are");
     // A second prepare (allocate_tensors twice) must be harmless.
     CHECK(reg.prepare(&rt.context, &node) == tfl::kTfLiteOk, "prepare twice");
     CHECK(reg.invoke(&rt.context, &node) == tfl::kTfLiteOk, "invoke: %s",
@@ -433,6 +433,12 @@ tfl::TfLiteStatus RunDelegate(const OptionSample& s, bool constant,
     weights->assign(w.data.f, w.data.f + w.bytes / sizeof(float));
   }
   reg.free(&rt.context, node.user_data);
+  if (status == tfl::kTfLiteOk && constant) {
+    // Free gives the constant outputs back as arena tensors without data.
+    const tfl::TfLiteTensor& w = rt.tensors[1];
+    CHECK(w.allocation_type == tfl::kTfLiteArenaRw && w.data.raw == nullptr,
+          "outputs restored on free");
+  }
   tflite_plugin_destroy_delegate(
       reinterpret_cast<struct TfLiteDelegate*>(d));
   g_rt = nullptr;
