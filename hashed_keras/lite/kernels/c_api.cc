@@ -4,11 +4,14 @@
 
 #include <string>
 
+#include "fresh_weights.h"
 #include "hash_contract.h"
 #include "hashed_weights.h"
 #include "hk_kernels.h"
 
 namespace {
+
+using hk::Format;
 
 int Fail(int code, const std::string& message, char* error,
          size_t error_len) {
@@ -19,6 +22,33 @@ int Fail(int code, const std::string& message, char* error,
     error[n] = '\0';
   }
   return code;
+}
+
+// The lengths every weights op checks: buckets, optional scale, output.
+bool CheckLengths(uint64_t k, uint64_t out_channels, uint64_t out_size,
+                  const float* buckets, int64_t num_buckets,
+                  const float* scale, int64_t scale_len, const float* out,
+                  int64_t out_len, std::string* message) {
+  if (buckets == nullptr || num_buckets < 0 ||
+      static_cast<uint64_t>(num_buckets) != k) {
+    *message = Format("buckets has %" PRId64 " values; key 'buckets' says "
+                      "%" PRIu64, buckets ? num_buckets : int64_t{0}, k);
+    return false;
+  }
+  if (scale == nullptr ? scale_len != 0
+                       : (scale_len < 0 ||
+                          static_cast<uint64_t>(scale_len) != out_channels)) {
+    *message = Format("scale has %" PRId64 " values; expected %" PRIu64
+                      " (the output size) or none", scale_len, out_channels);
+    return false;
+  }
+  if (out == nullptr || out_len < 0 ||
+      static_cast<uint64_t>(out_len) != out_size) {
+    *message = Format("output has %" PRId64 " values; kernel_shape needs "
+                      "%" PRIu64, out ? out_len : int64_t{0}, out_size);
+    return false;
+  }
+  return true;
 }
 
 }  // namespace
@@ -36,35 +66,14 @@ HK_API int hk_hashed_weights(const uint8_t* options, size_t options_len,
                              const float* scale, int64_t scale_len, float* out,
                              int64_t out_len, float* bias_out,
                              int64_t bias_len, char* error, size_t error_len) {
-  using hk::Format;
   hk::HashedWeightsPlan plan;
   std::string message;
   if (!hk::ParseHashedWeightsOptions(options, options_len, &plan, &message)) {
     return Fail(HK_ERROR_OPTIONS, message, error, error_len);
   }
-  if (buckets == nullptr || num_buckets < 0 ||
-      static_cast<uint64_t>(num_buckets) != plan.num_buckets) {
-    return Fail(HK_ERROR_ARGUMENTS,
-                Format("buckets has %" PRId64 " values; key 'buckets' says "
-                       "%" PRIu64, buckets ? num_buckets : int64_t{0},
-                       plan.num_buckets),
-                error, error_len);
-  }
-  if (scale == nullptr ? scale_len != 0
-                       : (scale_len < 0 ||
-                          static_cast<uint64_t>(scale_len) != plan.out)) {
-    return Fail(HK_ERROR_ARGUMENTS,
-                Format("scale has %" PRId64 " values; expected %" PRIu64
-                       " (the output size) or none", scale_len, plan.out),
-                error, error_len);
-  }
-  if (out == nullptr || out_len < 0 ||
-      static_cast<uint64_t>(out_len) != plan.kernel_size) {
-    return Fail(HK_ERROR_ARGUMENTS,
-                Format("output has %" PRId64 " values; kernel_shape needs "
-                       "%" PRIu64, out ? out_len : int64_t{0},
-                       plan.kernel_size),
-                error, error_len);
+  if (!CheckLengths(plan.num_buckets, plan.out, plan.kernel_size, buckets,
+                    num_buckets, scale, scale_len, out, out_len, &message)) {
+    return Fail(HK_ERROR_ARGUMENTS, message, error, error_len);
   }
   if (plan.hash_bias) {
     if (bias_out == nullptr || bias_len < 0 ||
@@ -81,6 +90,23 @@ HK_API int hk_hashed_weights(const uint8_t* options, size_t options_len,
                 error_len);
   }
   hk::ComputeHashedWeights(plan, buckets, scale, out, bias_out);
+  return Fail(HK_OK, "", error, error_len);
+}
+
+HK_API int hk_fresh_weights(const uint8_t* options, size_t options_len,
+                            const float* buckets, int64_t num_buckets,
+                            const float* scale, int64_t scale_len, float* out,
+                            int64_t out_len, char* error, size_t error_len) {
+  hk::FreshWeightsPlan plan;
+  std::string message;
+  if (!hk::ParseFreshWeightsOptions(options, options_len, &plan, &message)) {
+    return Fail(HK_ERROR_OPTIONS, message, error, error_len);
+  }
+  if (!CheckLengths(plan.num_buckets, plan.out, plan.kernel_size, buckets,
+                    num_buckets, scale, scale_len, out, out_len, &message)) {
+    return Fail(HK_ERROR_ARGUMENTS, message, error, error_len);
+  }
+  hk::ComputeFreshWeights(plan, buckets, scale, out);
   return Fail(HK_OK, "", error, error_len);
 }
 

@@ -1,4 +1,5 @@
-// libFuzzer target: options parsing + validation + compute of HashedWeights.
+// libFuzzer target: options parsing + validation + compute of every operator
+// (the same bytes go through each parser: HashedWeights, FreshWeights).
 // Build: cmake -DHK_FUZZ=ON -DCMAKE_CXX_COMPILER=clang++ ...; run with a seed
 // corpus of valid options (hk_kernel_test --write-corpus DIR).
 #include <stddef.h>
@@ -8,10 +9,13 @@
 #include <string>
 #include <vector>
 
+#include "fresh_weights.h"
 #include "hashed_weights.h"
 #include "hk_kernels.h"
 
-extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+namespace {
+
+void FuzzHashedWeights(const uint8_t* data, size_t size) {
   char error[128];
   hk::HashedWeightsPlan plan;
   std::string why;
@@ -22,11 +26,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         error[0] == '\0') {
       __builtin_trap();
     }
-    return 0;
+    return;
   }
   // Valid options: compute with exact buffers (bounded, to stay fast), and
   // check that off-by-one lengths are refused.
-  if (plan.kernel_size > (1u << 16)) return 0;
+  if (plan.kernel_size > (1u << 16)) return;
   std::vector<float> buckets(plan.num_buckets);
   for (size_t i = 0; i < buckets.size(); ++i) buckets[i] = static_cast<float>(i);
   std::vector<float> scale(plan.out, 2.0f);
@@ -57,5 +61,48 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
                         sizeof(error)) != HK_ERROR_ARGUMENTS) {
     __builtin_trap();
   }
+  }
+
+void FuzzFreshWeights(const uint8_t* data, size_t size) {
+  char error[128];
+  hk::FreshWeightsPlan plan;
+  std::string why;
+  if (!hk::ParseFreshWeightsOptions(data, size, &plan, &why)) {
+    if (hk_fresh_weights(data, size, nullptr, 0, nullptr, 0, nullptr, 0,
+                         error, sizeof(error)) != HK_ERROR_OPTIONS ||
+        error[0] == '\0') {
+      __builtin_trap();
+    }
+    return;
+  }
+  if (plan.kernel_size > (1u << 14)) return;
+  std::vector<float> buckets(plan.num_buckets, 1.0f);
+  std::vector<float> out(plan.kernel_size);
+  const auto k = static_cast<int64_t>(buckets.size());
+  const auto n = static_cast<int64_t>(out.size());
+  if (hk_fresh_weights(data, size, buckets.data(), k, nullptr, 0, out.data(),
+                       n, error, sizeof(error)) != HK_OK) {
+    __builtin_trap();
+  }
+  // An orthonormal inverse DCT of +-1 coefficients: |w| <= kh * kw.
+  const float bound = static_cast<float>(plan.kernel_shape[0] *
+                                         plan.kernel_shape[1]) + 1.0f;
+  for (float v : out) {
+    if (!(v <= bound && v >= -bound)) __builtin_trap();
+  }
+  if (hk_fresh_weights(data, size, buckets.data(), k, nullptr, 0, out.data(),
+                       n - 1, error, sizeof(error)) != HK_ERROR_ARGUMENTS ||
+      hk_fresh_weights(data, size, buckets.data(), k - 1, nullptr, 0,
+                       out.data(), n, error, sizeof(error)) !=
+          HK_ERROR_ARGUMENTS) {
+    __builtin_trap();
+  }
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  FuzzHashedWeights(data, size);
+  FuzzFreshWeights(data, size);
   return 0;
 }

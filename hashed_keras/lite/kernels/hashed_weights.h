@@ -9,6 +9,8 @@
 
 #include <string>
 
+#include "options.h"  // Format
+
 namespace hk {
 
 enum class Layout { kFc, kOhwi };
@@ -48,13 +50,6 @@ bool ParseHashedWeightsOptions(const uint8_t* options, size_t length,
 // checked every length against `plan` (buckets: K; out: kernel_size).
 void ComputeHashedWeights(const HashedWeightsPlan& plan, const float* buckets,
                           const float* scale, float* out, float* bias);
-
-// printf-style formatting into a std::string (messages).
-std::string Format(const char* format, ...)
-#if defined(__GNUC__)
-    __attribute__((format(printf, 1, 2)))
-#endif
-    ;
 
 }  // namespace hk
 

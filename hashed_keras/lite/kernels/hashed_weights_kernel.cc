@@ -1,7 +1,5 @@
 // The TFLite kernel of `HashedWeights` (served by the delegate, delegate.cc):
 // validation of the node against its options, and the compute call.
-#include <inttypes.h>
-
 #include <new>
 #include <string>
 #include <vector>
@@ -33,52 +31,25 @@ class HashedWeightsKernel : public OpKernel {
   std::string Check(TfLiteContext* context, const NodeIo& node,
                     std::vector<OutputShape>* outputs) override {
     if (!parsed_) return "invalid custom options: " + error_;
-    if (node.num_inputs < 1 || node.num_inputs > 2) {
-      return Format("has %d inputs; expected 1 (buckets) or 2 (buckets, scale)",
-                    node.num_inputs);
-    }
+    std::string error =
+        CheckBucketsAndScale(context, node, plan_.num_buckets, plan_.out);
+    if (!error.empty()) return error;
     const int want_outputs = plan_.hash_bias ? 2 : 1;
     if (node.num_outputs != want_outputs) {
       return Format("has %d outputs; expected %d (hash_bias is %s)",
                     node.num_outputs, want_outputs,
                     plan_.hash_bias ? "true" : "false");
     }
-    const TfLiteTensor* buckets = TensorAt(context, node.inputs[0]);
-    if (buckets == nullptr) return "input 0 (buckets) is missing";
-    const int64_t k = static_cast<int64_t>(plan_.num_buckets);
-    if (!IsFloat32WithDims(buckets, &k, 1)) {
-      return Format("input 0 (buckets) must be float32 [%" PRId64 "] (key "
-                    "'buckets'), got %s", k, TensorString(buckets).c_str());
-    }
-    if (node.num_inputs == 2 && node.inputs[1] != tfl::kTfLiteOptionalTensor) {
-      const TfLiteTensor* scale = TensorAt(context, node.inputs[1]);
-      const int64_t out = static_cast<int64_t>(plan_.out);
-      if (scale == nullptr) return "input 1 (scale) is missing";
-      if (!IsFloat32WithDims(scale, &out, 1)) {
-        return Format("input 1 (scale) must be float32 [%" PRId64 "], got %s",
-                      out, TensorString(scale).c_str());
-      }
-    }
-    const TfLiteTensor* weights = TensorAt(context, node.outputs[0]);
-    if (weights == nullptr) return "output 0 (weights) is missing";
-    if (!IsFloat32WithDims(weights, weights_.dims, weights_.rank)) {
-      return Format(
-          "output 0 (weights) must be float32 %s (kernel_shape %s, layout "
-          "'%s'), got %s",
-          ShapeString(weights_.dims, weights_.rank).c_str(),
-          ShapeString(plan_.kernel_shape, plan_.rank).c_str(),
-          plan_.layout == Layout::kFc ? "fc" : "ohwi",
-          TensorString(weights).c_str());
-    }
+    error = CheckOutput(
+        context, node, 0, weights_, "weights",
+        "kernel_shape " + ShapeString(plan_.kernel_shape, plan_.rank) +
+            ", layout '" + (plan_.layout == Layout::kFc ? "fc" : "ohwi") +
+            "'");
+    if (!error.empty()) return error;
     outputs->assign(1, weights_);
     if (plan_.hash_bias) {
-      const TfLiteTensor* bias = TensorAt(context, node.outputs[1]);
-      if (bias == nullptr) return "output 1 (bias) is missing";
-      if (!IsFloat32WithDims(bias, bias_.dims, 1)) {
-        return Format("output 1 (bias) must be float32 [%" PRIu64 "] (key "
-                      "'bias_size'), got %s", plan_.bias_size,
-                      TensorString(bias).c_str());
-      }
+      error = CheckOutput(context, node, 1, bias_, "bias", "key 'bias_size'");
+      if (!error.empty()) return error;
       outputs->push_back(bias_);
     }
     return "";

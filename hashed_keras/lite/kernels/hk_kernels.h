@@ -52,6 +52,16 @@ HK_API int hk_hashed_weights(const uint8_t* options, size_t options_len,
                              int64_t out_len, float* bias_out,
                              int64_t bias_len, char* error, size_t error_len);
 
+/* Rebuilds the OHWI weights of one FreshWeights operator, exactly as the
+ * kernel does: `buckets` has K = sum(band_buckets) values, `scale` is null
+ * (scale_len 0) or has `out` values, `out` receives out_len =
+ * prod(kernel_shape) values. Same return codes and guarantees as
+ * hk_hashed_weights. */
+HK_API int hk_fresh_weights(const uint8_t* options, size_t options_len,
+                            const float* buckets, int64_t num_buckets,
+                            const float* scale, int64_t scale_len, float* out,
+                            int64_t out_len, char* error, size_t error_len);
+
 /* The library version ("0.1.0"). */
 HK_API const char* hk_kernels_version(void);
 

@@ -8,7 +8,7 @@ namespace {
 
 const OpKind kOpKinds[] = {
     {"HashedWeights", &CreateHashedWeightsKernel},
-    // {"FreshWeights", &CreateFreshWeightsKernel},
+    {"FreshWeights", &CreateFreshWeightsKernel},
     // {"SMHWeights", &CreateSmhWeightsKernel},
 };
 
@@ -116,6 +116,47 @@ bool HasDataForDims(const tfl::TfLiteTensor* tensor) {
   }
   if (count > SIZE_MAX / element) return false;
   return tensor->bytes >= count * element;
+}
+
+std::string CheckBucketsAndScale(tfl::TfLiteContext* context,
+                                 const NodeIo& node, uint64_t k,
+                                 uint64_t out) {
+  if (node.num_inputs < 1 || node.num_inputs > 2) {
+    return "has " + std::to_string(node.num_inputs) +
+           " inputs; expected 1 (buckets) or 2 (buckets, scale)";
+  }
+  const tfl::TfLiteTensor* buckets = TensorAt(context, node.inputs[0]);
+  if (buckets == nullptr) return "input 0 (buckets) is missing";
+  const int64_t k_dim = static_cast<int64_t>(k);
+  if (!IsFloat32WithDims(buckets, &k_dim, 1)) {
+    return "input 0 (buckets) must be float32 [" + std::to_string(k) +
+           "] (key 'buckets'), got " + TensorString(buckets);
+  }
+  if (node.num_inputs == 2 && node.inputs[1] != tfl::kTfLiteOptionalTensor) {
+    const tfl::TfLiteTensor* scale = TensorAt(context, node.inputs[1]);
+    const int64_t out_dim = static_cast<int64_t>(out);
+    if (scale == nullptr) return "input 1 (scale) is missing";
+    if (!IsFloat32WithDims(scale, &out_dim, 1)) {
+      return "input 1 (scale) must be float32 [" + std::to_string(out) +
+             "], got " + TensorString(scale);
+    }
+  }
+  return "";
+}
+
+std::string CheckOutput(tfl::TfLiteContext* context, const NodeIo& node,
+                        int index, const OutputShape& shape,
+                        const std::string& what, const std::string& origin) {
+  const std::string name =
+      "output " + std::to_string(index) + " (" + what + ")";
+  if (index >= node.num_outputs) return name + " is missing";
+  const tfl::TfLiteTensor* t = TensorAt(context, node.outputs[index]);
+  if (t == nullptr) return name + " is missing";
+  if (!IsFloat32WithDims(t, shape.dims, shape.rank)) {
+    return name + " must be float32 " + ShapeString(shape.dims, shape.rank) +
+           " (" + origin + "), got " + TensorString(t);
+  }
+  return "";
 }
 
 tfl::TfLiteStatus ResizeTo(tfl::TfLiteContext* context,

@@ -90,6 +90,17 @@ inline bool IsFloat32WithDims(const tfl::TfLiteTensor* tensor,
                               const int64_t* shape, int rank) {
   return HasTypeAndDims(tensor, tfl::kTfLiteFloat32, shape, rank);
 }
+// Checks of the inputs most weight operators share, returning "" or what is
+// wrong: input 0 is the float32 [k] buckets; input 1, if present and not
+// optional, the float32 [out] per-output-channel scale; at most 2 inputs.
+std::string CheckBucketsAndScale(tfl::TfLiteContext* context,
+                                 const NodeIo& node, uint64_t k,
+                                 uint64_t out);
+// Output `index` exists and is float32 of exactly `shape`; `what` names it
+// and its origin in the message ("weights", "kernel_shape [3, 3, 2, 4]").
+std::string CheckOutput(tfl::TfLiteContext* context, const NodeIo& node,
+                        int index, const OutputShape& shape,
+                        const std::string& what, const std::string& origin);
 // Whether the tensor's data holds all the elements its type and dims declare.
 bool HasDataForDims(const tfl::TfLiteTensor* tensor);
 // Resizes `tensor` to `shape` (the runtime takes ownership of the array).
@@ -99,6 +110,7 @@ tfl::TfLiteStatus ResizeTo(tfl::TfLiteContext* context,
 
 // Factories of the registered operators.
 OpKernel* CreateHashedWeightsKernel(const uint8_t* options, size_t length);
+OpKernel* CreateFreshWeightsKernel(const uint8_t* options, size_t length);
 
 }  // namespace hk
 

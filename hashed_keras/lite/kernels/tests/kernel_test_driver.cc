@@ -10,6 +10,7 @@
 //
 // Usage: hk_kernel_test                 run everything
 //        hk_kernel_test --write-corpus DIR   write the valid options as files
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,6 +22,7 @@
 #include <vector>
 
 #include "hash_contract.h"
+#include "fresh_weights.h"
 #include "hashed_weights.h"
 #include "hk_kernels.h"
 #include "tflite_abi.h"
@@ -607,8 +609,108 @@ void TestRegistrationSizes() {
   CHECK(SizedRuntime<RegV5>::received.future_field == 0, "V5 tail zeroed");
 }
 
-int WriteCorpus(const char* dir) {
-  for (const OptionSample& s : kOptionSamples) {
+// ---------------------------------------------------------------------------
+// FreshWeights: the contract's frequency keys and the inverse DCT written out
+// naively (one direct double sum per output weight).
+
+std::vector<float> FreshReference(const hk::FreshWeightsPlan& p,
+                                  const std::vector<float>& buckets,
+                                  const std::vector<float>& scale) {
+  const uint32_t seed_h = hk_xxh32(0, p.seed), seed_s = hk_xxh32(1, p.seed);
+  const int64_t kh = p.kernel_shape[0], kw = p.kernel_shape[1];
+  const int64_t in = p.kernel_shape[2], out = p.kernel_shape[3];
+  auto dct = [](int64_t n, int64_t j, int64_t y) {
+    const double a = j == 0 ? sqrt(1.0 / n) : sqrt(2.0 / n);
+    return a * cos(M_PI * (2 * y + 1) * j / (2.0 * n));
+  };
+  auto coefficient = [&](int64_t j1, int64_t j2, int64_t c, int64_t o) {
+    const uint32_t key = static_cast<uint32_t>(((j1 * kw + j2) * in + c) * out + o);
+    uint64_t offset = 0;
+    for (int64_t b = 0; b < j1 + j2; ++b) offset += p.band_buckets[b];
+    const double w = buckets[offset + hk_xxh32(key, seed_h) % p.band_buckets[j1 + j2]];
+    return p.use_sign && hk_xxh32(key, seed_s) >= 0x80000000u ? -w : w;
+  };
+  std::vector<float> w(p.kernel_size);
+  for (int64_t o = 0; o < out; ++o)
+    for (int64_t y = 0; y < kh; ++y)
+      for (int64_t x = 0; x < kw; ++x)
+        for (int64_t c = 0; c < in; ++c) {
+          double acc = 0;
+          for (int64_t j1 = 0; j1 < kh; ++j1)
+            for (int64_t j2 = 0; j2 < kw; ++j2)
+              acc += dct(kh, j1, y) * dct(kw, j2, x) * coefficient(j1, j2, c, o);
+          if (!scale.empty()) acc *= scale[o];
+          w[((o * kh + y) * kw + x) * in + c] = static_cast<float>(acc);
+        }
+  return w;
+}
+
+// hk_fresh_weights on `data`: refused with a message, or computed; compared
+// with the reference when `compare`.
+void RunFresh(const unsigned char* data, size_t size, bool compare) {
+  char error[256];
+  memset(error, 'x', sizeof(error));
+  hk::FreshWeightsPlan plan;
+  std::string why;
+  if (!hk::ParseFreshWeightsOptions(data, size, &plan, &why)) {
+    const int rc = hk_fresh_weights(data, size, nullptr, 0, nullptr, 0,
+                                    nullptr, 0, error, sizeof(error));
+    CHECK(rc == HK_ERROR_OPTIONS, "rc=%d", rc);
+    CHECK(memchr(error, 0, sizeof(error)) != nullptr && strlen(error) > 0,
+          "error message");
+    CHECK(!compare, "valid sample refused: %s", why.c_str());
+    return;
+  }
+  if (plan.kernel_size > 4096) return;
+  const std::vector<float> buckets = Ramp(plan.num_buckets, 0.25f);
+  for (bool with_scale : {false, true}) {
+    const std::vector<float> scale =
+        with_scale ? Ramp(plan.out, 0.5f) : std::vector<float>();
+    std::vector<float> got(plan.kernel_size, -7.0f);
+    const int rc = hk_fresh_weights(
+        data, size, buckets.data(), static_cast<int64_t>(buckets.size()),
+        with_scale ? scale.data() : nullptr,
+        static_cast<int64_t>(scale.size()), got.data(),
+        static_cast<int64_t>(got.size()), error, sizeof(error));
+    CHECK(rc == HK_OK, "rc=%d: %s", rc, error);
+    if (!compare || rc != HK_OK) continue;
+    const std::vector<float> want = FreshReference(plan, buckets, scale);
+    for (size_t i = 0; i < want.size(); ++i) {
+      CHECK(fabs(want[i] - got[i]) <= 1e-5 * (1.0 + fabs(want[i])),
+            "fresh weight %zu: %g != %g", i, got[i], want[i]);
+    }
+  }
+  // Wrong lengths are refused.
+  std::vector<float> out(plan.kernel_size + 1);
+  CHECK(hk_fresh_weights(data, size, buckets.data(),
+                         static_cast<int64_t>(buckets.size()), nullptr, 0,
+                         out.data(), static_cast<int64_t>(plan.kernel_size + 1),
+                         error, sizeof(error)) == HK_ERROR_ARGUMENTS,
+        "fresh: wrong output length accepted");
+}
+
+void TestFresh() {
+  for (const OptionSample& s : kFreshOptionSamples) {
+    RunFresh(s.data, s.size, true);
+    // Every truncation and single-byte corruption: refused or computed.
+    for (size_t n = 0; n < s.size; ++n) RunFresh(s.data, n, false);
+    std::vector<unsigned char> b(s.data, s.data + s.size);
+    for (size_t i = 0; i < b.size(); ++i) {
+      const unsigned char keep = b[i];
+      for (unsigned v : {0u, 1u, 0x7fu, 0x80u, 0xffu, keep ^ 0x10u}) {
+        b[i] = static_cast<unsigned char>(v);
+        RunFresh(b.data(), b.size(), false);
+      }
+      b[i] = keep;
+    }
+  }
+  printf("fresh: %zu samples checked\n",
+         sizeof(kFreshOptionSamples) / sizeof(kFreshOptionSamples[0]));
+}
+
+int WriteSamples(const char* dir, const OptionSample* samples, size_t n) {
+  for (size_t i = 0; i < n; ++i) {
+    const OptionSample& s = samples[i];
     const std::string path = std::string(dir) + "/" + s.name;
     FILE* f = fopen(path.c_str(), "wb");
     if (f == nullptr || fwrite(s.data, 1, s.size, f) != s.size) {
@@ -618,9 +720,16 @@ int WriteCorpus(const char* dir) {
     }
     fclose(f);
   }
-  printf("wrote %zu seed files to %s\n",
-         sizeof(kOptionSamples) / sizeof(kOptionSamples[0]), dir);
+  printf("wrote %zu seed files to %s\n", n, dir);
   return 0;
+}
+
+int WriteCorpus(const char* dir) {
+  return WriteSamples(dir, kOptionSamples,
+                      sizeof(kOptionSamples) / sizeof(kOptionSamples[0])) ||
+         WriteSamples(dir, kFreshOptionSamples,
+                      sizeof(kFreshOptionSamples) /
+                          sizeof(kFreshOptionSamples[0]));
 }
 
 }  // namespace
@@ -636,6 +745,7 @@ int main(int argc, char** argv) {
   TestCorruptions();
   TestDelegate();
   TestRegistrationSizes();
+  TestFresh();
   printf("%d passed, %d failed\n", g_checks - g_failures, g_failures);
   return g_failures == 0 ? 0 : 1;
 }

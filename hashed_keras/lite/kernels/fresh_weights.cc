@@ -1,0 +1,162 @@
+#include "fresh_weights.h"
+
+#include <inttypes.h>
+#include <math.h>
+#include <string.h>
+
+#include <vector>
+
+#include "hash_contract.h"
+#include "options.h"
+
+namespace hk {
+
+bool ParseFreshWeightsOptions(const uint8_t* options, size_t length,
+                              FreshWeightsPlan* plan, std::string* error) {
+  *plan = FreshWeightsPlan();
+  OptionsMap map(options, length);
+  if (!map.Init(error) || !map.CheckContractVersion(error) ||
+      !map.Seed(&plan->seed, error)) {
+    return false;
+  }
+  const char* layout;
+  size_t layout_len;
+  if (!map.String("layout", &layout, &layout_len, error)) return false;
+  if (layout_len != 4 || memcmp(layout, "ohwi", 4) != 0) {
+    *error = "key 'layout' must be 'ohwi' (FreshWeights feeds CONV_2D)";
+    return false;
+  }
+  uint64_t kernel_size = 0;
+  if (!map.KernelShape(4, "FreshWeights needs", plan->kernel_shape,
+                       &kernel_size, error)) {
+    return false;
+  }
+  const int64_t kh = plan->kernel_shape[0], kw = plan->kernel_shape[1];
+  if (kh > FreshWeightsPlan::kMaxKernelDim ||
+      kw > FreshWeightsPlan::kMaxKernelDim) {
+    *error = Format("key 'kernel_shape': filters of %" PRId64 "x%" PRId64
+                    " are larger than the supported %" PRId64 "x%" PRId64,
+                    kh, kw, FreshWeightsPlan::kMaxKernelDim,
+                    FreshWeightsPlan::kMaxKernelDim);
+    return false;
+  }
+  plan->kernel_size = kernel_size;
+  plan->out = static_cast<uint64_t>(plan->kernel_shape[3]);
+  const uint64_t channels =
+      static_cast<uint64_t>(plan->kernel_shape[2]) * plan->out;
+  plan->num_bands = static_cast<int>(kh + kw - 1);
+
+  int64_t bands[FreshWeightsPlan::kMaxBands];
+  size_t count = 0;
+  if (!map.IntVector("band_buckets", bands, FreshWeightsPlan::kMaxBands,
+                     &count, error)) {
+    return false;
+  }
+  if (count != static_cast<size_t>(plan->num_bands)) {
+    *error = Format("key 'band_buckets' has %zu entries; a %" PRId64
+                    "x%" PRId64 " filter has %d frequency bands",
+                    count, kh, kw, plan->num_bands);
+    return false;
+  }
+  uint64_t total = 0;
+  for (int b = 0; b < plan->num_bands; ++b) {
+    // Coefficients (j1, j2) with j1 + j2 = b, times in * out.
+    const int64_t lo = b - (kw - 1) > 0 ? b - (kw - 1) : 0;
+    const int64_t hi = b < kh - 1 ? b : kh - 1;
+    const uint64_t in_band = static_cast<uint64_t>(hi - lo + 1) * channels;
+    if (bands[b] < 1 || static_cast<uint64_t>(bands[b]) > in_band) {
+      *error = Format("key 'band_buckets'[%d] = %" PRId64
+                      " must be in [1, %" PRIu64 "] (the band's coefficients)",
+                      b, bands[b], in_band);
+      return false;
+    }
+    plan->band_offset[b] = total;
+    plan->band_buckets[b] = static_cast<uint64_t>(bands[b]);
+    total += plan->band_buckets[b];  // <= kernel_size <= 2^32: no overflow
+  }
+  int64_t buckets;
+  if (!map.Int("buckets", &buckets, error)) return false;
+  if (buckets < 1 || static_cast<uint64_t>(buckets) != total) {
+    *error = Format("key 'buckets' = %" PRId64 " must equal the sum of "
+                    "'band_buckets' (%" PRIu64 ")", buckets, total);
+    return false;
+  }
+  plan->num_buckets = total;
+  return map.Bool("use_sign", &plan->use_sign, error);
+}
+
+namespace {
+
+// The orthonormal DCT-II matrix D[j * n + y] = a_j cos(pi (2y + 1) j / 2n).
+std::vector<double> DctMatrix(int64_t n) {
+  std::vector<double> d(static_cast<size_t>(n * n));
+  const double pi = 3.14159265358979323846;
+  for (int64_t j = 0; j < n; ++j) {
+    const double a = j == 0 ? sqrt(1.0 / n) : sqrt(2.0 / n);
+    for (int64_t y = 0; y < n; ++y) {
+      d[static_cast<size_t>(j * n + y)] =
+          a * cos(pi * static_cast<double>(2 * y + 1) * j / (2.0 * n));
+    }
+  }
+  return d;
+}
+
+}  // namespace
+
+void ComputeFreshWeights(const FreshWeightsPlan& plan, const float* buckets,
+                         const float* scale, float* out) {
+  const int64_t kh = plan.kernel_shape[0], kw = plan.kernel_shape[1];
+  const uint64_t in = static_cast<uint64_t>(plan.kernel_shape[2]);
+  const uint64_t num_out = plan.out;
+  const DerivedSeeds seeds = DeriveSeeds(plan.seed);
+  const std::vector<double> dh = DctMatrix(kh), dw = DctMatrix(kw);
+  std::vector<double> coef(static_cast<size_t>(kh * kw));
+  std::vector<double> half(static_cast<size_t>(kh * kw));
+  for (uint64_t o = 0; o < num_out; ++o) {
+    const double s = scale ? static_cast<double>(scale[o]) : 1.0;
+    for (uint64_t c = 0; c < in; ++c) {
+      // Coefficients F[j1, j2] of filter (c, o): key ((j1 kw + j2) in + c) out + o.
+      for (int64_t j1 = 0; j1 < kh; ++j1) {
+        for (int64_t j2 = 0; j2 < kw; ++j2) {
+          const uint64_t key64 =
+              ((static_cast<uint64_t>(j1 * kw + j2)) * in + c) * num_out + o;
+          const uint32_t key = static_cast<uint32_t>(key64);  // < 2^32
+          const int b = static_cast<int>(j1 + j2);
+          const uint64_t bucket =
+              plan.band_offset[b] +
+              BucketOf(Xxh32(key, seeds.bucket), plan.band_buckets[b]);
+          double v = buckets[bucket];
+          if (plan.use_sign && SignIsNegative(key, seeds.sign)) v = -v;
+          coef[static_cast<size_t>(j1 * kw + j2)] = v;
+        }
+      }
+      // half[j1, x] = sum_j2 F[j1, j2] Dw[j2, x]
+      for (int64_t j1 = 0; j1 < kh; ++j1) {
+        for (int64_t x = 0; x < kw; ++x) {
+          double acc = 0.0;
+          for (int64_t j2 = 0; j2 < kw; ++j2) {
+            acc += coef[static_cast<size_t>(j1 * kw + j2)] *
+                   dw[static_cast<size_t>(j2 * kw + x)];
+          }
+          half[static_cast<size_t>(j1 * kw + x)] = acc;
+        }
+      }
+      // W[o, y, x, c] = s * sum_j1 Dh[j1, y] half[j1, x]
+      for (int64_t y = 0; y < kh; ++y) {
+        for (int64_t x = 0; x < kw; ++x) {
+          double acc = 0.0;
+          for (int64_t j1 = 0; j1 < kh; ++j1) {
+            acc += dh[static_cast<size_t>(j1 * kh + y)] *
+                   half[static_cast<size_t>(j1 * kw + x)];
+          }
+          out[((o * static_cast<uint64_t>(kh) + static_cast<uint64_t>(y)) *
+                   static_cast<uint64_t>(kw) +
+               static_cast<uint64_t>(x)) * in + c] =
+              static_cast<float>(acc * s);
+        }
+      }
+    }
+  }
+}
+
+}  // namespace hk
