@@ -8,9 +8,11 @@ import warnings
 import keras
 import numpy as np
 
-from hashed_keras.layers import HashedConv2D, HashedDense, HashedLayer
+from hashed_keras import hashing
+from hashed_keras.layers import FreshConv2D, HashedConv2D, HashedDense, HashedLayer
+from hashed_keras.layers import weight_sharing
 
-METHODS = ("hashed",)
+METHODS = ("hashed", "freshnets")
 
 _log = logging.getLogger(__name__)
 
@@ -22,7 +24,20 @@ _CONV_KEYS = ("filters", "kernel_size", "strides", "padding", "data_format",
               "dilation_rate")
 
 
-def _hashed_twin(layer, compression, seed):
+def _freshnets_too_small(layer, config, compression):
+    """Why a built Conv2D cannot be a FreshConv2D at ``compression`` (or None)."""
+    if not layer.built:
+        return None  # FreshConv2D.build raises its own error if it is too small
+    size = int(np.prod(layer.kernel.shape))
+    buckets = weight_sharing.resolve_buckets(size, compression)
+    bands = hashing.num_bands(*config["kernel_size"])
+    if buckets >= bands:
+        return None
+    return (f"FreshConv2D needs >= {bands} buckets (one per frequency band), compression "
+            f"{compression:g} gives {buckets} of {size}: raise it with per_layer, or skip")
+
+
+def _hashed_twin(layer, compression, seed, method="hashed"):
     config = layer.get_config()
     kwargs = {k: config[k] for k in _COMMON_KEYS if k in config}
     if type(layer) is keras.layers.Dense:
@@ -36,6 +51,12 @@ def _hashed_twin(layer, compression, seed):
             return None, "LoRA-enabled Conv2D"
         if max(config["strides"]) > 1 and max(config["dilation_rate"]) > 1:
             return None, "Conv2D with both strides and dilation > 1"
+        if method == "freshnets":
+            reason = _freshnets_too_small(layer, config, compression)
+            if reason:
+                return None, reason
+            return FreshConv2D(compression=compression, seed=seed,
+                               **{k: config[k] for k in _CONV_KEYS}, **kwargs), None
         return HashedConv2D(compression=compression, seed=seed,
                             **{k: config[k] for k in _CONV_KEYS}, **kwargs), None
     return None, None
@@ -48,9 +69,16 @@ def _has_kernel(layer):
 
 
 def _project(dense_layer, hashed_layer):
-    """Least-squares buckets for a trained dense kernel: bucket-wise signed means."""
-    kernel = keras.ops.convert_to_numpy(dense_layer.kernel).reshape(-1)
-    values = [kernel]
+    """Least-squares buckets for a trained dense kernel: bucket-wise signed means.
+
+    A FreshConv2D hashes the kernel's DCT coefficients, so those are averaged;
+    the DCT is orthonormal, so this is also the least-squares fit of the
+    spatial kernel.
+    """
+    kernel = keras.ops.convert_to_numpy(dense_layer.kernel)
+    if isinstance(hashed_layer, FreshConv2D):
+        kernel = hashing.dct2_kernel(kernel)
+    values = [kernel.reshape(-1)]
     if hashed_layer.hash_bias:
         values.append(keras.ops.convert_to_numpy(dense_layer.bias))
     virtual = np.concatenate(values).astype(np.float64)
@@ -74,13 +102,18 @@ def compress(model, method="hashed", compression=1 / 8, skip=(), per_layer=None,
 
     Args:
       model: a built Sequential or functional ``keras.Model``.
-      method: ``"hashed"`` (HashedNets: HashedDense and HashedConv2D).
+      method: ``"hashed"`` (HashedNets: Dense -> HashedDense, Conv2D ->
+        HashedConv2D) or ``"freshnets"`` (FreshNets: Dense -> HashedDense,
+        Conv2D -> FreshConv2D, hashed in the frequency domain; a Conv2D too
+        small for one bucket per frequency band at its compression is left
+        as it is, with the reason in the warning).
       compression: the fraction of each layer's virtual weights to store.
       skip: names of layers to leave dense (e.g. a small first conv).
       per_layer: ``{layer_name: compression}`` overriding ``compression``.
       seed: base seed; layer ``i`` gets seed ``seed + i`` (None: fresh seeds).
       initialize: ``"project"`` sets each layer's buckets to the
-        least-squares fit of the original (trained) kernel and copies its bias;
+        least-squares fit of the original (trained) kernel (for FreshConv2D,
+        of its DCT coefficients) and copies its bias;
         ``"random"`` uses the hashed layer's initializer.
 
     Returns:
@@ -128,7 +161,7 @@ def compress(model, method="hashed", compression=1 / 8, skip=(), per_layer=None,
         if layer.name not in skip:
             layer_seed = None if seed is None else (int(seed) + index) % 2**32
             twin, reason = _hashed_twin(layer, per_layer.get(layer.name, compression),
-                                        layer_seed)
+                                        layer_seed, method)
             if twin is not None:
                 replaced[layer.name] = (layer, twin)
                 return twin

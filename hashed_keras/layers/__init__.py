@@ -1,7 +1,8 @@
 """Keras layers whose weights are drawn from a small pool of shared variables."""
 
 from hashed_keras.layers.base import HashedLayer
+from hashed_keras.layers.fresh_conv import FreshConv2D
 from hashed_keras.layers.hashed_conv import HashedConv2D
 from hashed_keras.layers.hashed_dense import HashedDense
 
-__all__ = ["HashedLayer", "HashedDense", "HashedConv2D"]
+__all__ = ["HashedLayer", "HashedDense", "HashedConv2D", "FreshConv2D"]

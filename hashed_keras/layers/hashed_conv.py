@@ -27,6 +27,33 @@ def _pair(value, name):
     return tuple(int(v) for v in value)
 
 
+def conv_arguments(filters, kernel_size, strides, padding, data_format, dilation_rate):
+    """Checked ``(filters, kernel_size, strides, padding, data_format, dilation_rate)``.
+
+    The checks every hashed convolution's constructor makes, with messages
+    that name the argument.
+    """
+    if (isinstance(filters, bool) or not isinstance(filters, (int, np.integer))
+            or filters < 1):
+        raise ValueError(f"`filters` must be a positive integer, got {filters!r}.")
+    kernel_size = _pair(kernel_size, "kernel_size")
+    strides = _pair(strides, "strides")
+    dilation_rate = _pair(dilation_rate, "dilation_rate")
+    if not isinstance(padding, str) or padding.lower() not in ("valid", "same"):
+        raise ValueError(f"`padding` must be 'valid' or 'same', got {padding!r}.")
+    data_format = data_format or keras.config.image_data_format()
+    if data_format not in ("channels_last", "channels_first"):
+        raise ValueError(
+            "`data_format` must be 'channels_last' or 'channels_first', "
+            f"got {data_format!r}.")
+    if max(strides) > 1 and max(dilation_rate) > 1:
+        raise ValueError(
+            f"`strides` > 1 together with `dilation_rate` > 1 is not supported "
+            f"(got strides={strides}, dilation_rate={dilation_rate}).")
+    return (int(filters), kernel_size, strides, padding.lower(), data_format,
+            dilation_rate)
+
+
 @keras.saving.register_keras_serializable(package="hashed_keras")
 class HashedConv2D(HashedLayer):
     """2-D convolution with HashedNets weight sharing.
@@ -60,32 +87,16 @@ class HashedConv2D(HashedLayer):
                  data_format=None, dilation_rate=1, compression=None, buckets=None,
                  use_sign=True, hash_bias=False, seed=None, activation=None,
                  use_bias=True, **kwargs):
-        if (isinstance(filters, bool) or not isinstance(filters, (int, np.integer))
-                or filters < 1):
-            raise ValueError(f"`filters` must be a positive integer, got {filters!r}.")
-        filters = int(filters)
-        kernel_size = _pair(kernel_size, "kernel_size")
-        strides = _pair(strides, "strides")
-        dilation_rate = _pair(dilation_rate, "dilation_rate")
-        if not isinstance(padding, str) or padding.lower() not in ("valid", "same"):
-            raise ValueError(
-                f"`padding` must be 'valid' or 'same', got {padding!r}.")
-        data_format = data_format or keras.config.image_data_format()
-        if data_format not in ("channels_last", "channels_first"):
-            raise ValueError(
-                "`data_format` must be 'channels_last' or 'channels_first', "
-                f"got {data_format!r}.")
-        if max(strides) > 1 and max(dilation_rate) > 1:
-            raise ValueError(
-                f"`strides` > 1 together with `dilation_rate` > 1 is not supported "
-                f"(got strides={strides}, dilation_rate={dilation_rate}).")
+        filters, kernel_size, strides, padding, data_format, dilation_rate = (
+            conv_arguments(filters, kernel_size, strides, padding, data_format,
+                           dilation_rate))
         super().__init__(compression=compression, buckets=buckets, use_sign=use_sign,
                          hash_bias=hash_bias, seed=seed, activation=activation,
                          use_bias=use_bias, **kwargs)
         self.filters = filters
         self.kernel_size = kernel_size
         self.strides = strides
-        self.padding = padding.lower()
+        self.padding = padding
         self.data_format = data_format
         self.dilation_rate = dilation_rate
         self.input_spec = keras.layers.InputSpec(ndim=4)
@@ -98,7 +109,7 @@ class HashedConv2D(HashedLayer):
         channels = input_shape[self._channel_axis]
         if channels is None:
             raise ValueError(
-                f"HashedConv2D '{self.name}' needs a known channel dimension, got "
+                f"{type(self).__name__} '{self.name}' needs a known channel dimension, got "
                 f"input shape {input_shape}.")
         self.compute_output_shape(input_shape)  # validates the spatial size
         self.build_shared(self.kernel_size + (channels, self.filters), self.filters)

@@ -4,8 +4,8 @@ The standard ``TFLiteConverter`` constant-folds every hashed layer into a dense
 weight tensor. This module finds those tensors *by content* (each equals the
 layer's rebuilt weights in the TFLite layout, possibly times a per-output-
 channel factor from a folded BatchNormalization), gives them an empty buffer,
-and adds a ``HashedWeights`` custom operator per layer that rebuilds them from
-the layer's buckets (``docs/tflite_format.md``). Before it reports success it
+and adds a custom operator per layer that rebuilds them from the layer's shared
+variables (``HashedWeights``, ``FreshWeights``: ``docs/tflite_format.md``). Before it reports success it
 runs the new file through the kernels and compares it with the Keras model.
 """
 
@@ -21,7 +21,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from hashed_keras.layers import HashedConv2D, HashedDense, HashedLayer
+from hashed_keras.layers import HashedLayer
 from hashed_keras.lite import flatbuffer, ops
 
 DEFAULT_TOLERANCE = 1e-5
@@ -91,6 +91,8 @@ def _match(candidate: np.ndarray, expected: np.ndarray):
     """``(matched, scale)``: candidate == expected, or == scale[o] * expected[o]."""
     if np.array_equal(candidate, expected):
         return True, None
+    # Ops whose reference is computed in float64 (an inverse DCT, a matmul)
+    # match TFLite's float32 folding only to rounding: a scale of 1.
     out = expected.shape[0]
     e = expected.reshape(out, -1).astype(np.float64)
     t = candidate.reshape(out, -1).astype(np.float64)
@@ -100,6 +102,8 @@ def _match(candidate: np.ndarray, expected: np.ndarray):
     scale = np.where(norms > 0, (t * e).sum(axis=1) / np.where(norms > 0, norms, 1), 1.0)
     residual = np.abs(t - scale[:, None] * e).max()
     if residual <= 1e-6 * max(np.abs(t).max(), 1e-30):
+        if np.all(np.abs(scale - 1.0) <= 1e-6):
+            return True, None
         return True, scale.astype(np.float32)
     return False, None
 
@@ -120,59 +124,76 @@ def _find_tensor(model, subgraph, expected, taken):
 
 
 def _layout(layer) -> str:
-    if isinstance(layer, HashedDense):
-        return "fc"
-    if isinstance(layer, HashedConv2D):
-        return "ohwi"
+    rank = len(layer.hash_spec()["kernel_shape"])
+    if rank in (2, 4):
+        return "fc" if rank == 2 else "ohwi"
     raise ConversionError(
-        f"Layer '{layer.name}' ({type(layer).__name__}) has no TFLite operator yet.")
+        f"Layer '{layer.name}' ({type(layer).__name__}) has a rank-{rank} kernel; only "
+        "Dense-like (2-D) and Conv2D-like (4-D) kernels have a TFLite operator.")
 
 
-def _rewrite(content: bytes, hashed_layers) -> tuple[bytes, dict]:
+def _find_bias(model, subgraph, expected_bias, taken):
+    for i, tensor in enumerate(subgraph.tensors):
+        if i in taken:
+            continue
+        value = flatbuffer.constant_value(model, tensor)
+        if value is not None and value.shape == expected_bias.shape and np.array_equal(
+                value, expected_bias):
+            return i
+    return None
+
+
+def _rewrite(content: bytes, compressed_layers) -> tuple[bytes, dict]:
     model = flatbuffer.read(content)
     if len(model.subgraphs) != 1:
         raise ConversionError(
             f"The converted model has {len(model.subgraphs)} subgraphs; only single-"
             "subgraph models (no control flow) are supported.")
     subgraph = model.subgraphs[0]
-    taken, placed = set(), {}
-    for layer in hashed_layers:
-        layout = _layout(layer)
-        spec = layer.hash_spec()
-        buckets = keras.ops.convert_to_numpy(layer.shared).astype(np.float32)
-        expected, expected_bias = ops.reference_weights(spec, buckets, layout)
-        index, scale = _find_tensor(model, subgraph, expected, taken)
+    taken, placed, constants = set(), {}, {}
+    for layer in compressed_layers:
+        try:
+            lowering = ops.lower(layer, _layout(layer))
+        except ValueError as error:
+            raise ConversionError(str(error)) from None
+        index, scale = _find_tensor(model, subgraph, lowering.weights, taken)
         if index is None:
             raise ConversionError(
-                f"Layer '{layer.name}': its weights {expected.shape} were not found in the "
-                "converted model (TFLite fused them with something this converter does not "
-                "recognise, e.g. a non per-channel transform). Leave the layer dense "
-                "(compress(..., skip=[...])), or export with dense=True.")
+                f"Layer '{layer.name}': its weights {lowering.weights.shape} were not found "
+                "in the converted model (TFLite fused them with something this converter "
+                "does not recognise, e.g. a non per-channel transform). Leave the layer "
+                "dense (compress(..., skip=[...])), or export with dense=True.")
+        if scale is not None and not lowering.channel_scale:
+            raise ConversionError(
+                f"Layer '{layer.name}': TFLite folded a per-channel factor (a "
+                f"BatchNormalization) into its weights, which {lowering.op} cannot apply. "
+                "Leave the layer dense, or remove the BatchNormalization.")
         taken.add(index)
         outputs = [index]
         note = "BatchNorm folded: per-channel scale" if scale is not None else ""
-        if spec["hash_bias"]:
-            bias_index = None
-            for i, tensor in enumerate(subgraph.tensors):
-                value = flatbuffer.constant_value(model, tensor)
-                if (i not in taken and value is not None and value.shape == expected_bias.shape
-                        and scale is None and np.array_equal(value, expected_bias)):
-                    bias_index = i
-                    break
+        if lowering.bias is not None:
+            bias_index = None if scale is not None else _find_bias(
+                model, subgraph, lowering.bias, taken)
             if bias_index is None:
-                spec = dict(spec, hash_bias=False, bias_size=0)
+                lowering = lowering.without_bias
                 note = (note + "; " if note else "") + "bias folded: stored dense"
             else:
                 taken.add(bias_index)
                 outputs.append(bias_index)
-        inputs = [flatbuffer.add_constant(model, subgraph, f"{layer.name}/buckets", buckets)]
+        inputs, stored = [], 0
+        for name, value in lowering.inputs:
+            if name not in constants:
+                constants[name] = flatbuffer.add_constant(model, subgraph, name, value)
+                stored += value.nbytes
+            inputs.append(constants[name])
         if scale is not None:
             inputs.append(flatbuffer.add_constant(model, subgraph, f"{layer.name}/scale", scale))
+            stored += scale.nbytes
         for output in outputs:
             flatbuffer.make_computed(model, subgraph, output)
-        flatbuffer.prepend_custom_op(model, subgraph, ops.HASHED_WEIGHTS, inputs, outputs,
-                                     ops.hashed_weights_options(spec, layout))
-        placed[layer.name] = (4 * (buckets.size + (0 if scale is None else scale.size)), note)
+        flatbuffer.prepend_custom_op(model, subgraph, lowering.op, inputs, outputs,
+                                     lowering.options)
+        placed[layer.name] = (stored, note)
     return flatbuffer.write(model), placed
 
 

@@ -1,19 +1,25 @@
-"""The custom operators of a hashed `.tflite` file: options and numpy reference.
+"""The custom operators of a compressed `.tflite` file: options and numpy reference.
 
 The format is specified in ``docs/tflite_format.md``; the C++ kernels in
-``kernels/`` implement it, and :func:`reference_weights` is its numpy twin
-(used by the converter to find tensors and by the tests).
+``kernels/`` implement it, and the ``reference_*`` functions are its numpy twin
+(used by the converter to find tensors and by the tests). :func:`lower` says,
+for one compressed Keras layer, which operator rebuilds its weights, from which
+constants, with which options.
 """
 
 from __future__ import annotations
 
+import dataclasses
+
+import keras
 import numpy as np
 from flatbuffers import flexbuffers
 
 from hashed_keras import hashing
 
 HASHED_WEIGHTS = "HashedWeights"
-CUSTOM_OPS = (HASHED_WEIGHTS,)
+FRESH_WEIGHTS = "FreshWeights"
+CUSTOM_OPS = (HASHED_WEIGHTS, FRESH_WEIGHTS)
 
 # Keras kernel layout -> TFLite weight layout, per builtin consumer.
 LAYOUTS = {
@@ -64,3 +70,86 @@ def reference_weights(spec: dict, buckets: np.ndarray, layout: str):
     kernel = virtual[:kernel_size].reshape(spec["kernel_shape"]).transpose(LAYOUTS[layout])
     bias = virtual[kernel_size:] if spec["hash_bias"] else None
     return np.ascontiguousarray(kernel), bias
+
+
+def fresh_weights_options(spec: dict) -> bytes:
+    """FlexBuffers custom options of a ``FreshWeights`` op (``FreshConv2D.hash_spec()``)."""
+    return bytes(flexbuffers.Dumps({
+        "contract_version": int(spec["contract_version"]),
+        "seed": int(spec["seed"]),
+        "buckets": int(spec["buckets"]),
+        "band_buckets": [int(k) for k in spec["band_buckets"]],
+        "kernel_shape": [int(d) for d in spec["kernel_shape"]],
+        "layout": "ohwi",
+        "use_sign": bool(spec["use_sign"]),
+    }))
+
+
+def reference_fresh_weights(spec: dict, buckets: np.ndarray) -> np.ndarray:
+    """What a ``FreshWeights`` op outputs: the OHWI spatial kernel (float32)."""
+    shape = tuple(int(d) for d in spec["kernel_shape"])
+    index, sign = hashing.band_bucket_and_sign(shape, spec["band_buckets"], int(spec["seed"]),
+                                               use_sign=bool(spec["use_sign"]))
+    coefficients = (np.asarray(buckets, np.float64)[index] * sign).reshape(shape)
+    kernel = hashing.idct2_kernel(coefficients).astype(np.float32)
+    return np.ascontiguousarray(kernel.transpose(LAYOUTS["ohwi"]))
+
+
+@dataclasses.dataclass
+class Lowering:
+    """How one compressed layer's weights are rebuilt by a custom op in the file.
+
+    Attributes:
+      op: the custom code.
+      inputs: ``(name, value)`` constants the op reads, in input order; a name
+        seen before in the same file (a variable shared by several layers)
+        is stored once and reused.
+      options: the op's FlexBuffers custom options.
+      weights: output 0, the weight tensor in the TFLite layout, as the
+        converter expects to find it in TFLite's own conversion.
+      bias: output 1 (the rebuilt bias) for ops that also rebuild the bias, else None.
+      channel_scale: whether the op accepts a per-output-channel scale as one
+        more, last input (a BatchNormalization folded into the weights).
+      without_bias: the lowering to use when the bias was folded with
+        something else and must stay dense (None if ``bias`` is None).
+    """
+
+    op: str
+    inputs: list
+    options: bytes
+    weights: np.ndarray
+    bias: np.ndarray | None = None
+    channel_scale: bool = True
+    without_bias: "Lowering | None" = None
+
+
+def _variable(value) -> np.ndarray:
+    return keras.ops.convert_to_numpy(value).astype(np.float32)
+
+
+def lower(layer, layout: str) -> Lowering:
+    """The :class:`Lowering` of a compressed layer feeding a ``layout`` consumer.
+
+    Raises:
+      ValueError: the layer has no operator (its message names the layer).
+    """
+    spec = layer.hash_spec()
+    buckets = _variable(layer.shared)
+    inputs = [(f"{layer.name}/buckets", buckets)]
+    if spec.get("scheme") == hashing.FRESHNETS_SCHEME:
+        if layout != "ohwi":
+            raise ValueError(f"Layer '{layer.name}': FreshWeights feeds CONV_2D only.")
+        return Lowering(FRESH_WEIGHTS, inputs, fresh_weights_options(spec),
+                        reference_fresh_weights(spec, buckets))
+    if spec.get("scheme") not in (None, "hashednets"):
+        raise ValueError(f"Layer '{layer.name}': unknown hash scheme {spec['scheme']!r}.")
+
+    def hashed(spec):
+        weights, bias = reference_weights(spec, buckets, layout)
+        return Lowering(HASHED_WEIGHTS, inputs, hashed_weights_options(spec, layout),
+                        weights, bias)
+
+    lowering = hashed(spec)
+    if lowering.bias is not None:
+        lowering.without_bias = hashed(dict(spec, hash_bias=False, bias_size=0))
+    return lowering
