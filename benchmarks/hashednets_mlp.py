@@ -9,11 +9,11 @@ resumable. Writes ``<out>/results.md``.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from absl import app, flags
 
+from benchmarks import grid
 from hashed_keras import data, training
 
 FLAGS = flags.FLAGS
@@ -24,12 +24,6 @@ flags.DEFINE_list("compressions", ["0.125", "0.015625"], "Compression levels.")
 flags.DEFINE_integer("epochs", 20, "Epochs per run.")
 flags.DEFINE_integer("seed", 0, "Seed.")
 flags.DEFINE_string("out", "runs/paper_mlp", "Output directory.")
-
-
-def _command(cfg: training.TrainConfig) -> str:
-    return (f"python -m pipelines.train --model {cfg.model} --method {cfg.method} "
-            f"--compression {cfg.compression:g} --dataset {cfg.dataset} "
-            f"--epochs {cfg.epochs} --seed {cfg.seed} --out {cfg.out}")
 
 
 def main(argv):
@@ -47,15 +41,7 @@ def main(argv):
                                    dataset=FLAGS.dataset, data_dir=FLAGS.data_dir,
                                    epochs=FLAGS.epochs, seed=FLAGS.seed,
                                    out=str(Path(FLAGS.out) / tag), verbose=2)
-        path = Path(cfg.out) / "metrics.json"
-        print(f"\n=== {_command(cfg)}", flush=True)
-        if path.exists():
-            print("(done before; skipped)")
-            metrics = json.loads(path.read_text())
-        else:
-            cfg.resume = True
-            metrics = training.train(cfg)
-        rows.append((model, method, c, metrics))
+        rows.append((model, method, c, grid.train_cell(cfg)))
     lines = ["| model | method | compression | test error % | stored params | "
              "virtual params | train time s |", "|---|---|---|---|---|---|---|"]
     for model, method, c, m in rows:

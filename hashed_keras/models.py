@@ -2,9 +2,15 @@
 
 ``build(name, method, input_shape, num_classes, compression)`` returns an
 uncompiled Keras model. ``method`` is ``"dense"``, ``"hashed"`` (HashedNets
-layers in place of Dense/Conv2D) or ``"small_dense"`` (the paper's "NN"
-baseline: the same architecture, narrower, with about as many stored
-parameters as the hashed model).
+layers in place of Dense/Conv2D), ``"freshnets"`` (FreshConv2D for the convs,
+HashedDense for the dense layers, as in the FreshNets paper) or
+``"small_dense"`` (the paper's "NN" baseline: the same architecture, narrower,
+with about as many stored parameters as the hashed model).
+
+A compressed conv layer keeps at least ``kh + kw - 1`` buckets (one per
+frequency band of FreshNets; for a 3x3 conv, 5), in both ``hashed`` and
+``freshnets``, so the two always store the same number of variables; this
+only matters for a tiny first conv at a high compression.
 """
 
 from __future__ import annotations
@@ -12,10 +18,12 @@ from __future__ import annotations
 import keras
 
 from hashed_keras.compress import summarize
-from hashed_keras.layers import HashedConv2D, HashedDense
+from hashed_keras import hashing
+from hashed_keras.layers import FreshConv2D, HashedConv2D, HashedDense
+from hashed_keras.layers import weight_sharing
 
 MODELS = ("mlp3", "mlp5", "cnn", "lenet")
-METHODS = ("dense", "hashed", "small_dense")
+METHODS = ("dense", "hashed", "freshnets", "small_dense")
 
 
 def _mlp(hidden, width, layer_fn, input_shape, num_classes, dropout):
@@ -37,7 +45,7 @@ def _cnn(convs, dense, width, layer_fn, input_shape, num_classes, dropout, pad="
         # 8x8 digits): fall back to a "same" conv there, as pooling is skipped below 2.
         layer_pad = "same" if pad == "valid" and min(x.shape[1:3]) < 5 else pad
         x = layer_fn("conv", max(1, round(filters * width)), f"conv{i + 1}",
-                     activation="relu", padding=layer_pad)(x)
+                     activation="relu", padding=layer_pad, in_channels=x.shape[-1])(x)
         if min(x.shape[1:3]) >= 2:
             x = keras.layers.MaxPooling2D(2, name=f"pool{i + 1}")(x)
     x = keras.layers.Flatten(name="flatten")(x)
@@ -63,20 +71,24 @@ _ARCHS = {
 def _layer_factory(method, compression, seed):
     counter = [0]
 
-    def make(kind, size, name, activation, padding="same"):
+    def make(kind, size, name, activation, padding="same", in_channels=None):
         counter[0] += 1
         layer_seed = None if seed is None else (seed * 1000 + counter[0]) % 2**32
-        if method == "hashed":
-            if kind == "dense":
+        kernel = 3 if padding == "same" else 5
+        if kind == "dense":
+            if method in ("hashed", "freshnets"):
                 return HashedDense(size, compression=compression, seed=layer_seed,
                                    activation=activation, name=name)
-            return HashedConv2D(size, 3 if padding == "same" else 5, padding=padding,
-                                compression=compression, seed=layer_seed,
-                                activation=activation, name=name)
-        if kind == "dense":
             return keras.layers.Dense(size, activation=activation, name=name)
-        return keras.layers.Conv2D(size, 3 if padding == "same" else 5, padding=padding,
-                                   activation=activation, name=name)
+        if method in ("hashed", "freshnets"):
+            virtual = kernel * kernel * int(in_channels) * size
+            buckets = max(weight_sharing.resolve_buckets(virtual, compression),
+                          hashing.num_bands(kernel, kernel))
+            conv = HashedConv2D if method == "hashed" else FreshConv2D
+            return conv(size, kernel, padding=padding, buckets=buckets, seed=layer_seed,
+                        activation=activation, name=name)
+        return keras.layers.Conv2D(size, kernel, padding=padding, activation=activation,
+                                   name=name)
 
     return make
 
@@ -100,7 +112,8 @@ def build(name, method="dense", *, input_shape=(28, 28, 1), num_classes=10,
       method: one of :data:`METHODS`.
       input_shape: shape of one example, e.g. ``(28, 28, 1)``.
       num_classes: output classes (softmax outputs).
-      compression: for ``hashed`` the fraction of weights stored per layer;
+      compression: for ``hashed`` and ``freshnets`` the fraction of weights
+        stored per layer;
         for ``small_dense`` the target ratio of stored parameters to the dense
         model's (matched to the hashed model's stored size).
       dropout: dropout rate after each hidden dense layer (0 disables).

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from hashed_keras import compress, hashing, models, summarize
-from hashed_keras.layers import HashedConv2D, HashedDense, HashedLayer
+from hashed_keras.layers import FreshConv2D, HashedConv2D, HashedDense, HashedLayer
 
 REPLACEMENT = {keras.layers.Dense: HashedDense, keras.layers.Conv2D: HashedConv2D}
 
@@ -259,7 +259,7 @@ def test_zoo_builds(name, method):
     assert model.name == f"{name}_{method}"
     assert model.input_shape == (None, 8, 8, 1) and model.output_shape == (None, 10)
     hashed_layers = [layer for layer in model.layers if isinstance(layer, HashedLayer)]
-    if method == "hashed":
+    if method in ("hashed", "freshnets"):
         assert hashed_layers
         assert not any(type(layer) in (keras.layers.Dense, keras.layers.Conv2D)
                        for layer in model.layers)
@@ -284,3 +284,14 @@ def test_zoo_small_dense_matches_hashed_stored_size(name):
     assert abs(got - target) <= 0.02 * target, (got, target)
     assert models.virtual_parameters(hashed) == models.stored_parameters(dense)
     assert [type(layer) for layer in small.layers] == [type(layer) for layer in dense.layers]
+
+
+@pytest.mark.parametrize("name", ["cnn", "lenet"])
+def test_zoo_freshnets_stores_as_much_as_hashed(name):
+    fresh = models.build(name, "freshnets", compression=1 / 64, seed=1)
+    hashed = models.build(name, "hashed", compression=1 / 64, seed=1)
+    assert any(isinstance(layer, FreshConv2D) for layer in fresh.layers)
+    assert models.stored_parameters(fresh) == models.stored_parameters(hashed)
+    # A tiny first conv keeps one bucket per frequency band (9 for 5x5).
+    first = fresh.get_layer("conv1")
+    assert first.num_buckets >= first.kernel_shape[0] + first.kernel_shape[1] - 1
