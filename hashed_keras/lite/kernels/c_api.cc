@@ -3,11 +3,13 @@
 #include <string.h>
 
 #include <string>
+#include <vector>
 
 #include "fresh_weights.h"
 #include "hash_contract.h"
 #include "hashed_weights.h"
 #include "hk_kernels.h"
+#include "smh_weights.h"
 
 namespace {
 
@@ -107,6 +109,58 @@ HK_API int hk_fresh_weights(const uint8_t* options, size_t options_len,
     return Fail(HK_ERROR_ARGUMENTS, message, error, error_len);
   }
   hk::ComputeFreshWeights(plan, buckets, scale, out);
+  return Fail(HK_OK, "", error, error_len);
+}
+
+HK_API int hk_smh_weights(const uint8_t* options, size_t options_len,
+                          const float* u, int64_t u_len, const float* v,
+                          int64_t v_len, const float* scales,
+                          int64_t scales_len, const float* channel_scale,
+                          int64_t channel_len, float* out, int64_t out_len,
+                          float* bias_out, int64_t bias_len, char* error,
+                          size_t error_len) {
+  hk::SmhWeightsPlan plan;
+  std::string message;
+  if (!hk::ParseSmhWeightsOptions(options, options_len, &plan, &message)) {
+    return Fail(HK_ERROR_OPTIONS, message, error, error_len);
+  }
+  const uint64_t factor = plan.rank * plan.n;
+  auto wrong = [](const void* p, int64_t len, uint64_t want) {
+    return p == nullptr || len < 0 || static_cast<uint64_t>(len) != want;
+  };
+  if (wrong(u, u_len, factor) || wrong(v, v_len, factor)) {
+    return Fail(HK_ERROR_ARGUMENTS,
+                Format("U and V must have rank * n = %" PRIu64 " values, got "
+                       "%" PRId64 " and %" PRId64, factor, u_len, v_len),
+                error, error_len);
+  }
+  if (wrong(scales, scales_len, 2)) {
+    return Fail(HK_ERROR_ARGUMENTS,
+                Format("scales has %" PRId64 " values; expected 2",
+                       scales_len), error, error_len);
+  }
+  if (channel_scale == nullptr ? channel_len != 0
+                               : wrong(channel_scale, channel_len, plan.out)) {
+    return Fail(HK_ERROR_ARGUMENTS,
+                Format("channel scale has %" PRId64 " values; expected %" PRIu64
+                       " or none", channel_len, plan.out), error, error_len);
+  }
+  if (wrong(out, out_len, plan.kernel_size)) {
+    return Fail(HK_ERROR_ARGUMENTS,
+                Format("output has %" PRId64 " values; kernel_shape needs "
+                       "%" PRIu64, out_len, plan.kernel_size), error,
+                error_len);
+  }
+  if (plan.bias_size ? wrong(bias_out, bias_len, plan.bias_size)
+                     : (bias_out != nullptr || bias_len != 0)) {
+    return Fail(HK_ERROR_ARGUMENTS,
+                Format("bias output has %" PRId64 " values; key 'bias_size' "
+                       "says %" PRIu64, bias_len, plan.bias_size), error,
+                error_len);
+  }
+  std::vector<float> scratch(static_cast<size_t>(plan.ScratchSize()));
+  hk::ComputeSmhWeights(plan, u, v, scales, channel_scale, scratch.data(),
+                        out, bias_out);
   return Fail(HK_OK, "", error, error_len);
 }
 

@@ -1,5 +1,6 @@
 // libFuzzer target: options parsing + validation + compute of every operator
-// (the same bytes go through each parser: HashedWeights, FreshWeights).
+// (the same bytes go through each parser: HashedWeights, FreshWeights,
+// SMHWeights).
 // Build: cmake -DHK_FUZZ=ON -DCMAKE_CXX_COMPILER=clang++ ...; run with a seed
 // corpus of valid options (hk_kernel_test --write-corpus DIR).
 #include <stddef.h>
@@ -12,6 +13,7 @@
 #include "fresh_weights.h"
 #include "hashed_weights.h"
 #include "hk_kernels.h"
+#include "smh_weights.h"
 
 namespace {
 
@@ -99,10 +101,54 @@ void FuzzFreshWeights(const uint8_t* data, size_t size) {
   }
 }
 
+void FuzzSmhWeights(const uint8_t* data, size_t size) {
+  char error[128];
+  hk::SmhWeightsPlan plan;
+  std::string why;
+  if (!hk::ParseSmhWeightsOptions(data, size, &plan, &why)) {
+    if (hk_smh_weights(data, size, nullptr, 0, nullptr, 0, nullptr, 0, nullptr,
+                       0, nullptr, 0, nullptr, 0, error, sizeof(error)) !=
+            HK_ERROR_OPTIONS ||
+        error[0] == '\0') {
+      __builtin_trap();
+    }
+    return;
+  }
+  if (plan.kernel_size > (1u << 14) || plan.rank * plan.n > (1u << 16) ||
+      plan.ScratchSize() > (1u << 16)) {
+    return;
+  }
+  // U = V = 1: every entry of M-hat is `rank`.
+  std::vector<float> u(plan.rank * plan.n, 1.0f), v(u);
+  const float scales[2] = {0.5f, 2.0f};
+  std::vector<float> out(plan.kernel_size), bias(plan.bias_size);
+  float* bias_ptr = plan.bias_size ? bias.data() : nullptr;
+  const auto f = static_cast<int64_t>(u.size());
+  const auto n = static_cast<int64_t>(out.size());
+  const auto nb = static_cast<int64_t>(bias.size());
+  if (hk_smh_weights(data, size, u.data(), f, v.data(), f, scales, 2, nullptr, 0,
+                     out.data(), n, bias_ptr, nb, error, sizeof(error)) != HK_OK) {
+    __builtin_trap();
+  }
+  const float want = 0.5f * static_cast<float>(plan.rank);
+  for (float w : out) {
+    if (w != want) __builtin_trap();
+  }
+  if (hk_smh_weights(data, size, u.data(), f - 1, v.data(), f, scales, 2,
+                     nullptr, 0, out.data(), n, bias_ptr, nb, error,
+                     sizeof(error)) != HK_ERROR_ARGUMENTS ||
+      hk_smh_weights(data, size, u.data(), f, v.data(), f, scales, 2, nullptr,
+                     0, out.data(), n + 1, bias_ptr, nb, error,
+                     sizeof(error)) != HK_ERROR_ARGUMENTS) {
+    __builtin_trap();
+  }
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   FuzzHashedWeights(data, size);
   FuzzFreshWeights(data, size);
+  FuzzSmhWeights(data, size);
   return 0;
 }

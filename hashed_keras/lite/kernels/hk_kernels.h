@@ -62,6 +62,19 @@ HK_API int hk_fresh_weights(const uint8_t* options, size_t options_len,
                             const float* scale, int64_t scale_len, float* out,
                             int64_t out_len, char* error, size_t error_len);
 
+/* Rebuilds one SMHWeights operator's weights (and bias, iff bias_size): `u`
+ * and `v` hold rank * n values each, `scales` 2 (kernel scale, bias scale),
+ * `channel_scale` null (channel_len 0) or `out` values; out_len =
+ * prod(kernel_shape), bias_len = bias_size. Same return codes and guarantees
+ * as hk_hashed_weights. */
+HK_API int hk_smh_weights(const uint8_t* options, size_t options_len,
+                          const float* u, int64_t u_len, const float* v,
+                          int64_t v_len, const float* scales,
+                          int64_t scales_len, const float* channel_scale,
+                          int64_t channel_len, float* out, int64_t out_len,
+                          float* bias_out, int64_t bias_len, char* error,
+                          size_t error_len);
+
 /* The library version ("0.1.0"). */
 HK_API const char* hk_kernels_version(void);
 

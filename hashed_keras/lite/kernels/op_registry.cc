@@ -9,7 +9,7 @@ namespace {
 const OpKind kOpKinds[] = {
     {"HashedWeights", &CreateHashedWeightsKernel},
     {"FreshWeights", &CreateFreshWeightsKernel},
-    // {"SMHWeights", &CreateSmhWeightsKernel},
+    {"SMHWeights", &CreateSmhWeightsKernel},
 };
 
 }  // namespace

@@ -111,6 +111,7 @@ tfl::TfLiteStatus ResizeTo(tfl::TfLiteContext* context,
 // Factories of the registered operators.
 OpKernel* CreateHashedWeightsKernel(const uint8_t* options, size_t length);
 OpKernel* CreateFreshWeightsKernel(const uint8_t* options, size_t length);
+OpKernel* CreateSmhWeightsKernel(const uint8_t* options, size_t length);
 
 }  // namespace hk
 

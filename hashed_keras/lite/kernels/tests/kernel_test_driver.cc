@@ -25,6 +25,7 @@
 #include "fresh_weights.h"
 #include "hashed_weights.h"
 #include "hk_kernels.h"
+#include "smh_weights.h"
 #include "tflite_abi.h"
 
 #include "option_samples.inc"
@@ -708,6 +709,73 @@ void TestFresh() {
          sizeof(kFreshOptionSamples) / sizeof(kFreshOptionSamples[0]));
 }
 
+// SMHWeights: M-hat written out naively.
+void RunSmh(const unsigned char* data, size_t size, bool compare) {
+  char error[256];
+  hk::SmhWeightsPlan p;
+  std::string why;
+  if (!hk::ParseSmhWeightsOptions(data, size, &p, &why)) {
+    const int rc = hk_smh_weights(data, size, nullptr, 0, nullptr, 0, nullptr, 0,
+                                  nullptr, 0, nullptr, 0, nullptr, 0, error,
+                                  sizeof(error));
+    CHECK(rc == HK_ERROR_OPTIONS && strlen(error) > 0, "smh refusal");
+    CHECK(!compare, "valid smh sample refused: %s", why.c_str());
+    return;
+  }
+  if (p.rank * p.n > 4096 || p.kernel_size > 4096) return;
+  const std::vector<float> u = Ramp(p.rank * p.n, 0.01f);
+  const std::vector<float> v = Ramp(p.rank * p.n, -0.02f);
+  const float scales[2] = {1.5f, -0.5f};
+  const std::vector<float> channel = Ramp(p.out, 0.3f);
+  std::vector<float> out(p.kernel_size), bias(p.bias_size);
+  const int rc = hk_smh_weights(
+      data, size, u.data(), static_cast<int64_t>(u.size()), v.data(),
+      static_cast<int64_t>(v.size()), scales, 2, channel.data(),
+      static_cast<int64_t>(channel.size()), out.data(),
+      static_cast<int64_t>(out.size()), p.bias_size ? bias.data() : nullptr,
+      static_cast<int64_t>(bias.size()), error, sizeof(error));
+  CHECK(rc == HK_OK, "smh rc=%d: %s", rc, error);
+  if (!compare || rc != HK_OK) return;
+  auto mhat = [&](uint64_t pos) {
+    double acc = 0;
+    for (uint64_t m = 0; m < p.rank; ++m) {
+      acc += static_cast<double>(u[m * p.n + pos / p.n]) * v[m * p.n + pos % p.n];
+    }
+    return acc;
+  };
+  for (uint64_t o = 0; o < p.out; ++o) {
+    for (uint64_t r = 0; r < p.rows; ++r) {
+      const double want = scales[0] * channel[o] * mhat(p.start + r * p.out + o);
+      CHECK(fabs(out[o * p.rows + r] - want) <= 1e-5 * (1 + fabs(want)),
+            "smh weight (%llu, %llu)", static_cast<unsigned long long>(o),
+            static_cast<unsigned long long>(r));
+    }
+  }
+  for (uint64_t o = 0; o < p.bias_size; ++o) {
+    const double want = scales[1] * mhat(p.start + p.kernel_size + o);
+    CHECK(fabs(bias[o] - want) <= 1e-5 * (1 + fabs(want)), "smh bias %llu",
+          static_cast<unsigned long long>(o));
+  }
+}
+
+void TestSmh() {
+  for (const OptionSample& s : kSmhOptionSamples) {
+    RunSmh(s.data, s.size, true);
+    for (size_t n = 0; n < s.size; ++n) RunSmh(s.data, n, false);
+    std::vector<unsigned char> b(s.data, s.data + s.size);
+    for (size_t i = 0; i < b.size(); ++i) {
+      const unsigned char keep = b[i];
+      for (unsigned v : {0u, 1u, 0x7fu, 0x80u, 0xffu, keep ^ 0x10u}) {
+        b[i] = static_cast<unsigned char>(v);
+        RunSmh(b.data(), b.size(), false);
+      }
+      b[i] = keep;
+    }
+  }
+  printf("smh: %zu samples checked\n",
+         sizeof(kSmhOptionSamples) / sizeof(kSmhOptionSamples[0]));
+}
+
 int WriteSamples(const char* dir, const OptionSample* samples, size_t n) {
   for (size_t i = 0; i < n; ++i) {
     const OptionSample& s = samples[i];
@@ -729,7 +797,9 @@ int WriteCorpus(const char* dir) {
                       sizeof(kOptionSamples) / sizeof(kOptionSamples[0])) ||
          WriteSamples(dir, kFreshOptionSamples,
                       sizeof(kFreshOptionSamples) /
-                          sizeof(kFreshOptionSamples[0]));
+                          sizeof(kFreshOptionSamples[0])) ||
+         WriteSamples(dir, kSmhOptionSamples,
+                      sizeof(kSmhOptionSamples) / sizeof(kSmhOptionSamples[0]));
 }
 
 }  // namespace
@@ -746,6 +816,7 @@ int main(int argc, char** argv) {
   TestDelegate();
   TestRegistrationSizes();
   TestFresh();
+  TestSmh();
   printf("%d passed, %d failed\n", g_checks - g_failures, g_failures);
   return g_failures == 0 ? 0 : 1;
 }

@@ -1,4 +1,4 @@
-"""Writes option_samples.inc: valid HashedWeights and FreshWeights options, as the Python
+"""Writes option_samples.inc: valid HashedWeights, FreshWeights and SMHWeights options, as the Python
 `flatbuffers` package's FlexBuffers writer encodes them, for the C++ test
 driver and as the fuzzer's seed corpus (the driver writes them out).
 
@@ -75,6 +75,16 @@ def fresh_samples():
         "kernel_shape": [1, 1, 8, 2], "layout": "ohwi", "use_sign": True})
 
 
+def smh_samples():
+    yield "smh_fc_bias", flexbuffers.Dumps({
+        "contract_version": 1, "n": 9, "rank": 3, "start": 5, "kernel_shape": [6, 4],
+        "layout": "fc", "bias_size": 4})
+    yield "smh_ohwi_typed", _map([
+        ("contract_version", "uint", 1), ("n", "int", 12), ("rank", "uint", 2),
+        ("start", "indirect_int", 0), ("kernel_shape", "fixed", [3, 3, 2, 4]),
+        ("layout", "string", "ohwi"), ("bias_size", "int", 0)])
+
+
 def _array(lines, array, comment, items):
     names = []
     for name, data in items:
@@ -97,6 +107,7 @@ def main():
              "size_t size; };"]
     count = _array(lines, "kOptionSamples", "HashedWeights", samples())
     count += _array(lines, "kFreshOptionSamples", "FreshWeights", fresh_samples())
+    count += _array(lines, "kSmhOptionSamples", "SMHWeights", smh_samples())
     names = range(count)
     lines.append("// clang-format on")
     out.write_text("\n".join(lines) + "\n")

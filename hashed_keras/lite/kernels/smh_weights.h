@@ -1,0 +1,56 @@
+// The `SMHWeights` operator (Structured Multi-Hashing, docs/tflite_format.md),
+// independent of any runtime: parsing and validating its options, and the
+// compute loop. A layer's weights are consecutive positions of the virtual
+// n x n matrix M = U^T V (U, V: [M, n], shared by the whole model); only the
+// rows of M the layer covers are computed.
+#ifndef HASHED_KERAS_LITE_KERNELS_SMH_WEIGHTS_H_
+#define HASHED_KERAS_LITE_KERNELS_SMH_WEIGHTS_H_
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <string>
+
+#include "hashed_weights.h"  // Layout
+
+namespace hk {
+
+struct SmhWeightsPlan {
+  uint64_t n = 0;       // M-hat is n x n
+  uint64_t rank = 0;    // M: U and V are [rank, n]
+  uint64_t start = 0;   // the layer's first position in M-hat (row-major)
+  Layout layout = Layout::kFc;
+  int rank_of_kernel = 0;                   // 2 (fc) or 4 (ohwi)
+  int64_t kernel_shape[4] = {0, 0, 0, 0};  // Keras layout
+  uint64_t bias_size = 0;                   // 0, or out: the bias follows the kernel
+
+  // Derived.
+  uint64_t out = 0;          // the last Keras dimension
+  uint64_t rows = 0;         // product of the other dimensions
+  uint64_t kernel_size = 0;  // rows * out
+  uint64_t first_row = 0;    // rows of M-hat the layer covers
+  uint64_t last_row = 0;
+
+  int64_t OutputDim(int i) const {
+    return i == 0 ? kernel_shape[rank_of_kernel - 1] : kernel_shape[i - 1];
+  }
+  // Floats of scratch memory Compute needs (the covered rows of M-hat).
+  uint64_t ScratchSize() const { return (last_row - first_row + 1) * n; }
+};
+
+bool ParseSmhWeightsOptions(const uint8_t* options, size_t length,
+                            SmhWeightsPlan* plan, std::string* error);
+
+// Fills `out` ([out, rows] in the layout) and, if bias_size, `bias`:
+//   weights[o, r] = scales[0] * channel_scale[o] * M[start + r * out + o]
+//   bias[o]       = scales[1] * M[start + kernel_size + o]
+// with M[p] = sum_m U[m, p / n] V[m, p % n]. `u`, `v` hold rank * n values,
+// `channel_scale` (out values) may be null, `scratch` holds ScratchSize().
+void ComputeSmhWeights(const SmhWeightsPlan& plan, const float* u,
+                       const float* v, const float* scales,
+                       const float* channel_scale, float* scratch, float* out,
+                       float* bias);
+
+}  // namespace hk
+
+#endif  // HASHED_KERAS_LITE_KERNELS_SMH_WEIGHTS_H_
