@@ -15,6 +15,8 @@ import time
 import numpy as np
 from absl import app, flags
 
+from benchmarks import alternating
+
 FLAGS = flags.FLAGS
 flags.DEFINE_string("model", "mlp3", "Zoo model.")
 flags.DEFINE_float("compression", 1 / 8, "Compression of the hashed model.")
@@ -45,14 +47,8 @@ def main(argv):
     x = np.random.rand(n, 28, 28, 1).astype("float32")
     y = np.random.randint(0, 10, n)
     contenders = {"dense": _model("dense"), "hashed": _model("hashed")}
-    for model in contenders.values():  # warm-up: tracing and first-touch
-        model.fit(x, y, batch_size=FLAGS.batch_size, epochs=1, verbose=0)
-    times = {name: [] for name in contenders}
-    for _ in range(FLAGS.rounds):
-        for name, model in contenders.items():
-            start = time.perf_counter()
-            model.fit(x, y, batch_size=FLAGS.batch_size, epochs=1, verbose=0)
-            times[name].append((time.perf_counter() - start) / FLAGS.steps)
+    times = alternating.fit_step_times(contenders, x, y, batch_size=FLAGS.batch_size,
+                                       rounds=FLAGS.rounds, steps=FLAGS.steps)
     med = {name: statistics.median(t) for name, t in times.items()}
     ratios = [h / d for h, d in zip(times["hashed"], times["dense"])]
     print(f"{FLAGS.model} batch {FLAGS.batch_size} compression {FLAGS.compression:g} "

@@ -2,8 +2,9 @@
 
 from hashed_keras import hashing
 from hashed_keras import layers
+from hashed_keras import smh
 from hashed_keras.compress import compress, summarize
 
 __version__ = "0.1.0"
 
-__all__ = ["compress", "summarize", "hashing", "layers", "__version__"]
+__all__ = ["compress", "summarize", "hashing", "layers", "smh", "__version__"]

@@ -11,8 +11,10 @@ import numpy as np
 from hashed_keras import hashing
 from hashed_keras.layers import FreshConv2D, HashedConv2D, HashedDense, HashedLayer
 from hashed_keras.layers import weight_sharing
+from hashed_keras.replaceable import has_kernel, is_sequential_or_functional, replaceable_kind
+from hashed_keras.smh import SMHFactors, SMHLayer, compress_smh
 
-METHODS = ("hashed", "freshnets")
+METHODS = ("hashed", "freshnets", "smh")
 
 _log = logging.getLogger(__name__)
 
@@ -38,34 +40,21 @@ def _freshnets_too_small(layer, config, compression):
 
 
 def _hashed_twin(layer, compression, seed, method="hashed"):
+    kind, reason = replaceable_kind(layer)
+    if kind is None:
+        return None, reason
     config = layer.get_config()
     kwargs = {k: config[k] for k in _COMMON_KEYS if k in config}
-    if type(layer) is keras.layers.Dense:
-        if config.get("lora_rank"):
-            return None, "LoRA-enabled Dense"
+    if kind == "dense":
         return HashedDense(config["units"], compression=compression, seed=seed, **kwargs), None
-    if type(layer) is keras.layers.Conv2D:
-        if config.get("groups", 1) != 1:
-            return None, "grouped Conv2D (groups > 1)"
-        if config.get("lora_rank"):
-            return None, "LoRA-enabled Conv2D"
-        if max(config["strides"]) > 1 and max(config["dilation_rate"]) > 1:
-            return None, "Conv2D with both strides and dilation > 1"
-        if method == "freshnets":
-            reason = _freshnets_too_small(layer, config, compression)
-            if reason:
-                return None, reason
-            return FreshConv2D(compression=compression, seed=seed,
-                               **{k: config[k] for k in _CONV_KEYS}, **kwargs), None
-        return HashedConv2D(compression=compression, seed=seed,
-                            **{k: config[k] for k in _CONV_KEYS}, **kwargs), None
-    return None, None
-
-
-def _has_kernel(layer):
-    """Whether a layer holds a weight matrix (not just norm scales or biases)."""
-    return any(w.path.split("/")[-1] in ("kernel", "depthwise_kernel", "embeddings",
-                                         "pointwise_kernel") for w in layer.weights)
+    if method == "freshnets":
+        reason = _freshnets_too_small(layer, config, compression)
+        if reason:
+            return None, reason
+        return FreshConv2D(compression=compression, seed=seed,
+                           **{k: config[k] for k in _CONV_KEYS}, **kwargs), None
+    return HashedConv2D(compression=compression, seed=seed,
+                        **{k: config[k] for k in _CONV_KEYS}, **kwargs), None
 
 
 def _project(dense_layer, hashed_layer):
@@ -93,7 +82,8 @@ def _project(dense_layer, hashed_layer):
 
 
 def compress(model, method="hashed", compression=1 / 8, skip=(), per_layer=None,
-             seed=None, initialize="project"):
+             seed=None, initialize="project", *, target_size=None, fraction=None,
+             learn_scale=True):
     """Returns a trainable copy of ``model`` with Dense/Conv2D layers hashed.
 
     Sequential and functional structure is preserved (the model is rebuilt with
@@ -102,7 +92,9 @@ def compress(model, method="hashed", compression=1 / 8, skip=(), per_layer=None,
 
     Args:
       model: a built Sequential or functional ``keras.Model``.
-      method: ``"hashed"`` (HashedNets: Dense -> HashedDense, Conv2D ->
+      method: ``"smh"`` (Structured Multi-Hashing: every Dense/Conv2D kernel
+        and bias read from one shared ``U^T V``, sized by ``target_size`` or
+        ``fraction``), ``"hashed"`` (HashedNets: Dense -> HashedDense, Conv2D ->
         HashedConv2D) or ``"freshnets"`` (FreshNets: Dense -> HashedDense,
         Conv2D -> FreshConv2D, hashed in the frequency domain; a Conv2D too
         small for one bucket per frequency band at its compression is left
@@ -111,6 +103,11 @@ def compress(model, method="hashed", compression=1 / 8, skip=(), per_layer=None,
       skip: names of layers to leave dense (e.g. a small first conv).
       per_layer: ``{layer_name: compression}`` overriding ``compression``.
       seed: base seed; layer ``i`` gets seed ``seed + i`` (None: fresh seeds).
+      target_size, fraction, learn_scale: for ``method="smh"`` only (one of
+        the first two): the whole model's stored size, as a count or as a
+        fraction of its compressible weights, and whether the per-layer scale
+        is learned (:func:`hashed_keras.smh.compress_smh`; ``compression``,
+        ``per_layer`` and ``initialize`` do not apply).
       initialize: ``"project"`` sets each layer's buckets to the
         least-squares fit of the original (trained) kernel (for FreshConv2D,
         of its DCT coefficients) and copies its bias;
@@ -132,11 +129,18 @@ def compress(model, method="hashed", compression=1 / 8, skip=(), per_layer=None,
     """
     if method not in METHODS:
         raise ValueError(f"Unknown method {method!r}; choose one of {METHODS}.")
+    if method == "smh":
+        if per_layer:
+            raise ValueError("`per_layer` does not apply to method='smh' (one budget for "
+                             "the whole model): use `target_size` or `fraction`, and `skip`.")
+        return compress_smh(model, target_size=target_size, fraction=fraction,
+                            learn_scale=learn_scale, seed=seed, skip=skip)
+    if target_size is not None or fraction is not None:
+        raise ValueError(f"`target_size`/`fraction` are for method='smh'; method={method!r} "
+                         "takes `compression` (per layer).")
     if initialize not in ("project", "random"):
         raise ValueError(f"`initialize` must be 'project' or 'random', got {initialize!r}.")
-    if not isinstance(model, (keras.Sequential, keras.Model)) or not (
-            isinstance(model, keras.Sequential) or getattr(model, "_is_graph_network", False)
-            or type(model).__name__ == "Functional"):
+    if not is_sequential_or_functional(model):
         raise ValueError(
             "compress() needs a Sequential or functional keras.Model; subclassed models "
             "cannot be cloned layer by layer. Build the model functionally, or use "
@@ -165,7 +169,7 @@ def compress(model, method="hashed", compression=1 / 8, skip=(), per_layer=None,
             if twin is not None:
                 replaced[layer.name] = (layer, twin)
                 return twin
-            if reason is None and _has_kernel(layer) and not isinstance(layer, HashedLayer):
+            if reason is None and has_kernel(layer) and not isinstance(layer, HashedLayer):
                 reason = f"no hashed twin for {type(layer).__name__}"
             if reason:
                 unsupported.append((layer.name, reason))
@@ -199,13 +203,15 @@ def summarize(model):
         if not layer.weights:
             continue
         stored = int(sum(np.prod(w.shape) for w in layer.weights))
-        if isinstance(layer, HashedLayer):
+        compressed = isinstance(layer, (HashedLayer, SMHLayer, SMHFactors))
+        if isinstance(layer, (HashedLayer, SMHLayer)):
             virtual = layer.kernel_size_virtual + layer.bias_size
+        elif isinstance(layer, SMHFactors):
+            virtual = 0  # storage only: its layers count the virtual weights
         else:
             virtual = stored
         rows.append({"name": layer.name, "type": type(layer).__name__,
-                     "virtual": int(virtual), "stored": stored,
-                     "hashed": isinstance(layer, HashedLayer)})
+                     "virtual": int(virtual), "stored": stored, "hashed": compressed})
     rows.append({"name": "total", "type": "",
                  "virtual": sum(r["virtual"] for r in rows),
                  "stored": sum(r["stored"] for r in rows),

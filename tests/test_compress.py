@@ -6,6 +6,7 @@ import keras
 import numpy as np
 import pytest
 
+import hashed_keras
 from hashed_keras import compress, hashing, models, summarize
 from hashed_keras.layers import FreshConv2D, HashedConv2D, HashedDense, HashedLayer
 
@@ -295,3 +296,18 @@ def test_zoo_freshnets_stores_as_much_as_hashed(name):
     # A tiny first conv keeps one bucket per frequency band (9 for 5x5).
     first = fresh.get_layer("conv1")
     assert first.num_buckets >= first.kernel_shape[0] + first.kernel_shape[1] - 1
+
+
+def test_compress_smh_routes_and_summarizes():
+    keras.utils.set_random_seed(0)
+    dense = keras.Sequential([keras.Input((6,)), keras.layers.Dense(20, name="a"),
+                              keras.layers.Dense(3, name="b")])
+    model = hashed_keras.compress(dense, method="smh", fraction=0.5, seed=0)
+    rows = {r["name"]: r for r in hashed_keras.summarize(model)}
+    assert rows["a"]["type"] == "SMHDense" and rows["a"]["virtual"] == 6 * 20 + 20
+    assert rows["total"]["virtual"] == dense.count_params()
+    assert rows["total"]["stored"] == hashed_keras.smh.smh_summary(model)["stored_size"]
+    with pytest.raises(ValueError, match="per_layer"):
+        hashed_keras.compress(dense, method="smh", fraction=0.5, per_layer={"a": 0.5})
+    with pytest.raises(ValueError, match="are for method='smh'"):
+        hashed_keras.compress(dense, method="hashed", fraction=0.5)

@@ -193,10 +193,11 @@ def test_tflite_runtime_214_matches_keras(fresh_file, tmp_path):
     _assert_close(np.load(tmp_path / "good.out.npy"), fresh_file["y"])
 
 
-def _corrupted(content: bytes, change) -> bytes:
+def corrupted(content: bytes, change, op_name="FreshWeights") -> bytes:
+    """``content`` with ``change(options)`` applied to the first ``op_name`` op."""
     model = flatbuffer.read(content)
     for op in model.subgraphs[0].operators:
-        if flatbuffer.opcode_name(model, op.opcodeIndex) == "FreshWeights":
+        if flatbuffer.opcode_name(model, op.opcodeIndex) == op_name:
             options = ops.decode_options(bytes(op.customOptions))
             op.customOptions = np.frombuffer(bytes(flexbuffers.Dumps(change(options))),
                                              np.uint8)
@@ -212,7 +213,7 @@ def _corrupted(content: bytes, change) -> bytes:
     (lambda o: {**o, "contract_version": 9}, "unsupported contract_version 9"),
 ])
 def test_corrupted_options_fail_allocate_tensors(fresh_file, tmp_path, change, expected):
-    content = _corrupted(fresh_file["path"].read_bytes(), change)
+    content = corrupted(fresh_file["path"].read_bytes(), change)
     (tmp_path / "bad.tflite").write_bytes(content)
     np.save(tmp_path / "x.npy", fresh_file["x"])
     lines, _ = _run_subprocess(__import__("sys").executable, "ai_edge_litert", tmp_path,

@@ -18,11 +18,11 @@ import tensorflow as tf
 from hashed_keras import hashing
 from hashed_keras.layers import weight_sharing
 from hashed_keras.layers.base import HashedLayer
-from hashed_keras.layers.hashed_conv import HashedConv2D, conv_arguments
+from hashed_keras.layers.hashed_conv import ConvGeometry, HashedConv2D, conv_arguments
 
 
 @keras.saving.register_keras_serializable(package="hashed_keras")
-class FreshConv2D(HashedLayer):
+class FreshConv2D(ConvGeometry, HashedLayer):
     """2-D convolution with FreshNets frequency-sensitive hashing.
 
     Like ``keras.layers.Conv2D(filters, kernel_size, ...)``, but its
@@ -112,8 +112,7 @@ class FreshConv2D(HashedLayer):
         self.input_spec = keras.layers.InputSpec(ndim=4)
 
     # The convolution itself is HashedConv2D's: the same build (which calls
-    # build_shared below), call, output shape and channel axis.
-    _channel_axis = HashedConv2D._channel_axis
+    # build_shared below), call and output shape.
     build = HashedConv2D.build
     call = HashedConv2D.call
     compute_output_shape = HashedConv2D.compute_output_shape
@@ -202,13 +201,7 @@ class FreshConv2D(HashedLayer):
         config = super().get_config()
         config.pop("hash_bias", None)
         allocation = self.band_allocation
-        config.update({
-            "filters": self.filters,
-            "kernel_size": self.kernel_size,
-            "strides": self.strides,
-            "padding": self.padding,
-            "data_format": self.data_format,
-            "dilation_rate": self.dilation_rate,
-            "band_allocation": allocation if isinstance(allocation, str) else list(allocation),
-        })
+        config.update(self.conv_config())
+        config["band_allocation"] = (allocation if isinstance(allocation, str)
+                                     else list(allocation))
         return config

@@ -54,8 +54,31 @@ def conv_arguments(filters, kernel_size, strides, padding, data_format, dilation
             dilation_rate)
 
 
+class ConvGeometry:
+    """What every 2-D convolution of this package shares with ``keras.layers.Conv2D``
+    beyond its weights: the channel axis, the output shape and the config keys
+    (``filters``, ``kernel_size``, ``strides``, ``padding``, ``data_format``,
+    ``dilation_rate``, set by the constructor from :func:`conv_arguments`)."""
+
+    @property
+    def _channel_axis(self):
+        return -1 if self.data_format == "channels_last" else 1
+
+    def conv_output_shape(self, input_shape):
+        from keras.src.ops.operation_utils import compute_conv_output_shape
+        return compute_conv_output_shape(
+            input_shape, self.filters, self.kernel_size, strides=self.strides,
+            padding=self.padding, data_format=self.data_format,
+            dilation_rate=self.dilation_rate)
+
+    def conv_config(self) -> dict:
+        return {"filters": self.filters, "kernel_size": self.kernel_size,
+                "strides": self.strides, "padding": self.padding,
+                "data_format": self.data_format, "dilation_rate": self.dilation_rate}
+
+
 @keras.saving.register_keras_serializable(package="hashed_keras")
-class HashedConv2D(HashedLayer):
+class HashedConv2D(ConvGeometry, HashedLayer):
     """2-D convolution with HashedNets weight sharing.
 
     Like ``keras.layers.Conv2D(filters, kernel_size, ...)`` but its
@@ -101,10 +124,6 @@ class HashedConv2D(HashedLayer):
         self.dilation_rate = dilation_rate
         self.input_spec = keras.layers.InputSpec(ndim=4)
 
-    @property
-    def _channel_axis(self):
-        return -1 if self.data_format == "channels_last" else 1
-
     def build(self, input_shape):
         channels = input_shape[self._channel_axis]
         if channels is None:
@@ -129,20 +148,9 @@ class HashedConv2D(HashedLayer):
         return outputs
 
     def compute_output_shape(self, input_shape):
-        from keras.src.ops.operation_utils import compute_conv_output_shape
-        return compute_conv_output_shape(
-            input_shape, self.filters, self.kernel_size, strides=self.strides,
-            padding=self.padding, data_format=self.data_format,
-            dilation_rate=self.dilation_rate)
+        return self.conv_output_shape(input_shape)
 
     def get_config(self):
         config = super().get_config()
-        config.update({
-            "filters": self.filters,
-            "kernel_size": self.kernel_size,
-            "strides": self.strides,
-            "padding": self.padding,
-            "data_format": self.data_format,
-            "dilation_rate": self.dilation_rate,
-        })
+        config.update(self.conv_config())
         return config

@@ -22,6 +22,7 @@ import keras
 import numpy as np
 
 from hashed_keras.layers import HashedLayer
+from hashed_keras.smh import SMHFactors, SMHLayer
 from hashed_keras.lite import flatbuffer, ops
 
 DEFAULT_TOLERANCE = 1e-5
@@ -123,8 +124,12 @@ def _find_tensor(model, subgraph, expected, taken):
     return None, None
 
 
+def _compressed(layer) -> bool:
+    return isinstance(layer, (HashedLayer, SMHLayer))
+
+
 def _layout(layer) -> str:
-    rank = len(layer.hash_spec()["kernel_shape"])
+    rank = len(layer.kernel_shape)
     if rank in (2, 4):
         return "fc" if rank == 2 else "ohwi"
     raise ConversionError(
@@ -137,13 +142,16 @@ def _find_bias(model, subgraph, expected_bias, taken):
         if i in taken:
             continue
         value = flatbuffer.constant_value(model, tensor)
-        if value is not None and value.shape == expected_bias.shape and np.array_equal(
-                value, expected_bias):
+        if value is None or value.shape != expected_bias.shape:
+            continue
+        # Exact for a hashed bias; float32 rounding for one from a matmul (SMH).
+        tolerance = 1e-6 * max(float(np.abs(expected_bias).max()), 1e-30)
+        if np.abs(value.astype(np.float64) - expected_bias).max() <= tolerance:
             return i
     return None
 
 
-def _rewrite(content: bytes, compressed_layers) -> tuple[bytes, dict]:
+def _rewrite(content: bytes, compressed_layers, keras_model) -> tuple[bytes, dict]:
     model = flatbuffer.read(content)
     if len(model.subgraphs) != 1:
         raise ConversionError(
@@ -153,7 +161,7 @@ def _rewrite(content: bytes, compressed_layers) -> tuple[bytes, dict]:
     taken, placed, constants = set(), {}, {}
     for layer in compressed_layers:
         try:
-            lowering = ops.lower(layer, _layout(layer))
+            lowering = ops.lower(layer, _layout(layer), keras_model)
         except ValueError as error:
             raise ConversionError(str(error)) from None
         index, scale = _find_tensor(model, subgraph, lowering.weights, taken)
@@ -282,11 +290,11 @@ def convert(model, path, *, dense=False, verify=True, sample_inputs=None, num_sa
         message says what to do), or verification failed.
     """
     path = Path(path)
-    hashed = [layer for layer in _all_layers(model) if isinstance(layer, HashedLayer)]
+    hashed = [layer for layer in _all_layers(model) if _compressed(layer)]
     content = _tflite_bytes(model)
     placed = {}
     if not dense and hashed:
-        content, placed = _rewrite(content, hashed)
+        content, placed = _rewrite(content, hashed, model)
     error = None
     if verify:
         inputs = _sample_inputs(model, sample_inputs, num_samples, seed)
@@ -298,11 +306,15 @@ def convert(model, path, *, dense=False, verify=True, sample_inputs=None, num_sa
             continue
         n_stored = int(sum(np.prod(w.shape) for w in layer.weights))
         stored += 4 * n_stored
-        if isinstance(layer, HashedLayer):
+        if _compressed(layer):
             virtual = layer.kernel_size_virtual + layer.bias_size
+        elif isinstance(layer, SMHFactors):
+            virtual = 0
         else:
             virtual = n_stored
-        file_bytes, note = placed.get(layer.name, (4 * virtual, "dense"))
+        default = (0, "shared factors: stored with the first SMH layer") if isinstance(
+            layer, SMHFactors) else (4 * virtual, "dense")
+        file_bytes, note = placed.get(layer.name, default)
         rows.append(LayerRow(layer.name, type(layer).__name__, int(virtual), n_stored,
                              4 * int(virtual), int(file_bytes), note))
     return ConversionReport(str(path), path.stat().st_size, stored, rows, error, dense)

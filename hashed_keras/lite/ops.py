@@ -19,7 +19,8 @@ from hashed_keras import hashing
 
 HASHED_WEIGHTS = "HashedWeights"
 FRESH_WEIGHTS = "FreshWeights"
-CUSTOM_OPS = (HASHED_WEIGHTS, FRESH_WEIGHTS)
+SMH_WEIGHTS = "SMHWeights"
+CUSTOM_OPS = (HASHED_WEIGHTS, FRESH_WEIGHTS, SMH_WEIGHTS)
 
 # Keras kernel layout -> TFLite weight layout, per builtin consumer.
 LAYOUTS = {
@@ -95,6 +96,43 @@ def reference_fresh_weights(spec: dict, buckets: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(kernel.transpose(LAYOUTS["ohwi"]))
 
 
+def smh_weights_options(spec: dict, layout: str, with_bias: bool) -> bytes:
+    """FlexBuffers custom options of an ``SMHWeights`` op (``SMHLayer.smh_spec()``)."""
+    if layout not in LAYOUTS:
+        raise ValueError(f"layout must be one of {sorted(LAYOUTS)}, got {layout!r}.")
+    return bytes(flexbuffers.Dumps({
+        "contract_version": hashing.CONTRACT_VERSION,
+        "n": int(spec["n"]),
+        "rank": int(spec["M"]),
+        "start": int(spec["start"]),
+        "kernel_shape": [int(d) for d in spec["kernel_shape"]],
+        "layout": layout,
+        "bias_size": int(spec["bias_size"]) if with_bias else 0,
+    }))
+
+
+def smh_scales(spec: dict) -> np.ndarray:
+    """Input 2 of an ``SMHWeights`` op: ``[kernel scale, bias scale]``."""
+    scale = np.float32(spec["scale"])
+    return np.array([scale, scale * np.float32(spec["bias_scale"])], np.float32)
+
+
+def reference_smh_weights(spec: dict, u: np.ndarray, v: np.ndarray, layout: str):
+    """What an ``SMHWeights`` op outputs: ``(weights in layout, bias or None)``."""
+    n, start = int(spec["n"]), int(spec["start"])
+    kernel_size, bias_size = int(spec["kernel_size"]), int(spec["bias_size"])
+    r0, r1 = start // n, (start + kernel_size + bias_size - 1) // n
+    rows = (np.asarray(u, np.float64)[:, r0:r1 + 1].T @ np.asarray(v, np.float64))
+    flat = rows.reshape(-1)[start - r0 * n:]
+    scales = smh_scales(spec).astype(np.float64)
+    kernel = (flat[:kernel_size] * scales[0]).astype(np.float32)
+    kernel = kernel.reshape(spec["kernel_shape"]).transpose(LAYOUTS[layout])
+    bias = None
+    if bias_size:
+        bias = (flat[kernel_size:kernel_size + bias_size] * scales[1]).astype(np.float32)
+    return np.ascontiguousarray(kernel), bias
+
+
 @dataclasses.dataclass
 class Lowering:
     """How one compressed layer's weights are rebuilt by a custom op in the file.
@@ -127,12 +165,41 @@ def _variable(value) -> np.ndarray:
     return keras.ops.convert_to_numpy(value).astype(np.float32)
 
 
-def lower(layer, layout: str) -> Lowering:
+def _lower_smh(layer, layout: str, model) -> Lowering:
+    from hashed_keras import smh
+    spec = layer.smh_spec()
+    factors = smh.smh_factors(model)
+    u, v = _variable(factors.U), _variable(factors.V)
+    inputs = [(f"{factors.name}/U", u), (f"{factors.name}/V", v),
+              (f"{layer.name}/scales", smh_scales(spec))]
+
+    def make(with_bias):
+        weights, bias = reference_smh_weights(
+            spec if with_bias else dict(spec, bias_size=0), u, v, layout)
+        return Lowering(SMH_WEIGHTS, inputs, smh_weights_options(spec, layout, with_bias),
+                        weights, bias)
+
+    if not spec["bias_size"]:
+        return make(False)
+    lowering = make(True)
+    lowering.without_bias = make(False)
+    return lowering
+
+
+def lower(layer, layout: str, model=None) -> Lowering:
     """The :class:`Lowering` of a compressed layer feeding a ``layout`` consumer.
+
+    Args:
+      layer: a ``HashedLayer`` (HashedDense, HashedConv2D, FreshConv2D) or an
+        ``SMHLayer``.
+      layout: ``"fc"`` or ``"ohwi"``.
+      model: the layer's model (SMH layers read the model's shared factors).
 
     Raises:
       ValueError: the layer has no operator (its message names the layer).
     """
+    if hasattr(layer, "smh_spec"):
+        return _lower_smh(layer, layout, model)
     spec = layer.hash_spec()
     buckets = _variable(layer.shared)
     inputs = [(f"{layer.name}/buckets", buckets)]
