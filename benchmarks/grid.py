@@ -21,7 +21,9 @@ def command(cfg: training.TrainConfig) -> str:
     return (f"python -m pipelines.train --model {cfg.model} --method {cfg.method} "
             f"--compression {cfg.compression:g} --dataset {cfg.dataset} "
             f"--epochs {cfg.epochs} --seed {cfg.seed} --out {cfg.out}"
-            + (f" --limit {cfg.limit}" if cfg.limit else ""))
+            + (f" --limit {cfg.limit}" if cfg.limit else "")
+            + (f" --batch_size {cfg.batch_size}" if cfg.batch_size != 50 else "")
+            + (f" --learning_rate {cfg.learning_rate:g}" if cfg.learning_rate != 1e-3 else ""))
 
 
 def train_cell(cfg: training.TrainConfig) -> dict:
@@ -43,7 +45,7 @@ def deploy_cell(cfg: training.TrainConfig) -> dict:
         return json.loads(path.read_text())
     import keras
 
-    import hashed_keras  # noqa: F401  (registers the layers)
+    import hashed_keras  # noqa: F401  (registers the layers for loading)
     from hashed_keras import lite
     from hashed_keras.lite import measure
 

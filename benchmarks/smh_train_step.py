@@ -2,9 +2,10 @@
 
   python -m benchmarks.smh_train_step [--fraction 0.25] [--rounds 5] [--steps 10]
 
-Builds a ResNet-20-style CIFAR net (a 3x3 stem, three stages of three basic
-blocks with 16/32/64 filters, 1x1 projection shortcuts, global average pooling,
-a 10-way dense layer; ~0.27 M weights), then three contenders:
+Builds the zoo's ResNet-20 (``hashed_keras.models``, CIFAR variant: a 3x3 stem,
+three stages of three basic blocks with 16/32/64 filters, 1x1 projection
+shortcuts, global average pooling, a 10-way dense layer; ~0.27 M weights) on
+CIFAR-shaped inputs, then three contenders:
 
 * ``dense``: the model itself;
 * ``smh``: ``hashed_keras.smh.compress_smh(model, fraction=F)``;
@@ -33,40 +34,10 @@ flags.DEFINE_float("fraction", 0.25,
                    "SMH stored size as a fraction of the compressible weights.")
 flags.DEFINE_integer("batch_size", 32, "Batch size.")
 flags.DEFINE_integer("image_size", 32, "Side of the (square, 3-channel) input images.")
-flags.DEFINE_integer("blocks", 3, "Basic blocks per stage (3: ResNet-20).")
 flags.DEFINE_integer("steps", 10, "Training steps per timed block.")
 flags.DEFINE_integer("rounds", 5, "Alternating rounds (dense, smh, hashed blocks).")
 flags.DEFINE_bool("jit_compile", False, "Compile the train steps with XLA.")
 flags.DEFINE_bool("smh_xla", False, "SMH layers rebuild their weights in an XLA sub-function.")
-
-
-def resnet(image_size=32, blocks=3, num_classes=10, widths=(16, 32, 64)):
-    """A ResNet-20-style functional model (He et al. 2016, CIFAR variant)."""
-    import keras
-
-    layers = keras.layers
-    inputs = keras.Input((image_size, image_size, 3), name="image")
-    x = layers.Conv2D(widths[0], 3, padding="same", use_bias=False, name="stem")(inputs)
-    x = layers.ReLU(name="stem_relu")(layers.BatchNormalization(name="stem_bn")(x))
-    for stage, width in enumerate(widths):
-        for block in range(blocks):
-            name = f"s{stage + 1}b{block + 1}"
-            strides = 2 if stage > 0 and block == 0 else 1
-            y = layers.Conv2D(width, 3, strides=strides, padding="same", use_bias=False,
-                              kernel_initializer="he_normal", name=f"{name}_conv1")(x)
-            y = layers.ReLU(name=f"{name}_relu1")(
-                layers.BatchNormalization(name=f"{name}_bn1")(y))
-            y = layers.Conv2D(width, 3, padding="same", use_bias=False,
-                              kernel_initializer="he_normal", name=f"{name}_conv2")(y)
-            y = layers.BatchNormalization(name=f"{name}_bn2")(y)
-            if strides > 1 or x.shape[-1] != width:
-                x = layers.Conv2D(width, 1, strides=strides, use_bias=False,
-                                  name=f"{name}_proj")(x)
-                x = layers.BatchNormalization(name=f"{name}_proj_bn")(x)
-            x = layers.ReLU(name=f"{name}_out")(layers.Add(name=f"{name}_add")([x, y]))
-    x = layers.GlobalAveragePooling2D(name="gap")(x)
-    outputs = layers.Dense(num_classes, name="logits")(x)
-    return keras.Model(inputs, outputs, name="resnet20")
 
 
 def _compressible(model):
@@ -85,7 +56,7 @@ def _compile(model):
     import keras
 
     model.compile(keras.optimizers.Adam(1e-3),
-                  keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                  keras.losses.SparseCategoricalCrossentropy(),
                   jit_compile=FLAGS.jit_compile)
     return model
 
@@ -100,7 +71,10 @@ def main(argv):
     from hashed_keras import smh
 
     keras.utils.set_random_seed(0)
-    dense = resnet(FLAGS.image_size, FLAGS.blocks)
+    from hashed_keras import models
+
+    dense = models.build("resnet20", "dense",
+                         input_shape=(FLAGS.image_size, FLAGS.image_size, 3))
     kernels, biases = _compressible(dense)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

@@ -4,8 +4,11 @@
 uncompiled Keras model. ``method`` is ``"dense"``, ``"hashed"`` (HashedNets
 layers in place of Dense/Conv2D), ``"freshnets"`` (FreshConv2D for the convs,
 HashedDense for the dense layers, as in the FreshNets paper) or
-``"small_dense"`` (the paper's "NN" baseline: the same architecture, narrower,
-with about as many stored parameters as the hashed model).
+``"smh"`` / ``"smh_fixed_scale"`` (Structured Multi-Hashing of the whole
+model, with or without the learned per-layer scale) or ``"small_dense"`` (the
+paper's "NN" baseline: the same architecture, narrower, with about as many
+stored parameters as the hashed model). ``resnet20`` is built dense and then
+converted by :func:`hashed_keras.compress` (random initialisation).
 
 A compressed conv layer keeps at least ``kh + kw - 1`` buckets (one per
 frequency band of FreshNets; for a 3x3 conv, 5), in both ``hashed`` and
@@ -15,15 +18,17 @@ only matters for a tiny first conv at a high compression.
 
 from __future__ import annotations
 
+import warnings
+
 import keras
 
-from hashed_keras.compress import summarize
+from hashed_keras.compress import compress, summarize
 from hashed_keras import hashing
 from hashed_keras.layers import FreshConv2D, HashedConv2D, HashedDense
 from hashed_keras.layers import weight_sharing
 
-MODELS = ("mlp3", "mlp5", "cnn", "lenet")
-METHODS = ("dense", "hashed", "freshnets", "small_dense")
+MODELS = ("mlp3", "mlp5", "cnn", "lenet", "resnet20")
+METHODS = ("dense", "hashed", "freshnets", "smh", "smh_fixed_scale", "small_dense")
 
 
 def _mlp(hidden, width, layer_fn, input_shape, num_classes, dropout):
@@ -57,12 +62,49 @@ def _cnn(convs, dense, width, layer_fn, input_shape, num_classes, dropout, pad="
     return inputs, outputs
 
 
+def _resnet(width, layer_fn, input_shape, num_classes, dropout, blocks=3,
+            widths=(16, 32, 64)):
+    """ResNet-20 (He et al. 2016, the CIFAR variant): a 3x3 stem, three stages of
+    ``blocks`` basic blocks (16/32/64 filters, stride 2 between stages, 1x1
+    projection shortcuts), global average pooling, a softmax layer. Built
+    dense; the compressed methods convert it (see :func:`build`)."""
+    del layer_fn, dropout
+    layers = keras.layers
+    widths = [max(1, round(w * width)) for w in widths]
+    inputs = keras.Input(input_shape, name="image")
+    x = layers.Conv2D(widths[0], 3, padding="same", use_bias=False, name="stem")(inputs)
+    x = layers.ReLU(name="stem_relu")(layers.BatchNormalization(name="stem_bn")(x))
+    for stage, filters in enumerate(widths):
+        for block in range(blocks):
+            name = f"s{stage + 1}b{block + 1}"
+            strides = 2 if stage > 0 and block == 0 else 1
+            y = layers.Conv2D(filters, 3, strides=strides, padding="same", use_bias=False,
+                              kernel_initializer="he_normal", name=f"{name}_conv1")(x)
+            y = layers.ReLU(name=f"{name}_relu1")(
+                layers.BatchNormalization(name=f"{name}_bn1")(y))
+            y = layers.Conv2D(filters, 3, padding="same", use_bias=False,
+                              kernel_initializer="he_normal", name=f"{name}_conv2")(y)
+            y = layers.BatchNormalization(name=f"{name}_bn2")(y)
+            if strides > 1 or x.shape[-1] != filters:
+                x = layers.Conv2D(filters, 1, strides=strides, use_bias=False,
+                                  name=f"{name}_proj")(x)
+                x = layers.BatchNormalization(name=f"{name}_proj_bn")(x)
+            x = layers.ReLU(name=f"{name}_out")(layers.Add(name=f"{name}_add")([x, y]))
+    x = layers.GlobalAveragePooling2D(name="gap")(x)
+    outputs = layers.Dense(num_classes, activation="softmax", name="logits")(x)
+    return inputs, outputs
+
+
+# Built dense, then turned into their compressed twin by compress() (random init).
+_COMPRESSED_AFTER_BUILD = ("resnet20",)
+
 _ARCHS = {
     # The HashedNets paper's 3-layer (784-1000-10) and 5-layer (784-1000-1000-1000-10) nets.
     "mlp3": lambda *a: _mlp([1000], *a),
     "mlp5": lambda *a: _mlp([1000, 1000, 1000], *a),
     # A small CNN: two 3x3 convs with pooling and one hidden dense layer.
     "cnn": lambda *a: _cnn([32, 64], [128], *a),
+    "resnet20": _resnet,
     # LeNet-5 style: 5x5 convs 20 and 50 filters, 500 hidden units.
     "lenet": lambda w, f, i, n, d: _cnn([20, 50], [500], w, f, i, n, d, pad="valid"),
 }
@@ -113,7 +155,9 @@ def build(name, method="dense", *, input_shape=(28, 28, 1), num_classes=10,
       input_shape: shape of one example, e.g. ``(28, 28, 1)``.
       num_classes: output classes (softmax outputs).
       compression: for ``hashed`` and ``freshnets`` the fraction of weights
-        stored per layer;
+        stored per layer; for ``smh`` (learned per-layer scale) and
+        ``smh_fixed_scale`` the whole model's stored size as a fraction of its
+        Dense/Conv2D weights;
         for ``small_dense`` the target ratio of stored parameters to the dense
         model's (matched to the hashed model's stored size).
       dropout: dropout rate after each hidden dense layer (0 disables).
@@ -129,9 +173,20 @@ def build(name, method="dense", *, input_shape=(28, 28, 1), num_classes=10,
     arch = _ARCHS[name]
 
     def make(width, how):
-        inputs, outputs = arch(width, _layer_factory(how, compression, seed),
+        layer_how = "dense" if name in _COMPRESSED_AFTER_BUILD else how
+        layer_how = "dense" if how.startswith("smh") else layer_how
+        inputs, outputs = arch(width, _layer_factory(layer_how, compression, seed),
                                tuple(input_shape), num_classes, dropout)
-        return keras.Model(inputs, outputs, name=f"{name}_{method}")
+        model = keras.Model(inputs, outputs, name=f"{name}_{method}")
+        if how.startswith("smh"):
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # a target off by a step of 2n
+                return compress(model, method="smh", fraction=compression, seed=seed,
+                                learn_scale=(how == "smh"))
+        if layer_how != how:
+            return compress(model, method=how, compression=compression, seed=seed,
+                            initialize="random")
+        return model
 
     if method != "small_dense":
         return make(1.0, method)
