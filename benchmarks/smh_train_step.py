@@ -5,7 +5,8 @@
 Builds the zoo's ResNet-20 (``hashed_keras.models``, CIFAR variant: a 3x3 stem,
 three stages of three basic blocks with 16/32/64 filters, 1x1 projection
 shortcuts, global average pooling, a 10-way dense layer; ~0.27 M weights) on
-CIFAR-shaped inputs, then three contenders:
+Fashion-MNIST-shaped inputs (``--image_size 32 --channels 3``: CIFAR), then
+three contenders:
 
 * ``dense``: the model itself;
 * ``smh``: ``hashed_keras.smh.compress_smh(model, fraction=F)``;
@@ -14,7 +15,7 @@ CIFAR-shaped inputs, then three contenders:
   biases) equals SMH's (``2 M n`` plus one scale per layer).
 
 Each round times one block of ``--steps`` training steps of each contender
-(Adam, random CIFAR-shaped data); the report gives the median step time of
+(Adam, random data of the input shape); the report gives the median step time of
 each and the medians of the per-round ratios SMH/dense (goal <= 1.3) and
 SMH/hashed, and the same ratios of the best rounds (robust to other load on
 a shared machine).
@@ -33,7 +34,8 @@ FLAGS = flags.FLAGS
 flags.DEFINE_float("fraction", 0.25,
                    "SMH stored size as a fraction of the compressible weights.")
 flags.DEFINE_integer("batch_size", 32, "Batch size.")
-flags.DEFINE_integer("image_size", 32, "Side of the (square, 3-channel) input images.")
+flags.DEFINE_integer("image_size", 28, "Side of the square input images.")
+flags.DEFINE_integer("channels", 1, "Input channels (1: the Fashion-MNIST experiment's net; 3: CIFAR).")
 flags.DEFINE_integer("steps", 10, "Training steps per timed block.")
 flags.DEFINE_integer("rounds", 5, "Alternating rounds (dense, smh, hashed blocks).")
 flags.DEFINE_bool("jit_compile", False, "Compile the train steps with XLA.")
@@ -74,7 +76,7 @@ def main(argv):
     from hashed_keras import models
 
     dense = models.build("resnet20", "dense",
-                         input_shape=(FLAGS.image_size, FLAGS.image_size, 3))
+                         input_shape=(FLAGS.image_size, FLAGS.image_size, FLAGS.channels))
     kernels, biases = _compressible(dense)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -91,14 +93,14 @@ def main(argv):
 
     n = FLAGS.batch_size * FLAGS.steps
     rng = np.random.default_rng(0)
-    x = rng.random((n, FLAGS.image_size, FLAGS.image_size, 3), dtype=np.float32)
+    x = rng.random((n, FLAGS.image_size, FLAGS.image_size, FLAGS.channels), dtype=np.float32)
     y = rng.integers(0, 10, n)
     times = alternating.fit_step_times(contenders, x, y, batch_size=FLAGS.batch_size,
                                        rounds=FLAGS.rounds, steps=FLAGS.steps)
     med = {name: statistics.median(t) for name, t in times.items()}
     vs_dense = alternating.median_ratio(times["smh"], times["dense"])
     vs_hashed = alternating.median_ratio(times["smh"], times["hashed"])
-    print(f"{dense.name} ({FLAGS.image_size}x{FLAGS.image_size}x3, batch {FLAGS.batch_size}, "
+    print(f"{dense.name} ({FLAGS.image_size}x{FLAGS.image_size}x{FLAGS.channels}, batch {FLAGS.batch_size}, "
           f"jit_compile={FLAGS.jit_compile}, smh_xla={FLAGS.smh_xla}), {FLAGS.rounds} "
           f"alternating rounds of {FLAGS.steps} steps")
     print(f"  compressible weights N = {report['virtual_size']:,} ({kernels:,} kernel + "

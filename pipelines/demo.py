@@ -1,9 +1,10 @@
-"""`make demo`: dense vs hashed (1/8) vs small dense, trained, converted and run as .tflite.
+"""`make demo`: dense vs hashed vs SMH vs small dense (1/8), trained, converted, run as .tflite.
 
   python -m pipelines.demo [--dataset digits] [--epochs 30] [--out runs/demo]
 
-Trains the three models on the built-in data, converts each to .tflite (the
-hashed one stores only its buckets; the converter checks it against Keras),
+Trains the four models on the built-in data, converts each to .tflite (the
+hashed one stores only its buckets, the SMH one only its two shared factors and
+per-layer scales; the converter checks each against Keras),
 evaluates every file through the TFLite interpreter, and prints one table.
 """
 
@@ -31,7 +32,7 @@ def main(argv):
     from hashed_keras.lite import measure
     dataset = data.load(FLAGS.dataset, FLAGS.data_dir)
     rows = []
-    for method in ("dense", "hashed", "small_dense"):
+    for method in ("dense", "hashed", "smh", "small_dense"):
         print(f"\n=== {FLAGS.model} {method} on {FLAGS.dataset} ===", flush=True)
         metrics = training.train(training.TrainConfig(
             model=FLAGS.model, method=method, compression=FLAGS.compression,
@@ -57,10 +58,11 @@ def main(argv):
               f"{m['stored_parameters']:>14,} {m['virtual_parameters']:>15,} "
               f"{m['stored_parameters'] / dense_stored:>11.4f}x "
               f"{m['tflite']['file_bytes']:>14,}")
-    dense_file = rows[0][1]["tflite"]["file_bytes"]
-    hashed_file = rows[1][1]["tflite"]["file_bytes"]
-    print(f"\nhashed .tflite: {hashed_file:,} B vs dense .tflite {dense_file:,} B "
-          f"({dense_file / hashed_file:.1f}x smaller)")
+    files = {method: m["tflite"]["file_bytes"] for method, m in rows}
+    print()
+    for method in ("hashed", "smh"):
+        print(f"{method} .tflite: {files[method]:,} B vs dense .tflite {files['dense']:,} B "
+              f"({files['dense'] / files[method]:.1f}x smaller)")
 
 
 if __name__ == "__main__":
