@@ -1,7 +1,7 @@
 """Converts a trained model.keras to a .tflite that stores only the shared variables.
 
   python -m pipelines.convert --model runs/x/model.keras --out runs/x/model.tflite \
-      [--dense_out runs/x/dense.tflite] [--dataset digits]
+      [--dense_out runs/x/dense.tflite] [--dataset digits] [--shared_dtype int8]
 
 The file is verified against the Keras model (through the kernels) before it is
 written; a per-layer size table is printed. ``--dense`` writes the plain dense
@@ -21,6 +21,9 @@ FLAGS = flags.FLAGS
 flags.DEFINE_string("model", None, "The .keras model.", required=True)
 flags.DEFINE_string("out", None, "Output .tflite path.", required=True)
 flags.DEFINE_bool("dense", False, "Write TFLite's plain dense conversion instead.")
+flags.DEFINE_enum("shared_dtype", "float32", ["float32", "int8"],
+                  "Store the shared variables (buckets, SMH factors) as float32 or as int8 "
+                  "with a per-tensor scale (about 4x smaller).")
 flags.DEFINE_string("dense_out", None, "Also write the dense .tflite here, for comparison.")
 flags.DEFINE_enum("dataset", None, list(data.DATASETS),
                   "Verify on this data set's test images (default: random inputs).")
@@ -48,6 +51,7 @@ def main(argv):
     for path, dense in outputs:
         try:
             report = lite.convert(model, path, dense=dense, sample_inputs=samples,
+                                  shared_dtype="float32" if dense else FLAGS.shared_dtype,
                                   num_samples=FLAGS.num_samples, tolerance=FLAGS.tolerance)
         except lite.ConversionError as error:
             raise app.UsageError(f"conversion failed: {error}") from None

@@ -496,8 +496,8 @@ def test_model_without_hashed_ops_is_left_alone(dense_case):
 
 CORRUPTIONS = {
     "K wrong": (lambda o: {**o, "buckets": o["buckets"] - 1},
-                ["HashedWeights node 0", "input 0 (buckets) must be float32 [19]",
-                 "got float32 [20]"]),
+                ["HashedWeights node 0", "input 0 (buckets, key 'buckets') must be float32",
+                 "of shape [19]", "got float32 [20]"]),
     "kernel_shape mismatch": (lambda o: {**o, "kernel_shape": [12, 9], "bias_size": 9},
                               ["HashedWeights node 0", "output 0 (weights) must be float32 "
                                "[9, 12]", "got float32 [8, 12]"]),

@@ -180,9 +180,9 @@ def test_tflite_runtime_214_matches_keras(smh_file, tmp_path):
 
 
 @pytest.mark.parametrize("change,expected", [
-    (lambda o: {**o, "n": o["n"] + 1}, "input 0 (U) must be float32"),
+    (lambda o: {**o, "n": o["n"] + 1}, "input 0 (U) (keys 'rank', 'n') must be float32"),
     (lambda o: {**o, "start": 10**9}, "do not fit the"),
-    (lambda o: {**o, "rank": o["rank"] + 1}, "input 0 (U) must be float32"),
+    (lambda o: {**o, "rank": o["rank"] + 1}, "input 0 (U) (keys 'rank', 'n') must be float32"),
     (lambda o: {**o, "kernel_shape": [1] + o["kernel_shape"][1:]},
      "output 0 (weights) must be float32"),
 ])

@@ -151,14 +151,27 @@ def _find_bias(model, subgraph, expected_bias, taken):
     return None
 
 
-def _rewrite(content: bytes, compressed_layers, keras_model) -> tuple[bytes, dict]:
+SHARED_DTYPES = ("float32", "int8")
+
+
+def quantize_int8(value: np.ndarray) -> tuple[np.ndarray, float]:
+    """Symmetric per-tensor int8: ``(q, scale)`` with ``value ~ scale * q``, |q| <= 127."""
+    value = np.asarray(value, np.float32)
+    peak = float(np.abs(value).max()) if value.size else 0.0
+    scale = peak / 127.0 if peak > 0 else 1.0
+    q = np.clip(np.round(value / np.float32(scale)), -127, 127).astype(np.int8)
+    return q, scale
+
+
+def _rewrite(content: bytes, compressed_layers, keras_model,
+             shared_dtype="float32") -> tuple[bytes, dict, list]:
     model = flatbuffer.read(content)
     if len(model.subgraphs) != 1:
         raise ConversionError(
             f"The converted model has {len(model.subgraphs)} subgraphs; only single-"
             "subgraph models (no control flow) are supported.")
     subgraph = model.subgraphs[0]
-    taken, placed, constants = set(), {}, {}
+    taken, placed, constants, substitutes = set(), {}, {}, []
     for layer in compressed_layers:
         try:
             lowering = ops.lower(layer, _layout(layer), keras_model)
@@ -189,10 +202,18 @@ def _rewrite(content: bytes, compressed_layers, keras_model) -> tuple[bytes, dic
                 taken.add(bias_index)
                 outputs.append(bias_index)
         inputs, stored = [], 0
-        for name, value in lowering.inputs:
+        for name, value, variable in lowering.inputs:
             if name not in constants:
-                constants[name] = flatbuffer.add_constant(model, subgraph, name, value)
-                stored += value.nbytes
+                if variable is not None and shared_dtype == "int8":
+                    q, q_scale = quantize_int8(value)
+                    constants[name] = flatbuffer.add_constant(model, subgraph, name, q,
+                                                              scale=q_scale)
+                    substitutes.append((variable, (q.astype(np.float32) * np.float32(q_scale))
+                                        .reshape(variable.shape)))
+                    stored += q.nbytes + 4
+                else:
+                    constants[name] = flatbuffer.add_constant(model, subgraph, name, value)
+                    stored += value.nbytes
             inputs.append(constants[name])
         if scale is not None:
             inputs.append(flatbuffer.add_constant(model, subgraph, f"{layer.name}/scale", scale))
@@ -202,7 +223,20 @@ def _rewrite(content: bytes, compressed_layers, keras_model) -> tuple[bytes, dic
         flatbuffer.prepend_custom_op(model, subgraph, lowering.op, inputs, outputs,
                                      lowering.options)
         placed[layer.name] = (stored, note)
-    return flatbuffer.write(model), placed
+    return flatbuffer.write(model), placed, substitutes
+
+
+@contextlib.contextmanager
+def _substituted(substitutes):
+    """The Keras variables temporarily set to other values (e.g. int8-rounded)."""
+    saved = [(variable, keras.ops.convert_to_numpy(variable)) for variable, _ in substitutes]
+    try:
+        for variable, value in substitutes:
+            variable.assign(value.astype(variable.dtype))
+        yield
+    finally:
+        for variable, value in saved:
+            variable.assign(value)
 
 
 def _sample_inputs(model, sample_inputs, num_samples, seed):
@@ -265,8 +299,9 @@ def _write_atomically(path: Path, content: bytes):
     os.replace(tmp, path)
 
 
-def convert(model, path, *, dense=False, verify=True, sample_inputs=None, num_samples=8,
-            tolerance=DEFAULT_TOLERANCE, seed=0) -> ConversionReport:
+def convert(model, path, *, dense=False, shared_dtype="float32", verify=True,
+            sample_inputs=None, num_samples=8, tolerance=DEFAULT_TOLERANCE,
+            seed=0) -> ConversionReport:
     """Converts ``model`` to a `.tflite` file at ``path``.
 
     Args:
@@ -274,9 +309,14 @@ def convert(model, path, *, dense=False, verify=True, sample_inputs=None, num_sa
       path: the output file.
       dense: emit the plain dense `.tflite` (TFLite's own conversion), e.g. for
         comparison; no custom ops.
+      shared_dtype: ``"float32"``, or ``"int8"``: the shared variables
+        (buckets, SMH factors) are stored as int8 with a per-tensor scale
+        (symmetric, ``scale = max|w| / 127``), about 4x smaller again; the
+        kernels dequantize them while rebuilding the weights.
       verify: run the file through the interpreter (with the kernels) and
-        compare with ``model.predict``; refuse (write nothing) beyond
-        ``tolerance``.
+        compare with ``model.predict`` — with ``shared_dtype="int8"``, of the
+        model whose shared variables are the int8-rounded values, so the check
+        stays exact; refuse (write nothing) beyond ``tolerance``.
       sample_inputs: inputs for that check (an array, or a list per model
         input); default ``num_samples`` uniform random examples.
       tolerance: the largest accepted ``max|tflite - keras| / max|keras|``.
@@ -290,17 +330,28 @@ def convert(model, path, *, dense=False, verify=True, sample_inputs=None, num_sa
         message says what to do), or verification failed.
     """
     path = Path(path)
+    if shared_dtype not in SHARED_DTYPES:
+        raise ValueError(f"`shared_dtype` must be one of {SHARED_DTYPES}, got {shared_dtype!r}.")
     hashed = [layer for layer in _all_layers(model) if _compressed(layer)]
+    if shared_dtype != "float32" and (dense or not hashed):
+        raise ConversionError(
+            f"shared_dtype={shared_dtype!r} quantizes the shared variables of compressed "
+            "layers; this model has none to quantize" + (" (dense=True)." if dense else ".")
+            + " Use TFLite's post-training quantization for dense models.")
     content = _tflite_bytes(model)
-    placed = {}
+    placed, substitutes = {}, []
     if not dense and hashed:
-        content, placed = _rewrite(content, hashed, model)
+        content, placed, substitutes = _rewrite(content, hashed, model, shared_dtype)
     error = None
     if verify:
         inputs = _sample_inputs(model, sample_inputs, num_samples, seed)
-        error = _verify(model, content, inputs, tolerance, use_kernels=bool(placed))
+        with _substituted(substitutes):
+            error = _verify(model, content, inputs, tolerance, use_kernels=bool(placed))
     _write_atomically(path, content)
-    rows, stored = [], 0
+    # Stored variables: 4 bytes each; int8 shared variables 1 byte each plus
+    # their 4-byte scale.
+    rows = []
+    stored = sum(4 - 3 * value.size for _, value in substitutes)
     for layer in _all_layers(model):
         if not layer.weights or isinstance(layer, keras.Model):
             continue

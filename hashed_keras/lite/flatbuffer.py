@@ -81,16 +81,28 @@ def buffer_users(model, buffer_index: int) -> int:
     return sum(1 for sg in model.subgraphs for t in sg.tensors if t.buffer == buffer_index)
 
 
-def add_constant(model, subgraph, name: str, value: np.ndarray) -> int:
-    """Adds a float32 constant tensor with its own buffer; returns its index."""
-    value = np.ascontiguousarray(value, np.float32)
+def add_constant(model, subgraph, name: str, value: np.ndarray, *, scale=None) -> int:
+    """Adds a constant tensor with its own buffer; returns its index.
+
+    ``value`` is stored as float32, or, with ``scale``, as int8 values with that
+    per-tensor quantization scale (zero point 0): ``real = scale * value``.
+    """
+    tensor = schema.TensorT()
+    if scale is None:
+        value = np.ascontiguousarray(value, np.float32)
+        tensor.type = schema.TensorType.FLOAT32
+    else:
+        value = np.ascontiguousarray(value, np.int8)
+        tensor.type = schema.TensorType.INT8
+        quantization = schema.QuantizationParametersT()
+        quantization.scale = [float(scale)]
+        quantization.zeroPoint = [0]
+        tensor.quantization = quantization
     buffer = schema.BufferT()
     buffer.data = np.frombuffer(value.tobytes(), np.uint8)
     model.buffers.append(buffer)
-    tensor = schema.TensorT()
     tensor.name = name.encode()
     tensor.shape = np.array(value.shape, np.int32)
-    tensor.type = schema.TensorType.FLOAT32
     tensor.buffer = len(model.buffers) - 1
     subgraph.tensors.append(tensor)
     return len(subgraph.tensors) - 1

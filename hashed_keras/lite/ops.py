@@ -139,9 +139,11 @@ class Lowering:
 
     Attributes:
       op: the custom code.
-      inputs: ``(name, value)`` constants the op reads, in input order; a name
-        seen before in the same file (a variable shared by several layers)
-        is stored once and reused.
+      inputs: ``(name, value, variable)`` constants the op reads, in input
+        order; a name seen before in the same file (a variable shared by
+        several layers) is stored once and reused. ``variable`` is the Keras
+        variable of a shared variable (buckets, SMH factors: what
+        ``shared_dtype="int8"`` quantizes), None for the op's scales.
       options: the op's FlexBuffers custom options.
       weights: output 0, the weight tensor in the TFLite layout, as the
         converter expects to find it in TFLite's own conversion.
@@ -170,8 +172,8 @@ def _lower_smh(layer, layout: str, model) -> Lowering:
     spec = layer.smh_spec()
     factors = smh.smh_factors(model)
     u, v = _variable(factors.U), _variable(factors.V)
-    inputs = [(f"{factors.name}/U", u), (f"{factors.name}/V", v),
-              (f"{layer.name}/scales", smh_scales(spec))]
+    inputs = [(f"{factors.name}/U", u, factors.U), (f"{factors.name}/V", v, factors.V),
+              (f"{layer.name}/scales", smh_scales(spec), None)]
 
     def make(with_bias):
         weights, bias = reference_smh_weights(
@@ -202,7 +204,7 @@ def lower(layer, layout: str, model=None) -> Lowering:
         return _lower_smh(layer, layout, model)
     spec = layer.hash_spec()
     buckets = _variable(layer.shared)
-    inputs = [(f"{layer.name}/buckets", buckets)]
+    inputs = [(f"{layer.name}/buckets", buckets, layer.shared)]
     if spec.get("scheme") == hashing.FRESHNETS_SCHEME:
         if layout != "ohwi":
             raise ValueError(f"Layer '{layer.name}': FreshWeights feeds CONV_2D only.")

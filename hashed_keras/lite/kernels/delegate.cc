@@ -110,11 +110,31 @@ bool InputsAreConstant(TfLiteContext* context, const NodeIo& io) {
   return true;
 }
 
-// Whether every (non-optional) input holds the data its dims declare.
-bool InputsHaveData(TfLiteContext* context, const NodeIo& io) {
+// Float32 views of a node's inputs for Compute: float32 tensors as they are,
+// int8 ones (shared variables, validated by Check) dequantized into
+// `scratch`. False if an input has no data for its dims.
+bool InputViews(TfLiteContext* context, const NodeIo& io,
+                std::vector<std::vector<float>>* scratch,
+                const float* views[kMaxOpInputs]) {
+  for (int i = 0; i < kMaxOpInputs; ++i) views[i] = nullptr;
+  if (io.num_inputs > kMaxOpInputs) return false;
+  scratch->clear();
+  scratch->reserve(static_cast<size_t>(io.num_inputs));
   for (int i = 0; i < io.num_inputs; ++i) {
     if (io.inputs[i] == tfl::kTfLiteOptionalTensor) continue;
-    if (!HasDataForDims(TensorAt(context, io.inputs[i]))) return false;
+    const tfl::TfLiteTensor* t = TensorAt(context, io.inputs[i]);
+    if (!HasDataForDims(t)) return false;
+    if (t->type == tfl::kTfLiteFloat32) {
+      views[i] = t->data.f;
+      continue;
+    }
+    if (t->type != tfl::kTfLiteInt8) return false;
+    const size_t count = t->bytes;  // HasDataForDims: >= the dims' elements
+    scratch->emplace_back(count);
+    const auto* q = reinterpret_cast<const int8_t*>(t->data.raw);
+    const float scale = t->params.scale;
+    for (size_t j = 0; j < count; ++j) scratch->back()[j] = scale * q[j];
+    views[i] = scratch->back().data();
   }
   return true;
 }
@@ -138,7 +158,10 @@ void MakeConstant(TfLiteContext* context, KernelNode* kn) {
     if (!owned.back()) return;  // out of memory: computed at invoke instead
     pointers.push_back(owned.back().get());
   }
-  kn->kernel->Compute(context, kn->io, pointers.data());
+  std::vector<std::vector<float>> dequantized;
+  const float* inputs[kMaxOpInputs];
+  if (!InputViews(context, kn->io, &dequantized, inputs)) return;
+  kn->kernel->Compute(inputs, pointers.data());
   kn->former_allocation.clear();
   for (size_t i = 0; i < shapes.size(); ++i) {
     tfl::TfLiteTensor* t = TensorAt(context, kn->io.outputs[i]);
@@ -299,7 +322,9 @@ TfLiteStatus KernelInvoke(TfLiteContext* context, TfLiteNode* node) {
     if (CheckNode(context, kn, &shapes) != tfl::kTfLiteOk) {
       return tfl::kTfLiteError;
     }
-    if (!InputsHaveData(context, kn.io)) {
+    std::vector<std::vector<float>> dequantized;
+    const float* inputs[kMaxOpInputs];
+    if (!InputViews(context, kn.io, &dequantized, inputs)) {
       return NodeError(context, kn.io, "an input has no data or too few "
                                        "bytes (call allocate_tensors first)");
     }
@@ -314,7 +339,7 @@ TfLiteStatus KernelInvoke(TfLiteContext* context, TfLiteNode* node) {
       }
       outputs.push_back(t->data.f);
     }
-    kn.kernel->Compute(context, kn.io, outputs.data());
+    kn.kernel->Compute(inputs, outputs.data());
   }
   return tfl::kTfLiteOk;
 }

@@ -42,14 +42,10 @@ class FreshWeightsKernel : public OpKernel {
     return "";
   }
 
-  void Compute(TfLiteContext* context, const NodeIo& node,
-               float* const* outputs) override {
-    const TfLiteTensor* buckets = TensorAt(context, node.inputs[0]);
-    const TfLiteTensor* scale =
-        node.num_inputs == 2 ? TensorAt(context, node.inputs[1]) : nullptr;
-    ComputeFreshWeights(plan_, buckets->data.f,
-                        scale ? scale->data.f : nullptr, outputs[0]);
+  void Compute(const float* const* inputs, float* const* outputs) override {
+    ComputeFreshWeights(plan_, inputs[0], inputs[1], outputs[0]);
   }
+
 
  private:
   bool parsed_ = false;

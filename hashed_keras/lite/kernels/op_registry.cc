@@ -118,6 +118,25 @@ bool HasDataForDims(const tfl::TfLiteTensor* tensor) {
   return tensor->bytes >= count * element;
 }
 
+bool IsSharedVariable(const tfl::TfLiteTensor* tensor, const int64_t* shape,
+                      int rank) {
+  if (IsFloat32WithDims(tensor, shape, rank)) return true;
+  if (!HasTypeAndDims(tensor, tfl::kTfLiteInt8, shape, rank)) return false;
+  const float scale = tensor->params.scale;
+  return scale > 0.0f && scale <= 3.0e38f && tensor->params.zero_point == 0;
+}
+
+std::string SharedVariableProblem(const tfl::TfLiteTensor* tensor,
+                                  const int64_t* shape, int rank) {
+  std::string got = TensorString(tensor);
+  if (tensor->type == tfl::kTfLiteInt8) {
+    got += " (scale " + std::to_string(tensor->params.scale) + ", zero point " +
+           std::to_string(tensor->params.zero_point) + ")";
+  }
+  return "must be float32, or int8 with a per-tensor scale > 0 and zero point "
+         "0, of shape " + ShapeString(shape, rank) + "; got " + got;
+}
+
 std::string CheckBucketsAndScale(tfl::TfLiteContext* context,
                                  const NodeIo& node, uint64_t k,
                                  uint64_t out) {
@@ -128,9 +147,9 @@ std::string CheckBucketsAndScale(tfl::TfLiteContext* context,
   const tfl::TfLiteTensor* buckets = TensorAt(context, node.inputs[0]);
   if (buckets == nullptr) return "input 0 (buckets) is missing";
   const int64_t k_dim = static_cast<int64_t>(k);
-  if (!IsFloat32WithDims(buckets, &k_dim, 1)) {
-    return "input 0 (buckets) must be float32 [" + std::to_string(k) +
-           "] (key 'buckets'), got " + TensorString(buckets);
+  if (!IsSharedVariable(buckets, &k_dim, 1)) {
+    return "input 0 (buckets, key 'buckets') " +
+           SharedVariableProblem(buckets, &k_dim, 1);
   }
   if (node.num_inputs == 2 && node.inputs[1] != tfl::kTfLiteOptionalTensor) {
     const tfl::TfLiteTensor* scale = TensorAt(context, node.inputs[1]);

@@ -25,6 +25,9 @@ struct NodeIo {
   int num_outputs = 0;
 };
 
+// Operators have at most this many inputs (Check refuses more).
+constexpr int kMaxOpInputs = 8;
+
 // The shape of one output as the operator's options define it.
 struct OutputShape {
   static constexpr int kMaxRank = 4;
@@ -50,11 +53,11 @@ class OpKernel {
   // returns what is wrong.
   virtual std::string Check(tfl::TfLiteContext* context, const NodeIo& node,
                             std::vector<OutputShape>* outputs) = 0;
-  // Writes every output from the inputs, for a node that passed Check and
-  // whose input tensors hold at least the bytes their dims and types need.
-  // `outputs[i]` holds outputs[i].Count() floats.
-  virtual void Compute(tfl::TfLiteContext* context, const NodeIo& node,
-                       float* const* outputs) = 0;
+  // Writes every output from the inputs, for a node that passed Check.
+  // `inputs[i]` (i < kMaxOpInputs) is input i as float32 values (int8 shared
+  // variables already dequantized; null for an absent input), `outputs[i]` holds
+  // outputs[i].Count() floats.
+  virtual void Compute(const float* const* inputs, float* const* outputs) = 0;
 };
 
 struct OpKind {
@@ -90,6 +93,14 @@ inline bool IsFloat32WithDims(const tfl::TfLiteTensor* tensor,
                               const int64_t* shape, int rank) {
   return HasTypeAndDims(tensor, tfl::kTfLiteFloat32, shape, rank);
 }
+// A shared variable (buckets, SMH factors) is float32, or int8 with a
+// per-tensor scale (finite, > 0) and zero point 0, dequantized by the delegate
+// before Compute (docs/tflite_format.md, "int8 shared variables").
+bool IsSharedVariable(const tfl::TfLiteTensor* tensor, const int64_t* shape,
+                      int rank);
+// "float32 or int8 [2, 3]" plus why an int8 tensor's quantization is refused.
+std::string SharedVariableProblem(const tfl::TfLiteTensor* tensor,
+                                  const int64_t* shape, int rank);
 // Checks of the inputs most weight operators share, returning "" or what is
 // wrong: input 0 is the float32 [k] buckets; input 1, if present and not
 // optional, the float32 [out] per-output-channel scale; at most 2 inputs.

@@ -41,11 +41,9 @@ class SmhWeightsKernel : public OpKernel {
     for (int i = 0; i < 2; ++i) {
       const TfLiteTensor* t = TensorAt(context, node.inputs[i]);
       if (t == nullptr) return std::string(names[i]) + " is missing";
-      if (!IsFloat32WithDims(t, factor, 2)) {
-        return Format("%s must be float32 [%lld, %lld] (keys 'rank', 'n'), got "
-                      "%s", names[i], static_cast<long long>(factor[0]),
-                      static_cast<long long>(factor[1]),
-                      TensorString(t).c_str());
+      if (!IsSharedVariable(t, factor, 2)) {
+        return std::string(names[i]) + " (keys 'rank', 'n') " +
+               SharedVariableProblem(t, factor, 2);
       }
     }
     const TfLiteTensor* scales = TensorAt(context, node.inputs[2]);
@@ -85,18 +83,13 @@ class SmhWeightsKernel : public OpKernel {
     return "";
   }
 
-  void Compute(TfLiteContext* context, const NodeIo& node,
-               float* const* outputs) override {
-    const TfLiteTensor* u = TensorAt(context, node.inputs[0]);
-    const TfLiteTensor* v = TensorAt(context, node.inputs[1]);
-    const TfLiteTensor* scales = TensorAt(context, node.inputs[2]);
-    const TfLiteTensor* channel =
-        node.num_inputs == 4 ? TensorAt(context, node.inputs[3]) : nullptr;
+  void Compute(const float* const* inputs, float* const* outputs) override {
     scratch_.resize(static_cast<size_t>(plan_.ScratchSize()));
-    ComputeSmhWeights(plan_, u->data.f, v->data.f, scales->data.f,
-                      channel ? channel->data.f : nullptr, scratch_.data(),
-                      outputs[0], plan_.bias_size ? outputs[1] : nullptr);
+    ComputeSmhWeights(plan_, inputs[0], inputs[1], inputs[2], inputs[3],
+                      scratch_.data(), outputs[0],
+                      plan_.bias_size ? outputs[1] : nullptr);
   }
+
 
  private:
   bool parsed_ = false;
