@@ -599,9 +599,12 @@ def plan_layout(sizes, target_size=None, fraction=None):
 
     Returns:
       ``dict(N=..., n=..., M=..., starts=[...], target_size=T, stored_size=...)``
-      with ``n = ceil(sqrt(N))`` and ``M = max(1, round((T - L) / (2 n)))``
-      (the stored size closest to ``T``; the paper's ``ceil(T / 2n)`` rounds
-      up instead). Layer ``l`` starts at ``sum(sizes[:l])``.
+      with ``n0 = ceil(sqrt(N))`` (the paper's ``n``), ``M = max(1, floor((T -
+      L) / (2 n0)))`` and ``n = max(n0, round((T - L) / (2 M)))``: the paper's
+      ``M = ceil(T / 2n)`` moves the size in steps of ``2n`` (4% of a small
+      target); widening the virtual matrix by a few columns instead puts the
+      stored size ``2 M n + L`` within ``M`` of ``T``. Layer ``l`` starts at
+      ``sum(sizes[:l])``.
 
     Raises:
       ValueError: if both or neither of ``target_size``/``fraction`` are
@@ -644,7 +647,11 @@ def plan_layout(sizes, target_size=None, fraction=None):
             f"2*n + {layers} = {smallest} (M = 1: U and V are 1 x n each with n = {n} "
             f"= ceil(sqrt({total})), plus one scale per layer). Use target_size >= "
             f"{smallest} (fraction >= {smallest / total:.3g}).")
-    rank = max(1, int(round((target - layers) / (2 * n))))
+    # M as large as n = ceil(sqrt(N)) allows, then n widened so that
+    # 2 M n + L lands within M of T (n^2 >= N still holds): the size is within
+    # 1/(2n) of the target instead of in steps of 2n.
+    rank = max(1, (target - layers) // (2 * n))
+    n = max(n, int(round((target - layers) / (2 * rank))))
     starts = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(int).tolist()
     return {"N": total, "n": n, "M": rank, "starts": starts, "target_size": target,
             "stored_size": 2 * rank * n + layers}
@@ -805,7 +812,7 @@ def compress_smh(model, target_size=None, fraction=None, learn_scale=True, seed=
         warnings.warn(
             f"compress_smh(): stored size {stored} is "
             f"{100 * (stored - target) / target:+.1f}% "
-            f"off the target {target}: SMH sizes come in steps of 2n = {2 * n} (M = {rank}).",
+            f"off the target {target} (n = {n}, M = {rank}): SMH sizes come in steps of 2M.",
             stacklevel=2)
 
     twins = {}
