@@ -12,10 +12,11 @@ export TF_CPP_MIN_LOG_LEVEL ?= 2
 KERNEL_SOURCES := $(wildcard hashed_keras/lite/kernels/*.cc hashed_keras/lite/kernels/*.h \
 	hashed_keras/lite/kernels/CMakeLists.txt hashed_keras/lite/kernels/exports.map)
 
-$(STAMP): requirements.txt pyproject.toml $(KERNEL_SOURCES)
+$(STAMP): requirements.txt requirements-baselines.txt pyproject.toml $(KERNEL_SOURCES)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements.txt
+	$(PY) -m pip install --quiet --no-deps -r requirements-baselines.txt
 	$(PY) -m pip install --quiet --no-deps -e .
 	touch $(STAMP)
 
