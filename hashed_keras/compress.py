@@ -210,6 +210,8 @@ def summarize(model):
             virtual = 0  # storage only: its layers count the virtual weights
         else:
             virtual = stored
+        # A layer that stores less than its variables (MaskedDense: kept weights only).
+        stored = int(getattr(layer, "stored_parameters", stored))
         rows.append({"name": layer.name, "type": type(layer).__name__,
                      "virtual": int(virtual), "stored": stored, "hashed": compressed})
     rows.append({"name": "total", "type": "",

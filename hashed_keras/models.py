@@ -10,6 +10,27 @@ paper's "NN" baseline: the same architecture, narrower, with about as many
 stored parameters as the hashed model). ``resnet20`` is built dense and then
 converted by :func:`hashed_keras.compress` (random initialisation).
 
+Two more of the HashedNets paper's baselines are built from the dense model by
+rewriting its layers (so every architecture, ``resnet20`` included, has them):
+
+- ``"lrd"`` (low-rank decomposition): each Dense layer ``fcN`` becomes
+  ``fcN_u = Dense(r, use_bias=False)`` then ``fcN_v = Dense(units)`` (with the
+  original activation and bias), each Conv2D ``convN`` becomes
+  ``convN_u = Conv2D(r, k, strides, no bias)`` then a 1x1 ``convN_v =
+  Conv2D(filters)``. Layer ``l`` gets rank ``r_l = round(s * a_l b_l / (a_l +
+  b_l))`` (``a x b`` its kernel as a matrix, ``a b / (a + b)`` the rank at
+  which the factors store as much as the kernel), clipped to ``[1, min(a,
+  b)]``; the one scale ``s`` is chosen by the same bisection as
+  ``small_dense`` so that the model stores about as many parameters as the
+  hashed model. Ranks are integers and at least 1, so a small model (or a
+  high compression) can miss that target; a warning says so beyond 5%.
+- ``"rer"`` (random edge removal): the dense architecture with
+  :class:`~hashed_keras.layers.MaskedDense` / ``MaskedConv2D`` layers, each
+  keeping a fixed random ``compression`` fraction of its kernel (the mask is
+  recomputed from the layer seed). Stored parameters are the kept weights plus
+  the biases, as many as the hashed model stores (up to the per-band minimum
+  of the hashed zoo convs, below); virtual parameters are the dense model's.
+
 A compressed conv layer keeps at least ``kh + kw - 1`` buckets (one per
 frequency band of FreshNets; for a 3x3 conv, 5), in both ``hashed`` and
 ``freshnets``, so the two always store the same number of variables; this
@@ -21,14 +42,18 @@ from __future__ import annotations
 import warnings
 
 import keras
+import numpy as np
 
 from hashed_keras.compress import compress, summarize
 from hashed_keras import hashing
 from hashed_keras.layers import FreshConv2D, HashedConv2D, HashedDense
+from hashed_keras.layers import MaskedConv2D, MaskedDense
 from hashed_keras.layers import weight_sharing
+from hashed_keras.replaceable import replaceable_kind
 
 MODELS = ("mlp3", "mlp5", "cnn", "lenet", "resnet20")
-METHODS = ("dense", "hashed", "freshnets", "smh", "smh_fixed_scale", "small_dense")
+METHODS = ("dense", "hashed", "freshnets", "smh", "smh_fixed_scale", "small_dense", "lrd",
+           "rer")
 
 
 def _mlp(hidden, width, layer_fn, input_shape, num_classes, dropout):
@@ -135,6 +160,110 @@ def _layer_factory(method, compression, seed):
     return make
 
 
+def _match_scale(stored_at, target, low=1e-3, high=1.0, steps=40):
+    """The scale in ``[low, high]`` whose ``stored_at(scale)`` (non-decreasing)
+    is closest to ``target``, by bisection."""
+    for _ in range(steps):
+        mid = (low + high) / 2
+        if stored_at(mid) > target:
+            high = mid
+        else:
+            low = mid
+    return min((low, high), key=lambda w: abs(stored_at(w) - target))
+
+
+def _rebuild(model, replace):
+    """A fresh (re-initialised) copy of functional ``model`` in which
+    ``replace(layer)`` (a list of layers, applied in a chain, or None: a plain
+    copy) stands for each layer."""
+    chains = {}
+
+    def clone(layer):
+        new = replace(layer)
+        if not new:
+            return layer.__class__.from_config(layer.get_config())
+        chains[id(new[0])] = new[1:]
+        return new[0]
+
+    def call(layer, *args, **kwargs):
+        outputs = layer(*args, **kwargs)
+        for following in chains.get(id(layer), ()):
+            outputs = following(outputs)
+        return outputs
+
+    return keras.models.clone_model(model, clone_function=clone, call_function=call)
+
+
+def _factor_sides(layer, kind):
+    """``(a, b)``: the layer's kernel as an ``a x b`` matrix (rows: inputs, for a
+    conv its ``kh * kw * in_channels`` window)."""
+    shape = [int(d) for d in layer.kernel.shape]
+    return (shape[0], shape[1]) if kind == "dense" else (shape[0] * shape[1] * shape[2],
+                                                        shape[3])
+
+
+def _lrd_rank(a, b, scale):
+    return int(min(min(a, b), max(1, round(scale * a * b / (a + b)))))
+
+
+def _lrd_stored(model, scale):
+    """Parameters ``model`` stores after :func:`_low_rank` at ``scale`` (no build)."""
+    total = 0
+    for layer in model.layers:
+        kind, _ = replaceable_kind(layer)
+        if kind is None:
+            total += int(sum(np.prod(w.shape) for w in layer.weights))
+            continue
+        a, b = _factor_sides(layer, kind)
+        bias = int(np.prod(layer.bias.shape)) if layer.bias is not None else 0
+        total += _lrd_rank(a, b, scale) * (a + b) + bias
+    return total
+
+
+def _low_rank(model, scale):
+    """``model`` with each Dense/Conv2D a product of two factors (``*_u``, ``*_v``)."""
+
+    def replace(layer):
+        kind, _ = replaceable_kind(layer)
+        if kind is None:
+            return None
+        config = layer.get_config()
+        rank = _lrd_rank(*_factor_sides(layer, kind), scale)
+        common = {"use_bias": False, "kernel_initializer": config["kernel_initializer"],
+                  "dtype": config["dtype"], "name": f"{layer.name}_u"}
+        if kind == "dense":
+            first = keras.layers.Dense(rank, **common)
+            second = {**config, "name": f"{layer.name}_v"}
+        else:
+            first = keras.layers.Conv2D(
+                rank, config["kernel_size"], strides=config["strides"],
+                padding=config["padding"], data_format=config["data_format"],
+                dilation_rate=config["dilation_rate"], **common)
+            second = {**config, "kernel_size": (1, 1), "strides": (1, 1),
+                      "padding": "valid", "dilation_rate": (1, 1),
+                      "name": f"{layer.name}_v"}
+        return [first, type(layer).from_config(second)]
+
+    return _rebuild(model, replace)
+
+
+def _edge_removed(model, compression, seed):
+    """``model`` with each Dense/Conv2D masked to keep ``compression`` of its kernel."""
+    counter = [0]
+
+    def replace(layer):
+        kind, _ = replaceable_kind(layer)
+        if kind is None:
+            return None
+        counter[0] += 1
+        layer_seed = None if seed is None else (seed * 1000 + counter[0]) % 2**32
+        masked = MaskedDense if kind == "dense" else MaskedConv2D
+        return [masked.from_config({**layer.get_config(), "compression": compression,
+                                    "seed": layer_seed})]
+
+    return _rebuild(model, replace)
+
+
 def stored_parameters(model) -> int:
     """Scalars stored by a model (trainable and non-trainable variables)."""
     return summarize(model)[-1]["stored"]
@@ -158,10 +287,11 @@ def build(name, method="dense", *, input_shape=(28, 28, 1), num_classes=10,
         stored per layer; for ``smh`` (learned per-layer scale) and
         ``smh_fixed_scale`` the whole model's stored size as a fraction of its
         Dense/Conv2D weights;
-        for ``small_dense`` the target ratio of stored parameters to the dense
-        model's (matched to the hashed model's stored size).
+        for ``small_dense`` and ``lrd`` the target ratio of stored parameters to
+        the dense model's (matched to the hashed model's stored size); for
+        ``rer`` the fraction of each kernel's weights kept.
       dropout: dropout rate after each hidden dense layer (0 disables).
-      seed: base seed of the layers' hash patterns (None: fresh).
+      seed: base seed of the layers' hash patterns and ``rer`` masks (None: fresh).
 
     Returns:
       An uncompiled ``keras.Model`` named ``f"{name}_{method}"``.
@@ -188,15 +318,20 @@ def build(name, method="dense", *, input_shape=(28, 28, 1), num_classes=10,
                             initialize="random")
         return model
 
-    if method != "small_dense":
+    if method == "rer":
+        return _edge_removed(make(1.0, "dense"), compression, seed)
+    if method not in ("small_dense", "lrd"):
         return make(1.0, method)
     target = stored_parameters(make(1.0, "hashed"))
-    low, high = 1e-3, 1.0
-    for _ in range(40):  # bisect the width multiplier to match the stored size
-        mid = (low + high) / 2
-        if stored_parameters(make(mid, "dense")) > target:
-            high = mid
-        else:
-            low = mid
-    best = min((low, high), key=lambda w: abs(stored_parameters(make(w, "dense")) - target))
+    if method == "lrd":
+        dense = make(1.0, "dense")
+        scale = _match_scale(lambda s: _lrd_stored(dense, s), target)
+        got = _lrd_stored(dense, scale)
+        if abs(got - target) > 0.05 * target:
+            warnings.warn(f"{name} lrd at compression {compression:g} stores {got:,} "
+                          f"parameters, not the hashed model's {target:,}: the closest with "
+                          "integer ranks >= 1.", stacklevel=2)
+        return _low_rank(dense, scale)
+    # bisect the width multiplier to match the stored size
+    best = _match_scale(lambda w: stored_parameters(make(w, "dense")), target)
     return make(best, "dense")

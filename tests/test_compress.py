@@ -268,6 +268,9 @@ def test_zoo_builds(name, method):
         stored, virtual = models.stored_parameters(model), models.virtual_parameters(model)
         # ~1/8 of the weights, plus the unhashed biases (SMH: sizes come in steps of 2n)
         assert stored < virtual / (6 if method in ("hashed", "freshnets") else 3)
+    elif method == "rer":  # masked dense layers: only the kept weights (1/8) count
+        assert not hashed_layers
+        assert models.stored_parameters(model) < models.virtual_parameters(model) / 6
     else:
         assert not hashed_layers
         assert models.stored_parameters(model) == models.virtual_parameters(model)

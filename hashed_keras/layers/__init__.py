@@ -4,5 +4,7 @@ from hashed_keras.layers.base import HashedLayer
 from hashed_keras.layers.fresh_conv import FreshConv2D
 from hashed_keras.layers.hashed_conv import HashedConv2D
 from hashed_keras.layers.hashed_dense import HashedDense
+from hashed_keras.layers.masked import MaskedConv2D, MaskedDense
 
-__all__ = ["HashedLayer", "HashedDense", "HashedConv2D", "FreshConv2D"]
+__all__ = ["HashedLayer", "HashedDense", "HashedConv2D", "FreshConv2D", "MaskedDense",
+           "MaskedConv2D"]
