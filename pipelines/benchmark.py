@@ -104,6 +104,7 @@ flags.DEFINE_enum("suite", "quick", list(SUITES), "Which grid to run.")
 flags.DEFINE_string("out", "results", "Output directory (one sub-directory per suite).")
 flags.DEFINE_string("data_dir", None, "Directory of MNIST-format IDX files.")
 flags.DEFINE_list("methods", None, "Run only these methods of the suite.")
+flags.DEFINE_list("models", None, "Run only these models of the suite.")
 flags.DEFINE_integer("epochs", None, "Override the suite's epochs.")
 flags.DEFINE_enum("dataset", None, list(data.DATASETS), "Override the suite's data set.")
 flags.DEFINE_integer("limit", None, "Override the suite's training-set limit (0: all).")
@@ -240,36 +241,43 @@ def table(rows) -> str:
     return "\n".join(lines)
 
 
+# Methods whose file keeps the dense layout (zeros or repeated values): also
+# plotted at their gzip size, the way tfmot reports its gains.
+_GZIP_TOO = ("rer", "tfmot_prune", "tfmot_cluster")
+
+
 def plot(rows, path: Path, title: str) -> None:
-    """Accuracy against file bytes (log x), one line per method and model;
-    tfmot methods also as gzip bytes (dashed), the way tfmot reports them."""
+    """Accuracy against file bytes (log x), one line per method (and model);
+    dense-layout methods also at their gzip size (dashed)."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(9, 6))
+    fig, ax = plt.subplots(figsize=(10, 6.5))
     models = sorted({r["model"] for r in rows})
-    markers = dict(zip(models, "osD^v"))
-    for name in METHODS:
-        for model in models:
+    colors = plt.get_cmap("tab20").colors
+    markers = "osD^v<>pPX*hH8d"
+    for i, name in enumerate(METHODS):
+        for j, model in enumerate(models):
             cells = sorted((r for r in rows if r["method"] == name and r["model"] == model),
                            key=lambda r: r["file_bytes"])
             if not cells:
                 continue
             label = name + (f" ({model})" if len(models) > 1 else "")
-            line, = ax.plot([r["file_bytes"] for r in cells],
-                            [100 * r["accuracy"] for r in cells],
-                            marker=markers[model], label=label)
-            if name.startswith("tfmot"):
-                ax.plot([r["gzip_bytes"] for r in cells], [100 * r["accuracy"] for r in cells],
-                        marker=markers[model], linestyle="--", color=line.get_color(),
-                        alpha=0.6, label=label + ", gzip")
+            style = dict(color=colors[(2 * i) % 20 + (i // 10) % 2],
+                         marker=markers[i % len(markers)],
+                         linestyle=["-", ":", "-.", (0, (5, 1))][j % 4])
+            accuracy = [100 * r["accuracy"] for r in cells]
+            ax.plot([r["file_bytes"] for r in cells], accuracy, label=label, **style)
+            if name in _GZIP_TOO:
+                ax.plot([r["gzip_bytes"] for r in cells], accuracy, label=label + ", gzip",
+                        alpha=0.6, **dict(style, linestyle="--", marker="x"))
     ax.set_xscale("log")
     ax.set_xlabel(".tflite bytes on disk (log scale)")
     ax.set_ylabel("test accuracy % (TFLite interpreter)")
     ax.set_title(title)
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=7, ncol=2)
+    ax.legend(fontsize=7, ncol=2, loc="lower right")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -277,7 +285,7 @@ def plot(rows, path: Path, title: str) -> None:
 
 def _command() -> str:
     parts = [f"python -m pipelines.benchmark --suite {FLAGS.suite}"]
-    for name in ("dataset", "limit", "epochs", "methods", "out"):
+    for name in ("dataset", "limit", "epochs", "models", "methods", "out"):
         value = getattr(FLAGS, name)
         if value is not None and not (name == "out" and value == "results"):
             parts.append(f"--{name} {','.join(value) if isinstance(value, list) else value}")
@@ -300,7 +308,7 @@ def main(argv):
     dataset = data.load(suite.dataset, FLAGS.data_dir)
     start = time.time()
     rows = []
-    for model in suite.models:
+    for model in FLAGS.models or suite.models:
         for name in methods:
             levels = suite.compressions if METHODS[name].compressed else (1.0,)
             for c in levels:
