@@ -20,9 +20,12 @@ rewriting its layers (so every architecture, ``resnet20`` included, has them):
   Conv2D(filters)``. Layer ``l`` gets rank ``r_l = round(s * a_l b_l / (a_l +
   b_l))`` (``a x b`` its kernel as a matrix, ``a b / (a + b)`` the rank at
   which the factors store as much as the kernel), clipped to ``[1, min(a,
-  b)]``; the one scale ``s`` is chosen by the same bisection as
+  b)]``, except that a layer with at most 16 outputs or inputs keeps its full
+  rank (a rank-1 classifier cannot separate 10 classes); a layer whose factors
+  would store as much as its kernel stays dense. The one scale
+  ``s`` is chosen by the same bisection as
   ``small_dense`` so that the model stores about as many parameters as the
-  hashed model. Ranks are integers and at least 1, so a small model (or a
+  hashed model. Ranks are integers with that floor, so a small model (or a
   high compression) can miss that target; a warning says so beyond 5%.
 - ``"rer"`` (random edge removal): the dense architecture with
   :class:`~hashed_keras.layers.MaskedDense` / ``MaskedConv2D`` layers, each
@@ -202,8 +205,17 @@ def _factor_sides(layer, kind):
                                                         shape[3])
 
 
+# A layer with at most this many outputs (or inputs) keeps its full rank: a
+# rank-1 classifier cannot separate 10 classes, which made LRD look far worse
+# than the method is.
+LRD_FULL_RANK_BELOW = 16
+
+
 def _lrd_rank(a, b, scale):
-    return int(min(min(a, b), max(1, round(scale * a * b / (a + b)))))
+    """The layer's rank, or None when factoring would not store less than the kernel."""
+    floor = min(a, b) if min(a, b) <= LRD_FULL_RANK_BELOW else 1
+    rank = int(min(min(a, b), max(floor, round(scale * a * b / (a + b)))))
+    return None if rank * (a + b) >= a * b else rank
 
 
 def _lrd_stored(model, scale):
@@ -216,7 +228,8 @@ def _lrd_stored(model, scale):
             continue
         a, b = _factor_sides(layer, kind)
         bias = int(np.prod(layer.bias.shape)) if layer.bias is not None else 0
-        total += _lrd_rank(a, b, scale) * (a + b) + bias
+        rank = _lrd_rank(a, b, scale)
+        total += (a * b if rank is None else rank * (a + b)) + bias
     return total
 
 
@@ -229,6 +242,8 @@ def _low_rank(model, scale):
             return None
         config = layer.get_config()
         rank = _lrd_rank(*_factor_sides(layer, kind), scale)
+        if rank is None:
+            return None  # kept dense: its factors would be as large
         common = {"use_bias": False, "kernel_initializer": config["kernel_initializer"],
                   "dtype": config["dtype"], "name": f"{layer.name}_u"}
         if kind == "dense":
