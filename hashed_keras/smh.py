@@ -474,21 +474,14 @@ class SMHConv2D(ConvGeometry, SMHLayer):
     def __init__(self, filters, kernel_size, strides=1, padding="valid", data_format=None,
                  dilation_rate=1, n=None, start=None, scale_init=1.0, learn_scale=True,
                  bias_scale=1.0, use_xla=False, activation=None, use_bias=True, **kwargs):
-        filters, kernel_size, strides, padding, data_format, dilation_rate = (
-            conv_arguments(filters, kernel_size, strides, padding, data_format,
-                           dilation_rate))
+        geometry = conv_arguments(filters, kernel_size, strides, padding, data_format,
+                                  dilation_rate)
         if n is None or start is None:
             raise ValueError("SMHConv2D needs `n` and `start` (its place in M_hat).")
         super().__init__(n=n, start=start, scale_init=scale_init, learn_scale=learn_scale,
                          bias_scale=bias_scale, use_xla=use_xla, activation=activation,
                          use_bias=use_bias, **kwargs)
-        self.filters = filters
-        self.kernel_size = kernel_size
-        self.strides = strides
-        self.padding = padding
-        self.data_format = data_format
-        self.dilation_rate = dilation_rate
-        self.input_spec = keras.layers.InputSpec(ndim=4)
+        self.set_geometry(geometry)
 
     def build(self, inputs_shape, factors_shape=None):
         channels = inputs_shape[self._channel_axis]

@@ -88,9 +88,9 @@ class FreshConv2D(ConvGeometry, HashedLayer):
             raise ValueError(
                 f"`hash_bias` is not supported by FreshConv2D (its bias is a plain "
                 f"vector; only kernel coefficients are hashed), got {hash_bias!r}.")
-        (filters, kernel_size, strides, padding, data_format,
-         dilation_rate) = conv_arguments(filters, kernel_size, strides, padding,
-                                          data_format, dilation_rate)
+        geometry = conv_arguments(filters, kernel_size, strides, padding, data_format,
+                                  dilation_rate)
+        kernel_size = geometry[1]
         bands = hashing.num_bands(*kernel_size)
         band_allocation = hashing.normalize_band_allocation(band_allocation, bands)
         super().__init__(compression=compression, buckets=buckets, use_sign=use_sign,
@@ -100,16 +100,10 @@ class FreshConv2D(ConvGeometry, HashedLayer):
                 f"`buckets`={self.buckets} is too few for FreshConv2D: a "
                 f"{kernel_size[0]}x{kernel_size[1]} filter has {bands} frequency bands "
                 f"and each needs at least one bucket; pass buckets >= {bands}.")
-        self.filters = filters
-        self.kernel_size = kernel_size
-        self.strides = strides
-        self.padding = padding
-        self.data_format = data_format
-        self.dilation_rate = dilation_rate
+        self.set_geometry(geometry)
         self.band_allocation = band_allocation
         self.band_buckets = None
         self._saved_band_buckets = None
-        self.input_spec = keras.layers.InputSpec(ndim=4)
 
     # The convolution itself is HashedConv2D's: the same build (which calls
     # build_shared below), call and output shape.

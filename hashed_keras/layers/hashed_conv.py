@@ -71,6 +71,12 @@ class ConvGeometry:
             padding=self.padding, data_format=self.data_format,
             dilation_rate=self.dilation_rate)
 
+    def set_geometry(self, args) -> None:
+        """Sets the six convolution attributes from :func:`conv_arguments`' result."""
+        (self.filters, self.kernel_size, self.strides, self.padding, self.data_format,
+         self.dilation_rate) = args
+        self.input_spec = keras.layers.InputSpec(ndim=4)
+
     def conv_config(self) -> dict:
         return {"filters": self.filters, "kernel_size": self.kernel_size,
                 "strides": self.strides, "padding": self.padding,
@@ -110,19 +116,12 @@ class HashedConv2D(ConvGeometry, HashedLayer):
                  data_format=None, dilation_rate=1, compression=None, buckets=None,
                  use_sign=True, hash_bias=False, seed=None, activation=None,
                  use_bias=True, **kwargs):
-        filters, kernel_size, strides, padding, data_format, dilation_rate = (
-            conv_arguments(filters, kernel_size, strides, padding, data_format,
-                           dilation_rate))
+        geometry = conv_arguments(filters, kernel_size, strides, padding, data_format,
+                                  dilation_rate)
         super().__init__(compression=compression, buckets=buckets, use_sign=use_sign,
                          hash_bias=hash_bias, seed=seed, activation=activation,
                          use_bias=use_bias, **kwargs)
-        self.filters = filters
-        self.kernel_size = kernel_size
-        self.strides = strides
-        self.padding = padding
-        self.data_format = data_format
-        self.dilation_rate = dilation_rate
-        self.input_spec = keras.layers.InputSpec(ndim=4)
+        self.set_geometry(geometry)
 
     def build(self, input_shape):
         channels = input_shape[self._channel_axis]
