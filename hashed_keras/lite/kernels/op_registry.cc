@@ -37,7 +37,9 @@ tfl::TfLiteStatus NodeError(tfl::TfLiteContext* context, const NodeIo& node,
     const tfl::TfLiteTensor* t = TensorAt(context, node.outputs[0]);
     if (t != nullptr) name = t->name;
   }
-  context->ReportError(context, "%s node %d (output '%s'): %s", node.op_name,
+  // The runtime appends its own "Node number N ... failed to prepare": end
+  // our message with a newline so the two stay apart.
+  context->ReportError(context, "%s node %d (output '%s'): %s\n", node.op_name,
                        node.node_index, name ? name : "?", message.c_str());
   return tfl::kTfLiteError;
 }
