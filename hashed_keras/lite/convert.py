@@ -92,8 +92,6 @@ def _match(candidate: np.ndarray, expected: np.ndarray):
     """``(matched, scale)``: candidate == expected, or == scale[o] * expected[o]."""
     if np.array_equal(candidate, expected):
         return True, None
-    # Ops whose reference is computed in float64 (an inverse DCT, a matmul)
-    # match TFLite's float32 folding only to rounding: a scale of 1.
     out = expected.shape[0]
     e = expected.reshape(out, -1).astype(np.float64)
     t = candidate.reshape(out, -1).astype(np.float64)
@@ -103,6 +101,8 @@ def _match(candidate: np.ndarray, expected: np.ndarray):
     scale = np.where(norms > 0, (t * e).sum(axis=1) / np.where(norms > 0, norms, 1), 1.0)
     residual = np.abs(t - scale[:, None] * e).max()
     if residual <= 1e-6 * max(np.abs(t).max(), 1e-30):
+        # Ops whose reference is computed in float64 (an inverse DCT, a matmul)
+        # match TFLite's float32 folding only to rounding: a scale of 1.
         if np.all(np.abs(scale - 1.0) <= 1e-6):
             return True, None
         return True, scale.astype(np.float32)
@@ -184,11 +184,6 @@ def _rewrite(content: bytes, compressed_layers, keras_model,
                 "in the converted model (TFLite fused them with something this converter "
                 "does not recognise, e.g. a non per-channel transform). Leave the layer "
                 "dense (compress(..., skip=[...])), or export with dense=True.")
-        if scale is not None and not lowering.channel_scale:
-            raise ConversionError(
-                f"Layer '{layer.name}': TFLite folded a per-channel factor (a "
-                f"BatchNormalization) into its weights, which {lowering.op} cannot apply. "
-                "Leave the layer dense, or remove the BatchNormalization.")
         taken.add(index)
         outputs = [index]
         note = "BatchNorm folded: per-channel scale" if scale is not None else ""

@@ -148,8 +148,8 @@ class Lowering:
       weights: output 0, the weight tensor in the TFLite layout, as the
         converter expects to find it in TFLite's own conversion.
       bias: output 1 (the rebuilt bias) for ops that also rebuild the bias, else None.
-      channel_scale: whether the op accepts a per-output-channel scale as one
-        more, last input (a BatchNormalization folded into the weights).
+        Every op accepts a per-output-channel scale (a BatchNormalization
+        folded into the weights) as one more, last input.
       without_bias: the lowering to use when the bias was folded with
         something else and must stay dense (None if ``bias`` is None).
     """
@@ -159,7 +159,6 @@ class Lowering:
     options: bytes
     weights: np.ndarray
     bias: np.ndarray | None = None
-    channel_scale: bool = True
     without_bias: "Lowering | None" = None
 
 
