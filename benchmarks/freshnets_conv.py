@@ -15,7 +15,6 @@ accuracy and the file size. Resumable (finished cells are skipped). Writes
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from absl import app, flags
@@ -52,22 +51,17 @@ def main(argv):
                                    limit=FLAGS.limit, epochs=FLAGS.epochs,
                                    learning_rate=FLAGS.learning_rate, seed=FLAGS.seed,
                                    out=str(Path(FLAGS.out) / tag), verbose=2)
-        metrics = grid.train_cell(cfg)
-        deployed = grid.deploy_cell(cfg)
         rows.append({"model": model, "method": method, "compression": c,
-                     "keras_accuracy": metrics["test_accuracy"], **deployed,
-                     "stored_parameters": metrics["stored_parameters"],
-                     "command": grid.command(cfg)})
-    lines = ["| model | method | compression | .tflite accuracy % | file bytes | "
-             "stored params |", "|---|---|---|---|---|---|"]
-    for r in rows:
+                     **grid.cell(cfg)})
+
+    def row(r):
         label = "1" if r["method"] == "dense" else f"1/{round(1 / r['compression'])}"
-        lines.append(f"| {r['model']} | {r['method']} | {label} | "
-                     f"{100 * r['tflite_accuracy']:.2f} | {r['file_bytes']:,} | "
-                     f"{r['stored_parameters']:,} |")
-    table = "\n".join(lines)
-    Path(FLAGS.out, "results.md").write_text(table + "\n")
-    Path(FLAGS.out, "results.json").write_text(json.dumps(rows, indent=2))
+        return (f"| {r['model']} | {r['method']} | {label} | "
+                f"{100 * r['tflite_accuracy']:.2f} | {r['file_bytes']:,} | "
+                f"{r['stored_parameters']:,} |")
+
+    table = grid.write_results(FLAGS.out, rows, "| model | method | compression | "
+                               ".tflite accuracy % | file bytes | stored params |", row)
     print("\n" + table)
 
 

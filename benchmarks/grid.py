@@ -63,3 +63,21 @@ def deploy_cell(cfg: training.TrainConfig) -> dict:
     print(f"deployed: {out / 'model.tflite'} {report.file_bytes:,} B, accuracy "
           f"{measured['accuracy']:.4f} (interpreter)", flush=True)
     return result
+
+
+def cell(cfg: training.TrainConfig) -> dict:
+    """Trains and deploys a cell: the figures every grid reports about it."""
+    metrics = train_cell(cfg)
+    return {"keras_accuracy": metrics["test_accuracy"], **deploy_cell(cfg),
+            "stored_parameters": metrics["stored_parameters"],
+            "wall_time_s": metrics["wall_time_s"], "command": command(cfg)}
+
+
+def write_results(out, rows, header: str, format_row) -> str:
+    """Writes ``results.md`` (a markdown table: ``header`` then ``format_row(row)``
+    per row) and ``results.json`` to ``out``; returns the table."""
+    columns = header.count("|") - 1
+    table = "\n".join([header, "|" + "---|" * columns] + [format_row(r) for r in rows])
+    Path(out, "results.md").write_text(table + "\n")
+    Path(out, "results.json").write_text(json.dumps(rows, indent=2))
+    return table

@@ -15,7 +15,6 @@ Writes ``<out>/results.md`` and ``<out>/results.json``.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from absl import app, flags
@@ -47,22 +46,15 @@ def main(argv):
                                    limit=FLAGS.limit or None, epochs=FLAGS.epochs,
                                    batch_size=FLAGS.batch_size, seed=FLAGS.seed,
                                    out=str(Path(FLAGS.out) / tag), verbose=2)
-        metrics = grid.train_cell(cfg)
-        deployed = grid.deploy_cell(cfg)
-        rows.append({"method": method, "fraction": fraction,
-                     "keras_accuracy": metrics["test_accuracy"], **deployed,
-                     "stored_parameters": metrics["stored_parameters"],
-                     "wall_time_s": metrics["wall_time_s"], "command": grid.command(cfg)})
-    lines = ["| fraction | method | .tflite accuracy % | file bytes | stored params | "
-             "train time s |", "|---|---|---|---|---|---|"]
-    for r in rows:
+        rows.append({"method": method, "fraction": fraction, **grid.cell(cfg)})
+
+    def row(r):
         label = "100%" if r["method"] == "dense" else f"{100 * r['fraction']:g}%"
-        lines.append(f"| {label} | {r['method']} | {100 * r['tflite_accuracy']:.2f} | "
-                     f"{r['file_bytes']:,} | {r['stored_parameters']:,} | "
-                     f"{r['wall_time_s']:.0f} |")
-    table = "\n".join(lines)
-    Path(FLAGS.out, "results.md").write_text(table + "\n")
-    Path(FLAGS.out, "results.json").write_text(json.dumps(rows, indent=2))
+        return (f"| {label} | {r['method']} | {100 * r['tflite_accuracy']:.2f} | "
+                f"{r['file_bytes']:,} | {r['stored_parameters']:,} | {r['wall_time_s']:.0f} |")
+
+    table = grid.write_results(FLAGS.out, rows, "| fraction | method | .tflite accuracy % | "
+                               "file bytes | stored params | train time s |", row)
     print("\n" + table)
 
 
