@@ -25,11 +25,52 @@ extern "C" {
 struct TfLiteDelegate; /* opaque here: tensorflow/lite/core/c/common.h */
 
 /* Options (key/value strings): "verbose" = "0" | "1" (logs the ABI the
- * delegate detected to stderr). Unknown keys make creation fail (null). */
+ * delegate detected to stderr); "max_virtual_weights", "max_rebuild_bytes"
+ * (decimal; see HkLimits). Unknown keys make creation fail (null). */
 HK_API struct TfLiteDelegate* tflite_plugin_create_delegate(
     char** options_keys, char** options_values, size_t num_options,
     void (*report_error)(const char*));
 HK_API void tflite_plugin_destroy_delegate(struct TfLiteDelegate* delegate);
+
+/* Limits on what a model file can make the library (and, through the
+ * verifier, the runtime) allocate and compute. A field of 0 means "the
+ * default" (HK_DEFAULT_*). Shared by the verifier (hk_verify_model) and the
+ * delegate (plugin options "max_virtual_weights", "max_rebuild_bytes" as
+ * decimal strings). `struct_size` = sizeof(HkLimits) of the caller, so the
+ * struct can grow. */
+#define HK_DEFAULT_MAX_VIRTUAL_WEIGHTS (1ull << 26) /* 67,108,864 weights */
+#define HK_DEFAULT_MAX_REBUILD_BYTES (1ull << 28)   /* 256 MiB */
+#define HK_DEFAULT_MAX_TENSOR_BYTES (1ull << 30)    /* 1 GiB, one tensor */
+typedef struct HkLimits {
+  uint64_t struct_size;
+  /* Virtual weights (and hashed biases) rebuilt by all of the model's
+   * operators together. */
+  uint64_t max_virtual_weights;
+  /* Bytes the delegate allocates for rebuilt outputs, dequantized inputs and
+   * scratch, all operators together. */
+  uint64_t max_rebuild_bytes;
+  /* Bytes of any one non-constant tensor the runtime would allocate
+   * (verifier only). */
+  uint64_t max_tensor_bytes;
+} HkLimits;
+
+/* Result codes of hk_verify_model: HK_OK, or what kind of problem. */
+#define HK_VERIFY_SCHEMA 10   /* not a TFLite flatbuffer (schema verifier) */
+#define HK_VERIFY_BUFFER 11   /* a buffer outside the file / wrong size */
+#define HK_VERIFY_INDEX 12    /* a tensor/buffer/opcode/subgraph index out of range */
+#define HK_VERIFY_TENSOR 13   /* a tensor's shape, type or byte size */
+#define HK_VERIFY_GRAPH 14    /* a constant as graph input / op output, etc. */
+#define HK_VERIFY_OPERATOR 15 /* one of our operators is invalid */
+#define HK_VERIFY_LIMIT 16    /* over a limit of HkLimits */
+
+/* Verifies `size` bytes of a .tflite model before a runtime sees them (see
+ * docs/tflite_format.md, "Verification"). `limits` may be null (defaults).
+ * Returns HK_OK, or an HK_VERIFY_* code with one line in `error` (what is
+ * wrong, where, and what to do), truncated to error_len. Never reads outside
+ * [data, data + size). */
+HK_API int hk_verify_model(const uint8_t* data, size_t size,
+                           const HkLimits* limits, char* error,
+                           size_t error_len);
 
 /* Status codes of hk_hashed_weights. */
 #define HK_OK 0
