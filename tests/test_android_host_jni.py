@@ -1,11 +1,15 @@
-"""The Android demo's native path on the host JVM (android_demo/host_test/run.sh).
+"""The Android demo's one native path, on the host (android_demo/host_test/run.sh).
 
-Builds the app's CMake project (the hashed_keras kernels + the JNI bridge) for
-the host, runs the bundled hashed.tflite and dense.tflite through LiteRT's
-libLiteRt.so (C API) with the kernels' delegate attached, from the JVM via
-the app's own HkNative.java, and compares with the Python runtime
-(ai_edge_litert + hashed_keras.lite.make_interpreter) within 1e-5; plus the
-app's Preprocess.java. Works from android_demo/host_test/ or from tests/.
+Builds libhk_jni.so -- the only native library the app loads: the hashed_keras
+kernels and the JNI bridge -- with the app's own CMake project, then
+(a) ai_edge_litert's Python Interpreter loads that file as a delegate plugin
+(load_delegate, the delegate the app attaches with
+Interpreter.Options.addDelegate) and runs the bundled hashed.tflite against
+its dense twin, the manifest's predictions and the package's kernels; (b) the
+host JVM loads it through the app's own HkNative.java and calls the app's JNI
+functions: verifyModel on the bundled and on corrupted models (one line
+each), createDelegate/destroyDelegate with caps; plus the app's
+Preprocess.java. Works from android_demo/host_test/ or from tests/.
 """
 
 from __future__ import annotations
@@ -36,13 +40,15 @@ def _missing_tools():
     missing = [t for t in ("cmake", "javac", "java") if shutil.which(t) is None]
     if not any(shutil.which(c) for c in ("c++", "g++", "clang++")):
         missing.append("a C++ compiler")
+    if shutil.which("nm") is None:
+        missing.append("nm (binutils)")
     if importlib.util.find_spec("ai_edge_litert") is None:
         missing.append("ai_edge_litert")
     return missing
 
 
 @pytest.mark.skipif(bool(_missing_tools()), reason=f"needs {', '.join(_missing_tools())}")
-def test_host_jvm_runs_the_bundled_models_like_python(tmp_path):
+def test_the_apps_native_library_in_python_and_on_the_jvm(tmp_path):
     assert (ASSETS / "manifest.json").is_file(), (
         "no assets: run `python android_demo/make_assets.py` first")
     env = dict(os.environ, PYTHON=sys.executable, HK_HOST_BUILD=str(tmp_path / "build"),
@@ -51,6 +57,11 @@ def test_host_jvm_runs_the_bundled_models_like_python(tmp_path):
                             text=True, timeout=1200)
     output = result.stdout + result.stderr
     assert result.returncode == 0, f"run.sh failed ({result.returncode}):\n{output[-6000:]}"
-    assert "\nOK" in result.stdout
-    assert "hashed.tflite via LiteRT C API from the JVM" in result.stdout
+    assert "python check: OK" in result.stdout
+    assert "hashed.tflite via load_delegate(libhk_jni.so)" in result.stdout
+    assert "without the delegate: Encountered unresolved custom op: HashedWeights" in result.stdout
+    assert "7/7 corrupted files rejected with one line" in result.stdout
+    assert result.stdout.rstrip().endswith("OK")
     assert "FAIL" not in result.stdout
+    # -Xcheck:jni found nothing to complain about.
+    assert "WARNING in native method" not in output

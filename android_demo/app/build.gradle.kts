@@ -24,9 +24,11 @@ android {
         }
         externalNativeBuild {
             cmake {
-                // Static C++ runtime: only C interfaces cross between our two .so
-                // files, and it cannot clash with a libc++_shared.so from an AAR.
+                // Static C++ runtime: only C interfaces leave libhk_jni.so, and it
+                // cannot clash with a libc++_shared.so from an AAR.
                 arguments += listOf("-DANDROID_STL=c++_static")
+                // One library: the kernels and the JNI bridge (libhk_jni.so).
+                targets += listOf("hk_jni")
             }
         }
     }
@@ -69,4 +71,5 @@ dependencies {
     implementation(libs.litert)
     implementation(libs.androidx.appcompat)
     implementation(libs.androidx.core.ktx)
+    implementation(libs.androidx.lifecycle.viewmodel)
 }

@@ -1,6 +1,7 @@
 import java.awt.image.BufferedImage;
 import java.io.File;
 import java.io.IOException;
+import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.util.ArrayList;
@@ -13,29 +14,33 @@ import org.hashedkeras.demo.HkNative;
 import org.hashedkeras.demo.Preprocess;
 
 /**
- * The Android demo's native path and plain-Java logic, on the host JVM.
+ * The Android demo's native library and plain-Java logic on the host JVM (host
+ * test, part b).
  *
- * <p>Loads libhk_jni.so and libhashed_keras_kernels.so built for the host from
- * the app's own CMake project (android_demo/app/src/main/cpp), through the
- * app's own HkNative.java, and checks:
+ * <p>Loads libhk_jni.so -- the one library the app loads, built for the host
+ * from the app's own CMake project (android_demo/app/src/main/cpp) -- through
+ * the app's own HkNative.java, and calls the JNI functions the app calls:
  *
  * <ul>
- *   <li>the real hashed model, run by a real runtime -- LiteRT's
- *       libLiteRt.so (C API, CompiledModel) with the kernels' delegate
- *       (tflite_plugin_create_delegate) attached -- matches the Python
- *       runtime (ai_edge_litert + hashed_keras.lite.make_interpreter) within
- *       1e-5 on every reference case, and so does the dense twin;
- *   <li>the hashed model does not run without the kernels;
- *   <li>createDelegate/destroyDelegate (the app's Interpreter route) and the
- *       runtime release every delegate they create;
+ *   <li>{@code verifyModel} (hk_verify_model) accepts the bundled models, with
+ *       and without the app's caps, and answers every corrupted, truncated,
+ *       random, empty or misplaced model with ONE line (never a crash), and a
+ *       model over a cap with a line naming the cap;
+ *   <li>{@code createDelegate}/{@code destroyDelegate} with the app's caps
+ *       (max_virtual_weights, max_rebuild_bytes) give distinct handles and
+ *       release them; a negative cap is an IllegalArgumentException;
  *   <li>xxh32 through JNI equals the Python hash contract;
  *   <li>Preprocess (the app's input pipeline) turns the bundled PNGs into the
- *       reference inputs bit for bit, and its drawing path is exact on
- *       block-scaled images and invariant to translation and scale.
+ *       inputs python_check.py fed to the interpreter, bit for bit, and its
+ *       drawing path is exact on block-scaled images and invariant to
+ *       translation and scale.
  * </ul>
  *
- * <p>Usage: java -Djava.library.path=... HostTest --assets DIR --reference FILE
- * --litert libLiteRt.so. Exits 1 on any failure.
+ * <p>The models themselves run through the same library in python_check.py
+ * (part a): no TFLite runtime with a Java API exists on this machine.
+ *
+ * <p>Usage: java -Djava.library.path=DIR HostTest --assets DIR --reference FILE.
+ * Exits 1 on any failure.
  */
 public final class HostTest {
   static final float TOLERANCE = 1e-5f;
@@ -205,120 +210,148 @@ public final class HostTest {
         + "full-frame pattern, empty canvas");
   }
 
+  // The app's caps (DemoViewModel.MAX_VIRTUAL_WEIGHTS / MAX_REBUILD_BYTES).
+  static final long APP_MAX_VIRTUAL_WEIGHTS = 16L << 20;
+  static final long APP_MAX_REBUILD_BYTES = 128L << 20;
+
   static void testDelegateLifecycle() {
     int before = HkNative.liveDelegates();
-    long d1 = HkNative.createDelegate(false);
-    long d2 = HkNative.createDelegate(true);
-    check(d1 != 0 && d2 != 0 && d1 != d2, "createDelegate returns distinct handles");
-    check(HkNative.liveDelegates() == before + 2, "two live delegates");
+    long d1 = HkNative.createDelegate(0, 0, false);
+    long d2 = HkNative.createDelegate(APP_MAX_VIRTUAL_WEIGHTS, APP_MAX_REBUILD_BYTES, false);
+    long d3 = HkNative.createDelegate(1000, 4096, true);
+    check(d1 != 0 && d2 != 0 && d3 != 0 && d1 != d2 && d2 != d3 && d1 != d3,
+          "createDelegate returns distinct handles");
+    check(HkNative.liveDelegates() == before + 3, "three live delegates");
     HkNative.destroyDelegate(d1);
     HkNative.destroyDelegate(d2);
+    HkNative.destroyDelegate(d3);
     HkNative.destroyDelegate(0);
     check(HkNative.liveDelegates() == before, "destroyDelegate releases them");
-    System.out.println("createDelegate/destroyDelegate: ok");
-  }
-
-  static double median(double[] v) {
-    double[] s = v.clone();
-    Arrays.sort(s);
-    return s[s.length / 2];
-  }
-
-  /** Runs every case through a runner; returns the largest difference from the reference. */
-  static float compare(String model, long runner, Reference ref, boolean hashed) {
-    float worst = 0;
-    int agree = 0;
-    for (Case c : ref.cases) {
-      float[] want = hashed ? c.hashed : c.dense;
-      float[] got = HkNative.litertRun(runner, c.input);
-      float diff = Preprocess.maxAbsDiff(got, want);
-      worst = Math.max(worst, diff);
-      check(diff <= TOLERANCE, model + " " + c.name + ": max |JVM - Python| = " + diff);
-      if (Preprocess.argmax(got) == Preprocess.argmax(want)) ++agree;
-      if (c.label >= 0) {
-        check(Preprocess.argmax(got) == Preprocess.argmax(want),
-              model + " " + c.name + ": same class as Python");
-      }
-    }
-    double[] times = new double[51];
-    float[] x = ref.cases.get(0).input;
-    HkNative.litertRun(runner, x);
-    for (int i = 0; i < times.length; ++i) {
-      long t0 = System.nanoTime();
-      HkNative.litertRun(runner, x);
-      times[i] = (System.nanoTime() - t0) / 1e6;
-    }
-    System.out.printf("%s via LiteRT C API from the JVM: %d cases, max |JVM - Python| = %.3g "
-        + "(tolerance %.0e), same class %d/%d, median call %.4f ms%n", model, ref.cases.size(),
-        worst, TOLERANCE, agree, ref.cases.size(), median(times));
-    return worst;
-  }
-
-  static void testRuntime(Reference ref, File assets, String litert) {
-    String hashedPath = new File(assets, "hashed.tflite").getPath();
-    String densePath = new File(assets, "dense.tflite").getPath();
-    int before = HkNative.liveDelegates();
-
-    long t0 = System.nanoTime();
-    long hashed = HkNative.litertOpen(litert, hashedPath, true);
-    double openMs = (System.nanoTime() - t0) / 1e6;
-    try {
-      System.out.printf("hashed.tflite opened with the kernels in %.1f ms%n", openMs);
-      check(Arrays.equals(HkNative.litertInputShape(hashed), ref.shape),
-            "hashed input shape " + Arrays.toString(HkNative.litertInputShape(hashed))
-            + " is the manifest's " + Arrays.toString(ref.shape));
-      check(HkNative.liveDelegates() == before + 1,
-            "the runtime asked for exactly one hashed_keras delegate");
-      compare("hashed.tflite", hashed, ref, true);
-    } finally {
-      HkNative.litertClose(hashed);
-    }
-    check(HkNative.liveDelegates() == before,
-          "closing the CompiledModel released the delegate (live: "
-          + HkNative.liveDelegates() + ")");
-
-    long dense = HkNative.litertOpen(litert, densePath, false);
-    try {
-      compare("dense.tflite", dense, ref, false);
-    } finally {
-      HkNative.litertClose(dense);
-    }
-
-    // Without the kernels the hashed model must not run.
     String error = null;
-    long bare = 0;
     try {
-      bare = HkNative.litertOpen(litert, hashedPath, false);
-      HkNative.litertRun(bare, ref.cases.get(0).input);
-    } catch (IllegalStateException e) {
+      HkNative.createDelegate(-1, 0, false);
+    } catch (IllegalArgumentException e) {
       error = e.getMessage();
-    } finally {
-      HkNative.litertClose(bare);
     }
-    check(error != null, "hashed.tflite without the kernels fails");
-    System.out.println("hashed.tflite without the kernels: " + error);
+    check(error != null && error.contains("maxVirtualWeights"),
+          "a negative cap is refused with a message: " + error);
+    check(HkNative.liveDelegates() == before, "a refused delegate is not counted");
+    System.out.println("createDelegate/destroyDelegate (caps 0/0, app caps, 1000/4096): ok; "
+        + "negative cap: " + error);
+  }
+
+  static ByteBuffer direct(byte[] bytes) {
+    ByteBuffer b = ByteBuffer.allocateDirect(bytes.length);
+    b.put(bytes);
+    b.rewind();
+    return b;
+  }
+
+  /** verifyModel must answer null or one short line; returns the answer. */
+  static String verify(String what, byte[] bytes, long maxVirtualWeights, long maxRebuildBytes) {
+    String answer = HkNative.verifyModel(direct(bytes), maxVirtualWeights, maxRebuildBytes);
+    if (answer != null) {
+      check(!answer.isEmpty() && answer.indexOf('\n') < 0 && answer.indexOf('\r') < 0
+            && answer.length() < 1024, what + ": one line (got " + answer.length() + " chars: "
+            + answer + ")");
+    }
+    return answer;
+  }
+
+  static void testVerify(File assets) throws IOException {
+    byte[] hashed = Files.readAllBytes(new File(assets, "hashed.tflite").toPath());
+    byte[] dense = Files.readAllBytes(new File(assets, "dense.tflite").toPath());
+    for (String[] m : new String[][] {{"hashed.tflite", "h"}, {"dense.tflite", "d"}}) {
+      byte[] bytes = m[1].equals("h") ? hashed : dense;
+      String a = HkNative.verifyModel(direct(bytes));
+      String b = verify(m[0] + " (app caps)", bytes, APP_MAX_VIRTUAL_WEIGHTS,
+                        APP_MAX_REBUILD_BYTES);
+      check(a == null, m[0] + " passes the verifier: " + a);
+      check(b == null, m[0] + " passes the verifier with the app's caps: " + b);
+    }
+    // position()/limit() select the model inside a larger buffer.
+    ByteBuffer padded = ByteBuffer.allocateDirect(hashed.length + 24);
+    padded.put(new byte[16]).put(hashed).put(new byte[8]);
+    padded.position(16);
+    padded.limit(16 + hashed.length);
+    check(HkNative.verifyModel(padded) == null, "a model at an offset of a buffer passes");
+
+    // A cap below the model's size: one line naming the cap.
+    String capped = verify("hashed.tflite, max_virtual_weights 1000", hashed, 1000, 0);
+    check(capped != null && capped.contains("max_virtual_weights"),
+          "max_virtual_weights = 1000 refuses hashed.tflite naming the cap: " + capped);
+    System.out.println("verifyModel(hashed.tflite, maxVirtualWeights=1000): " + capped);
+
+    // Corrupted assets: each must give one line, never a crash.
+    Map<String, byte[]> bad = new LinkedHashMap<>();
+    bad.put("empty", new byte[0]);
+    bad.put("first 7 bytes", Arrays.copyOf(hashed, 7));
+    bad.put("first half", Arrays.copyOf(hashed, hashed.length / 2));
+    bad.put("last byte cut", Arrays.copyOf(hashed, hashed.length - 1));
+    byte[] root = hashed.clone();
+    root[0] = (byte) 0xff;
+    root[1] = (byte) 0xff;
+    root[2] = (byte) 0xff;
+    root[3] = (byte) 0x7f;  // root table offset far outside the file
+    bad.put("root offset outside the file", root);
+    byte[] random = new byte[4096];
+    new java.util.Random(12).nextBytes(random);
+    bad.put("4 KiB of random bytes", random);
+    byte[] png = Files.readAllBytes(new File(assets, "test_images/test_0_label_0.png").toPath());
+    bad.put("a PNG", png);
+    int rejected = 0;
+    for (Map.Entry<String, byte[]> e : bad.entrySet()) {
+      String answer = verify(e.getKey(), e.getValue(), 0, 0);
+      check(answer != null, "corrupted model (" + e.getKey() + ") is rejected");
+      if (answer != null) ++rejected;
+      System.out.println("  corrupted (" + e.getKey() + "): " + answer);
+    }
+    // A wrong file identifier ("TFL3" -> "XFL3") with an intact table: the
+    // verifier may accept it (TFLite's runtime does not check the identifier
+    // either), but it must answer null or one line.
+    byte[] ident = hashed.clone();
+    ident[4] = 'X';
+    System.out.println("  file identifier XFL3: " + verify("wrong file identifier", ident, 0, 0));
+    // A heap buffer and a null buffer: a line, not a crash.
+    String heap = HkNative.verifyModel(ByteBuffer.wrap(hashed));
+    check(heap != null && heap.contains("direct"), "a heap ByteBuffer is refused: " + heap);
+    check(HkNative.verifyModel(null) != null, "a null buffer is refused");
+
+    // Every 61st byte flipped (and the whole header): null or one line each.
+    int flips = 0, flagged = 0;
+    for (int i = 0; i < hashed.length; i += (i < 64 ? 1 : 61)) {
+      byte[] m = hashed.clone();
+      m[i] ^= (byte) 0xa5;
+      if (verify("byte " + i + " flipped", m, 0, 0) != null) ++flagged;
+      ++flips;
+    }
+    System.out.printf("verifyModel: both bundled models pass; %d/%d corrupted files rejected "
+        + "with one line; %d single-byte corruptions answered (%d rejected), none crashed%n",
+        rejected, bad.size(), flips, flagged);
   }
 
   public static void main(String[] args) throws Exception {
-    String assetsDir = null, referencePath = null, litert = null;
+    String assetsDir = null, referencePath = null;
     for (int i = 0; i + 1 < args.length; i += 2) {
       switch (args[i]) {
         case "--assets": assetsDir = args[i + 1]; break;
         case "--reference": referencePath = args[i + 1]; break;
-        case "--litert": litert = args[i + 1]; break;
         default: throw new IllegalArgumentException("unknown argument " + args[i]);
       }
     }
-    if (assetsDir == null || referencePath == null || litert == null) {
-      System.err.println("usage: HostTest --assets DIR --reference FILE --litert libLiteRt.so");
+    if (assetsDir == null || referencePath == null) {
+      System.err.println("usage: HostTest --assets DIR --reference FILE");
       System.exit(2);
     }
     long start = System.nanoTime();
     File assets = new File(assetsDir);
     Reference ref = readReference(new File(referencePath));
-    System.out.println("kernels " + HkNative.kernelsVersion() + " (JNI); reference from "
-        + ref.meta.get("runtime") + ", kernels " + ref.meta.get("kernels"));
-    System.out.println("runtime library: " + litert);
+    if (HkNative.loadError() != null) {
+      System.out.println("FAIL " + HkNative.loadError());
+      System.exit(1);
+    }
+    System.out.println("libhk_jni.so: kernels " + HkNative.kernelsVersion()
+        + "; reference from " + ref.meta.get("runtime") + " with " + ref.meta.get("delegate"));
 
     String manifest = manifest(assets);
     Preprocess pre = new Preprocess(ref.shape[1], ref.shape[2],
@@ -328,7 +361,7 @@ public final class HostTest {
     testXxh32(ref);
     testPreprocess(ref, assets, pre);
     testDelegateLifecycle();
-    testRuntime(ref, assets, litert);
+    testVerify(assets);
 
     System.out.printf("%n%d checks, %d failed, %.1f s%n", checks, failures.size(),
                       (System.nanoTime() - start) / 1e9);

@@ -1,15 +1,22 @@
 #!/usr/bin/env bash
-# The Android demo's native path on the host: builds the app's CMake project
-# (the hashed_keras kernels + the JNI bridge) for this machine, compiles the
-# app's HkNative.java and Preprocess.java with HostTest.java, writes reference
-# outputs with the Python runtime, and runs HostTest on the host JVM against
-# LiteRT's libLiteRt.so from the ai-edge-litert wheel. Exits non-zero on failure.
+# The Android demo's native path on the host. Builds the ONE native library the
+# app loads, libhk_jni.so (the kernels + the JNI bridge), with the app's own
+# CMake project, then exercises that file through the entry points the app
+# uses:
+#   a. python_check.py: ai_edge_litert's Interpreter loads libhk_jni.so as a
+#      delegate plugin (load_delegate -- the delegate the app attaches with
+#      Interpreter.Options.addDelegate) and runs the bundled models against
+#      the dense twin, the manifest's predictions and the package's kernels;
+#   b. HostTest.java: the host JVM loads libhk_jni.so through the app's own
+#      HkNative.java and calls the app's JNI functions (verifyModel on the
+#      bundled and corrupted models, createDelegate/destroyDelegate with caps),
+#      plus the app's Preprocess.java.
+# Exits non-zero on any failure.
 #
 #   android_demo/host_test/run.sh
 #
 # Environment: PYTHON (default <repo>/.venv/bin/python, else python3),
 # JAVA_HOME (default: from javac), HK_HOST_BUILD (default host_test/build),
-# LITERT_LIB (default: libLiteRt.so of the Python ai_edge_litert package),
 # HK_JOBS (default 2), HK_ASSETS (default app/src/main/assets).
 set -euo pipefail
 
@@ -34,27 +41,31 @@ if [[ ! -f "$ASSETS/manifest.json" ]]; then
   echo "run.sh: no assets; run: $PYTHON android_demo/make_assets.py" >&2
   exit 2
 fi
-if [[ -z "${LITERT_LIB:-}" ]]; then
-  LITERT_LIB="$("$PYTHON" -c 'import os, ai_edge_litert as m; print(os.path.join(os.path.dirname(m.__file__), "libLiteRt.so"))')"
-fi
-[[ -f "$LITERT_LIB" ]] || { echo "run.sh: LiteRT runtime not found at $LITERT_LIB" >&2; exit 2; }
 
 mkdir -p "$BUILD"
-echo "== native: the app's CMake project for the host ($BUILD/native)"
+echo "== native: libhk_jni.so from the app's CMake project, for the host ($BUILD/native)"
 cmake -S "$DEMO/app/src/main/cpp" -B "$BUILD/native" -DCMAKE_BUILD_TYPE=Release \
   -DJAVA_HOME="$JAVA_HOME" >"$BUILD/cmake.log" 2>&1 || { cat "$BUILD/cmake.log"; exit 1; }
-cmake --build "$BUILD/native" -j "${HK_JOBS:-2}"
-KERNELS_DIR="$BUILD/native/hashed_keras_kernels"
+cmake --build "$BUILD/native" --target hk_jni -j "${HK_JOBS:-2}"
+LIB="$BUILD/native/libhk_jni.so"
+[[ -f "$LIB" ]] || { echo "run.sh: $LIB was not built" >&2; exit 1; }
+exports="$(nm -D --defined-only "$LIB" | awk '{print $3}' | sort | tr '\n' ' ')"
+echo "exports: $exports"
+for symbol in tflite_plugin_create_delegate tflite_plugin_destroy_delegate hk_verify_model \
+              Java_org_hashedkeras_demo_HkNative_nativeCreateDelegate \
+              Java_org_hashedkeras_demo_HkNative_destroyDelegate \
+              Java_org_hashedkeras_demo_HkNative_nativeVerifyModel; do
+  [[ " $exports " == *" $symbol "* ]] || { echo "run.sh: $LIB does not export $symbol" >&2; exit 1; }
+done
 
-echo "== java: the app's HkNative.java + Preprocess.java, and HostTest.java"
+echo "== a. Python: ai_edge_litert loads libhk_jni.so as a delegate plugin"
+"$PYTHON" "$HERE/python_check.py" --jni-lib "$LIB" --assets "$ASSETS" \
+  --out "$BUILD/reference.txt"
+
+echo "== b. host JVM: the app's HkNative.java + Preprocess.java, and HostTest.java"
 rm -rf "$BUILD/classes"
 mkdir -p "$BUILD/classes"
 javac -Xlint:all -Werror --release 17 -d "$BUILD/classes" \
   "$JAVA_SRC/HkNative.java" "$JAVA_SRC/Preprocess.java" "$HERE/HostTest.java"
-
-echo "== reference: the Python runtime (ai_edge_litert + hashed_keras.lite.make_interpreter)"
-"$PYTHON" "$HERE/make_reference.py" --assets "$ASSETS" --out "$BUILD/reference.txt"
-
-echo "== host JVM"
-java -Djava.library.path="$BUILD/native:$KERNELS_DIR" -cp "$BUILD/classes" HostTest \
-  --assets "$ASSETS" --reference "$BUILD/reference.txt" --litert "$LITERT_LIB"
+java -Xcheck:jni -Djava.library.path="$BUILD/native" -cp "$BUILD/classes" HostTest \
+  --assets "$ASSETS" --reference "$BUILD/reference.txt"

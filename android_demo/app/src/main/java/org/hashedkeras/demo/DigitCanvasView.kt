@@ -15,6 +15,9 @@ import kotlin.math.min
  * A square canvas to draw a digit with a finger: white ink on black, the data
  * sets' convention. It can also show a bundled test image (scaled up without
  * smoothing); the next touch clears it.
+ *
+ * The drawing survives a rotation through the owner: [onChanged] hands out the
+ * bitmap after every change, and [restore] takes it back in the new view.
  */
 class DigitCanvasView @JvmOverloads constructor(
     context: Context,
@@ -23,6 +26,12 @@ class DigitCanvasView @JvmOverloads constructor(
 
     /** Called when a stroke ends (finger lifted). */
     var onStrokeFinished: (() -> Unit)? = null
+
+    /** Called with the drawing's bitmap (null when cleared) and whether it shows a test image. */
+    var onChanged: ((Bitmap?, Boolean) -> Unit)? = null
+
+    // A drawing to restore once the view has a size.
+    private var pending: Bitmap? = null
 
     private var bitmap: Bitmap? = null
     private var bitmapCanvas: Canvas? = null
@@ -54,9 +63,11 @@ class DigitCanvasView @JvmOverloads constructor(
         val fresh = Bitmap.createBitmap(w, h, Bitmap.Config.ARGB_8888)
         val canvas = Canvas(fresh)
         canvas.drawColor(Color.BLACK)
-        bitmap?.let { old -> canvas.drawBitmap(old, null, Rect(0, 0, w, h), blit) }
+        (bitmap ?: pending)?.let { old -> canvas.drawBitmap(old, null, Rect(0, 0, w, h), blit) }
+        pending = null
         bitmap = fresh
         bitmapCanvas = canvas
+        if (!isEmpty) onChanged?.invoke(fresh, showingImage)
         // Strokes about as thick, relative to the digit, as the data's.
         ink.strokeWidth = w / 11f
     }
@@ -85,6 +96,7 @@ class DigitCanvasView @JvmOverloads constructor(
             MotionEvent.ACTION_UP -> {
                 lineTo(canvas, event.x, event.y)
                 parent?.requestDisallowInterceptTouchEvent(false)
+                onChanged?.invoke(bitmap, false)
                 performClick()
                 onStrokeFinished?.invoke()
             }
@@ -107,7 +119,23 @@ class DigitCanvasView @JvmOverloads constructor(
         bitmapCanvas?.drawColor(Color.BLACK)
         showingImage = false
         isEmpty = true
+        pending = null
+        onChanged?.invoke(null, false)
         invalidate()
+    }
+
+    /** Shows a drawing kept from an earlier view (null: nothing), scaled to this one. */
+    fun restore(drawing: Bitmap?, isImage: Boolean) {
+        if (drawing == null) return
+        showingImage = isImage
+        isEmpty = false
+        val canvas = bitmapCanvas
+        if (canvas == null) {
+            pending = drawing
+        } else {
+            canvas.drawBitmap(drawing, null, Rect(0, 0, width, height), blit)
+            invalidate()
+        }
     }
 
     /** Shows `image` scaled to the canvas without smoothing; the next touch clears it. */
@@ -117,6 +145,7 @@ class DigitCanvasView @JvmOverloads constructor(
         canvas.drawBitmap(image, null, Rect(0, 0, width, height), blit)
         showingImage = true
         isEmpty = false
+        onChanged?.invoke(bitmap, true)
         invalidate()
     }
 

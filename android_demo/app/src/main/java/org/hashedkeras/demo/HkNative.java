@@ -1,22 +1,42 @@
 package org.hashedkeras.demo;
 
+import java.nio.ByteBuffer;
+
 /**
- * The native layer of the demo (libhk_jni.so, app/src/main/cpp/hk_jni.cc) and
- * the hashed_keras kernels it links (libhashed_keras_kernels.so).
+ * The native layer of the demo: libhk_jni.so (app/src/main/cpp), one library
+ * holding the hashed_keras kernels and this JNI bridge.
  *
  * <p>Plain Java without Android dependencies on purpose: the host test
  * (android_demo/host_test) compiles this very file with javac and loads the
- * same native sources built for the host.
+ * same library built for the host.
+ *
+ * <p>Loading never throws: if the library cannot be loaded (wrong ABI, a
+ * missing file, a SecurityException), {@link #loadError()} says why and every
+ * native method throws UnsatisfiedLinkError when called. Callers check
+ * {@link #loadError()} first and show it.
  */
 public final class HkNative {
+  /** The library's name for System.loadLibrary (file libhk_jni.so). */
+  public static final String LIBRARY = "hk_jni";
+
+  private static final String LOAD_ERROR;
+
   static {
-    // The kernels first: libhk_jni.so needs them (DT_NEEDED), and loading them
-    // explicitly works on every Android version and on the host.
-    System.loadLibrary("hashed_keras_kernels");
-    System.loadLibrary("hk_jni");
+    String error = null;
+    try {
+      System.loadLibrary(LIBRARY);
+    } catch (Throwable t) {  // UnsatisfiedLinkError, SecurityException, ...
+      error = "cannot load lib" + LIBRARY + ".so: " + t;
+    }
+    LOAD_ERROR = error;
   }
 
   private HkNative() {}
+
+  /** Null if the native library is loaded, else the reason it is not. */
+  public static String loadError() {
+    return LOAD_ERROR;
+  }
 
   /** The kernel library's version, e.g. "0.1.0". */
   public static native String kernelsVersion();
@@ -30,38 +50,53 @@ public final class HkNative {
    * Destroy it with {@link #destroyDelegate} after every interpreter that uses
    * it is closed.
    *
-   * @param verbose log the ABI the delegate measures (stderr)
-   * @throws IllegalStateException if the plugin refuses
+   * @param maxVirtualWeights cap on the weights the delegate rebuilds, all
+   *     operators together (plugin option max_virtual_weights); 0 = default
+   * @param maxRebuildBytes cap on the bytes it allocates for them (plugin
+   *     option max_rebuild_bytes); 0 = default
+   * @param verbose log the ABI the delegate measures
+   * @throws IllegalArgumentException if a cap is negative
+   * @throws IllegalStateException with the plugin's one-line reason if it
+   *     refuses the options
    */
-  public static native long createDelegate(boolean verbose);
+  public static long createDelegate(long maxVirtualWeights, long maxRebuildBytes,
+                                    boolean verbose) {
+    return nativeCreateDelegate(maxVirtualWeights, maxRebuildBytes, verbose);
+  }
 
   /** Destroys a delegate made by {@link #createDelegate}; 0 is ignored. */
   public static native void destroyDelegate(long handle);
 
-  /** Delegates made through this bridge (both routes) not yet destroyed. */
+  /** Delegates made by {@link #createDelegate} and not yet destroyed. */
   public static native int liveDelegates();
 
   /**
-   * Opens a LiteRT CompiledModel (C API, CPU) of {@code modelPath} with the
-   * runtime library {@code runtimeLibrary} (a path, or "libLiteRt.so" to find
-   * it in the app's native libraries). With {@code withKernels} the same
-   * delegate as {@link #createDelegate} is attached, as a LiteRT accelerator.
+   * Verifies a .tflite model (hk_verify_model) before an interpreter sees it,
+   * with the kernels' default limits.
    *
-   * @return a handle for {@link #litertRun}; close it with {@link #litertClose}
-   * @throws IllegalStateException with the runtime's reason on failure
+   * @param model the model's bytes from {@code position()} to {@code limit()},
+   *     in a direct ByteBuffer
+   * @return null if the model is well formed, else one line: what is wrong,
+   *     where, and what to do
    */
-  public static native long litertOpen(String runtimeLibrary, String modelPath,
-                                       boolean withKernels);
+  public static String verifyModel(ByteBuffer model) {
+    return verifyModel(model, 0, 0);
+  }
 
-  /** Shape of input 0 (a dynamic batch is run as 1). */
-  public static native int[] litertInputShape(long handle);
+  /**
+   * Like {@link #verifyModel(ByteBuffer)}, with the same caps as the
+   * delegate's (0 = the default).
+   */
+  public static String verifyModel(ByteBuffer model, long maxVirtualWeights,
+                                   long maxRebuildBytes) {
+    if (model == null) return "the model buffer is null";
+    return nativeVerifyModel(model, model.position(), model.remaining(),
+                             maxVirtualWeights, maxRebuildBytes);
+  }
 
-  /** Shape of output 0. */
-  public static native int[] litertOutputShape(long handle);
+  private static native long nativeCreateDelegate(long maxVirtualWeights,
+                                                  long maxRebuildBytes, boolean verbose);
 
-  /** One inference; {@code input} has the input shape's element count. */
-  public static native float[] litertRun(long handle, float[] input);
-
-  /** Closes a runner (and frees its delegate); 0 is ignored. */
-  public static native void litertClose(long handle);
+  private static native String nativeVerifyModel(ByteBuffer model, int offset, int length,
+                                                 long maxVirtualWeights, long maxRebuildBytes);
 }

@@ -17,19 +17,31 @@ class Classification(
 }
 
 /**
- * A .tflite in an Interpreter (LiteRT's Java API), optionally with the
- * hashed_keras delegate.
+ * A verified .tflite in an Interpreter (LiteRT 1.4.1's Java API), optionally
+ * with the hashed_keras delegate.
  *
- * Not thread-safe: use it from one thread (MainActivity's worker).
+ * Not thread-safe: use it from one thread (DemoViewModel's worker).
+ *
+ * @param name shown in messages
+ * @param model the model in a direct ByteBuffer that stays untouched for the
+ *     classifier's life (the Interpreter reads it in place); it must have
+ *     passed [HkNative.verifyModel]
+ * @param withKernels attach a [HashedKerasDelegate]
+ * @param maxVirtualWeights the delegate's cap (0 = default)
+ * @param maxRebuildBytes the delegate's cap (0 = default)
+ * @throws IllegalStateException or IllegalArgumentException (from the
+ *     delegate or the Interpreter) with the runtime's reason
  */
 class TfliteClassifier(
     val name: String,
-    model: ByteArray,
+    model: ByteBuffer,
     withKernels: Boolean,
+    maxVirtualWeights: Long = 0,
+    maxRebuildBytes: Long = 0,
     numThreads: Int = 1,
 ) : Closeable {
     /** The file's size in bytes. */
-    val fileBytes: Int = model.size
+    val fileBytes: Int = model.capacity()
 
     /** Interpreter construction and tensor allocation, including the weight rebuild. */
     val initMillis: Double
@@ -37,19 +49,15 @@ class TfliteClassifier(
     val inputShape: IntArray
     val outputSize: Int
 
-    // The Interpreter reads the model from this buffer for its whole life.
-    private val modelBuffer: ByteBuffer =
-        ByteBuffer.allocateDirect(model.size).order(ByteOrder.nativeOrder()).apply {
-            put(model)
-            rewind()
-        }
-    private val delegate: HashedKerasDelegate? = if (withKernels) HashedKerasDelegate() else null
+    private val modelBuffer: ByteBuffer = model
+    private val delegate: HashedKerasDelegate?
     private val interpreter: Interpreter
     private val input: ByteBuffer
     private val output: ByteBuffer
 
     init {
         val start = SystemClock.elapsedRealtimeNanos()
+        delegate = if (withKernels) HashedKerasDelegate(maxVirtualWeights, maxRebuildBytes) else null
         val options = Interpreter.Options().setNumThreads(numThreads)
         delegate?.let { options.addDelegate(it) }
         interpreter = try {
@@ -58,12 +66,21 @@ class TfliteClassifier(
             delegate?.close()
             throw e
         }
-        initMillis = (SystemClock.elapsedRealtimeNanos() - start) / 1e6
-        inputShape = interpreter.getInputTensor(0).shape()
-        outputSize = interpreter.getOutputTensor(0).numElements()
-        input = ByteBuffer.allocateDirect(4 * inputShape.fold(1) { a, b -> a * b })
-            .order(ByteOrder.nativeOrder())
-        output = ByteBuffer.allocateDirect(4 * outputSize).order(ByteOrder.nativeOrder())
+        try {
+            initMillis = (SystemClock.elapsedRealtimeNanos() - start) / 1e6
+            inputShape = interpreter.getInputTensor(0).shape()
+            outputSize = interpreter.getOutputTensor(0).numElements()
+            val inputCount = inputShape.fold(1) { a, b -> a * b }
+            require(inputCount > 0 && outputSize > 0) {
+                "$name: expected non-empty input and output, got ${inputShape.contentToString()} -> $outputSize"
+            }
+            input = ByteBuffer.allocateDirect(4 * inputCount).order(ByteOrder.nativeOrder())
+            output = ByteBuffer.allocateDirect(4 * outputSize).order(ByteOrder.nativeOrder())
+        } catch (e: RuntimeException) {
+            interpreter.close()
+            delegate?.close()
+            throw e
+        }
     }
 
     /** Classifies `x` (the input tensor's values), timing `runs` invocations after one warm-up. */
@@ -71,6 +88,7 @@ class TfliteClassifier(
         require(x.size * 4 == input.capacity()) {
             "$name expects ${input.capacity() / 4} values, got ${x.size}"
         }
+        require(runs >= 1) { "runs must be >= 1, got $runs" }
         input.rewind()
         input.asFloatBuffer().put(x)
         val times = DoubleArray(runs)

@@ -1,19 +1,31 @@
-"""Reference outputs for the host test, from the Python runtime.
+"""The Android demo's native library in the Python interpreter (host test, part a).
 
-  python android_demo/host_test/make_reference.py --assets android_demo/app/src/main/assets \
-      --out android_demo/host_test/build/reference.txt
+  python android_demo/host_test/python_check.py --jni-lib <build>/libhk_jni.so \
+      --assets android_demo/app/src/main/assets --out <build>/reference.txt
 
-For every bundled test image (decoded here from the PNG, normalised by the
-manifest's rule) and for a few random inputs, runs ``hashed.tflite`` through
-``hashed_keras.lite.make_interpreter`` (ai_edge_litert's Interpreter with the
-hashed_keras kernels) and ``dense.tflite`` through ai_edge_litert's plain
-Interpreter, and writes inputs and outputs as text for HostTest.java:
+``libhk_jni.so`` is the one native library the app loads (the kernels and the
+JNI bridge, built from app/src/main/cpp/CMakeLists.txt). It also exports the
+TFLite delegate-plugin entry points, so here ai_edge_litert's Interpreter
+loads that very file with ``load_delegate`` -- the delegate the app attaches
+with ``Interpreter.Options.addDelegate`` -- and runs the bundled models:
+
+* ``hashed.tflite`` through the app's library matches ``dense.tflite`` (the
+  same network with its weights written out, run without any custom op)
+  within 1e-5 on every bundled test image and on random inputs, predicts each
+  image as manifest.json says, and equals the installed Python package's
+  kernels (``hashed_keras.lite.library_path()``) exactly;
+* without the delegate ``hashed.tflite`` does not run;
+* the delegate's cap ``max_virtual_weights`` below the model's size makes
+  allocation fail with one line naming the option.
+
+Exits 1 on any failed check. Writes, for HostTest.java (part b), the inputs
+and outputs as text:
 
   meta <key> <value...>
   xxh32 <key> <seed> <hash>               (unsigned 32-bit)
   case <kind> <name> <label>              kind: image | random; label -1 if none
   input <n> <floats>
-  hashed <n> <floats>
+  hashed <n> <floats>                     (through libhk_jni.so)
   dense <n> <floats>
   end
 
@@ -103,8 +115,18 @@ def floats(values):
     return " ".join(f"{float(v):.9g}" for v in np.asarray(values, np.float32).reshape(-1))
 
 
+FAILURES: list[str] = []
+
+
+def check(ok: bool, what: str) -> None:
+    if not ok:
+        FAILURES.append(what)
+        print(f"FAIL {what}")
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--jni-lib", required=True, help="libhk_jni.so built by the app's CMake")
     p.add_argument("--assets", required=True)
     p.add_argument("--out", required=True)
     p.add_argument("--random", type=int, default=8, help="random inputs in [0, 1)")
@@ -112,25 +134,34 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
 
     import ai_edge_litert
-    from ai_edge_litert.interpreter import Interpreter
+    from ai_edge_litert.interpreter import Interpreter, load_delegate
 
     from hashed_keras import hashing
-    from hashed_keras.lite import library_path, make_interpreter
+    from hashed_keras.lite import library_path
 
+    jni_lib = str(Path(args.jni_lib).resolve())
     assets = Path(args.assets)
     manifest = json.loads((assets / "manifest.json").read_text())
     shape = manifest["input"]["shape"]
     levels = manifest["normalisation"]["levels"]
     hashed_path = str(assets / manifest["models"]["hashed"]["file"])
     dense_path = str(assets / manifest["models"]["dense"]["file"])
-    hashed = make_interpreter(hashed_path, runtime="ai_edge_litert", num_threads=1)
+    # The app's route: the delegate from the app's own library, attached to
+    # the Interpreter before it allocates (ModifyGraphWithDelegate).
+    hashed = Interpreter(model_path=hashed_path, num_threads=1,
+                         experimental_delegates=[load_delegate(jni_lib)])
     dense = Interpreter(model_path=dense_path, num_threads=1)
+    # The Python package's own build of the same kernel sources.
+    package = Interpreter(model_path=hashed_path, num_threads=1,
+                          experimental_delegates=[load_delegate(str(library_path()))])
 
     cases = []
+    expected = {}
     for image in manifest["test_images"]:
         gray = read_png_gray8(assets / image["file"])
         cases.append(("image", image["file"], image["label"],
                       normalise(gray, levels).reshape(shape)))
+        expected[image["file"]] = image.get("hashed_prediction")
     rng = np.random.default_rng(args.seed)
     for i in range(args.random):
         cases.append(("random", f"random_{i}", -1,
@@ -140,24 +171,72 @@ def main(argv=None) -> int:
     seeds = [0, 1, 123456789, 2**32 - 1]
     lines = [
         f"meta runtime ai_edge_litert {ai_edge_litert.__version__}",
-        f"meta kernels {library_path()}",
+        f"meta delegate {jni_lib}",
         "meta shape " + " ".join(str(d) for d in shape),
     ]
     for seed in seeds:
         hashes = hashing.xxh32(np.asarray(keys, np.uint32), seed)
         lines += [f"xxh32 {k} {seed} {int(h)}" for k, h in zip(keys, hashes)]
+    worst_dense = worst_package = 0.0
+    same_class = 0
     for kind, name, label, x in cases:
-        yh, yd = run(hashed, x), run(dense, x)
+        yh, yd, yp = run(hashed, x), run(dense, x), run(package, x)
+        d_dense = float(np.max(np.abs(yh - yd)))
+        d_package = float(np.max(np.abs(yh - yp)))
+        worst_dense, worst_package = max(worst_dense, d_dense), max(worst_package, d_package)
+        check(d_dense <= 1e-5, f"{name}: |hashed via libhk_jni.so - dense| = {d_dense:.3g} > 1e-5")
+        check(d_package == 0.0, f"{name}: libhk_jni.so and the package's kernels differ "
+                                f"by {d_package:.3g}")
+        same_class += int(np.argmax(yh) == np.argmax(yd))
+        if kind == "image" and expected.get(name) is not None:
+            check(int(np.argmax(yh)) == expected[name],
+                  f"{name}: predicted {int(np.argmax(yh))}, manifest says {expected[name]}")
         lines += [f"case {kind} {name} {label}",
                   f"input {x.size} {floats(x)}",
                   f"hashed {yh.size} {floats(yh)}",
                   f"dense {yd.size} {floats(yd)}",
                   "end"]
+    print(f"hashed.tflite via load_delegate(libhk_jni.so) in ai_edge_litert "
+          f"{ai_edge_litert.__version__}: {len(cases)} cases, max |hashed - dense| = "
+          f"{worst_dense:.3g} (tolerance 1e-5), max |app library - package kernels| = "
+          f"{worst_package:.3g}, same class {same_class}/{len(cases)}")
+
+    # Without the delegate the hashed model must not run.
+    try:
+        run(Interpreter(model_path=hashed_path, num_threads=1), cases[0][3])
+        bare = None
+    except (RuntimeError, ValueError) as e:
+        bare = str(e).strip().splitlines()[0] if str(e).strip() else repr(e)
+    check(bare is not None, "hashed.tflite ran without the delegate")
+    print(f"hashed.tflite without the delegate: {bare}")
+
+    # The cap: a model needing more virtual weights than allowed is refused
+    # with one line naming the option (checked only if the kernels know it).
+    try:
+        capped = load_delegate(jni_lib, options={"max_virtual_weights": "1000"})
+    except (RuntimeError, ValueError) as e:
+        capped = None
+        print(f"max_virtual_weights not supported by these kernels ({e}); cap not checked")
+    if capped is not None:
+        try:
+            run(Interpreter(model_path=hashed_path, num_threads=1,
+                            experimental_delegates=[capped]), cases[0][3])
+            message = None
+        except (RuntimeError, ValueError) as e:
+            message = str(e)
+        check(message is not None and "max_virtual_weights" in message,
+              f"max_virtual_weights=1000 did not refuse the model: {message!r}")
+        first = next((l for l in (message or "").splitlines() if "max_virtual_weights" in l), "")
+        print(f"hashed.tflite with max_virtual_weights=1000: {first.strip()}")
+
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text("\n".join(lines) + "\n")
-    print(f"reference: {len(cases)} cases ({hashed_path} with kernels {library_path()}, "
-          f"ai_edge_litert {ai_edge_litert.__version__}) -> {out}")
+    print(f"reference: {len(cases)} cases -> {out}")
+    if FAILURES:
+        print(f"python check: {len(FAILURES)} failed")
+        return 1
+    print("python check: OK")
     return 0
 
 

@@ -1,0 +1,15 @@
+// Compile-only stub for android_demo/compile_check (a stand-in for the Gradle
+// build; never packaged). Signatures as published in the Android API reference
+// for API level 36 (compileSdk 36, android.jar of platform android-36);
+// bodies throw like android.jar's. Only the members the app calls (and,
+// for Kotlin properties, their getters/setters).
+package android.content.res;
+
+import java.io.IOException;
+import java.io.InputStream;
+
+public final class AssetManager implements AutoCloseable {
+  AssetManager() { throw new RuntimeException("Stub!"); }
+  public InputStream open(String fileName) throws IOException { throw new RuntimeException("Stub!"); }
+  @Override public void close() { throw new RuntimeException("Stub!"); }
+}

@@ -1,0 +1,11 @@
+// Compile-only stub for android_demo/compile_check (a stand-in for the Gradle
+// build; never packaged). Signatures as published in the Android API reference
+// for API level 36 (compileSdk 36, android.jar of platform android-36);
+// bodies throw like android.jar's. Only the members the app calls (and,
+// for Kotlin properties, their getters/setters).
+package android.os;
+
+public final class Looper {
+  Looper() { throw new RuntimeException("Stub!"); }
+  public static Looper getMainLooper() { throw new RuntimeException("Stub!"); }
+}

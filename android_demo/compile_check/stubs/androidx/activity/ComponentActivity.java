@@ -1,0 +1,12 @@
+// Compile-only stub for android_demo/compile_check (a stand-in for the Gradle
+// build; never packaged). Signatures as published for androidx.activity:activity (the version appcompat 1.7.1 depends on) (pinned in
+// android_demo/gradle/libs.versions.toml). Only what the app calls; the
+// superclass chain as published, members the app does not use omitted.
+package androidx.activity;
+
+import androidx.lifecycle.ViewModelStoreOwner;
+
+public class ComponentActivity extends androidx.core.app.ComponentActivity
+    implements ViewModelStoreOwner {
+  public ComponentActivity() { throw new RuntimeException("Stub!"); }
+}
