@@ -10,6 +10,7 @@ export TF_CPP_MIN_LOG_LEVEL ?= 2
 
 # The kernels (C++) are compiled by `pip install -e .`: a change to them re-runs it.
 KERNEL_SOURCES := $(wildcard hashed_keras/lite/kernels/*.cc hashed_keras/lite/kernels/*.h \
+	hashed_keras/lite/kernels/schema/*.h \
 	hashed_keras/lite/kernels/CMakeLists.txt hashed_keras/lite/kernels/exports.map)
 
 $(STAMP): requirements.txt requirements-baselines.txt pyproject.toml $(KERNEL_SOURCES)
@@ -17,6 +18,16 @@ $(STAMP): requirements.txt requirements-baselines.txt pyproject.toml $(KERNEL_SO
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements.txt
 	$(PY) -m pip install --quiet --no-deps -r requirements-baselines.txt
+	@# The kernels' model verifier needs flatbuffers' headers (Debian's
+	@# libflatbuffers-dev); without apt-get, CMake downloads them (v2.0.8).
+	@if [ -f /usr/include/flatbuffers/flatbuffers.h ]; then :; \
+	elif command -v apt-get >/dev/null 2>&1; then \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  ( $$SUDO apt-get install -y -q libflatbuffers-dev >/dev/null 2>&1 || \
+	    ( $$SUDO apt-get update -q >/dev/null 2>&1 && \
+	      $$SUDO apt-get install -y -q libflatbuffers-dev >/dev/null 2>&1 ) ) || \
+	  echo "note: could not install libflatbuffers-dev; CMake will fetch flatbuffers v2.0.8"; \
+	fi
 	$(PY) -m pip install --quiet --no-deps -e .
 	touch $(STAMP)
 
