@@ -1,15 +1,46 @@
 """Training runs as a library: what ``pipelines.train`` and the demo call.
 
 A :class:`TrainConfig` describes a run; :func:`train` builds the zoo model for
-it under the chosen ``tf.distribute`` strategy, fits it with Keras progress
-output and ``BackupAndRestore`` (a killed run resumes at its last finished
-epoch), evaluates it on the test split and writes ``model.keras`` and
-``metrics.json`` to the output directory.
+it under the chosen ``tf.distribute`` strategy, trains it, evaluates it on the
+test split and writes ``model.keras`` and ``metrics.json`` to the output
+directory. A killed run resumes at its last finished epoch (``resume=True``).
+
+Strategies (``TrainConfig.strategy``):
+
+* ``default`` and ``mirrored``: Keras ``fit`` with progress output and
+  ``BackupAndRestore`` checkpoints in ``<out>/backup``.
+* ``multiworker``: ``tf.distribute.MultiWorkerMirroredStrategy`` over the
+  workers that ``TF_CONFIG`` names (without it, one worker). Keras 3's ``fit``
+  fails under this strategy (``Attempt to convert a value (PerReplica...) to
+  a Tensor``), so these runs use a custom training loop, :class:`_Loop`: each
+  step every worker takes the same global batch of ``batch_size`` examples
+  (the same shuffled order on every worker: it depends only on the seed and
+  the epoch), each replica trains on its contiguous slice, and the Keras
+  optimizer sums the replicas' gradients of ``sum(per-example loss) /
+  global batch`` -- the gradient of the global batch's mean loss, as in a
+  one-worker run with the same seed and batch size, up to float rounding.
+  Every worker keeps its own checkpoint of each finished epoch (the chief's
+  in ``<out>/backup``, worker ``k``'s in ``<out>/backup-worker<k>``, so the
+  workers may share ``--out`` or not); on ``resume`` they agree on the
+  latest epoch that all of them have. Only the chief (``worker`` 0, or the
+  ``chief`` task) writes ``model.keras`` and ``metrics.json``; every worker
+  reports a SHA-256 of its final weights (``weights_sha256``), identical on
+  all workers.
+
+Every backup directory holds ``run.json``, the settings that define the run
+(:data:`RUN_SETTINGS`); resuming with other settings raises
+:class:`StaleBackupError` naming the backup and the settings that differ,
+instead of failing to load the weights.
+
+Errors: :class:`ConfigError` (a ``ValueError``) for a bad setting (a flag
+error in ``pipelines.train``), :class:`TrainingError` for anything else a
+user can act on, with a one-line message that names the file or flag and
+what to do.
 
 Distillation (the HashedNets paper's "DK" and "HashNetDK" baselines): with
 ``distill_from`` set to a saved teacher (any ``.keras`` classifier with the same
 input and output shapes, e.g. a dense zoo model), the student is trained by a
-:class:`Distiller` on
+:class:`Distiller` (or, under ``multiworker``, by the custom loop) on
 
     a * T^2 * KL(softmax(t / T) || softmax(s / T)) + (1 - a) * CE(labels, student)
 
@@ -25,6 +56,7 @@ distiller), and the reported test loss is the student's cross-entropy.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import os
 import shutil
@@ -39,6 +71,25 @@ from hashed_keras import data, models
 
 STRATEGIES = ("default", "mirrored", "multiworker")
 OPTIMIZERS = ("adam", "sgd")
+
+# The TrainConfig fields that define a run: a backup written with other values
+# belongs to another run and is not resumed (see StaleBackupError). ``epochs``
+# is not one of them: a finished or killed run may be resumed with more.
+RUN_SETTINGS = ("model", "method", "compression", "dataset", "data_dir", "limit",
+                "batch_size", "optimizer", "learning_rate", "dropout", "seed",
+                "distill_from", "temperature", "distill_weight")
+
+
+class ConfigError(ValueError):
+    """A setting (a ``pipelines.train`` flag) has an invalid value."""
+
+
+class TrainingError(RuntimeError):
+    """A run cannot go on; the message says what, which file or flag, what to do."""
+
+
+class StaleBackupError(TrainingError):
+    """``resume`` found a backup of another run (other settings) in ``<out>``."""
 
 
 @dataclasses.dataclass
@@ -68,23 +119,32 @@ class TrainConfig:
 
     def validate(self):
         checks = [
-            (self.model in models.MODELS, f"--model must be one of {models.MODELS}"),
-            (self.method in models.METHODS, f"--method must be one of {models.METHODS}"),
-            (0 < self.compression <= 1, "--compression must be in (0, 1]"),
-            (self.dataset in data.DATASETS, f"--dataset must be one of {data.DATASETS}"),
-            (self.epochs >= 1, "--epochs must be >= 1"),
-            (self.batch_size >= 1, "--batch_size must be >= 1"),
-            (self.optimizer in OPTIMIZERS, f"--optimizer must be one of {OPTIMIZERS}"),
-            (self.learning_rate > 0, "--learning_rate must be > 0"),
-            (0 <= self.dropout < 1, "--dropout must be in [0, 1)"),
-            (self.strategy in STRATEGIES, f"--strategy must be one of {STRATEGIES}"),
-            (self.temperature > 0, f"--temperature must be > 0 (got {self.temperature})"),
-            (0 <= self.distill_weight <= 1,
-             f"--distill_weight must be in [0, 1] (got {self.distill_weight})"),
+            (self.model in models.MODELS, "--model", f"must be one of {models.MODELS}",
+             self.model),
+            (self.method in models.METHODS, "--method", f"must be one of {models.METHODS}",
+             self.method),
+            (0 < self.compression <= 1, "--compression", "must be in (0, 1]",
+             self.compression),
+            (self.dataset in data.DATASETS, "--dataset", f"must be one of {data.DATASETS}",
+             self.dataset),
+            (self.epochs >= 1, "--epochs", "must be >= 1", self.epochs),
+            (self.batch_size >= 1, "--batch_size", "must be >= 1", self.batch_size),
+            (self.optimizer in OPTIMIZERS, "--optimizer", f"must be one of {OPTIMIZERS}",
+             self.optimizer),
+            (self.learning_rate > 0, "--learning_rate", "must be > 0", self.learning_rate),
+            (0 <= self.dropout < 1, "--dropout", "must be in [0, 1)", self.dropout),
+            (self.strategy in STRATEGIES, "--strategy", f"must be one of {STRATEGIES}",
+             self.strategy),
+            (self.temperature > 0, "--temperature", "must be > 0", self.temperature),
+            (0 <= self.distill_weight <= 1, "--distill_weight", "must be in [0, 1]",
+             self.distill_weight),
+            (not (self.jit_compile and self.strategy == "multiworker"), "--jit_compile",
+             "is not supported with --strategy multiworker (its custom training loop "
+             "is not XLA-compiled); drop it", self.jit_compile),
         ]
-        for ok, message in checks:
+        for ok, flag, message, value in checks:
             if not ok:
-                raise ValueError(f"{message}; got {self!r}.")
+                raise ConfigError(f"{flag} {message} (got {value!r}).")
         if self.distill_from is not None and not Path(self.distill_from).is_file():
             raise FileNotFoundError(
                 f"--distill_from: teacher model file {self.distill_from!r} does not exist "
@@ -208,21 +268,88 @@ def load_teacher(path, input_shape, num_classes, sample):
     return teacher
 
 
+def _run_settings(config: TrainConfig) -> dict:
+    settings = {key: getattr(config, key) for key in RUN_SETTINGS}
+    # The two loops write different checkpoints (Keras weights vs. .npz); the
+    # Keras ones resume under default and mirrored alike.
+    settings["strategy"] = ("multiworker" if config.strategy == "multiworker"
+                            else "default/mirrored")
+    return settings
+
+
+def _prepare_backup(config: TrainConfig, backup: Path):
+    """Empties ``backup`` for a fresh run, or checks it belongs to this run.
+
+    Raises:
+      StaleBackupError: ``config.resume`` and ``backup/run.json`` names other
+        settings.
+    """
+    if not config.resume:
+        if backup.exists():
+            shutil.rmtree(backup)  # a fresh run must not silently resume an old one
+    else:
+        record = backup / "run.json"
+        if record.is_file():
+            try:
+                saved = json.loads(record.read_text())["settings"]
+            except (ValueError, KeyError, TypeError) as error:
+                raise StaleBackupError(
+                    f"--resume: {record} is unreadable ({_first_line(error)}); drop --resume "
+                    f"to start over (which deletes {backup}).") from error
+            now = _run_settings(config)
+            differ = [key for key in now if saved.get(key) != now[key]]
+            if differ:
+                said = "; ".join(f"--{key} {saved.get(key)!r} there, {now[key]!r} now"
+                                 for key in differ)
+                raise StaleBackupError(
+                    f"--resume: {backup} holds the checkpoint of another run ({said}); "
+                    f"resume with that run's flags, or drop --resume to start over "
+                    f"(which deletes {backup}).")
+    backup.mkdir(parents=True, exist_ok=True)
+    (backup / "run.json").write_text(json.dumps(
+        {"settings": _run_settings(config)}, indent=2) + "\n")
+
+
+class _Restored(keras.callbacks.Callback):
+    """Placed after ``BackupAndRestore``: its ``on_train_begin`` has restored."""
+
+    done = False
+
+    def on_train_begin(self, logs=None):
+        self.done = True
+
+
 def train(config: TrainConfig, extra_callbacks=()) -> dict:
     """Runs ``config``: trains, evaluates and writes the output directory.
 
+    Under ``strategy="multiworker"`` this is one worker of the cluster in
+    ``TF_CONFIG``: start the same call (``pipelines.train`` with the same
+    flags) on every worker. ``extra_callbacks`` get the Keras callback calls
+    of an epoch loop in both cases.
+
     Returns:
-      The metrics dict that is also written to ``<out>/metrics.json``.
+      The metrics dict that the chief also writes to ``<out>/metrics.json``
+      (on another worker of a multi-worker run: its own summary, with
+      ``"chief": False``; it writes no files but its backup).
+
+    Raises:
+      ConfigError: a setting is invalid.
+      StaleBackupError: ``resume`` with a backup of another run.
+      TrainingError: the cluster failed (multi-worker), or another failure
+        with a message that says what to do.
+      ValueError, FileNotFoundError: a data set or teacher file is missing or
+        does not fit (the message names the flag).
     """
     config.validate()
     out = Path(config.out)
-    backup = out / "backup"
-    if not config.resume and backup.exists():
-        shutil.rmtree(backup)  # a fresh run must not silently resume an old one
-    out.mkdir(parents=True, exist_ok=True)
     keras.utils.set_random_seed(config.seed)
     dataset = data.load(config.dataset, config.data_dir, limit=config.limit, seed=config.seed)
     strategy = make_strategy(config.strategy)
+    if config.strategy == "multiworker":
+        return _train_multiworker(config, dataset, strategy, extra_callbacks)
+    backup = out / "backup"
+    out.mkdir(parents=True, exist_ok=True)
+    _prepare_backup(config, backup)
     with strategy.scope():
         model = models.build(config.model, config.method, input_shape=dataset.input_shape,
                              num_classes=dataset.num_classes,
@@ -244,11 +371,21 @@ def train(config: TrainConfig, extra_callbacks=()) -> dict:
                             jit_compile=config.jit_compile)
     if config.verbose:
         model.summary()
-    callbacks = [keras.callbacks.BackupAndRestore(str(backup)), *extra_callbacks]
+    restored = _Restored()
+    callbacks = [keras.callbacks.BackupAndRestore(str(backup)), restored, *extra_callbacks]
     start = time.perf_counter()
-    history = trainer.fit(dataset.x_train, dataset.y_train, batch_size=config.batch_size,
-                          epochs=config.epochs, callbacks=callbacks,
-                          verbose=config.verbose, shuffle=True)
+    try:
+        history = trainer.fit(dataset.x_train, dataset.y_train, batch_size=config.batch_size,
+                              epochs=config.epochs, callbacks=callbacks,
+                              verbose=config.verbose, shuffle=True)
+    except (ValueError, OSError) as error:
+        if config.resume and not restored.done:
+            raise StaleBackupError(
+                f"--resume: cannot restore the checkpoint in {backup} ({_first_line(error)}); "
+                "it was probably written by another run (other --model/--method/"
+                f"--compression); drop --resume to start over (which deletes {backup}).") \
+                from error
+        raise
     wall_time = time.perf_counter() - start
     test_loss, test_accuracy = model.evaluate(dataset.x_test, dataset.y_test,
                                               batch_size=256, verbose=0)
@@ -256,37 +393,370 @@ def train(config: TrainConfig, extra_callbacks=()) -> dict:
     if teacher is not None:
         teacher_probs = teacher.predict(dataset.x_test, batch_size=256, verbose=0)
         student_probs = model.predict(dataset.x_test, batch_size=256, verbose=0)
-        distillation = {
-            "teacher": str(config.distill_from),
-            "temperature": config.temperature,
-            "distill_weight": config.distill_weight,
-            "teacher_test_accuracy": float(np.mean(
-                teacher_probs.argmax(-1) == np.asarray(dataset.y_test).reshape(-1))),
-            "test_agreement_with_teacher": float(np.mean(
-                teacher_probs.argmax(-1) == student_probs.argmax(-1))),
-        }
+        distillation = _distillation_summary(config, dataset, teacher_probs, student_probs)
     model_path = out / "model.keras"
     model.save(model_path)
-    stored = models.stored_parameters(model)
-    metrics = {
-        "config": dataclasses.asdict(config),
-        "test_accuracy": float(test_accuracy),
-        "test_error_percent": 100.0 * (1.0 - float(test_accuracy)),
-        "test_loss": float(test_loss),
-        "trainable_parameters": int(sum(np.prod(w.shape) for w in model.trainable_weights)),
-        "stored_parameters": int(stored),
-        "virtual_parameters": int(models.virtual_parameters(model)),
-        "stored_bytes": int(sum(np.prod(w.shape) * np.dtype(w.dtype).itemsize
-                                for w in model.weights)),
-        "keras_file_bytes": os.path.getsize(model_path),
+    metrics = _metrics(config, model, model_path, test_loss, test_accuracy)
+    metrics.update({
         "replicas": int(strategy.num_replicas_in_sync),
         "epochs_run_this_session": len(history.history.get("loss", [])),
         "wall_time_s": wall_time,
         "history": {k: [float(v) for v in vs] for k, vs in history.history.items()},
         # None, or the teacher, T, a, and the teacher's test accuracy and agreement.
         "distillation": distillation,
+    })
+    (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+    return metrics
+
+
+def _first_line(error, limit=300) -> str:
+    """``error``'s message, first line only, at most ``limit`` characters."""
+    text = str(error).strip().splitlines()
+    text = text[0] if text else type(error).__name__
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
+def _op_error_reason(error) -> str:
+    """The informative line of a failed collective's error (not "Graph execution error")."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    for line in lines:
+        if "aborted by" in line or "Connection" in line or "peer" in line:
+            return _first_line(line, 160)
+    return _first_line(error, 160)
+
+
+def _distillation_summary(config, dataset, teacher_probs, student_probs) -> dict:
+    labels = np.asarray(dataset.y_test).reshape(-1)
+    return {
+        "teacher": str(config.distill_from),
+        "temperature": config.temperature,
+        "distill_weight": config.distill_weight,
+        "teacher_test_accuracy": float(np.mean(teacher_probs.argmax(-1) == labels)),
+        "test_agreement_with_teacher": float(np.mean(
+            teacher_probs.argmax(-1) == student_probs.argmax(-1))),
+    }
+
+
+def _metrics(config, model, model_path, test_loss, test_accuracy) -> dict:
+    """The metrics of a trained, saved model (without the training history)."""
+    metrics = {
+        "config": dataclasses.asdict(config),
+        "test_accuracy": float(test_accuracy),
+        "test_error_percent": 100.0 * (1.0 - float(test_accuracy)),
+        "test_loss": float(test_loss),
+        "trainable_parameters": int(sum(np.prod(w.shape) for w in model.trainable_weights)),
+        "stored_parameters": int(models.stored_parameters(model)),
+        "virtual_parameters": int(models.virtual_parameters(model)),
+        "stored_bytes": int(sum(np.prod(w.shape) * np.dtype(w.dtype).itemsize
+                                for w in model.weights)),
+        "keras_file_bytes": os.path.getsize(model_path),
     }
     metrics["compression_achieved"] = metrics["stored_parameters"] / metrics[
         "virtual_parameters"]
+    return metrics
+
+
+# --------------------------------------------------------------------------
+# Multi-worker training: a custom loop with strategy.run.
+
+
+@dataclasses.dataclass(frozen=True)
+class WorkerRole:
+    """Where this process is in a ``MultiWorkerMirroredStrategy`` cluster."""
+
+    task_type: str
+    task_id: int
+    workers: int
+    is_chief: bool
+
+    @classmethod
+    def of(cls, strategy) -> "WorkerRole":
+        resolver = getattr(strategy, "cluster_resolver", None)
+        cluster = resolver.cluster_spec().as_dict() if resolver is not None else {}
+        task_type = getattr(resolver, "task_type", None) or "worker"
+        task_id = int(getattr(resolver, "task_id", None) or 0)
+        if task_type not in ("worker", "chief"):
+            raise TrainingError(
+                f"TF_CONFIG: task type {task_type!r} cannot train; --strategy multiworker "
+                "runs 'worker' tasks (and at most one 'chief'), so give this process "
+                "\"task\": {\"type\": \"worker\", \"index\": i}.")
+        workers = max(1, len(cluster.get("worker", [])) + len(cluster.get("chief", [])))
+        is_chief = task_type == "chief" or ("chief" not in cluster and task_id == 0)
+        return cls(task_type, task_id, workers, is_chief)
+
+    @property
+    def name(self) -> str:
+        return f"{self.task_type} {self.task_id}"
+
+
+def epoch_order(seed: int, epoch: int, n: int) -> np.ndarray:
+    """The example order of ``epoch`` (0-based): the same on every worker, and
+    the same after a resume."""
+    return np.random.default_rng([seed, epoch]).permutation(n)
+
+
+def weights_digest(model) -> str:
+    """SHA-256 of ``model.weights`` (values in order): equal on all workers."""
+    digest = hashlib.sha256()
+    for weight in model.weights:
+        digest.update(np.ascontiguousarray(keras.ops.convert_to_numpy(weight)).tobytes())
+    return digest.hexdigest()
+
+
+class _Loop:
+    """The distributed train step and the per-worker checkpoints.
+
+    A step gets the global batch (the same tensor on every worker) and each
+    replica trains on its slice ``[b r // R, b (r + 1) // R)`` (``r`` its
+    replica id, ``R`` the replicas of all workers, ``b`` the batch's size);
+    ``optimizer.apply_gradients`` in the replica context sums the replicas'
+    gradients. The loss is ``sum(per-example loss) / b`` per replica, so the
+    sum is the gradient of the global batch's mean loss. Non-trainable float
+    variables (BatchNormalization's moving statistics) are averaged over the
+    replicas after each step, so every worker holds the same weights.
+    """
+
+    def __init__(self, model, teacher, strategy, config, input_shape):
+        self.model, self.teacher, self.strategy, self.config = model, teacher, strategy, config
+        replicas = strategy.num_replicas_in_sync
+        self.replicas = replicas
+        ce = keras.losses.sparse_categorical_crossentropy
+        averaged = [v for v in model.non_trainable_variables
+                    if "float" in str(v.dtype)] if replicas > 1 else []
+
+        def replica_step(x, y):
+            context = tf.distribute.get_replica_context()
+            r = tf.cast(context.replica_id_in_sync_group, tf.int32)
+            b = tf.shape(x)[0]
+            x_mine, y_mine = x[b * r // replicas:b * (r + 1) // replicas], \
+                y[b * r // replicas:b * (r + 1) // replicas]
+            with tf.GradientTape() as tape:
+                probs = model(x_mine, training=True)
+                if teacher is None:
+                    per_example = ce(y_mine, probs)
+                else:
+                    teacher_probs = tf.stop_gradient(teacher(x_mine, training=False))
+                    per_example = distillation_loss(y_mine, probs, teacher_probs,
+                                                    config.temperature, config.distill_weight)
+                per_example = tf.cast(per_example, tf.float32)
+                loss = tf.reduce_sum(per_example) / tf.cast(b, tf.float32)
+                if model.losses:
+                    loss += tf.add_n([tf.cast(v, tf.float32) for v in model.losses]) / replicas
+            variables = model.trainable_variables
+            grads = tape.gradient(loss, variables)
+            model.optimizer.apply_gradients(zip(grads, variables))
+            if averaged:
+                # Keras 3 creates BatchNormalization's moving statistics with
+                # aggregation "none": each replica would update only its own copy
+                # from its slice, and the workers would drift apart. Average them,
+                # as tf.keras did (aggregation MEAN).
+                means = context.all_reduce(tf.distribute.ReduceOp.MEAN,
+                                           [tf.identity(v.value) for v in averaged])
+                for variable, mean in zip(averaged, means):
+                    variable.assign(mean)
+            hits = tf.cast(tf.equal(tf.argmax(probs, axis=-1, output_type=tf.int32),
+                                    tf.cast(y_mine, tf.int32)), tf.float32)
+            return tf.reduce_sum(per_example), tf.reduce_sum(hits)
+
+        spec = (tf.TensorSpec((None, *input_shape), tf.float32),
+                tf.TensorSpec((None,), tf.int32))
+
+        @tf.function(input_signature=spec)
+        def step(x, y):
+            loss_sum, hits = strategy.run(replica_step, args=(x, y))
+            total = tf.distribute.ReduceOp.SUM
+            return (strategy.reduce(total, loss_sum, axis=None),
+                    strategy.reduce(total, hits, axis=None))
+
+        def replica_gather(value):
+            context = tf.distribute.get_replica_context()
+            mine = tf.one_hot(context.replica_id_in_sync_group, replicas) * value
+            return context.all_reduce(tf.distribute.ReduceOp.SUM, mine)
+
+        @tf.function(input_signature=(tf.TensorSpec((), tf.float32),))
+        def gather(value):
+            return strategy.run(replica_gather, args=(value,))
+
+        self.step, self._gather = step, gather
+
+    def gather(self, value: float) -> np.ndarray:
+        """``value`` of every replica (of every worker), in replica order."""
+        result = self.strategy.experimental_local_results(
+            self._gather(tf.constant(float(value))))[0]
+        return np.asarray(result)
+
+    # Checkpoints: <backup>/epoch-NNNN.npz, the latest two kept.
+
+    def _variables(self):
+        return {"model": self.model.variables, "optimizer": self.model.optimizer.variables}
+
+    @staticmethod
+    def checkpoints(backup: Path) -> dict:
+        """Finished epoch -> its checkpoint file in ``backup``."""
+        found = {}
+        for path in backup.glob("epoch-*.npz"):
+            try:
+                found[int(path.stem.split("-")[1])] = path
+            except ValueError:
+                continue
+        return found
+
+    def save(self, backup: Path, epoch: int):
+        arrays = {"epoch": np.int64(epoch)}
+        for group, variables in self._variables().items():
+            for i, variable in enumerate(variables):
+                arrays[f"{group}/{i}"] = keras.ops.convert_to_numpy(variable)
+            arrays[f"{group}/paths"] = np.array([v.path for v in variables])
+        temporary = backup / f".epoch-{epoch:04d}.npz.tmp"
+        with open(temporary, "wb") as file:
+            np.savez(file, **arrays)
+        os.replace(temporary, backup / f"epoch-{epoch:04d}.npz")
+        for old, path in self.checkpoints(backup).items():
+            if old < epoch - 1:
+                path.unlink(missing_ok=True)
+
+    def restore(self, path: Path):
+        try:
+            with np.load(path) as saved:
+                arrays = dict(saved)
+        except (OSError, ValueError) as error:
+            raise StaleBackupError(
+                f"--resume: cannot read the checkpoint {path} ({_first_line(error)}); delete "
+                "it to resume from the one before, or drop --resume to start over.") \
+                from error
+        for group, variables in self._variables().items():
+            paths = [str(p) for p in arrays.get(f"{group}/paths", [])]
+            if paths != [v.path for v in variables] or any(
+                    arrays[f"{group}/{i}"].shape != tuple(v.shape)
+                    for i, v in enumerate(variables)):
+                raise StaleBackupError(
+                    f"--resume: the checkpoint {path} holds the {group} variables of another "
+                    f"run; resume with that run's flags, or drop --resume to start over "
+                    f"(which deletes {path.parent}).")
+            for i, variable in enumerate(variables):
+                variable.assign(arrays[f"{group}/{i}"])
+        return int(arrays["epoch"])
+
+
+def _predict(model, x, batch_size=256) -> np.ndarray:
+    """``model(x)`` in batches, eagerly (no Keras ``predict``: the model may
+    live under MultiWorkerMirroredStrategy, whose Keras ``predict`` fails)."""
+    return np.concatenate([keras.ops.convert_to_numpy(model(x[i:i + batch_size],
+                                                            training=False))
+                           for i in range(0, len(x), batch_size)])
+
+
+def _train_multiworker(config, dataset, strategy, extra_callbacks) -> dict:
+    """One worker's part of a ``multiworker`` run (see the module doc)."""
+    role = WorkerRole.of(strategy)
+    out = Path(config.out)
+    backup = out / ("backup" if role.is_chief else
+                    f"backup-{role.task_type}{role.task_id}")
+    _prepare_backup(config, backup)
+    with strategy.scope():
+        model = models.build(config.model, config.method, input_shape=dataset.input_shape,
+                             num_classes=dataset.num_classes,
+                             compression=config.compression, dropout=config.dropout,
+                             seed=config.seed)
+        model.compile(optimizer=_optimizer(config),
+                      loss=keras.losses.SparseCategoricalCrossentropy(), metrics=["accuracy"])
+        model.optimizer.build(model.trainable_variables)
+        teacher = None
+        if config.distill_from is not None:
+            teacher = load_teacher(config.distill_from, dataset.input_shape,
+                                   dataset.num_classes, dataset.x_train[:8])
+            teacher.trainable = False
+    if config.verbose and role.is_chief:
+        model.summary()
+    loop = _Loop(model, teacher, strategy, config, dataset.input_shape)
+
+    # Resume at the latest epoch that every worker has a checkpoint of.
+    mine = _Loop.checkpoints(backup) if config.resume else {}
+    everyone = loop.gather(max(mine, default=0))
+    start_epoch = int(everyone.min())
+    if start_epoch:
+        if start_epoch not in mine:
+            raise TrainingError(
+                f"--resume: the workers' latest checkpoints are of epochs "
+                f"{sorted(set(int(e) for e in everyone))} and {backup} no longer has epoch "
+                f"{start_epoch}; drop --resume on every worker to start over.")
+        loop.restore(mine[start_epoch])
+    if config.verbose:
+        where = f"{role.name} of {role.workers}" if role.workers > 1 else "one worker"
+        resumed = f", resuming after epoch {start_epoch}" if start_epoch else ""
+        print(f"multiworker: {where}, {strategy.num_replicas_in_sync} replica(s) in all"
+              f"{resumed}", flush=True)
+
+    x_train = np.asarray(dataset.x_train, np.float32)
+    y_train = np.asarray(dataset.y_train, np.int32).reshape(-1)
+    n, batch = len(x_train), config.batch_size
+    steps = -(-n // batch)
+    history = keras.callbacks.History()
+    callbacks = keras.callbacks.CallbackList(
+        [history, *extra_callbacks], add_progbar=bool(config.verbose) and role.is_chief,
+        model=model, verbose=config.verbose if role.is_chief else 0,
+        epochs=config.epochs, steps=steps)
+    start = time.perf_counter()
+    callbacks.on_train_begin()
+    logs = {}
+    epoch = start_epoch
+    try:
+        for epoch in range(start_epoch, config.epochs):
+            callbacks.on_epoch_begin(epoch)
+            order = epoch_order(config.seed, epoch, n)
+            loss_sum = hits = seen = 0.0
+            for i in range(steps):
+                callbacks.on_train_batch_begin(i)
+                take = order[i * batch:(i + 1) * batch]
+                step_loss, step_hits = loop.step(x_train[take], y_train[take])
+                loss_sum, hits = loss_sum + float(step_loss), hits + float(step_hits)
+                seen += len(take)
+                logs = {"loss": loss_sum / seen, "accuracy": hits / seen}
+                callbacks.on_train_batch_end(i, logs)
+            loop.save(backup, epoch + 1)
+            callbacks.on_epoch_end(epoch, logs)
+    except tf.errors.OpError as error:
+        if role.workers == 1:
+            raise
+        last = max(_Loop.checkpoints(backup), default=0)
+        raise TrainingError(
+            f"{role.name}: the cluster failed in epoch {epoch + 1} "
+            f"({type(error).__name__}: {_op_error_reason(error)}); restart every worker with "
+            f"the same flags plus --resume (this worker's last checkpoint: epoch {last}, in "
+            f"{backup}).") from error
+    callbacks.on_train_end(logs)
+    wall_time = time.perf_counter() - start
+    digest = weights_digest(model)
+    summary = {
+        "chief": role.is_chief,
+        "task": role.name,
+        "workers": role.workers,
+        "replicas": int(strategy.num_replicas_in_sync),
+        "resumed_from_epoch": start_epoch,
+        "epochs_run_this_session": config.epochs - start_epoch if start_epoch < config.epochs
+        else 0,
+        "wall_time_s": wall_time,
+        "history": {k: [float(v) for v in vs] for k, vs in history.history.items()},
+        "weights_sha256": digest,
+    }
+    if not role.is_chief:
+        shutil.rmtree(backup, ignore_errors=True)
+        return summary
+    out.mkdir(parents=True, exist_ok=True)
+    model_path = out / "model.keras"
+    model.save(model_path)
+    # Evaluated as saved, outside the strategy: what a user of model.keras gets.
+    saved = keras.models.load_model(model_path)
+    test_loss, test_accuracy = saved.evaluate(dataset.x_test, dataset.y_test,
+                                              batch_size=256, verbose=0)
+    distillation = None
+    if teacher is not None:
+        distillation = _distillation_summary(
+            config, dataset, _predict(teacher, dataset.x_test),
+            saved.predict(dataset.x_test, batch_size=256, verbose=0))
+    metrics = _metrics(config, saved, model_path, test_loss, test_accuracy)
+    metrics.update(summary)
+    metrics["distillation"] = distillation
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+    shutil.rmtree(backup, ignore_errors=True)
     return metrics

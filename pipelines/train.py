@@ -6,15 +6,25 @@ Examples:
       --dataset fashion_mnist --epochs 20 --out runs/mlp3_hashed_8
   python -m pipelines.train ... --resume      # continue a run that was killed
   python -m pipelines.train ... --strategy mirrored --cpu_replicas 2
+  # Two workers (run each with the same flags; the chief, index 0, writes --out):
+  TF_CONFIG='{"cluster": {"worker": ["host0:12345", "host1:12345"]},
+              "task": {"type": "worker", "index": 0}}' \
+      python -m pipelines.train --strategy multiworker --out runs/mw   # on host0
+  # ... and the same on host1 with "index": 1. After a failure: all again, --resume.
   # The paper's HashNetDK (DK: --method small_dense): distilled from a dense teacher
   python -m pipelines.train --method dense --out runs/teacher
   python -m pipelines.train --method hashed --distill_from runs/teacher/model.keras \
       --temperature 4 --distill_weight 0.5 --out runs/hashed_dk
+
+A bad flag value prints this help and the flag's problem; any other failure
+prints one line (what, which file or flag, what to do) and exits 1 (the
+traceback with --verbose).
 """
 
 from __future__ import annotations
 
 import json
+import sys
 
 from absl import app, flags
 
@@ -37,7 +47,11 @@ flags.DEFINE_enum("optimizer", "adam", list(training.OPTIMIZERS), "Optimizer.")
 flags.DEFINE_float("learning_rate", 1e-3, "Learning rate.")
 flags.DEFINE_float("dropout", 0.0, "Dropout after each hidden dense layer.")
 flags.DEFINE_integer("seed", 0, "Seed of data order, initialisation and hash patterns.")
-flags.DEFINE_enum("strategy", "default", list(training.STRATEGIES), "tf.distribute strategy.")
+flags.DEFINE_enum("strategy", "default", list(training.STRATEGIES),
+                  "tf.distribute strategy: default, mirrored (the local devices), or "
+                  "multiworker (MultiWorkerMirroredStrategy over the workers in the TF_CONFIG "
+                  "environment variable; start every worker with the same flags; the chief "
+                  "writes --out).")
 flags.DEFINE_integer("cpu_replicas", 0,
                      "Split the CPU into this many logical devices (for --strategy mirrored "
                      "on a machine without GPUs).")
@@ -52,10 +66,16 @@ flags.DEFINE_float("temperature", 4.0, "Distillation temperature T > 0.")
 flags.DEFINE_float("distill_weight", 0.5,
                    "Weight a in [0, 1] of the distillation term: loss = a T^2 KL(teacher_T "
                    "|| student_T) + (1 - a) cross-entropy.")
+flags.DEFINE_bool("verbose", False,
+                  "On a failure, print the traceback too; keep TensorFlow's Python INFO "
+                  "logs (e.g. the multi-worker strategy's).")
 
 
 def main(argv):
     del argv
+    if not FLAGS.verbose:
+        import tensorflow as tf
+        tf.get_logger().setLevel("WARNING")
     if FLAGS.cpu_replicas:
         import tensorflow as tf
         cpu = tf.config.list_physical_devices("CPU")[0]
@@ -71,14 +91,41 @@ def main(argv):
         temperature=FLAGS.temperature, distill_weight=FLAGS.distill_weight)
     try:
         metrics = training.train(config)
-    except (ValueError, FileNotFoundError) as error:
+    except training.ConfigError as error:
         raise app.UsageError(str(error)) from None
+    except KeyboardInterrupt:
+        if FLAGS.verbose:
+            raise
+        _fail(f"interrupted; run again with the same flags plus --resume to continue from "
+              f"the last finished epoch (in {config.out}).", exitcode=130)
+    except Exception as error:  # noqa: BLE001 - one line, the traceback under --verbose
+        if FLAGS.verbose:
+            raise
+        _fail(_one_line(error))
+    if not metrics.get("chief", True):
+        print(f"{metrics['task']} of {metrics['workers']}: trained "
+              f"{metrics['epochs_run_this_session']} epoch(s); weights sha256 "
+              f"{metrics['weights_sha256']}; the chief writes {config.out}/model.keras.")
+        return
     summary = {k: metrics[k] for k in ("test_accuracy", "stored_parameters",
                                        "virtual_parameters", "stored_bytes",
-                                       "keras_file_bytes", "wall_time_s")}
+                                       "keras_file_bytes", "wall_time_s")
+               + (("weights_sha256",) if "weights_sha256" in metrics else ())}
     print(json.dumps(summary, indent=2))
     print(f"Wrote {config.out}/model.keras and {config.out}/metrics.json")
 
+
+def _one_line(error: BaseException) -> str:
+    """The failure in one line: our errors say what to do; others get a hint."""
+    if isinstance(error, (training.TrainingError, ValueError, FileNotFoundError)):
+        return " ".join(str(error).split())
+    return (f"{type(error).__name__}: {training._first_line(error)} (run again with "
+            "--verbose for the traceback).")
+
+
+def _fail(message: str, exitcode: int = 1):
+    print(f"pipelines.train: error: {message}", file=sys.stderr)
+    sys.exit(exitcode)
 
 if __name__ == "__main__":
     app.run(main)

@@ -42,14 +42,33 @@ def test_cli_writes_model_and_metrics(tmp_path):
 def test_cli_rejects_bad_flags_with_a_message(tmp_path):
     result = _run_cli("--compression", "2", "--out", str(tmp_path / "x"), "--epochs", "1")
     assert result.returncode != 0
-    assert "--compression must be in (0, 1]" in result.stderr
+    # A flag error is a usage error: the help, then the flag's problem and value
+    # (not the whole TrainConfig).
+    assert "--compression must be in (0, 1] (got 2.0)." in result.stderr
+    assert "TrainConfig(" not in result.stderr
+    assert "--batch_size" in result.stderr
 
 
-def test_cli_names_the_install_command_for_missing_data(tmp_path):
+def _error_lines(stderr):
+    return [line for line in stderr.splitlines() if line.startswith("pipelines.train: error:")]
+
+
+def test_cli_failure_is_one_line_naming_the_data_and_what_to_do(tmp_path):
     result = _run_cli("--dataset", "fashion_mnist", "--data_dir", str(tmp_path / "none"),
                       "--out", str(tmp_path / "x"), "--epochs", "1")
+    assert result.returncode == 1
+    [line] = _error_lines(result.stderr)
+    assert str(tmp_path / "none") in line and "apt-get install dataset-fashion-mnist" in line
+    assert line == result.stderr.strip().splitlines()[-1]
+    # Not a usage error: no help text, no traceback.
+    assert "--batch_size" not in result.stderr and "Traceback" not in result.stderr
+
+
+def test_cli_verbose_adds_the_traceback(tmp_path):
+    result = _run_cli("--dataset", "fashion_mnist", "--data_dir", str(tmp_path / "none"),
+                      "--out", str(tmp_path / "x"), "--epochs", "1", "--verbose")
     assert result.returncode != 0
-    assert str(tmp_path / "none") in result.stderr
+    assert "Traceback" in result.stderr and "DatasetNotFoundError" in result.stderr
 
 
 def test_cli_mirrored_strategy_on_two_cpu_replicas(tmp_path):
@@ -112,3 +131,54 @@ def test_cli_multiworker_strategy_runs_as_a_single_worker_without_tf_config(tmp_
                       "--out", str(out))
     assert result.returncode == 0, result.stderr[-3000:]
     assert json.loads((out / "metrics.json").read_text())["replicas"] == 1
+
+
+def _killed_run(out, method):
+    config = training.TrainConfig(model="mlp3", method=method, dataset="digits", limit=300,
+                                  epochs=3, out=str(out), verbose=0)
+    with pytest.raises(KeyboardInterrupt):
+        training.train(config, extra_callbacks=[_Crash(1)])
+    assert (out / "backup" / "run.json").is_file()
+    return config
+
+
+def test_cli_resume_names_a_backup_of_another_run(tmp_path):
+    out = tmp_path / "r"
+    _killed_run(out, "hashed")
+    result = _run_cli("--method", "dense", "--limit", "300", "--epochs", "3", "--resume",
+                      "--out", str(out))
+    assert result.returncode == 1
+    [line] = _error_lines(result.stderr)
+    assert f"{out / 'backup'} holds the checkpoint of another run" in line
+    assert "--method 'hashed' there, 'dense' now" in line
+    assert "drop --resume to start over" in line
+    assert "expected 2 variables" not in result.stderr and "--batch_size" not in result.stderr
+    # The backup is left as it was: resuming with the run's own flags still works.
+    assert (out / "backup" / "run.json").is_file()
+
+
+def test_resume_with_the_same_settings_but_more_epochs_is_allowed(tmp_path):
+    config = _killed_run(tmp_path / "r", "hashed")
+    config.resume, config.epochs = True, 4
+    assert training.train(config)["epochs_run_this_session"] == 3
+
+
+def test_resume_of_a_backup_without_run_json_names_the_backup(tmp_path):
+    # A backup from before run.json existed: the failed restore names it.
+    config = _killed_run(tmp_path / "r", "hashed")
+    (tmp_path / "r" / "backup" / "run.json").unlink()
+    config.method, config.resume = "dense", True
+    with pytest.raises(training.StaleBackupError,
+                       match="cannot restore the checkpoint in .*backup"):
+        training.train(config)
+
+
+def test_cli_resume_names_a_backup_of_the_other_training_loop(tmp_path):
+    # Keras fit's backup cannot be resumed by the multi-worker loop (other files).
+    out = tmp_path / "r"
+    _killed_run(out, "hashed")
+    result = _run_cli("--strategy", "multiworker", "--limit", "300", "--epochs", "3",
+                      "--resume", "--out", str(out))
+    assert result.returncode == 1
+    [line] = _error_lines(result.stderr)
+    assert "--strategy 'default/mirrored' there, 'multiworker' now" in line
