@@ -50,13 +50,13 @@ def _run(triple: str, build: Path) -> str:
 
 def test_aarch64_kernel_tests_and_jni_library_under_qemu(tmp_path):
     out = _run("aarch64-linux-gnu", tmp_path / "arm")
-    assert "ARM aarch64" in out  # the test driver really is an aarch64 binary
+    assert "ELF ELF64 AArch64" in out  # the test driver really is an aarch64 binary
     assert "pointer size 8 bytes" in out
     assert "2 good and 4 corrupt files" in out
 
 
 def test_arm32_kernel_tests_and_jni_library_under_qemu(tmp_path):
     out = _run("arm-linux-gnueabihf", tmp_path / "arm")
-    assert "ARM, EABI5" in out
+    assert "ELF ELF32 ARM" in out
     assert "pointer size 4 bytes" in out
     assert "2 good and 4 corrupt files" in out

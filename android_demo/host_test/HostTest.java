@@ -177,11 +177,19 @@ public final class HostTest {
       check(Arrays.equals(x, c.input), "Preprocess.fromImage(" + c.name
           + ") equals the Python input bit for bit (max diff "
           + Preprocess.maxAbsDiff(x, c.input) + ")");
-      // The same picture drawn large, at two scales and two positions.
-      float[] a = pre.fromDrawing(drawing(pixels, w, h, 32, 300, 310, 13, 21), 300, 310);
-      float[] b = pre.fromDrawing(drawing(pixels, w, h, 16, 200, 150, 60, 5), 200, 150);
-      check(Arrays.equals(a, b), "Preprocess.fromDrawing is translation/scale invariant on "
-          + c.name);
+      // The same picture drawn large, at two scales and two positions
+      // (8x8 digits: 32x into 300x310 and 16x into 200x150).
+      int k1 = Math.max(2, 256 / Math.max(w, h)), k2 = k1 / 2;
+      int w1 = w * k1 + 44, h1 = h * k1 + 54, w2 = w * k2 + 72, h2 = h * k2 + 22;
+      float[] a = pre.fromDrawing(drawing(pixels, w, h, k1, w1, h1, 13, 21), w1, h1);
+      float[] b = pre.fromDrawing(drawing(pixels, w, h, k2, w2, h2, 60, 5), w2, h2);
+      // Exact on the 8x8 digits (block scales map cells onto cells); on
+      // 28x28 data the area averages of the two scales may round to
+      // neighbouring grey levels, so one level (1/levels) is allowed there.
+      float slack = pre.levels <= 16 ? 0f : 1f / pre.levels + 1e-6f;
+      check(slack == 0f ? Arrays.equals(a, b) : Preprocess.maxAbsDiff(a, b) <= slack,
+            "Preprocess.fromDrawing is translation/scale invariant on " + c.name
+            + " (max diff " + Preprocess.maxAbsDiff(a, b) + ", allowed " + slack + ")");
       ++images;
     }
     // A pattern whose ink spans the whole frame comes back exactly.

@@ -99,15 +99,18 @@ for t in "${TRIPLES[@]}"; do
     echo "FAIL $t: the kernels do not build (log: $B.kernels.log)"
     failed+=("$t"); continue
   fi
-  file "$B/kernels/hk_kernel_test" 2>/dev/null | sed 's/^.*: /  /' || true
+  echo "  hk_kernel_test: ELF $("$t-readelf" -h "$B/kernels/hk_kernel_test" | sed -n 's/^ *\(Class\|Machine\): *//p' | tr '\n' ' ')"
   # ctest runs each test through CMAKE_CROSSCOMPILING_EMULATOR (qemu-user).
-  if ! (cd "$B/kernels" && ctest --output-on-failure --timeout 900); then
-    echo "FAIL $t: kernel tests under $qemu"
+  if ! (cd "$B/kernels" && ctest -V --timeout 900 >"$B.ctest.log" 2>&1); then
+    grep -E '^[0-9]+: (FAIL|.*[Ee]rror)' "$B.ctest.log" | head -20 || true
+    tail -15 "$B.ctest.log"
+    echo "FAIL $t: kernel tests under $qemu (log: $B.ctest.log)"
     failed+=("$t"); continue
   fi
-  for test_exe in "$B"/kernels/hk_*_test; do
-    echo "  $(basename "$test_exe") under $qemu: $("$qemu" -L "/usr/$t" "$test_exe" "$KERNELS/tests/verify_samples" 2>&1 | tail -1)"
-  done
+  # The last line each test printed (its summary), and ctest's verdict.
+  awk '/^[0-9]+: / { n = $1; sub(/^[0-9]+: /, ""); last[n] = $0 }
+       END { for (n in last) print "  test " n " " last[n] }' "$B.ctest.log" | sort
+  grep -E 'tests passed' "$B.ctest.log" | sed "s/^/  ctest under $qemu: /"
 
   echo "== $t: the Android demo's libhk_jni.so ($B/jni)"
   if ! { cmake -S "$REPO/android_demo/app/src/main/cpp" -B "$B/jni" \
