@@ -23,7 +23,7 @@ from benchmarks.mutation import mutators, runner, seeds
 from benchmarks.mutation.fields import field_locations
 
 SLICE_SEED = 0
-SLICE_COUNT = 400  # 4 blocks of every (seed file, family) pair
+SLICE_COUNT = 440  # 4 blocks of every (seed file, family) pair
 
 
 @pytest.fixture(scope="module")
@@ -88,6 +88,7 @@ ALLOWED = {
     "opcode": {"codes"},
     "graph_io": {"io"},
     "values": {"options", "buffers", "tensors"},
+    "bomb": {"options", "buffers", "tensors"},
 }
 
 

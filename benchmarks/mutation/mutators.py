@@ -30,6 +30,8 @@ of that family. Families:
   entry, buffer index, a vector length, an offset, an opcode...) — see
   :mod:`~benchmarks.mutation.fields`.
 * ``bytes``: 1-8 random bytes changed anywhere, or the file truncated.
+* ``bomb``: a decompression bomb: options, output shape (and SMH factors)
+  changed together so that a small file declares 2^22..2^31 virtual weights.
 * ``values``: a *valid* different model (a new seed, use_sign or SMH start in
   range, other bucket / factor / scale values, a different K with a bucket
   tensor to match): may run, with other numbers.
@@ -59,7 +61,7 @@ except ImportError:  # pragma: no cover - TensorFlow's copy
     from tensorflow.lite.tools import flatbuffer_utils as _fbu
 
 FAMILIES = ("options", "options_bytes", "tensor", "buffer", "operator", "opcode",
-            "graph_io", "fields", "bytes", "values")
+            "graph_io", "fields", "bytes", "values", "bomb")
 OUR_OPS = ("HashedWeights", "FreshWeights", "SMHWeights")
 CUSTOM = schema.BuiltinOperator.CUSTOM
 # Shared variables: the inputs whose values a valid model may change.
@@ -894,11 +896,59 @@ def _channel_scale(model, op, rng, index, name):
     return f"operator {index} ({name}) input {i} scale values replaced"
 
 
+# -------------------------------------------------------------------------- family: bomb
+
+def bomb_edit(model, rng) -> str:
+    """Options and output shape agree on a huge virtual size (a decompression bomb)."""
+    ours = _ours(model)
+    if not ours:
+        return "no operator of ours"
+    index, op, name = rng.choice(ours)
+    sg = model.subgraphs[0]
+    options = decode(op.customOptions)
+    shape = [int(d) for d in options["kernel_shape"]]
+    target = 2 ** rng.choice([22, 24, 26, 27, 28, 30, 31, 33])
+    grow = max(1, target // max(1, int(np.prod(shape))))
+    axis = len(shape) - 2  # the input dimension: in (Dense) or in channels (Conv2D)
+    shape[axis] *= grow
+    options["kernel_shape"] = shape
+    out = shape[-1]
+    if options.get("layout") == "ohwi":
+        weights_shape = [out, *shape[:-1]]
+    else:
+        weights_shape = [out, shape[0]]
+    extra = ""
+    if name == "SMHWeights":
+        size = int(np.prod(shape)) + int(options.get("bias_size", 0))
+        n = math.isqrt(size - 1) + 1
+        options["n"], options["start"] = n, 0
+        rank = int(options["rank"])
+        if rng.random() < 0.7 and rank * n <= 2**19:  # factors to match (a big file)
+            for i in (0, 1):
+                tensor = sg.tensors[int(op.inputs[i])]
+                tensor.shape = np.array([rank, n], np.int32)
+                itemsize = 1 if tensor.type == schema.TensorType.INT8 else 4
+                buffer = schema.BufferT()
+                buffer.data = np.full(rank * n * itemsize, 1, np.uint8)
+                model.buffers.append(buffer)
+                tensor.buffer = len(model.buffers) - 1
+            extra = f", U and V [{rank}, {n}] to match"
+        else:
+            extra = f", n {n} (U and V left as they are)"
+    _set_options(op, encode(options))
+    tensor = sg.tensors[int(op.outputs[0])]
+    if all(d < 2**31 for d in weights_shape):
+        tensor.shape = np.array(weights_shape, np.int32)
+    return (f"operator {index} ({name}) kernel_shape -> {shape} "
+            f"({int(np.prod(shape)):,} weights), output 0 shape -> {weights_shape}{extra}")
+
+
 # --------------------------------------------------------------------------- the mutant
 
 _OBJECT_EDITS = {"options": options_edit, "options_bytes": options_bytes_edit,
                  "tensor": tensor_edit, "buffer": buffer_edit, "operator": operator_edit,
-                 "opcode": opcode_edit, "graph_io": graph_io_edit, "values": values_edit}
+                 "opcode": opcode_edit, "graph_io": graph_io_edit, "values": values_edit,
+                 "bomb": bomb_edit}
 
 
 def mutant_rng(seed: int, index: int) -> random.Random:
@@ -926,6 +976,8 @@ def mutate(seeds: dict, seed: int, index: int, families=FAMILIES) -> Mutant:
     original = seeds[name]
     mutant = Mutant(index, name, family, valid_model=(family == "values"))
     count = rng.choices([1, 2, 3], weights=[60, 25, 15])[0]
+    if family == "bomb":
+        count = 1
     for attempt in range(5):
         content = _apply(original, family, rng, count if attempt == 0 else 1, mutant.edits,
                          mutant.content or original)
