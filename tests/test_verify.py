@@ -1,0 +1,366 @@
+"""The model verifier (``hk_verify_model``, ``hashed_keras.lite.verify``).
+
+Real files written by ``hashed_keras.lite.convert`` (every operator, float32
+and int8 shared variables, a dense file) pass; one targeted mutant per check,
+made with the official schema's object API (``hashed_keras.lite.flatbuffer``),
+is refused with the expected code and a message naming the tensor or
+operator; a changed seed or changed bucket values still pass. The C++ side
+(truncations, corruptions, hand-built defects under ASan) is
+``kernels/tests/verify_test.cc``.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import random
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+from flatbuffers import flexbuffers
+
+from hashed_keras.lite import flatbuffer
+from hashed_keras.lite.flatbuffer import schema
+from hashed_keras.lite.verify import InvalidModelError, verify, verify_file
+
+KERNELS = Path(__file__).resolve().parents[1] / "hashed_keras" / "lite" / "kernels"
+OPS = schema.BuiltinOperator
+
+
+def _samples_module():
+    spec = importlib.util.spec_from_file_location(
+        "make_verify_samples", KERNELS / "tests" / "make_verify_samples.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    """{name: bytes} of freshly converted files (the samples' models) and a dense one."""
+    from hashed_keras import lite
+    samples = _samples_module()
+    folder = tmp_path_factory.mktemp("verify")
+    x = np.random.default_rng(0).random((4, 8, 8, 1), dtype=np.float32)
+    out = {}
+    for operator, arch, dtype in samples.SAMPLES:
+        path = folder / f"{operator}-{arch}-{dtype}.tflite"
+        lite.convert(samples.build(operator, arch), path, shared_dtype=dtype, sample_inputs=x)
+        out[path.stem] = path.read_bytes()
+    dense = folder / "dense.tflite"
+    lite.convert(samples._dense("cnn"), dense, dense=True, sample_inputs=x)
+    out["dense"] = dense.read_bytes()
+    return out
+
+
+def _refused(content, reason, *needles, **limits):
+    with pytest.raises(InvalidModelError) as info:
+        verify(content, **limits)
+    error = info.value
+    assert error.reason == reason, error.message
+    assert error.code == {"schema": 10, "buffer": 11, "index": 12, "tensor": 13,
+                          "graph": 14, "operator": 15, "limit": 16}[reason]
+    assert "\n" not in error.message
+    for needle in needles:
+        assert needle in error.message, (needle, error.message)
+    return error.message
+
+
+def _op(model, name):
+    """(index, operator) of the first CUSTOM operator `name`."""
+    for i, op in enumerate(model.subgraphs[0].operators):
+        if flatbuffer.opcode_name(model, op.opcodeIndex) == name:
+            return i, op
+    raise AssertionError(f"no {name} operator")
+
+
+def _options(op) -> dict:
+    return flexbuffers.Loads(bytes(op.customOptions))
+
+
+def _set_options(op, **changes):
+    options = _options(op)
+    options.update(changes)
+    op.customOptions = list(flexbuffers.Dumps(options))
+
+
+def _tensor(model, index):
+    return model.subgraphs[0].tensors[index]
+
+
+def _name(model, index) -> str:
+    return flatbuffer.tensor_name(_tensor(model, index))
+
+
+# ------------------------------------------------------------------ valid files
+
+def test_every_converted_file_passes(files):
+    assert len(files) == 7
+    for name, content in files.items():
+        verify(content)  # raises on failure
+        verify(bytearray(content))
+        verify(memoryview(content))
+
+
+def test_committed_samples_pass():
+    samples = sorted((KERNELS / "tests" / "verify_samples").glob("*.tflite"))
+    assert len(samples) == 6
+    for path in samples:
+        verify_file(path)
+
+
+def test_a_changed_seed_and_changed_buckets_are_valid_models(files):
+    model = flatbuffer.read(files["hashed-mlp-float32"])
+    _, op = _op(model, "HashedWeights")
+    _set_options(op, seed=_options(op)["seed"] + 1)
+    buckets = _tensor(model, op.inputs[0])
+    buffer = model.buffers[buckets.buffer]
+    buffer.data = (np.frombuffer(bytes(buffer.data), np.float32) * 2).view(np.uint8)
+    verify(flatbuffer.write(model))
+
+    model = flatbuffer.read(files["smh-mlp-int8"])
+    u = _tensor(model, _op(model, "SMHWeights")[1].inputs[0])
+    u.quantization.scale = [u.quantization.scale[0] * 3]  # another int8 scale value
+    verify(flatbuffer.write(model))
+
+
+# ------------------------------------------------------- one mutant per check
+
+def test_truncated_and_random_bytes_are_not_a_model(files):
+    content = files["hashed-mlp-float32"]
+    for cut in (0, 3, 8, 64, len(content) // 2, len(content) - 1):
+        _refused(content[:cut], "schema", "convert the model again")
+    rng = random.Random(0)
+    for _ in range(20):
+        _refused(bytes(rng.randrange(256) for _ in range(rng.randrange(1, 400))), "schema")
+
+
+def test_constant_as_graph_input(files):
+    model = flatbuffer.read(files["hashed-mlp-float32"])
+    _, op = _op(model, "HashedWeights")
+    model.subgraphs[0].inputs = [op.inputs[0]]
+    _refused(flatbuffer.write(model), "graph", "input 0", _name(model, op.inputs[0]),
+             "cannot be a constant")
+
+
+def _patch_buffer(content: bytes, buffer_index: int, offset: int, size: int) -> bytes:
+    """The file with buffer `buffer_index`'s data replaced by out-of-line (offset, size)."""
+    model = flatbuffer.read(content)
+    buffer = model.buffers[buffer_index]
+    buffer.data, buffer.offset, buffer.size = None, offset, size
+    return flatbuffer.write(model)
+
+
+def test_out_of_line_buffer_outside_the_file(files):
+    model = flatbuffer.read(files["hashed-mlp-float32"])
+    buffer = _tensor(model, _op(model, "HashedWeights")[1].inputs[0]).buffer
+    for offset, size in ((2**64 - 1, 16), (2**63, 2**63), (16, 2**64 - 8), (10**6, 4)):
+        _refused(_patch_buffer(files["hashed-mlp-float32"], buffer, offset, size), "buffer",
+                 f"buffer {buffer}", str(offset), "outside")
+    # Inside the file (any bytes of it): a buffer, which then must have the tensor's size.
+    content = files["hashed-mlp-float32"]
+    bytes_needed = flatbuffer.buffer_bytes(model, _tensor(model, _op(model, "HashedWeights")[1]
+                                                          .inputs[0]))
+    verify(_patch_buffer(content, buffer, 16, bytes_needed))
+    _refused(_patch_buffer(content, buffer, 16, bytes_needed - 4), "tensor", "needs")
+
+
+def test_custom_opcode_switched_to_a_builtin(files):
+    for name, op_name in (("hashed-mlp-float32", "HashedWeights"),
+                          ("smh-cnn-float32", "SMHWeights"),
+                          ("freshnets-cnn-int8", "FreshWeights")):
+        model = flatbuffer.read(files[name])
+        index, op = _op(model, op_name)
+        code = model.operatorCodes[op.opcodeIndex]
+        code.builtinCode = code.deprecatedBuiltinCode = OPS.STRIDED_SLICE
+        _refused(flatbuffer.write(model), "graph", f"operator {index} (STRIDED_SLICE)",
+                 "custom options")
+
+
+def test_builtin_and_deprecated_codes_disagree(files):
+    model = flatbuffer.read(files["hashed-mlp-float32"])
+    index, op = _op(model, "HashedWeights")
+    model.operatorCodes[op.opcodeIndex].deprecatedBuiltinCode = OPS.ADD
+    _refused(flatbuffer.write(model), "graph", "disagree")
+
+
+def test_our_output_pointed_at_a_constant_buffer(files):
+    model = flatbuffer.read(files["freshnets-cnn-float32"])
+    index, op = _op(model, "FreshWeights")
+    weights = _tensor(model, op.outputs[0])
+    elements = int(np.prod(weights.shape))
+    model.buffers.append(schema.BufferT())
+    model.buffers[-1].data = np.zeros(elements * 4, np.uint8)
+    weights.buffer = len(model.buffers) - 1
+    _refused(flatbuffer.write(model), "graph", _name(model, op.outputs[0]),
+             f"operator {index} (CUSTOM 'FreshWeights')", "is a constant")
+
+
+def test_our_input_pointed_at_an_activation(files):
+    model = flatbuffer.read(files["hashed-cnn-int8"])
+    index, op = _op(model, "HashedWeights")
+    _tensor(model, op.inputs[0]).buffer = 0  # the empty buffer: an arena tensor
+    _refused(flatbuffer.write(model), "operator", f"operator {index}", "not a constant",
+             _name(model, op.inputs[0]))
+
+
+def test_decompression_bomb_is_over_the_default_limits(files):
+    model = flatbuffer.read(files["hashed-mlp-float32"])
+    index, op = _op(model, "HashedWeights")
+    options = _options(op)
+    weights = _tensor(model, op.outputs[0])
+    _set_options(op, kernel_shape=[1 << 20, 1 << 10],
+                 bias_size=(1 << 10) if options["hash_bias"] else 0)
+    weights.shape = np.array([1 << 10, 1 << 20], np.int32)
+    if options["hash_bias"]:
+        _tensor(model, op.outputs[1]).shape = np.array([1 << 10], np.int32)
+    content = flatbuffer.write(model)
+    assert len(content) < 8192
+    message = _refused(content, "limit")
+    assert "max_" in message
+    # Raising every limit (a trusted file): the verifier accepts what the
+    # options declare (the runtime's own shape checks come later).
+    big = 1 << 36
+    verify(content, max_virtual_weights=big, max_rebuild_bytes=big, max_tensor_bytes=big)
+    message = _refused(content, "limit", "max_virtual_weights", max_rebuild_bytes=big,
+                       max_tensor_bytes=big)
+    assert f"operator {index}" in message
+
+
+def test_limits_name_the_operator_and_how_to_raise_them(files):
+    content = files["smh-cnn-float32"]
+    _refused(content, "limit", "SMHWeights", "max_virtual_weights=N", max_virtual_weights=1)
+    _refused(content, "limit", "max_rebuild_bytes=N", max_rebuild_bytes=8)
+    _refused(content, "limit", "max_tensor_bytes", max_tensor_bytes=8)
+    verify(content, max_virtual_weights=10**9, max_rebuild_bytes=10**10)
+
+
+def test_indices_out_of_range(files):
+    content = files["smh-mlp-int8"]
+    model = flatbuffer.read(content)
+    _, op = _op(model, "SMHWeights")
+    op.opcodeIndex = 99
+    _refused(flatbuffer.write(model), "index", "opcode index 99")
+
+    model = flatbuffer.read(content)
+    _, op = _op(model, "SMHWeights")
+    op.inputs = np.array([op.inputs[0], 5000, *op.inputs[2:]], np.int32)
+    _refused(flatbuffer.write(model), "index", "tensor 5000")
+
+    model = flatbuffer.read(content)
+    _tensor(model, 0).buffer = 777
+    _refused(flatbuffer.write(model), "index", "buffer index 777")
+
+    model = flatbuffer.read(content)
+    model.subgraphs[0].outputs = np.array([-1], np.int32)
+    _refused(flatbuffer.write(model), "index", "output 0 is tensor -1")
+
+    model = flatbuffer.read(content)
+    model.signatureDefs[0].outputs[0].tensorIndex = 4242
+    _refused(flatbuffer.write(model), "index", "signature def 0", "4242")
+
+
+def test_tensor_shape_bytes_and_quantization(files):
+    content = files["freshnets-cnn-int8"]
+    model = flatbuffer.read(content)
+    _, op = _op(model, "FreshWeights")
+    buckets = _tensor(model, op.inputs[0])
+    buckets.shape = np.array([buckets.shape[0] + 1], np.int32)  # bytes no longer match
+    _refused(flatbuffer.write(model), "tensor", _name(model, op.inputs[0]), "needs")
+
+    model = flatbuffer.read(content)
+    _tensor(model, 0).shape = np.array([1, -8, 8, 1], np.int32)
+    _refused(flatbuffer.write(model), "tensor", "is -8")
+
+    model = flatbuffer.read(content)
+    buckets = _tensor(model, _op(model, "FreshWeights")[1].inputs[0])
+    buckets.quantization.zeroPoint = np.array([0, 0], np.int64)
+    _refused(flatbuffer.write(model), "tensor", "1 scales and 2 zero points")
+
+
+def test_our_operators_options_and_wiring(files):
+    content = files["hashed-mlp-float32"]
+
+    model = flatbuffer.read(content)  # K vs the buckets' length
+    index, op = _op(model, "HashedWeights")
+    _set_options(op, buckets=_options(op)["buckets"] + 1)
+    _refused(flatbuffer.write(model), "operator", f"operator {index}", "buckets")
+
+    model = flatbuffer.read(content)  # the layout vs the output and its consumer
+    _, op = _op(model, "HashedWeights")
+    _set_options(op, layout="ohwi")
+    _refused(flatbuffer.write(model), "operator")
+
+    model = flatbuffer.read(content)  # kernel_shape transposed
+    _, op = _op(model, "HashedWeights")
+    shape = _options(op)["kernel_shape"]
+    _set_options(op, kernel_shape=shape[::-1])
+    _refused(flatbuffer.write(model), "operator", "kernel_shape")
+
+    model = flatbuffer.read(content)  # the consumer reads something else
+    _, op = _op(model, "HashedWeights")
+    weights = op.outputs[0]
+    for consumer in model.subgraphs[0].operators:
+        if consumer.inputs is not None and weights in list(consumer.inputs):
+            position = list(consumer.inputs).index(weights)
+            consumer.inputs[position] = 0  # the graph input instead
+    _refused(flatbuffer.write(model), "operator", "read by no operator")
+
+    model = flatbuffer.read(content)  # weights wired into the wrong input slot
+    _, op = _op(model, "HashedWeights")
+    for consumer in model.subgraphs[0].operators:
+        if consumer.inputs is not None and op.outputs[0] in list(consumer.inputs):
+            consumer.inputs[0], consumer.inputs[1] = consumer.inputs[1], consumer.inputs[0]
+            break
+    _refused(flatbuffer.write(model), "operator", "may only be input 1")
+
+    model = flatbuffer.read(content)  # weights exposed as a model output
+    _, op = _op(model, "HashedWeights")
+    model.subgraphs[0].outputs = np.array([*model.subgraphs[0].outputs, op.outputs[0]],
+                                          np.int32)
+    _refused(flatbuffer.write(model), "operator", "model output")
+
+
+def test_shared_buckets_and_int8_scale(files):
+    model = flatbuffer.read(files["hashed-cnn-int8"])
+    ops = [op for op in model.subgraphs[0].operators
+           if flatbuffer.opcode_name(model, op.opcodeIndex) == "HashedWeights"]
+    assert len(ops) >= 2
+    # Two layers reading one bucket tensor (of the right length for both).
+    first = _tensor(model, ops[0].inputs[0])
+    _set_options(ops[1], buckets=_options(ops[0])["buckets"])
+    ops[1].inputs[0] = ops[0].inputs[0]
+    _refused(flatbuffer.write(model), "operator", "read by 2 operators",
+             flatbuffer.tensor_name(first))
+
+    for scale in (float("inf"), float("nan"), 0.0, -1.0):
+        model = flatbuffer.read(files["hashed-cnn-int8"])
+        _, op = _op(model, "HashedWeights")
+        _tensor(model, op.inputs[0]).quantization.scale = np.array([scale], np.float32)
+        _refused(flatbuffer.write(model), "operator", "int8")
+
+
+def test_verify_file_and_argument_errors(files, tmp_path):
+    with pytest.raises(FileNotFoundError, match="No model file"):
+        verify_file(tmp_path / "missing.tflite")
+    broken = tmp_path / "broken.tflite"
+    broken.write_bytes(files["dense"][:100])
+    with pytest.raises(InvalidModelError, match="broken.tflite"):
+        verify_file(broken)
+    with pytest.raises(TypeError):
+        verify("not bytes")
+    for bad in (0, -1, 1.5, True, 2**64):
+        with pytest.raises(ValueError):
+            verify(files["dense"], max_virtual_weights=bad)
+    assert issubclass(InvalidModelError, ValueError)
+
+
+@pytest.mark.skipif(shutil.which("flatc") is None, reason="flatc (flatbuffers-compiler) not installed")
+def test_generated_schema_header_matches_flatc():
+    result = subprocess.run(["bash", str(KERNELS / "schema" / "regenerate.sh"), "--check"],
+                            capture_output=True, text=True)
+    if result.returncode == 2:
+        pytest.skip(result.stderr.strip())
+    assert result.returncode == 0, result.stderr
