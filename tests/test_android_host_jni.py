@@ -65,3 +65,22 @@ def test_the_apps_native_library_in_python_and_on_the_jvm(tmp_path):
     assert "FAIL" not in result.stdout
     # -Xcheck:jni found nothing to complain about.
     assert "WARNING in native method" not in output
+
+
+@pytest.mark.skipif(shutil.which("cmake") is None or shutil.which("javac") is None,
+                    reason="needs cmake and a JDK")
+def test_debug_builds_compile_the_kernels_optimised(tmp_path):
+    """A debug APK must not time -O0 kernels: the app's CMake ends every compile with -O2."""
+    import json
+
+    build = tmp_path / "debug"
+    subprocess.run(["cmake", "-S", str(ROOT / "android_demo/app/src/main/cpp"), "-B", str(build),
+                    "-DCMAKE_BUILD_TYPE=Debug", "-DCMAKE_CXX_FLAGS_DEBUG=-O0 -g",
+                    "-DCMAKE_EXPORT_COMPILE_COMMANDS=ON"],
+                   check=True, capture_output=True, text=True, timeout=300)
+    commands = json.loads((build / "compile_commands.json").read_text())
+    files = {Path(c["file"]).name: [t for t in c["command"].split() if t.startswith("-O")]
+             for c in commands}
+    assert "hk_jni.cc" in files and "delegate.cc" in files and "verify.cc" in files
+    for name, flags in files.items():
+        assert flags and flags[-1] == "-O2", f"{name} is compiled with {flags}"
