@@ -252,7 +252,7 @@ def load_teacher(path, input_shape, num_classes, sample):
         teacher = keras.models.load_model(path, compile=False)
     except Exception as error:  # noqa: BLE001 - any load failure is a bad flag
         raise ValueError(f"--distill_from {path}: cannot load a Keras model "
-                         f"({type(error).__name__}: {error}).") from error
+                         f"({type(error).__name__}: {_first_line(error)}).") from error
     want_in, want_out = (None, *tuple(input_shape)), (None, int(num_classes))
     if tuple(teacher.input_shape) != want_in:
         raise ValueError(f"--distill_from {path}: the teacher's input shape "
@@ -681,6 +681,9 @@ def _train_multiworker(config, dataset, strategy, extra_callbacks) -> dict:
                 f"{sorted(set(int(e) for e in everyone))} and {backup} no longer has epoch "
                 f"{start_epoch}; drop --resume on every worker to start over.")
         loop.restore(mine[start_epoch])
+    for epoch, path in mine.items():
+        if epoch > start_epoch:  # another worker has none of it: training redoes it
+            path.unlink(missing_ok=True)
     if config.verbose:
         where = f"{role.name} of {role.workers}" if role.workers > 1 else "one worker"
         resumed = f", resuming after epoch {start_epoch}" if start_epoch else ""
@@ -733,8 +736,7 @@ def _train_multiworker(config, dataset, strategy, extra_callbacks) -> dict:
         "workers": role.workers,
         "replicas": int(strategy.num_replicas_in_sync),
         "resumed_from_epoch": start_epoch,
-        "epochs_run_this_session": config.epochs - start_epoch if start_epoch < config.epochs
-        else 0,
+        "epochs_run_this_session": max(0, config.epochs - start_epoch),
         "wall_time_s": wall_time,
         "history": {k: [float(v) for v in vs] for k, vs in history.history.items()},
         "weights_sha256": digest,

@@ -73,11 +73,10 @@ flags.DEFINE_bool("verbose", False,
 
 def main(argv):
     del argv
+    import tensorflow as tf
     if not FLAGS.verbose:
-        import tensorflow as tf
         tf.get_logger().setLevel("WARNING")
     if FLAGS.cpu_replicas:
-        import tensorflow as tf
         cpu = tf.config.list_physical_devices("CPU")[0]
         tf.config.set_logical_device_configuration(
             cpu, [tf.config.LogicalDeviceConfiguration()] * FLAGS.cpu_replicas)
@@ -115,17 +114,23 @@ def main(argv):
     print(f"Wrote {config.out}/model.keras and {config.out}/metrics.json")
 
 
+_LONGEST = 600  # characters of an error message printed without --verbose
+
+
 def _one_line(error: BaseException) -> str:
     """The failure in one line: our errors say what to do; others get a hint."""
+    message = " ".join(str(error).split())
+    if len(message) > _LONGEST:
+        message = message[:_LONGEST] + " ..."
     if isinstance(error, (training.TrainingError, ValueError, FileNotFoundError)):
-        return " ".join(str(error).split())
-    return (f"{type(error).__name__}: {training._first_line(error)} (run again with "
-            "--verbose for the traceback).")
+        return message
+    return f"{type(error).__name__}: {message} (run again with --verbose for the traceback)."
 
 
 def _fail(message: str, exitcode: int = 1):
     print(f"pipelines.train: error: {message}", file=sys.stderr)
     sys.exit(exitcode)
+
 
 if __name__ == "__main__":
     app.run(main)
