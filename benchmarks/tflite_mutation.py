@@ -263,10 +263,17 @@ class Campaign:
                     "stderr": crashed.result.get("stderr", "")[-1500:]}
                 finding["excused_on_bare"] = (crashed.route == "bare"
                                               and finding["class12"] is not None)
+                finding["dense_twin"] = "not built"
                 findings.append(finding)
                 if not any(f is not finding and f["index"] == index for f in findings):
                     for route in ("stock", "verify"):
                         follow.append(runner.Job(str(saved), route, ("f", index, route)))
+                    twin = self.mutators.dense_twin(mutant.content)
+                    if twin is not None:
+                        twin_path = saved.with_suffix(".dense.tflite")
+                        twin_path.write_bytes(twin)
+                        follow.append(runner.Job(str(twin_path), "stock",
+                                                 ("f", index, "stock_dense")))
             for s in silent:
                 if s["index"] == index:
                     s["file"] = str(saved)
@@ -285,7 +292,11 @@ class Campaign:
         for finding in findings:
             if finding["index"] != index:
                 continue
-            if route == "stock":
+            if route == "stock_dense":
+                finding["dense_twin"] = job.outcome
+                if job.outcome in ("crash", "hang") and finding["route"] == "bare":
+                    finding["excused_on_bare"] = True
+            elif route == "stock":
                 finding["stock"] = job.outcome + (
                     f": {job.result.get('message', '')[:200]}" if job.outcome != "ok" else "")
                 finding["stock_survives"] = job.outcome in ("ok", "error")
@@ -366,11 +377,11 @@ def markdown(summary) -> str:
               + (" — PASSED" if summary["passed"] else " — FAILED"), ""]
     if summary["findings"]:
         lines += ["| # | seed | family | route | outcome | verifier | stock alone | class 1-2 "
-                  "| edit |", "|---|---|---|---|---|---|---|---|---|"]
+                  "| stock on dense twin | edit |", "|---|---|---|---|---|---|---|---|---|---|"]
         for f in summary["findings"]:
             lines.append(f"| {f['index']} | {f['seed']} | {f['family']} | {f['route']} | "
                          f"{f['outcome']} ({f['message'][:40]}) | {f.get('verify_code')} | "
-                         f"{f.get('stock', '?')[:40]} | {f['class12'] or ''} | "
+                         f"{f.get('stock', '?')[:40]} | {f['class12'] or ''} | {f.get('dense_twin')} | "
                          f"{f['description'][:120].replace('|', '/')} |")
     if summary["silent"]:
         lines += ["", "Silent wrong results:", ""]

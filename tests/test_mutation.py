@@ -273,3 +273,18 @@ def test_ci_slice_never_crashes_or_hangs_our_loading_path(seed_dir, tmp_path):
 def test_ci_slice_bare_delegate_crashes_only_on_class_1_2_files(seed_dir, tmp_path):
     summary = _slice(seed_dir, tmp_path, ("bare",))
     assert summary["failures"]["bare_unexcused"] == 0, _report(summary, "bare")
+
+
+def test_dense_twin_replaces_our_operators_by_constants(seed_files, tmp_path):
+    content = seed_files["smh-cnn-int8"]
+    twin = mutators.dense_twin(content)
+    model, seed = mutators.read(twin), mutators.read(content)
+    assert not mutators._ours(model)
+    assert len(model.subgraphs[0].operators) == \
+        len(seed.subgraphs[0].operators) - len(mutators._ours(seed))
+    path = tmp_path / "twin.tflite"
+    path.write_bytes(twin)
+    with runner.Pool(1, 20.0, tmp_path / "logs", runner.worker_env()) as pool:
+        job, = pool.run_all([runner.Job(str(path), "stock", "twin", outputs=True)])
+    assert job.outcome == "ok" and job.result["outputs"][0][1] == [1, 10]
+    assert mutators.dense_twin(b"garbage") is None

@@ -66,6 +66,8 @@ OUR_OPS = ("HashedWeights", "FreshWeights", "SMHWeights")
 CUSTOM = schema.BuiltinOperator.CUSTOM
 # Shared variables: the inputs whose values a valid model may change.
 SHARED_INPUTS = {"HashedWeights": (0,), "FreshWeights": (0,), "SMHWeights": (0, 1)}
+# Inputs an operator cannot run without (the others, channel scales, are optional).
+REQUIRED_INPUTS = {"HashedWeights": 1, "FreshWeights": 1, "SMHWeights": 3}
 # Options whose value (in range) selects values, not shapes: a valid model.
 VALUE_OPTIONS = ("seed", "use_sign", "start")
 
@@ -1035,6 +1037,11 @@ def _options_structure(model, op):
             value = isinstance(value, int) and 0 <= value < 2**32
         elif key == "use_sign":
             value = isinstance(value, bool)
+        elif key == "band_buckets":  # another allocation of the same K: a valid model
+            value = (isinstance(value, list) and len(value),
+                     isinstance(value, list) and all(isinstance(v, int) and v >= 1
+                                                     for v in value)
+                     and sum(value) == options.get("buckets"))
         elif key == "start":
             try:
                 size = int(np.prod(options["kernel_shape"])) + int(options["bias_size"])
@@ -1054,6 +1061,11 @@ def _quant_structure(q):
             int(q.quantizedDimension))
 
 
+def _code(model, index):
+    code = model.operatorCodes[index]
+    return (code.builtinCode, code.deprecatedBuiltinCode, _custom(code))
+
+
 def _ints(values):
     return () if values is None else tuple(int(v) for v in values)
 
@@ -1061,16 +1073,18 @@ def _ints(values):
 def structure(content: bytes):
     """What our operators' numbers depend on, other than values; None if unparseable.
 
-    The operator codes; for each of our operators (HashedWeights, FreshWeights,
-    SMHWeights) its position, opcode, inputs, outputs and options (seed,
-    ``use_sign`` and SMH ``start`` only as "in range"); the shape, type, buffer
-    byte length, variable flag and quantization (scale count, all positive and
-    finite, zero points, dimension) of every tensor they read or write; and
-    every place (operator input, graph input or output) where one of their
-    tensors is used. Two files with the same structure differ at most in values
-    (bucket, factor and scale values, seeds, names) or in the builtin operators'
-    own part of the graph (the stock runtime's business): both may be valid
-    models. A mutant whose structure differs from its seed's and that still runs
+    For each of our operators (HashedWeights, FreshWeights,
+    SMHWeights) its position, operator code, required inputs, outputs and options
+    (seed, ``use_sign``, SMH ``start`` and FreshWeights ``band_buckets`` only as
+    "valid"); the shape, type, buffer byte length, variable flag and
+    quantization (scale count, all positive and finite, zero points, dimension)
+    of every tensor they read or write; and every place (input 0 or 1 of an
+    operator, graph input or output) where one of their tensors is used. Two
+    files with the same structure differ at most in values (bucket, factor and
+    scale values, seeds, band allocations, names), in optional inputs (a
+    channel scale, a builtin operator's bias: present or not) or in the builtin
+    operators' own part of the graph (the stock runtime's business): both may
+    be valid models. A mutant whose structure differs from its seed's and that still runs
     with different outputs is a *silent wrong result*.
     """
     try:
@@ -1078,13 +1092,13 @@ def structure(content: bytes):
     except Exception:  # noqa: BLE001
         return None
     try:
-        codes = tuple((c.builtinCode, c.deprecatedBuiltinCode, _custom(c))
-                      for c in model.operatorCodes or ())
         graphs = []
         for sg in model.subgraphs or ():
-            ours = [(i, op) for i, op in enumerate(sg.operators or ())
+            ours = [(i, op, REQUIRED_INPUTS[op_name(model, op)])
+                    for i, op in enumerate(sg.operators or ())
                     if op_name(model, op) in OUR_OPS]
-            mine = sorted({t for _, op in ours for t in _ints(op.inputs) + _ints(op.outputs)})
+            mine = sorted({t for _, op, k in ours
+                           for t in _ints(op.inputs)[:k] + _ints(op.outputs)})
             tensors = []
             for t in mine:
                 if not 0 <= t < len(sg.tensors or ()):
@@ -1096,18 +1110,22 @@ def structure(content: bytes):
                 size = None if buffer is None else (
                     buffer.size if buffer.offset > 1 else
                     0 if buffer.data is None else len(buffer.data))
+                quant = (None if tensor.type in (schema.TensorType.FLOAT32,
+                                                 schema.TensorType.FLOAT16)
+                         else _quant_structure(tensor.quantization))  # ignored on floats
                 tensors.append((t, _ints(tensor.shape), tensor.type, size,
-                                bool(tensor.isVariable), _quant_structure(tensor.quantization)))
+                                bool(tensor.isVariable), quant))
             mine_set = set(mine)
             uses = tuple((i, k, t) for i, op in enumerate(sg.operators or ())
-                         for k, t in enumerate(_ints(op.inputs)) if t in mine_set)
+                         for k, t in enumerate(_ints(op.inputs)[:2]) if t in mine_set)
             io = (tuple(t for t in _ints(sg.inputs) if t in mine_set),
                   tuple(t for t in _ints(sg.outputs) if t in mine_set))
-            ops = tuple((i, op.opcodeIndex, _ints(op.inputs), _ints(op.outputs),
+            ops = tuple((i, _code(model, op.opcodeIndex), _ints(op.inputs)[:k],
+                         _ints(op.outputs),
                          op.customOptionsFormat, _options_structure(model, op))
-                        for i, op in ours)
+                        for i, op, k in ours)
             graphs.append((ops, tuple(tensors), uses, io))
-        return (codes, tuple(graphs))
+        return tuple(graphs)
     except Exception:  # noqa: BLE001 - an unpackable mutant
         return None
 
@@ -1137,3 +1155,45 @@ def class12(content: bytes) -> str | None:
     except Exception:  # noqa: BLE001
         return None
     return None
+
+
+def dense_twin(content: bytes) -> bytes | None:
+    """The mutant with each of our operators replaced by constants of its outputs'
+    declared shapes (zeros): the same file as the stock runtime alone would see
+    it if it were a dense model. None if that cannot be built (unparseable, an
+    output of ours with a bad index, shape or type).
+
+    If the stock runtime crashes on the dense twin too, a crash of the bare
+    delegate on the mutant is the runtime's (the other edits crash it without
+    our kernels), not the kernels'.
+    """
+    try:
+        model = read(content)
+        sg = model.subgraphs[0]
+        keep = []
+        for op in sg.operators:
+            if op_name(model, op) not in OUR_OPS:
+                keep.append(op)
+                continue
+            for t in _ints(op.outputs):
+                if t < 0:
+                    continue
+                tensor = sg.tensors[t]
+                shape = _ints(tensor.shape)
+                if tensor.type != schema.TensorType.FLOAT32 or any(d <= 0 for d in shape) \
+                        or int(np.prod(shape)) > 2**24:
+                    return None
+                buffer = schema.BufferT()
+                buffer.data = np.zeros(4 * int(np.prod(shape)), np.uint8)
+                model.buffers.append(buffer)
+                tensor.buffer = len(model.buffers) - 1
+        if len(keep) == len(sg.operators):
+            return None  # nothing of ours left: the mutant itself is its dense twin
+        sg.operators = keep
+        out = write(model)
+    except Exception:  # noqa: BLE001
+        return None
+    # Out-of-line buffers keep their offsets only if the file keeps its tail.
+    if any(b.offset > 1 for b in model.buffers):
+        return None
+    return out
