@@ -58,13 +58,13 @@ class TfliteClassifier(
     init {
         val start = SystemClock.elapsedRealtimeNanos()
         delegate = if (withKernels) HashedKerasDelegate(maxVirtualWeights, maxRebuildBytes) else null
-        val options = Interpreter.Options().setNumThreads(numThreads)
-        delegate?.let { options.addDelegate(it) }
         interpreter = try {
+            val options = Interpreter.Options().setNumThreads(numThreads)
+            delegate?.let { options.addDelegate(it) }
             Interpreter(modelBuffer, options).also { it.allocateTensors() }
-        } catch (e: RuntimeException) {
+        } catch (t: Throwable) {  // incl. UnsatisfiedLinkError from LiteRT's own library
             delegate?.close()
-            throw e
+            throw t
         }
         try {
             initMillis = (SystemClock.elapsedRealtimeNanos() - start) / 1e6
@@ -76,10 +76,10 @@ class TfliteClassifier(
             }
             input = ByteBuffer.allocateDirect(4 * inputCount).order(ByteOrder.nativeOrder())
             output = ByteBuffer.allocateDirect(4 * outputSize).order(ByteOrder.nativeOrder())
-        } catch (e: RuntimeException) {
+        } catch (t: Throwable) {
             interpreter.close()
             delegate?.close()
-            throw e
+            throw t
         }
     }
 
