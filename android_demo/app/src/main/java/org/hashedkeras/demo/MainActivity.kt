@@ -81,17 +81,22 @@ class MainActivity : AppCompatActivity() {
         classifyButton.isEnabled = s.canClassify
         inputCaption.text = s.caption.ifEmpty { getString(R.string.input_caption_empty) }
         val preview = s.preview
-        if (preview != null && s.previewWidth > 0 && s.previewHeight > 0 &&
-            preview.size == s.previewWidth * s.previewHeight
-        ) {
-            val small = Bitmap.createBitmap(preview, s.previewWidth, s.previewHeight, Bitmap.Config.ARGB_8888)
-            inputPreview.setImageBitmap(
-                Bitmap.createScaledBitmap(small, s.previewWidth * 8, s.previewHeight * 8, false),
-            )
-        } else {
-            inputPreview.setImageDrawable(null)
+        try {
+            if (preview != null && s.previewWidth > 0 && s.previewHeight > 0 &&
+                preview.size == s.previewWidth * s.previewHeight
+            ) {
+                val small = Bitmap.createBitmap(preview, s.previewWidth, s.previewHeight, Bitmap.Config.ARGB_8888)
+                inputPreview.setImageBitmap(
+                    Bitmap.createScaledBitmap(small, s.previewWidth * 8, s.previewHeight * 8, false),
+                )
+            } else {
+                inputPreview.setImageDrawable(null)
+            }
+            if (!thumbnailsShown && model.testImages.isNotEmpty()) showThumbnails()
+        } catch (e: RuntimeException) {  // a bitmap the device cannot make: say so, keep running
+            status.text = (s.status + "\ncannot show images: ${e.message}").trim()
+            status.visibility = View.VISIBLE
         }
-        if (!thumbnailsShown && model.testImages.isNotEmpty()) showThumbnails()
     }
 
     private fun classifyDrawing() {
