@@ -75,8 +75,9 @@ flags.DEFINE_string("kernels", None, "Path of another kernels library (e.g. a sa
 flags.DEFINE_bool("asan", False, "Run the workers with an ASan+UBSan build of the kernels "
                   "(built with clang into --out/asan-build unless --kernels is given) and "
                   "clang's ASan runtime preloaded.")
-flags.DEFINE_integer("memory_mb", 4096, "Address-space cap of each worker (MiB; 0: none; "
-                     "ignored with --asan).")
+flags.DEFINE_integer("memory_mb", 4096, "Memory cap of each worker (MiB): its address "
+                     "space (RLIMIT_AS), or with --asan its resident size (ASan's "
+                     "hard_rss_limit_mb); 0: none. Going over it is a crash.")
 
 
 def build_asan_kernels(build_dir) -> Path:

@@ -808,7 +808,7 @@ def values_edit(model, rng) -> str:
         old = options["seed"] if "seed" in options else None
         if old is None:  # SMH: a start in range instead
             return _smh_start(op, options, rng, index)
-        options["seed"] = rng.choice([0, 2**32 - 1, rng.randrange(2**32), old + 1])
+        options["seed"] = rng.choice([0, 2**32 - 1, rng.randrange(2**32), (old + 1) % 2**32])
         _set_options(op, encode(options))
         return f"operator {index} ({name}) seed {old} -> {options['seed']}"
     if r < 0.35 and "use_sign" in options:

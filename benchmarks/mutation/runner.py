@@ -64,10 +64,14 @@ def worker_env(kernels: str | None = None, asan: bool = False, memory_mb: int = 
                                "apt-get install -y clang.")
         env["LD_PRELOAD"] = runtime
         # Python itself leaks by design; a report is a crash (exit code 1 without an answer).
-        env["ASAN_OPTIONS"] = ("detect_leaks=0:abort_on_error=1:allocator_may_return_null=1:"
-                               "handle_segv=1:detect_odr_violation=0")
+        # RLIMIT_AS does not work with ASan (it reserves terabytes of address space):
+        # ASan's own caps keep a decompression bomb from taking the machine's memory
+        # (going over them is a crash, like bad_alloc in a normal build).
+        env["ASAN_OPTIONS"] = ("detect_leaks=0:abort_on_error=1:handle_segv=1:"
+                               "detect_odr_violation=0:max_allocation_size_mb=3072:"
+                               f"hard_rss_limit_mb={memory_mb or 4096}")
         env["UBSAN_OPTIONS"] = "print_stacktrace=1:halt_on_error=1"
-        memory_mb = 0  # ASan reserves terabytes of address space
+        memory_mb = 0
     env["HK_MUTATION_MEMORY_MB"] = str(memory_mb)
     return env
 
