@@ -2,6 +2,7 @@
 #include <inttypes.h>
 #include <string.h>
 
+#include <new>
 #include <string>
 #include <vector>
 
@@ -158,7 +159,14 @@ HK_API int hk_smh_weights(const uint8_t* options, size_t options_len,
                        "says %" PRIu64, bias_len, plan.bias_size), error,
                 error_len);
   }
-  std::vector<float> scratch(static_cast<size_t>(plan.ScratchSize()));
+  std::vector<double> scratch;
+  try {
+    scratch.resize(static_cast<size_t>(plan.ScratchSize()));
+  } catch (const std::bad_alloc&) {
+    return Fail(HK_ERROR_ARGUMENTS,
+                Format("out of memory for %" PRIu64 " scratch values",
+                       plan.ScratchSize()), error, error_len);
+  }
   hk::ComputeSmhWeights(plan, u, v, scales, channel_scale, scratch.data(),
                         out, bias_out);
   return Fail(HK_OK, "", error, error_len);

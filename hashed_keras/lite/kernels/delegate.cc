@@ -19,7 +19,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <algorithm>
 #include <memory>
+#include <mutex>
 #include <new>
 #include <string>
 #include <type_traits>
@@ -27,6 +29,7 @@
 
 #include "hk_kernels.h"
 #include "op_registry.h"
+#include "options.h"  // Format
 #include "tflite_abi.h"
 
 namespace hk {
@@ -42,16 +45,63 @@ using tfl::TfLiteStatus;
 
 constexpr const char* kDelegateName = "HashedKerasDelegate";
 
+struct PrepareState;
+
 struct HkDelegate {
   TfLiteDelegate base;  // what the runtime sees: must be the first member
   // Zeroed room after the struct, in case a runtime newer than the layout
   // declared here reads fields appended to TfLiteDelegate.
   void* spare[16];
-  bool verbose;
+  bool verbose = false;
+  // The limits (HkLimits, defaults filled in) and what the nodes this
+  // delegate's kernels currently hold use of them, over every interpreter
+  // and subgraph the delegate serves (docs/tflite_format.md, "Limits").
+  uint64_t max_virtual_weights = HK_DEFAULT_MAX_VIRTUAL_WEIGHTS;
+  uint64_t max_rebuild_bytes = HK_DEFAULT_MAX_REBUILD_BYTES;
+  std::mutex mutex;
+  uint64_t live_weights = 0;
+  uint64_t live_bytes = 0;
+  uint64_t live_work = 0;
+  // Set by DelegatePrepare while the runtime calls KernelInit from
+  // ReplaceNodeSubsetsWithDelegateKernels (same thread, same call).
+  const PrepareState* preparing = nullptr;
 };
+
+// What DelegatePrepare learnt about the graph, for KernelInit.
+struct PrepareState {
+  TfLiteContext* context = nullptr;
+  std::vector<int> claimed;              // node indices, ascending
+  std::vector<unsigned char> producers;  // per tensor: nodes writing it (<= 255)
+};
+
+uint64_t SaturatingAdd(uint64_t a, uint64_t b) {
+  return a > UINT64_MAX - b ? UINT64_MAX : a + b;
+}
+uint64_t SaturatingMul(uint64_t a, uint64_t b) {
+  return b != 0 && a > UINT64_MAX / b ? UINT64_MAX : a * b;
+}
+
+// How a user raises a limit, for messages.
+std::string HowToRaise(const char* key) {
+  return std::string("if the model is trusted, raise the limit: "
+                     "hashed_keras.lite.Interpreter(..., ") + key +
+         "=N) in Python, the delegate option \"" + key +
+         "\" (decimal) of load_delegate / tflite_plugin_create_delegate, or "
+         "the JNI parameter on Android";
+}
 
 // ---------------------------------------------------------------------------
 // The delegate kernel: one per partition of claimed nodes.
+//
+// Validation (docs/tflite_format.md): a node is served only if its
+// registration is builtin CUSTOM with a custom name of the registry. Before
+// any data is read: each output is a distinct, non-constant activation tensor
+// that no other node writes and that is not one of the node's inputs; each
+// input is a constant of the model (kTfLiteMmapRo / kTfLitePersistentRo)
+// whose data is non-null and exactly the bytes its type and dims declare, or
+// an activation tensor (then re-validated at every invoke); the operator's
+// Check matches types and dims against its options; the node's cost fits the
+// delegate's limits.
 //
 // Constant outputs. When every input of a node is a constant of the model
 // (kTfLiteMmapRo: the buckets, as the converter writes them), the node's
@@ -73,16 +123,20 @@ struct KernelNode {
   std::vector<int> outputs;
   std::unique_ptr<OpKernel> kernel;
   NodeIo io;
+  std::vector<OutputShape> shapes;  // as Check returned them
   // Constant outputs (see above): the data, and each tensor's former
   // allocation type.
   std::vector<std::unique_ptr<float[]>> owned;
   std::vector<tfl::TfLiteAllocationType> former_allocation;
   bool constant = false;
+  // What this node holds of the delegate's limits (given back on Free).
+  uint64_t held_weights = 0, held_bytes = 0, held_work = 0;
 };
 
 struct DelegateKernel {
   std::vector<KernelNode> nodes;
-  std::string init_error;
+  std::string init_error;  // a complete message, reported by Prepare
+  HkDelegate* delegate = nullptr;
 };
 
 // A registration owned by the runtime, seen through the prefix all layouts
@@ -91,28 +145,176 @@ const tfl::TfLiteRegistrationV1* AsV1(const TfLiteRegistration* reg) {
   return reinterpret_cast<const tfl::TfLiteRegistrationV1*>(reg);
 }
 
+// A name from the model file, printable and short, for messages.
+std::string Printable(const char* s) {
+  if (s == nullptr) return "(null)";
+  std::string out;
+  for (size_t i = 0; s[i] != '\0' && i < 120; ++i) {
+    const char c = s[i];
+    out += (c >= 0x20 && c <= 0x7e) ? c : '?';
+  }
+  return out;
+}
+
+// The operator a registration denotes: builtin code CUSTOM *and* a custom
+// name of the registry; null otherwise (never reads a null name).
+const OpKind* ServedKind(const TfLiteRegistration* reg) {
+  if (reg == nullptr) return nullptr;
+  const tfl::TfLiteRegistrationV1* v1 = AsV1(reg);
+  if (v1->builtin_code != tfl::kTfLiteBuiltinCustom) return nullptr;
+  return FindOpKind(v1->custom_name);
+}
+
+const char* AllocationName(int type) {
+  static const char* const kNames[] = {
+      "none", "mmap-ro (a constant of the file)", "arena", "arena-persistent",
+      "dynamic", "persistent-ro", "custom", "variant", "non-cpu"};
+  if (type >= 0 && type < static_cast<int>(sizeof(kNames) / sizeof(kNames[0]))) {
+    return kNames[type];
+  }
+  return "unknown";
+}
+
+bool IsActivation(const tfl::TfLiteTensor* t) {
+  return t->allocation_type == tfl::kTfLiteArenaRw ||
+         t->allocation_type == tfl::kTfLiteArenaRwPersistent ||
+         t->allocation_type == tfl::kTfLiteDynamic;
+}
+
+std::string TensorLabel(TfLiteContext* context, int index) {
+  const tfl::TfLiteTensor* t = TensorAt(context, index);
+  return "tensor " + std::to_string(index) +
+         (t != nullptr && t->name ? " '" + Printable(t->name) + "'" : "");
+}
+
+// The wiring of a node, before any operator or data is looked at (see the
+// comment above). `producers` (may be null) counts the nodes writing each
+// tensor. `need_data`: non-constant inputs must have their data now (invoke).
+std::string CheckWiring(TfLiteContext* context, const NodeIo& io,
+                        const std::vector<unsigned char>* producers,
+                        bool need_data) {
+  for (int i = 0; i < io.num_outputs; ++i) {
+    for (int j = 0; j < i; ++j) {
+      if (io.outputs[j] == io.outputs[i]) {
+        return "output " + std::to_string(i) + " is the same tensor as output " +
+               std::to_string(j) + " (" + TensorLabel(context, io.outputs[i]) +
+               ")";
+      }
+    }
+  }
+  for (int i = 0; i < io.num_outputs; ++i) {
+    const int index = io.outputs[i];
+    const std::string name = "output " + std::to_string(i);
+    const tfl::TfLiteTensor* t = TensorAt(context, index);
+    if (t == nullptr) {
+      return name + ": tensor index " + std::to_string(index) +
+             " is not a tensor of the model (" +
+             std::to_string(context->tensors_size) + " tensors)";
+    }
+    for (int j = 0; j < io.num_inputs; ++j) {
+      if (io.inputs[j] == index) {
+        return name + " is also input " + std::to_string(j) + " (" +
+               TensorLabel(context, index) +
+               "); an operator cannot write its own input";
+      }
+    }
+    if (IsConstantTensor(t)) {
+      return name + " (" + TensorLabel(context, index) +
+             ") is a constant of the model file (its buffer has data); an "
+             "operator's output must be an activation tensor without data";
+    }
+    if (!IsActivation(t)) {
+      return name + " (" + TensorLabel(context, index) +
+             ") has allocation type " +
+             AllocationName(t->allocation_type) +
+             "; expected an activation tensor";
+    }
+    if (producers != nullptr && static_cast<size_t>(index) < producers->size() &&
+        (*producers)[static_cast<size_t>(index)] > 1) {
+      return name + " (" + TensorLabel(context, index) +
+             ") is also the output of another node";
+    }
+  }
+  for (int i = 0; i < io.num_inputs; ++i) {
+    const int index = io.inputs[i];
+    if (index == tfl::kTfLiteOptionalTensor) continue;  // the operator decides
+    const std::string name = "input " + std::to_string(i);
+    const tfl::TfLiteTensor* t = TensorAt(context, index);
+    if (t == nullptr) {
+      return name + ": tensor index " + std::to_string(index) +
+             " is not a tensor of the model (" +
+             std::to_string(context->tensors_size) + " tensors)";
+    }
+    std::string why;
+    if (IsConstantTensor(t)) {
+      if (!HasExactData(t, &why)) {
+        return name + " (" + TensorLabel(context, index) + ") is a constant "
+               "that " + why + "; the file's buffer does not match the "
+               "tensor's shape and type";
+      }
+    } else if (!IsActivation(t)) {
+      return name + " (" + TensorLabel(context, index) +
+             ") has allocation type " + AllocationName(t->allocation_type) +
+             "; expected a constant of the model or an activation tensor";
+    } else if (need_data && !HasExactData(t, &why)) {
+      return name + " (" + TensorLabel(context, index) + ") " + why +
+             " (call allocate_tensors and set it before invoke)";
+    }
+  }
+  return "";
+}
+
+// The full validation of a node: wiring, then the operator's Check (which
+// fills kn->shapes). "" or what is wrong.
+std::string ValidateNode(TfLiteContext* context, KernelNode* kn,
+                         const std::vector<unsigned char>* producers,
+                         bool need_data) {
+  std::string error = CheckWiring(context, kn->io, producers, need_data);
+  if (!error.empty()) return error;
+  kn->shapes.clear();
+  error = kn->kernel->Check(context, kn->io, &kn->shapes);
+  if (!error.empty()) return error;
+  if (static_cast<int>(kn->shapes.size()) != kn->io.num_outputs) {
+    return "internal error: output count";
+  }
+  return "";
+}
+
 std::vector<int> CopyIndices(const TfLiteIntArray* a) {
   std::vector<int> v;
   if (a != nullptr && a->size > 0) v.assign(a->data, a->data + a->size);
   return v;
 }
 
-// Whether every (non-optional) input is a model constant with its data.
+// Whether every (non-optional) input is a constant (validated by CheckWiring).
 bool InputsAreConstant(TfLiteContext* context, const NodeIo& io) {
   for (int i = 0; i < io.num_inputs; ++i) {
     if (io.inputs[i] == tfl::kTfLiteOptionalTensor) continue;
-    const tfl::TfLiteTensor* t = TensorAt(context, io.inputs[i]);
-    if (t == nullptr || t->allocation_type != tfl::kTfLiteMmapRo ||
-        !HasDataForDims(t)) {
-      return false;
-    }
+    if (!IsConstantTensor(TensorAt(context, io.inputs[i]))) return false;
   }
   return true;
 }
 
+// Bytes of float32 copies of the node's int8 inputs.
+uint64_t DequantizedBytes(TfLiteContext* context, const NodeIo& io) {
+  uint64_t bytes = 0;
+  for (int i = 0; i < io.num_inputs; ++i) {
+    const tfl::TfLiteTensor* t = TensorAt(context, io.inputs[i]);
+    if (t != nullptr && t->type == tfl::kTfLiteInt8) {
+      const int64_t count = ElementCount(t->dims);
+      if (count > 0) {
+        bytes = SaturatingAdd(
+            bytes, SaturatingMul(static_cast<uint64_t>(count), sizeof(float)));
+      }
+    }
+  }
+  return bytes;
+}
+
 // Float32 views of a node's inputs for Compute: float32 tensors as they are,
 // int8 ones (shared variables, validated by Check) dequantized into
-// `scratch`. False if an input has no data for its dims.
+// `scratch` (exactly the dims' elements). False if an input has no data of
+// exactly its dims' bytes. May throw std::bad_alloc.
 bool InputViews(TfLiteContext* context, const NodeIo& io,
                 std::vector<std::vector<float>>* scratch,
                 const float* views[kMaxOpInputs]) {
@@ -123,55 +325,137 @@ bool InputViews(TfLiteContext* context, const NodeIo& io,
   for (int i = 0; i < io.num_inputs; ++i) {
     if (io.inputs[i] == tfl::kTfLiteOptionalTensor) continue;
     const tfl::TfLiteTensor* t = TensorAt(context, io.inputs[i]);
-    if (!HasDataForDims(t)) return false;
+    if (!HasExactData(t, nullptr)) return false;
     if (t->type == tfl::kTfLiteFloat32) {
       views[i] = t->data.f;
       continue;
     }
     if (t->type != tfl::kTfLiteInt8) return false;
-    const size_t count = t->bytes;  // HasDataForDims: >= the dims' elements
+    const size_t count = static_cast<size_t>(ElementCount(t->dims));
     scratch->emplace_back(count);
     const auto* q = reinterpret_cast<const int8_t*>(t->data.raw);
     const float scale = t->params.scale;
-    for (size_t j = 0; j < count; ++j) scratch->back()[j] = scale * q[j];
-    views[i] = scratch->back().data();
+    float* dst = scratch->back().data();
+    for (size_t j = 0; j < count; ++j) dst[j] = scale * q[j];
+    views[i] = dst;
   }
   return true;
 }
 
-// Computes a node with constant inputs into owned memory and turns its
-// outputs into constants. Does nothing (leaving errors to Prepare) if the
-// inputs are not constant or the node is invalid.
-void MakeConstant(TfLiteContext* context, KernelNode* kn) {
-  if (!InputsAreConstant(context, kn->io)) return;
-  std::vector<OutputShape> shapes;
-  if (!kn->kernel->Check(context, kn->io, &shapes).empty() ||
-      static_cast<int>(shapes.size()) != kn->io.num_outputs) {
-    return;
+// Charges a validated node's cost to the delegate's limits (the totals of
+// the nodes the delegate holds). "" or the message of the limit exceeded.
+std::string Reserve(TfLiteContext* context, HkDelegate* d, KernelNode* kn,
+                    bool constant) {
+  const OpCost cost = kn->kernel->Cost();
+  const uint64_t dequantized = DequantizedBytes(context, kn->io);
+  const uint64_t transient = SaturatingAdd(cost.scratch_bytes, dequantized);
+  const uint64_t peak = SaturatingAdd(cost.output_bytes, transient);
+  // A constant node keeps only its outputs once computed; a node computed at
+  // invoke keeps its scratch too (reallocated at every invoke).
+  const uint64_t hold = constant ? cost.output_bytes : peak;
+  const uint64_t max_weights =
+      d ? d->max_virtual_weights : HK_DEFAULT_MAX_VIRTUAL_WEIGHTS;
+  const uint64_t max_bytes =
+      d ? d->max_rebuild_bytes : HK_DEFAULT_MAX_REBUILD_BYTES;
+  const uint64_t max_work = SaturatingMul(max_weights, kWorkPerVirtualWeight);
+  std::unique_lock<std::mutex> lock;
+  if (d != nullptr) lock = std::unique_lock<std::mutex>(d->mutex);
+  const uint64_t live_weights = d ? d->live_weights : 0;
+  const uint64_t live_bytes = d ? d->live_bytes : 0;
+  const uint64_t live_work = d ? d->live_work : 0;
+  // " (N with the delegate's other nodes)" when it holds any.
+  auto others = [](uint64_t live, uint64_t total) {
+    return live ? Format(" (%llu with the delegate's other nodes)",
+                         static_cast<unsigned long long>(total))
+                : std::string();
+  };
+  if (SaturatingAdd(live_weights, cost.virtual_weights) > max_weights) {
+    return Format("rebuilds %llu virtual weights%s, over the limit "
+                  "max_virtual_weights = %llu; ",
+                  static_cast<unsigned long long>(cost.virtual_weights),
+                  others(live_weights, SaturatingAdd(live_weights, cost.virtual_weights))
+                      .c_str(),
+                  static_cast<unsigned long long>(max_weights)) +
+           HowToRaise("max_virtual_weights");
   }
+  if (SaturatingAdd(live_bytes, peak) > max_bytes) {
+    return Format("needs %llu bytes (outputs %llu, scratch %llu, dequantized "
+                  "int8 inputs %llu)%s, over the limit max_rebuild_bytes = "
+                  "%llu; ",
+                  static_cast<unsigned long long>(peak),
+                  static_cast<unsigned long long>(cost.output_bytes),
+                  static_cast<unsigned long long>(cost.scratch_bytes),
+                  static_cast<unsigned long long>(dequantized),
+                  others(live_bytes, SaturatingAdd(live_bytes, peak)).c_str(),
+                  static_cast<unsigned long long>(max_bytes)) +
+           HowToRaise("max_rebuild_bytes");
+  }
+  if (SaturatingAdd(live_work, cost.work) > max_work) {
+    return Format("needs %llu work units (docs/tflite_format.md, \"Limits\")%s, over "
+                  "the limit %llu x max_virtual_weights = %llu; ",
+                  static_cast<unsigned long long>(cost.work),
+                  others(live_work, SaturatingAdd(live_work, cost.work)).c_str(),
+                  static_cast<unsigned long long>(kWorkPerVirtualWeight),
+                  static_cast<unsigned long long>(max_work)) +
+           HowToRaise("max_virtual_weights");
+  }
+  if (d != nullptr) {
+    d->live_weights = SaturatingAdd(d->live_weights, cost.virtual_weights);
+    d->live_bytes = SaturatingAdd(d->live_bytes, hold);
+    d->live_work = SaturatingAdd(d->live_work, cost.work);
+  }
+  kn->held_weights = cost.virtual_weights;
+  kn->held_bytes = hold;
+  kn->held_work = cost.work;
+  return "";
+}
+
+void Release(HkDelegate* d, KernelNode* kn) {
+  if (d == nullptr) return;
+  std::lock_guard<std::mutex> lock(d->mutex);
+  d->live_weights -= kn->held_weights < d->live_weights ? kn->held_weights
+                                                        : d->live_weights;
+  d->live_bytes -= kn->held_bytes < d->live_bytes ? kn->held_bytes
+                                                  : d->live_bytes;
+  d->live_work -= kn->held_work < d->live_work ? kn->held_work : d->live_work;
+  kn->held_weights = kn->held_bytes = kn->held_work = 0;
+}
+
+// Computes a validated node whose inputs are all constants into owned memory
+// and turns its outputs into constants. "" or what went wrong.
+std::string MakeConstant(TfLiteContext* context, KernelNode* kn) {
   std::vector<std::unique_ptr<float[]>> owned;
   std::vector<float*> pointers;
-  for (const OutputShape& shape : shapes) {
+  for (const OutputShape& shape : kn->shapes) {
     const uint64_t count = shape.Count();
-    if (count == 0 || count > SIZE_MAX / sizeof(float)) return;
+    if (count == 0 || count > SIZE_MAX / sizeof(float)) {
+      return "internal error: output size";
+    }
     owned.emplace_back(new (std::nothrow) float[static_cast<size_t>(count)]);
-    if (!owned.back()) return;  // out of memory: computed at invoke instead
+    if (!owned.back()) return "out of memory for the rebuilt outputs";
     pointers.push_back(owned.back().get());
   }
-  std::vector<std::vector<float>> dequantized;
-  const float* inputs[kMaxOpInputs];
-  if (!InputViews(context, kn->io, &dequantized, inputs)) return;
-  kn->kernel->Compute(inputs, pointers.data());
+  try {
+    std::vector<std::vector<float>> dequantized;
+    const float* inputs[kMaxOpInputs];
+    if (!InputViews(context, kn->io, &dequantized, inputs)) {
+      return "internal error: an input lost its data";
+    }
+    kn->kernel->Compute(inputs, pointers.data());
+  } catch (const std::bad_alloc&) {
+    return "out of memory for scratch or dequantized inputs";
+  }
   kn->former_allocation.clear();
-  for (size_t i = 0; i < shapes.size(); ++i) {
+  for (size_t i = 0; i < kn->shapes.size(); ++i) {
     tfl::TfLiteTensor* t = TensorAt(context, kn->io.outputs[i]);
     kn->former_allocation.push_back(t->allocation_type);
     t->allocation_type = tfl::kTfLiteMmapRo;
     t->data.raw = reinterpret_cast<char*>(pointers[i]);
-    t->bytes = static_cast<size_t>(shapes[i].Count()) * sizeof(float);
+    t->bytes = static_cast<size_t>(kn->shapes[i].Count()) * sizeof(float);
   }
   kn->owned = std::move(owned);
   kn->constant = true;
+  return "";
 }
 
 // Gives the constant outputs back to the runtime as they were (no data).
@@ -189,17 +473,88 @@ void ReleaseConstant(TfLiteContext* context, KernelNode* kn) {
   kn->constant = false;
 }
 
-// Whether the constant outputs are still the tensors' data.
+// Whether the constant outputs are still the tensors' data, dims and size.
 bool ConstantIntact(TfLiteContext* context, const KernelNode& kn) {
   for (size_t i = 0; i < kn.owned.size(); ++i) {
     const tfl::TfLiteTensor* t = TensorAt(context, kn.io.outputs[i]);
     if (t == nullptr || t->allocation_type != tfl::kTfLiteMmapRo ||
-        t->data.raw != reinterpret_cast<const char*>(kn.owned[i].get())) {
+        t->data.raw != reinterpret_cast<const char*>(kn.owned[i].get()) ||
+        t->bytes != kn.shapes[i].Count() * sizeof(float) ||
+        !IsFloat32WithDims(t, kn.shapes[i].dims, kn.shapes[i].rank)) {
       return false;
     }
   }
   return true;
 }
+
+// Takes node `node_index` into `kernel` (identified, validated, charged to
+// the limits, computed if constant). "" or a complete message.
+std::string InitNode(TfLiteContext* context, DelegateKernel* kernel,
+                     const PrepareState* state, int node_index) {
+  const std::string where = "node " + std::to_string(node_index);
+  TfLiteNode* node = nullptr;
+  TfLiteRegistration* reg = nullptr;
+  if (context->GetNodeAndRegistration(context, node_index, &node, &reg) !=
+          tfl::kTfLiteOk ||
+      node == nullptr || reg == nullptr) {
+    return "cannot read " + where;
+  }
+  const OpKind* kind = ServedKind(reg);
+  if (kind == nullptr) {
+    return where + " (builtin code " +
+           std::to_string(AsV1(reg)->builtin_code) + ", custom name '" +
+           Printable(AsV1(reg)->custom_name) +
+           "') is not a custom operator this delegate serves";
+  }
+  if (state != nullptr &&
+      !std::binary_search(state->claimed.begin(), state->claimed.end(),
+                          node_index)) {
+    return where + " was not claimed by this delegate";
+  }
+  KernelNode kn;
+  kn.io.node_index = node_index;
+  kn.io.op_name = kind->custom_name;
+  const int num_inputs = node->inputs ? node->inputs->size : 0;
+  const int num_outputs = node->outputs ? node->outputs->size : 0;
+  if (num_inputs < 0 || num_inputs > kMaxOpInputs || num_outputs < 1 ||
+      num_outputs > kMaxOpOutputs) {
+    return std::string(kind->custom_name) + " " + where + ": has " +
+           std::to_string(num_inputs) + " inputs and " +
+           std::to_string(num_outputs) + " outputs; at most " +
+           std::to_string(kMaxOpInputs) + " inputs and 1 to " +
+           std::to_string(kMaxOpOutputs) + " outputs are supported";
+  }
+  kn.inputs = CopyIndices(node->inputs);
+  kn.outputs = CopyIndices(node->outputs);
+  if (node->custom_initial_data_size < 0) {
+    return std::string(kind->custom_name) + " " + where +
+           ": custom options of negative size " +
+           std::to_string(node->custom_initial_data_size);
+  }
+  const size_t length = static_cast<size_t>(node->custom_initial_data_size);
+  const uint8_t* options =
+      length && node->custom_initial_data
+          ? static_cast<const uint8_t*>(node->custom_initial_data)
+          : nullptr;
+  kn.kernel.reset(kind->create(options, options ? length : 0));
+  if (!kn.kernel) return "out of memory";
+  kernel->nodes.push_back(std::move(kn));
+  // The vectors no longer move: point the views at them.
+  KernelNode& k = kernel->nodes.back();
+  k.io.inputs = k.inputs.data();
+  k.io.num_inputs = static_cast<int>(k.inputs.size());
+  k.io.outputs = k.outputs.data();
+  k.io.num_outputs = static_cast<int>(k.outputs.size());
+
+  std::string error = ValidateNode(
+      context, &k, state ? &state->producers : nullptr, /*need_data=*/false);
+  const bool constant = error.empty() && InputsAreConstant(context, k.io);
+  if (error.empty()) error = Reserve(context, kernel->delegate, &k, constant);
+  if (error.empty() && constant) error = MakeConstant(context, &k);
+  return error.empty() ? "" : NodeMessage(context, k.io, error);
+}
+
+TfLiteStatus DelegatePrepare(TfLiteContext* context, TfLiteDelegate* base);
 
 void* KernelInit(TfLiteContext* context, const char* buffer, size_t) {
   auto* kernel = new (std::nothrow) DelegateKernel;
@@ -209,49 +564,21 @@ void* KernelInit(TfLiteContext* context, const char* buffer, size_t) {
     kernel->init_error = "no delegate parameters";
     return kernel;
   }
+  // Our delegate (its Prepare is ours): its limits and what DelegatePrepare
+  // found. Otherwise the defaults, and no view of the other nodes.
+  const PrepareState* state = nullptr;
+  if (params->delegate != nullptr &&
+      params->delegate->Prepare == DelegatePrepare &&
+      params->delegate->data_ != nullptr) {
+    kernel->delegate = static_cast<HkDelegate*>(params->delegate->data_);
+    const PrepareState* s = kernel->delegate->preparing;
+    if (s != nullptr && s->context == context) state = s;
+  }
   const TfLiteIntArray* nodes = params->nodes_to_replace;
   kernel->nodes.reserve(static_cast<size_t>(nodes->size > 0 ? nodes->size : 0));
   for (int i = 0; i < nodes->size; ++i) {
-    const int node_index = nodes->data[i];
-    TfLiteNode* node = nullptr;
-    TfLiteRegistration* reg = nullptr;
-    if (context->GetNodeAndRegistration(context, node_index, &node, &reg) !=
-            tfl::kTfLiteOk ||
-        node == nullptr || reg == nullptr) {
-      kernel->init_error =
-          "cannot read node " + std::to_string(node_index) + " in Init";
-      return kernel;
-    }
-    const OpKind* kind = FindOpKind(AsV1(reg)->custom_name);
-    if (kind == nullptr) {
-      kernel->init_error =
-          "node " + std::to_string(node_index) + " is not a served op";
-      return kernel;
-    }
-    KernelNode kn;
-    kn.inputs = CopyIndices(node->inputs);
-    kn.outputs = CopyIndices(node->outputs);
-    const size_t length = node->custom_initial_data_size > 0
-                              ? static_cast<size_t>(node->custom_initial_data_size)
-                              : 0;
-    const uint8_t* options =
-        length ? static_cast<const uint8_t*>(node->custom_initial_data) : nullptr;
-    kn.kernel.reset(kind->create(options, length));
-    if (!kn.kernel) {
-      kernel->init_error = "out of memory";
-      return kernel;
-    }
-    kn.io.node_index = node_index;
-    kn.io.op_name = kind->custom_name;
-    kernel->nodes.push_back(std::move(kn));
-  }
-  // The vectors no longer move: point the views at them.
-  for (KernelNode& kn : kernel->nodes) {
-    kn.io.inputs = kn.inputs.data();
-    kn.io.num_inputs = static_cast<int>(kn.inputs.size());
-    kn.io.outputs = kn.outputs.data();
-    kn.io.num_outputs = static_cast<int>(kn.outputs.size());
-    MakeConstant(context, &kn);
+    kernel->init_error = InitNode(context, kernel, state, nodes->data[i]);
+    if (!kernel->init_error.empty()) break;
   }
   return kernel;
 }
@@ -259,31 +586,23 @@ void* KernelInit(TfLiteContext* context, const char* buffer, size_t) {
 void KernelFree(TfLiteContext* context, void* buffer) {
   auto* kernel = static_cast<DelegateKernel*>(buffer);
   if (kernel == nullptr) return;
-  for (KernelNode& kn : kernel->nodes) ReleaseConstant(context, &kn);
+  for (KernelNode& kn : kernel->nodes) {
+    ReleaseConstant(context, &kn);
+    Release(kernel->delegate, &kn);
+  }
   delete kernel;
 }
 
 TfLiteStatus KernelCheck(TfLiteContext* context, const DelegateKernel* k) {
   if (k == nullptr) {
-    context->ReportError(context, "%s: kernel was not initialised",
+    context->ReportError(context, "%s: kernel was not initialised\n",
                          kDelegateName);
     return tfl::kTfLiteError;
   }
   if (!k->init_error.empty()) {
-    context->ReportError(context, "%s: %s", kDelegateName,
+    context->ReportError(context, "%s: %s\n", kDelegateName,
                          k->init_error.c_str());
     return tfl::kTfLiteError;
-  }
-  return tfl::kTfLiteOk;
-}
-
-// Validates a node that is computed at invoke; `shapes` receives its outputs.
-TfLiteStatus CheckNode(TfLiteContext* context, KernelNode& kn,
-                       std::vector<OutputShape>* shapes) {
-  const std::string error = kn.kernel->Check(context, kn.io, shapes);
-  if (!error.empty()) return NodeError(context, kn.io, error);
-  if (static_cast<int>(shapes->size()) != kn.io.num_outputs) {
-    return NodeError(context, kn.io, "internal error: output count");
   }
   return tfl::kTfLiteOk;
 }
@@ -297,13 +616,12 @@ TfLiteStatus KernelPrepare(TfLiteContext* context, TfLiteNode* node) {
       return NodeError(context, kn.io,
                        "its constant outputs were changed by another party");
     }
-    std::vector<OutputShape> shapes;
-    if (CheckNode(context, kn, &shapes) != tfl::kTfLiteOk) {
-      return tfl::kTfLiteError;
-    }
-    for (size_t i = 0; i < shapes.size(); ++i) {
+    const std::string error =
+        ValidateNode(context, &kn, nullptr, /*need_data=*/false);
+    if (!error.empty()) return NodeError(context, kn.io, error);
+    for (size_t i = 0; i < kn.shapes.size(); ++i) {
       if (ResizeTo(context, TensorAt(context, kn.io.outputs[i]),
-                   shapes[i].dims, shapes[i].rank) != tfl::kTfLiteOk) {
+                   kn.shapes[i].dims, kn.shapes[i].rank) != tfl::kTfLiteOk) {
         return NodeError(context, kn.io, "could not resize the outputs");
       }
     }
@@ -316,30 +634,32 @@ TfLiteStatus KernelInvoke(TfLiteContext* context, TfLiteNode* node) {
   if (KernelCheck(context, k) != tfl::kTfLiteOk) return tfl::kTfLiteError;
   for (KernelNode& kn : k->nodes) {
     if (kn.constant) continue;
-    // Not a constant: validate again (cheap) and check every buffer before
-    // touching it.
-    std::vector<OutputShape> shapes;
-    if (CheckNode(context, kn, &shapes) != tfl::kTfLiteOk) {
-      return tfl::kTfLiteError;
-    }
-    std::vector<std::vector<float>> dequantized;
-    const float* inputs[kMaxOpInputs];
-    if (!InputViews(context, kn.io, &dequantized, inputs)) {
-      return NodeError(context, kn.io, "an input has no data or too few "
-                                       "bytes (call allocate_tensors first)");
-    }
+    // Not a constant: validate again (cheap), with every input's data, and
+    // check every output buffer before touching it.
+    const std::string error =
+        ValidateNode(context, &kn, nullptr, /*need_data=*/true);
+    if (!error.empty()) return NodeError(context, kn.io, error);
     std::vector<float*> outputs;
-    for (size_t i = 0; i < shapes.size(); ++i) {
+    for (size_t i = 0; i < kn.shapes.size(); ++i) {
       tfl::TfLiteTensor* t = TensorAt(context, kn.io.outputs[i]);
-      const uint64_t count = shapes[i].Count();
-      if (t->data.raw == nullptr || count > SIZE_MAX / sizeof(float) ||
-          t->bytes < count * sizeof(float)) {
-        return NodeError(context, kn.io, "outputs were not allocated (call "
-                                         "allocate_tensors first)");
+      if (!HasExactData(t, nullptr)) {
+        return NodeError(context, kn.io, "output " + std::to_string(i) +
+                                             " was not allocated (call "
+                                             "allocate_tensors first)");
       }
       outputs.push_back(t->data.f);
     }
-    kn.kernel->Compute(inputs, outputs.data());
+    try {
+      std::vector<std::vector<float>> dequantized;
+      const float* inputs[kMaxOpInputs];
+      if (!InputViews(context, kn.io, &dequantized, inputs)) {
+        return NodeError(context, kn.io, "an input has no data of its size "
+                                         "(call allocate_tensors first)");
+      }
+      kn.kernel->Compute(inputs, outputs.data());
+    } catch (const std::bad_alloc&) {
+      return NodeError(context, kn.io, "out of memory for scratch memory");
+    }
   }
   return tfl::kTfLiteOk;
 }
@@ -494,7 +814,7 @@ bool TensorLayoutPlausible(TfLiteContext* context, std::string* how) {
 }
 
 TfLiteStatus DelegatePrepare(TfLiteContext* context, TfLiteDelegate* base) {
-  const auto* self = static_cast<const HkDelegate*>(base->data_);
+  auto* self = static_cast<HkDelegate*>(base->data_);
   const bool verbose = self != nullptr && self->verbose;
 
   std::string tensor_check;
@@ -514,20 +834,34 @@ TfLiteStatus DelegatePrepare(TfLiteContext* context, TfLiteDelegate* base) {
                          kDelegateName);
     return tfl::kTfLiteError;
   }
-  std::vector<int> claimed;
+  // The nodes served (builtin CUSTOM with a registered name), and how many
+  // nodes of the plan write each tensor (an output of ours must have one).
+  PrepareState state;
+  state.context = context;
+  state.producers.assign(context->tensors_size, 0);
   for (int i = 0; i < plan->size; ++i) {
     TfLiteNode* node = nullptr;
     TfLiteRegistration* reg = nullptr;
     if (context->GetNodeAndRegistration(context, plan->data[i], &node, &reg) !=
             tfl::kTfLiteOk ||
-        reg == nullptr) {
+        node == nullptr || reg == nullptr) {
       continue;
     }
-    if (AsV1(reg)->builtin_code == tfl::kTfLiteBuiltinCustom &&
-        FindOpKind(AsV1(reg)->custom_name) != nullptr) {
-      claimed.push_back(plan->data[i]);
+    if (node->outputs != nullptr) {
+      for (int j = 0; j < node->outputs->size; ++j) {
+        const int t = node->outputs->data[j];
+        if (t >= 0 && static_cast<size_t>(t) < state.producers.size() &&
+            state.producers[static_cast<size_t>(t)] < 255) {
+          ++state.producers[static_cast<size_t>(t)];
+        }
+      }
     }
+    if (ServedKind(reg) != nullptr) state.claimed.push_back(plan->data[i]);
   }
+  std::sort(state.claimed.begin(), state.claimed.end());
+  state.claimed.erase(std::unique(state.claimed.begin(), state.claimed.end()),
+                      state.claimed.end());
+  const std::vector<int>& claimed = state.claimed;
 
   std::string how;
   size_t reg_size = MeasureRegistrationSize(context, plan, &how);
@@ -538,9 +872,12 @@ TfLiteStatus DelegatePrepare(TfLiteContext* context, TfLiteDelegate* base) {
   if (verbose) {
     fprintf(stderr,
             "%s: TfLiteRegistration %zu bytes [%s]; TfLiteTensor %zu bytes "
-            "[%s]; claiming %zu node(s)\n",
+            "[%s]; claiming %zu node(s); limits: max_virtual_weights %llu, "
+            "max_rebuild_bytes %llu\n",
             kDelegateName, reg_size, how.c_str(), sizeof(tfl::TfLiteTensor),
-            tensor_check.c_str(), claimed.size());
+            tensor_check.c_str(), claimed.size(),
+            static_cast<unsigned long long>(self->max_virtual_weights),
+            static_cast<unsigned long long>(self->max_rebuild_bytes));
   }
   if (claimed.empty()) return tfl::kTfLiteOk;
 
@@ -563,8 +900,11 @@ TfLiteStatus DelegatePrepare(TfLiteContext* context, TfLiteDelegate* base) {
   memset(bytes, 0, sizeof(bytes));  // fields beyond V4 stay zero
   memcpy(bytes, &reg, sizeof(reg));
 
+  // KernelInit runs inside this call: it reads `state` through the delegate.
+  if (self != nullptr) self->preparing = &state;
   const TfLiteStatus status =
       DispatchReplace<kRegSizeMin>(reg_size, context, bytes, nodes, base);
+  if (self != nullptr) self->preparing = nullptr;
   free(nodes);
   return status;
 }
@@ -581,6 +921,21 @@ bool ParseFlag(const char* value, bool* out) {
   return false;
 }
 
+// A limit option: a decimal integer in [0, 2^63] without sign or spaces; 0
+// means `default_value`.
+bool ParseLimit(const char* value, uint64_t default_value, uint64_t* out) {
+  if (value[0] == '\0') return false;
+  uint64_t v = 0;
+  for (const char* p = value; *p != '\0'; ++p) {
+    if (*p < '0' || *p > '9') return false;
+    const uint64_t digit = static_cast<uint64_t>(*p - '0');
+    if (v > ((uint64_t{1} << 63) - digit) / 10) return false;
+    v = v * 10 + digit;
+  }
+  *out = v == 0 ? default_value : v;
+  return true;
+}
+
 }  // namespace
 }  // namespace hk
 
@@ -590,29 +945,51 @@ HK_API TfLiteDelegate* tflite_plugin_create_delegate(
     char** options_keys, char** options_values, size_t num_options,
     void (*report_error)(const char*)) {
   bool verbose = false;
+  uint64_t max_virtual_weights = HK_DEFAULT_MAX_VIRTUAL_WEIGHTS;
+  uint64_t max_rebuild_bytes = HK_DEFAULT_MAX_REBUILD_BYTES;
   for (size_t i = 0; i < num_options; ++i) {
     const char* key = options_keys ? options_keys[i] : nullptr;
     const char* value = options_values ? options_values[i] : nullptr;
-    if (key && value && strcmp(key, "verbose") == 0 &&
-        hk::ParseFlag(value, &verbose)) {
-      continue;
+    if (key && value) {
+      if (strcmp(key, "verbose") == 0 && hk::ParseFlag(value, &verbose)) {
+        continue;
+      }
+      if (strcmp(key, "max_virtual_weights") == 0 &&
+          hk::ParseLimit(value, HK_DEFAULT_MAX_VIRTUAL_WEIGHTS,
+                         &max_virtual_weights)) {
+        continue;
+      }
+      if (strcmp(key, "max_rebuild_bytes") == 0 &&
+          hk::ParseLimit(value, HK_DEFAULT_MAX_REBUILD_BYTES,
+                         &max_rebuild_bytes)) {
+        continue;
+      }
     }
     if (report_error) {
-      std::string m = std::string("hashed_keras delegate: unknown option '") +
-                      (key ? key : "(null)") + "' = '" +
-                      (value ? value : "(null)") +
-                      "' (known: verbose = 0|1)";
+      const bool known = key && (strcmp(key, "verbose") == 0 ||
+                                 strcmp(key, "max_virtual_weights") == 0 ||
+                                 strcmp(key, "max_rebuild_bytes") == 0);
+      std::string m = std::string("hashed_keras delegate: ") +
+                      (known ? "invalid value for option '"
+                             : "unknown option '") +
+                      hk::Printable(key) + "' = '" + hk::Printable(value) +
+                      "' (known: verbose = 0|1, max_virtual_weights = N, "
+                      "max_rebuild_bytes = N, N a decimal integer in [0, "
+                      "2^63], 0 meaning the default)";
       report_error(m.c_str());
     }
     return nullptr;
   }
   auto* d = new (std::nothrow) hk::HkDelegate;
   if (d == nullptr) return nullptr;
-  memset(d, 0, sizeof(*d));
+  memset(&d->base, 0, sizeof(d->base));
+  memset(d->spare, 0, sizeof(d->spare));
   d->base.data_ = d;
   d->base.Prepare = hk::DelegatePrepare;
   d->base.flags = hk::tfl::kTfLiteDelegateFlagsAllowDynamicTensors;
   d->verbose = verbose;
+  d->max_virtual_weights = max_virtual_weights;
+  d->max_rebuild_bytes = max_rebuild_bytes;
   return reinterpret_cast<TfLiteDelegate*>(&d->base);
 }
 

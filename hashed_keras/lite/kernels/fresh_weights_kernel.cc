@@ -42,6 +42,20 @@ class FreshWeightsKernel : public OpKernel {
     return "";
   }
 
+  OpCost Cost() const override {
+    OpCost cost;
+    if (!parsed_) return cost;
+    cost.virtual_weights = plan_.kernel_size;
+    cost.output_bytes = plan_.kernel_size * sizeof(float);
+    // Per weight: its coefficient's hashes, then the separable inverse DCT
+    // (kw + kh multiply-adds).
+    cost.work = plan_.kernel_size *
+                (kUnitsPerHashedWeight +
+                 static_cast<uint64_t>(plan_.kernel_shape[0]) +
+                 static_cast<uint64_t>(plan_.kernel_shape[1]));
+    return cost;
+  }
+
   void Compute(const float* const* inputs, float* const* outputs) override {
     ComputeFreshWeights(plan_, inputs[0], inputs[1], outputs[0]);
   }

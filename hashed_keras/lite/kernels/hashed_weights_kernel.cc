@@ -55,6 +55,17 @@ class HashedWeightsKernel : public OpKernel {
     return "";
   }
 
+  OpCost Cost() const override {
+    OpCost cost;
+    if (!parsed_) return cost;
+    cost.virtual_weights = plan_.virtual_size;
+    cost.output_bytes =
+        (plan_.kernel_size + (plan_.hash_bias ? plan_.bias_size : 0)) *
+        sizeof(float);
+    cost.work = kUnitsPerHashedWeight * plan_.virtual_size;
+    return cost;
+  }
+
   void Compute(const float* const* inputs, float* const* outputs) override {
     ComputeHashedWeights(plan_, inputs[0], inputs[1], outputs[0],
                          plan_.hash_bias ? outputs[1] : nullptr);

@@ -30,17 +30,30 @@ tfl::TfLiteTensor* TensorAt(tfl::TfLiteContext* context, int index) {
   return &context->tensors[index];
 }
 
-tfl::TfLiteStatus NodeError(tfl::TfLiteContext* context, const NodeIo& node,
-                            const std::string& message) {
+std::string NodeMessage(tfl::TfLiteContext* context, const NodeIo& node,
+                        const std::string& message) {
   const char* name = nullptr;
   if (node.num_outputs > 0) {
     const tfl::TfLiteTensor* t = TensorAt(context, node.outputs[0]);
     if (t != nullptr) name = t->name;
   }
+  // The name comes from the file: printable characters, at most 120.
+  std::string shown = name ? name : "?";
+  if (shown.size() > 120) shown = shown.substr(0, 117) + "...";
+  for (char& c : shown) {
+    if (c < 0x20 || c > 0x7e) c = '?';
+  }
+  return std::string(node.op_name ? node.op_name : "?") + " node " +
+         std::to_string(node.node_index) + " (output '" + shown +
+         "'): " + message;
+}
+
+tfl::TfLiteStatus NodeError(tfl::TfLiteContext* context, const NodeIo& node,
+                            const std::string& message) {
   // The runtime appends its own "Node number N ... failed to prepare": end
   // our message with a newline so the two stay apart.
-  context->ReportError(context, "%s node %d (output '%s'): %s\n", node.op_name,
-                       node.node_index, name ? name : "?", message.c_str());
+  context->ReportError(context, "%s\n",
+                       NodeMessage(context, node, message).c_str());
   return tfl::kTfLiteError;
 }
 
@@ -102,22 +115,48 @@ bool HasTypeAndDims(const tfl::TfLiteTensor* tensor, int type,
   return true;
 }
 
-bool HasDataForDims(const tfl::TfLiteTensor* tensor) {
-  if (tensor == nullptr || tensor->data.raw == nullptr ||
-      tensor->dims == nullptr || tensor->dims->size < 0) {
+int64_t ElementCount(const tfl::TfLiteIntArray* dims) {
+  if (dims == nullptr || dims->size < 0) return -1;
+  int64_t count = 1;
+  for (int i = 0; i < dims->size; ++i) {
+    const int d = dims->data[i];
+    if (d < 0) return -1;
+    if (d != 0 && count > (int64_t{1} << 62) / d) return -1;
+    count *= d;
+  }
+  return count;
+}
+
+bool HasExactData(const tfl::TfLiteTensor* tensor, std::string* why) {
+  std::string ignored;
+  if (why == nullptr) why = &ignored;
+  if (tensor == nullptr) {
+    *why = "is missing";
     return false;
   }
+  const int64_t count = ElementCount(tensor->dims);
   const size_t element = TypeSize(tensor->type);
-  if (element == 0) return false;
-  uint64_t count = 1;
-  for (int i = 0; i < tensor->dims->size; ++i) {
-    const int d = tensor->dims->data[i];
-    if (d < 0) return false;
-    if (d != 0 && count > UINT64_MAX / static_cast<uint64_t>(d)) return false;
-    count *= static_cast<uint64_t>(d);
+  if (count < 0 || element == 0) {
+    *why = "has invalid dims or type (" + TensorString(tensor) + ")";
+    return false;
   }
-  if (count > SIZE_MAX / element) return false;
-  return tensor->bytes >= count * element;
+  if (tensor->data.raw == nullptr) {
+    *why = "has no data";
+    return false;
+  }
+  const uint64_t want = static_cast<uint64_t>(count) * element;
+  if (tensor->bytes != want) {
+    *why = "holds " + std::to_string(tensor->bytes) + " bytes but its " +
+           TensorString(tensor) + " needs " + std::to_string(want);
+    return false;
+  }
+  return true;
+}
+
+bool IsConstantTensor(const tfl::TfLiteTensor* tensor) {
+  return tensor != nullptr &&
+         (tensor->allocation_type == tfl::kTfLiteMmapRo ||
+          tensor->allocation_type == tfl::kTfLitePersistentRo);
 }
 
 bool IsSharedVariable(const tfl::TfLiteTensor* tensor, const int64_t* shape,

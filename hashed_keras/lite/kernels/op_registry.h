@@ -25,17 +25,48 @@ struct NodeIo {
   int num_outputs = 0;
 };
 
-// Operators have at most this many inputs (Check refuses more).
+// Operators have at most this many inputs and outputs (the delegate refuses
+// a node with more before any operator looks at it).
 constexpr int kMaxOpInputs = 8;
+constexpr int kMaxOpOutputs = 4;
+
+// What rebuilding one node costs, from its validated options alone (the
+// delegate checks the totals over its nodes against HkLimits;
+// docs/tflite_format.md, "Limits").
+struct OpCost {
+  uint64_t virtual_weights = 0;  // weights (and hashed biases) rebuilt
+  uint64_t output_bytes = 0;     // the rebuilt outputs
+  uint64_t scratch_bytes = 0;    // transient memory of one Compute
+  // Work units of one Compute, about a nanosecond each: one unit is one
+  // multiply-add in double, a hashed weight (two xxh32 and a modulo) counts
+  // kUnitsPerHashedWeight. HashedWeights: 16 per virtual weight;
+  // FreshWeights: 16 + kh + kw per weight (hashes, then the separable inverse
+  // DCT); SMHWeights: rank per covered position of M-hat plus 4 per weight
+  // (the transpose).
+  uint64_t work = 0;
+};
+
+constexpr uint64_t kUnitsPerHashedWeight = 16;
+// The work of all nodes together may be at most this many units per allowed
+// virtual weight: 16 x max_virtual_weights (2^30 units by default, about 1-2 s
+// on one core).
+constexpr uint64_t kWorkPerVirtualWeight = 16;
 
 // The shape of one output as the operator's options define it.
 struct OutputShape {
   static constexpr int kMaxRank = 4;
   int rank = 0;
   int64_t dims[kMaxRank] = {0, 0, 0, 0};
+  // The number of elements (saturating at UINT64_MAX; operators validate
+  // dims in [1, INT32_MAX] with a product <= 2^32).
   uint64_t Count() const {
     uint64_t n = 1;
-    for (int i = 0; i < rank; ++i) n *= static_cast<uint64_t>(dims[i]);
+    for (int i = 0; i < rank; ++i) {
+      if (dims[i] < 0) return 0;
+      const uint64_t d = static_cast<uint64_t>(dims[i]);
+      if (d != 0 && n > UINT64_MAX / d) return UINT64_MAX;
+      n *= d;
+    }
     return n;
   }
 };
@@ -53,10 +84,13 @@ class OpKernel {
   // returns what is wrong.
   virtual std::string Check(tfl::TfLiteContext* context, const NodeIo& node,
                             std::vector<OutputShape>* outputs) = 0;
+  // What Compute costs (zero if the options are invalid: Check reports
+  // them).
+  virtual OpCost Cost() const = 0;
   // Writes every output from the inputs, for a node that passed Check.
   // `inputs[i]` (i < kMaxOpInputs) is input i as float32 values (int8 shared
   // variables already dequantized; null for an absent input), `outputs[i]` holds
-  // outputs[i].Count() floats.
+  // outputs[i].Count() floats. May throw std::bad_alloc (scratch memory).
   virtual void Compute(const float* const* inputs, float* const* outputs) = 0;
 };
 
@@ -74,7 +108,10 @@ const OpKind* FindOpKind(const char* custom_name);
 // Helpers for kernels.
 // The tensor at `index`, or null if the index is out of range / optional.
 tfl::TfLiteTensor* TensorAt(tfl::TfLiteContext* context, int index);
-// Reports "<op> node <i> (output '<name>'): <message>" and returns kTfLiteError.
+// "<op> node <i> (output '<name>'): <message>".
+std::string NodeMessage(tfl::TfLiteContext* context, const NodeIo& node,
+                        const std::string& message);
+// Reports NodeMessage(...) and returns kTfLiteError.
 tfl::TfLiteStatus NodeError(tfl::TfLiteContext* context, const NodeIo& node,
                             const std::string& message);
 // "[2, 3]" (or "[]" / "(none)").
@@ -112,8 +149,15 @@ std::string CheckBucketsAndScale(tfl::TfLiteContext* context,
 std::string CheckOutput(tfl::TfLiteContext* context, const NodeIo& node,
                         int index, const OutputShape& shape,
                         const std::string& what, const std::string& origin);
-// Whether the tensor's data holds all the elements its type and dims declare.
-bool HasDataForDims(const tfl::TfLiteTensor* tensor);
+// The number of elements of `dims` (1 for a scalar), or -1 if dims is null,
+// has a negative size or dimension, or the product overflows 2^62.
+int64_t ElementCount(const tfl::TfLiteIntArray* dims);
+// Whether the tensor has data (non-null) of exactly the bytes its type and
+// dims declare. `why` (may be null) receives what is wrong.
+bool HasExactData(const tfl::TfLiteTensor* tensor, std::string* why);
+// Whether a tensor is a constant of the model file (kTfLiteMmapRo) or was
+// made read-only by a delegate (kTfLitePersistentRo).
+bool IsConstantTensor(const tfl::TfLiteTensor* tensor);
 // Resizes `tensor` to `shape` (the runtime takes ownership of the array).
 tfl::TfLiteStatus ResizeTo(tfl::TfLiteContext* context,
                            tfl::TfLiteTensor* tensor, const int64_t* shape,

@@ -82,30 +82,41 @@ bool ParseSmhWeightsOptions(const uint8_t* options, size_t length,
 
 void ComputeSmhWeights(const SmhWeightsPlan& plan, const float* u,
                        const float* v, const float* scales,
-                       const float* channel_scale, float* scratch, float* out,
+                       const float* channel_scale, double* scratch, float* out,
                        float* bias) {
   const uint64_t n = plan.n;
-  // The covered rows of M-hat: scratch[(r - first_row) * n + c].
+  // The covered rows of M-hat: scratch[(r - first_row) * n + c], each
+  // position summed over m in order (row += U[m, r] * V[m, :]: contiguous).
   for (uint64_t r = plan.first_row; r <= plan.last_row; ++r) {
-    float* row = scratch + (r - plan.first_row) * n;
-    for (uint64_t c = 0; c < n; ++c) {
-      double acc = 0.0;
-      for (uint64_t m = 0; m < plan.rank; ++m) {
-        acc += static_cast<double>(u[m * n + r]) * v[m * n + c];
-      }
-      row[c] = static_cast<float>(acc);
+    double* row = scratch + (r - plan.first_row) * n;
+    for (uint64_t c = 0; c < n; ++c) row[c] = 0.0;
+    for (uint64_t m = 0; m < plan.rank; ++m) {
+      const double a = u[m * n + r];
+      const float* vm = v + m * n;
+      for (uint64_t c = 0; c < n; ++c) row[c] += a * vm[c];
     }
   }
-  const float* flat = scratch + (plan.start - plan.first_row * n);
+  const double* flat = scratch + (plan.start - plan.first_row * n);
   const uint64_t num_out = plan.out, rows = plan.rows;
-  for (uint64_t o = 0; o < num_out; ++o) {
-    const float s = channel_scale ? scales[0] * channel_scale[o] : scales[0];
-    float* dst = out + o * rows;
-    for (uint64_t r = 0; r < rows; ++r) dst[r] = s * flat[r * num_out + o];
+  // The transpose, in tiles (a large layer's flat rows do not fit a cache).
+  constexpr uint64_t kTile = 32;
+  for (uint64_t r0 = 0; r0 < rows; r0 += kTile) {
+    const uint64_t r1 = r0 + kTile < rows ? r0 + kTile : rows;
+    for (uint64_t o0 = 0; o0 < num_out; o0 += kTile) {
+      const uint64_t o1 = o0 + kTile < num_out ? o0 + kTile : num_out;
+      for (uint64_t o = o0; o < o1; ++o) {
+        const float s =
+            channel_scale ? scales[0] * channel_scale[o] : scales[0];
+        float* dst = out + o * rows;
+        for (uint64_t r = r0; r < r1; ++r) {
+          dst[r] = s * static_cast<float>(flat[r * num_out + o]);
+        }
+      }
+    }
   }
   if (plan.bias_size && bias != nullptr) {
     for (uint64_t o = 0; o < plan.bias_size; ++o) {
-      bias[o] = scales[1] * flat[plan.kernel_size + o];
+      bias[o] = scales[1] * static_cast<float>(flat[plan.kernel_size + o]);
     }
   }
 }

@@ -34,8 +34,11 @@ struct SmhWeightsPlan {
   int64_t OutputDim(int i) const {
     return i == 0 ? kernel_shape[rank_of_kernel - 1] : kernel_shape[i - 1];
   }
-  // Floats of scratch memory Compute needs (the covered rows of M-hat).
-  uint64_t ScratchSize() const { return (last_row - first_row + 1) * n; }
+  // Doubles of scratch memory Compute needs (the covered rows of M-hat).
+  uint64_t ScratchSize() const { return CoveredRows() * n; }
+  uint64_t CoveredRows() const { return last_row - first_row + 1; }
+  // Multiply-adds of Compute: rank per covered position of M-hat.
+  uint64_t MultiplyAdds() const { return ScratchSize() * rank; }
 };
 
 bool ParseSmhWeightsOptions(const uint8_t* options, size_t length,
@@ -44,11 +47,12 @@ bool ParseSmhWeightsOptions(const uint8_t* options, size_t length,
 // Fills `out` ([out, rows] in the layout) and, if bias_size, `bias`:
 //   weights[o, r] = scales[0] * channel_scale[o] * M[start + r * out + o]
 //   bias[o]       = scales[1] * M[start + kernel_size + o]
-// with M[p] = sum_m U[m, p / n] V[m, p % n]. `u`, `v` hold rank * n values,
+// with M[p] = sum_m U[m, p / n] V[m, p % n] (accumulated in double over m =
+// 0, 1, ..., rounded to float once). `u`, `v` hold rank * n values,
 // `channel_scale` (out values) may be null, `scratch` holds ScratchSize().
 void ComputeSmhWeights(const SmhWeightsPlan& plan, const float* u,
                        const float* v, const float* scales,
-                       const float* channel_scale, float* scratch, float* out,
+                       const float* channel_scale, double* scratch, float* out,
                        float* bias);
 
 }  // namespace hk

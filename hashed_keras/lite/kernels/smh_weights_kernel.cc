@@ -83,10 +83,21 @@ class SmhWeightsKernel : public OpKernel {
     return "";
   }
 
+  OpCost Cost() const override {
+    OpCost cost;
+    if (!parsed_) return cost;
+    cost.virtual_weights = plan_.kernel_size + plan_.bias_size;
+    cost.output_bytes = cost.virtual_weights * sizeof(float);
+    cost.scratch_bytes = plan_.ScratchSize() * sizeof(double);
+    cost.work = plan_.MultiplyAdds() + 4 * cost.virtual_weights;
+    return cost;
+  }
+
   void Compute(const float* const* inputs, float* const* outputs) override {
-    scratch_.resize(static_cast<size_t>(plan_.ScratchSize()));
+    // Scratch lives only during the call (a constant node computes once).
+    std::vector<double> scratch(static_cast<size_t>(plan_.ScratchSize()));
     ComputeSmhWeights(plan_, inputs[0], inputs[1], inputs[2], inputs[3],
-                      scratch_.data(), outputs[0],
+                      scratch.data(), outputs[0],
                       plan_.bias_size ? outputs[1] : nullptr);
   }
 
@@ -97,7 +108,6 @@ class SmhWeightsKernel : public OpKernel {
   SmhWeightsPlan plan_;
   OutputShape weights_;
   OutputShape bias_;
-  std::vector<float> scratch_;
 };
 
 }  // namespace

@@ -16,6 +16,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <algorithm>
+#include <memory>
 #include <random>
 #include <string>
 #include <utility>
@@ -25,6 +27,7 @@
 #include "fresh_weights.h"
 #include "hashed_weights.h"
 #include "hk_kernels.h"
+#include "op_registry.h"
 #include "smh_weights.h"
 #include "tflite_abi.h"
 
@@ -243,6 +246,12 @@ struct FakeRuntime {
   tfl::TfLiteRegistration delegate_reg;
   std::vector<int> replaced;
   std::vector<void*> owned;  // IntArrays and data we allocated
+  // Like TFLite: ReplaceNodeSubsetsWithDelegateKernels calls the kernel's
+  // Init (with `extra_replace` appended to the nodes, to test Init alone).
+  bool init_in_replace = false;
+  std::vector<int> extra_replace;
+  tfl::TfLiteDelegateParams params;
+  void* user_data = nullptr;
 
   ~FakeRuntime() {
     for (auto& t : tensors) {
@@ -284,9 +293,20 @@ tfl::TfLiteStatus FakeGetNode(tfl::TfLiteContext*, int index,
 
 tfl::TfLiteStatus FakeReplace(tfl::TfLiteContext*, tfl::TfLiteRegistration reg,
                               const tfl::TfLiteIntArray* nodes,
-                              tfl::TfLiteDelegate*) {
+                              tfl::TfLiteDelegate* delegate) {
   g_rt->delegate_reg = reg;
   g_rt->replaced.assign(nodes->data, nodes->data + nodes->size);
+  if (g_rt->init_in_replace) {
+    std::vector<int> all = g_rt->replaced;
+    all.insert(all.end(), g_rt->extra_replace.begin(),
+               g_rt->extra_replace.end());
+    memset(&g_rt->params, 0, sizeof(g_rt->params));
+    g_rt->params.delegate = delegate;
+    g_rt->params.nodes_to_replace = MakeArray(all);
+    g_rt->owned.push_back(g_rt->params.nodes_to_replace);
+    g_rt->user_data = reg.init(&g_rt->context,
+                               reinterpret_cast<const char*>(&g_rt->params), 0);
+  }
   return tfl::kTfLiteOk;
 }
 
@@ -776,6 +796,538 @@ void TestSmh() {
          sizeof(kSmhOptionSamples) / sizeof(kSmhOptionSamples[0]));
 }
 
+// ---------------------------------------------------------------------------
+// Hostile graphs (issue 11, classes 3-6) through the delegate on the fake
+// runtime, whose ReplaceNodeSubsetsWithDelegateKernels calls Init as TFLite
+// does. Every case ends in a status and one message, never a crash (ASan).
+
+std::string g_create_error;
+void CaptureCreateError(const char* message) { g_create_error = message; }
+
+struct Outcome {
+  bool created = false;
+  std::string create_error;
+  std::vector<int> replaced;
+  tfl::TfLiteStatus prepare = tfl::kTfLiteError;  // the kernel's Prepare
+  tfl::TfLiteStatus invoke = tfl::kTfLiteError;   // every invoke
+  std::string error;                              // the last reported error
+  std::vector<float> watched;                     // tensor `watch` after invoke
+};
+
+using Options = std::vector<std::pair<const char*, const char*>>;
+
+// Creates the delegate with `options`, applies it to `rt`, prepares and
+// invokes (`invokes` times) the delegate kernel, frees it. `between` runs
+// between prepare and the invokes (to tamper with tensors).
+Outcome RunGraph(FakeRuntime* rt, const Options& options = {},
+                 int watch = -1, int invokes = 2,
+                 void (*between)(FakeRuntime*) = nullptr) {
+  Outcome out;
+  g_rt = rt;
+  rt->init_in_replace = true;
+  InitContext(rt);
+  std::vector<char*> keys, values;
+  for (const auto& kv : options) {
+    keys.push_back(const_cast<char*>(kv.first));
+    values.push_back(const_cast<char*>(kv.second));
+  }
+  g_create_error.clear();
+  auto* d = reinterpret_cast<tfl::TfLiteDelegate*>(tflite_plugin_create_delegate(
+      keys.data(), values.data(), keys.size(), CaptureCreateError));
+  out.create_error = g_create_error;
+  if (d == nullptr) {
+    g_rt = nullptr;
+    return out;
+  }
+  out.created = true;
+  const tfl::TfLiteStatus applied = d->Prepare(&rt->context, d);
+  CHECK(applied == tfl::kTfLiteOk, "delegate Prepare: %s",
+        rt->last_error.c_str());
+  out.replaced = rt->replaced;
+  if (!rt->replaced.empty()) {
+    const tfl::TfLiteRegistration reg = rt->delegate_reg;
+    tfl::TfLiteNode node;
+    memset(&node, 0, sizeof(node));
+    node.user_data = rt->user_data;
+    out.prepare = reg.prepare(&rt->context, &node);
+    if (out.prepare == tfl::kTfLiteOk) {
+      if (between) between(rt);
+      out.invoke = tfl::kTfLiteOk;
+      for (int i = 0; i < invokes && out.invoke == tfl::kTfLiteOk; ++i) {
+        out.invoke = reg.invoke(&rt->context, &node);
+      }
+      const tfl::TfLiteTensor& w = rt->tensors[static_cast<size_t>(watch < 0 ? 0 : watch)];
+      if (watch >= 0 && out.invoke == tfl::kTfLiteOk && w.data.raw) {
+        out.watched.assign(w.data.f, w.data.f + w.bytes / sizeof(float));
+      }
+    }
+    reg.free(&rt->context, rt->user_data);
+  }
+  out.error = rt->last_error;
+  tflite_plugin_destroy_delegate(reinterpret_cast<struct TfLiteDelegate*>(d));
+  g_rt = nullptr;
+  return out;
+}
+
+bool Has(const std::string& text, const char* fragment) {
+  return text.find(fragment) != std::string::npos;
+}
+
+const std::vector<float> kBuckets7 = Ramp(7, 0.25f);
+const std::vector<float> kWeights15(15, 1.0f);
+
+// [HashedWeights(fc_plain: [5, 3], K = 7) -> weights, FC(weights) -> y]:
+// tensors 0 buckets (constant), 1 weights [3, 5], 2 y; nodes 0 and 1.
+void HashedGraph(FakeRuntime* rt) {
+  const OptionSample& s = kOptionSamples[0];
+  AddTensor(rt, "buckets", {7}, tfl::kTfLiteMmapRo, kBuckets7.data());
+  AddTensor(rt, "weights", {3, 5}, tfl::kTfLiteArenaRw, nullptr);
+  AddTensor(rt, "y", {1, 3}, tfl::kTfLiteArenaRw, nullptr);
+  AddNode(rt, 32, "HashedWeights", {0}, {1}, s.data, s.size);
+  AddNode(rt, 9, nullptr, {1}, {2}, nullptr, 0);  // FULLY_CONNECTED stand-in
+}
+
+void ExpectRefused(const Outcome& o, const char* what,
+                   std::initializer_list<const char*> fragments) {
+  CHECK(o.created && o.prepare == tfl::kTfLiteError, "%s: not refused (%s)",
+        what, o.error.c_str());
+  CHECK(std::count(o.error.begin(), o.error.end(), '\n') <= 1,
+        "%s: more than one line: %s", what, o.error.c_str());
+  for (const char* f : fragments) {
+    CHECK(Has(o.error, f), "%s: '%s' not in '%s'", what, f, o.error.c_str());
+  }
+}
+
+void TestNodeIdentity() {
+  {  // The baseline: claimed, computed once, constant.
+    FakeRuntime rt;
+    HashedGraph(&rt);
+    const Outcome o = RunGraph(&rt, {}, 1);
+    CHECK(o.replaced == std::vector<int>({0}) && o.prepare == tfl::kTfLiteOk &&
+              o.invoke == tfl::kTfLiteOk && o.watched.size() == 15,
+          "baseline: %s", o.error.c_str());
+  }
+  for (int32_t builtin : {45, 0, 9, 51, -1}) {  // opcode confusion
+    FakeRuntime rt;
+    HashedGraph(&rt);
+    rt.nodes[0].second.builtin_code = builtin;  // keeps its custom name
+    const Outcome o = RunGraph(&rt);
+    CHECK(o.replaced.empty(), "builtin %d with our custom name claimed",
+          builtin);
+  }
+  {  // CUSTOM without a custom name (null), and an unknown name.
+    for (const char* name : {static_cast<const char*>(nullptr), "Nope", ""}) {
+      FakeRuntime rt;
+      HashedGraph(&rt);
+      rt.nodes[0].second.custom_name = name;
+      CHECK(RunGraph(&rt).replaced.empty(), "custom name '%s' claimed",
+            name ? name : "(null)");
+    }
+  }
+  {  // Init given a node the delegate does not serve (the FC), and a served
+     // node it did not claim (not in the execution plan).
+    FakeRuntime rt;
+    HashedGraph(&rt);
+    rt.extra_replace = {1};
+    ExpectRefused(RunGraph(&rt), "Init of a builtin node",
+                  {"node 1 (builtin code 9, custom name '(null)') is not a "
+                   "custom operator this delegate serves"});
+    FakeRuntime rt2;
+    HashedGraph(&rt2);
+    AddNode(&rt2, 32, "HashedWeights", {0}, {2}, kOptionSamples[0].data,
+            kOptionSamples[0].size);
+    rt2.plan.pop_back();
+    rt2.extra_replace = {2};
+    ExpectRefused(RunGraph(&rt2), "Init of an unclaimed node",
+                  {"node 2 was not claimed by this delegate"});
+  }
+  {  // Negative custom options size; null options with a size.
+    FakeRuntime rt;
+    HashedGraph(&rt);
+    rt.nodes[0].first.custom_initial_data_size = -5;
+    ExpectRefused(RunGraph(&rt), "negative options size",
+                  {"custom options of negative size -5"});
+    FakeRuntime rt2;
+    HashedGraph(&rt2);
+    rt2.nodes[0].first.custom_initial_data = nullptr;
+    ExpectRefused(RunGraph(&rt2), "null options", {"no custom options"});
+  }
+  {  // Too many inputs / no outputs.
+    FakeRuntime rt;
+    HashedGraph(&rt);
+    free(rt.nodes[0].first.inputs);
+    rt.owned.erase(std::find(rt.owned.begin(), rt.owned.end(),
+                             static_cast<void*>(rt.nodes[0].first.inputs)));
+    rt.nodes[0].first.inputs = MakeArray(std::vector<int>(9, 0));
+    rt.owned.push_back(rt.nodes[0].first.inputs);
+    ExpectRefused(RunGraph(&rt), "9 inputs", {"has 9 inputs"});
+  }
+}
+
+void TestWiring() {
+  {  // Output 0 is a constant of the file (its buffer has data).
+    FakeRuntime rt;
+    HashedGraph(&rt);
+    rt.tensors[1].allocation_type = tfl::kTfLiteMmapRo;
+    rt.tensors[1].data.raw = const_cast<char*>(
+        reinterpret_cast<const char*>(kWeights15.data()));
+    ExpectRefused(RunGraph(&rt), "constant output",
+                  {"HashedWeights node 0 (output 'weights')",
+                   "output 0 (tensor 1 'weights') is a constant of the model "
+                   "file"});
+    CHECK(rt.tensors[1].data.raw == reinterpret_cast<const char*>(
+                                        kWeights15.data()),
+          "the file's constant was changed");
+  }
+  {  // An output that is the node's own input; the same output twice.
+    FakeRuntime rt;
+    HashedGraph(&rt);
+    rt.nodes[0].first.outputs->data[0] = 0;
+    ExpectRefused(RunGraph(&rt), "output = input",
+                  {"output 0 is also input 0 (tensor 0 'buckets')"});
+    const OptionSample& bias = kOptionSamples[1];  // hash_bias: 2 outputs
+    FakeRuntime rt2;
+    const std::vector<float> b11 = Ramp(11, 0.5f);
+    AddTensor(&rt2, "buckets", {11}, tfl::kTfLiteMmapRo, b11.data());
+    AddTensor(&rt2, "w", {5, 2, 3, 4}, tfl::kTfLiteArenaRw, nullptr);
+    AddNode(&rt2, 32, "HashedWeights", {0}, {1, 1}, bias.data, bias.size);
+    ExpectRefused(RunGraph(&rt2), "duplicate outputs",
+                  {"output 1 is the same tensor as output 0"});
+  }
+  {  // An output another node also writes (a builtin, or a second of ours).
+    FakeRuntime rt;
+    HashedGraph(&rt);
+    rt.nodes[1].first.outputs->data[0] = 1;
+    ExpectRefused(RunGraph(&rt), "shared output",
+                  {"output 0 (tensor 1 'weights') is also the output of "
+                   "another node"});
+    FakeRuntime rt2;
+    HashedGraph(&rt2);
+    AddNode(&rt2, 32, "HashedWeights", {0}, {1}, kOptionSamples[0].data,
+            kOptionSamples[0].size);
+    ExpectRefused(RunGraph(&rt2), "two of our nodes, one output",
+                  {"is also the output of another node"});
+  }
+  {  // Tensor indices out of range.
+    FakeRuntime rt;
+    HashedGraph(&rt);
+    rt.nodes[0].first.outputs->data[0] = 99;
+    ExpectRefused(RunGraph(&rt), "output index",
+                  {"output 0: tensor index 99 is not a tensor of the model "
+                   "(3 tensors)"});
+    FakeRuntime rt2;
+    HashedGraph(&rt2);
+    rt2.nodes[0].first.inputs->data[0] = 99;
+    ExpectRefused(RunGraph(&rt2), "input index",
+                  {"input 0: tensor index 99 is not a tensor of the model"});
+    FakeRuntime rt3;
+    HashedGraph(&rt3);
+    rt3.nodes[0].first.inputs->data[0] = -1;  // optional: not for buckets
+    ExpectRefused(RunGraph(&rt3), "optional buckets",
+                  {"input 0 (buckets) is missing"});
+  }
+}
+
+void TestInputs() {
+  {  // A constant input whose bytes disagree with its dims.
+    FakeRuntime rt;
+    HashedGraph(&rt);
+    rt.tensors[0].bytes = 20;
+    ExpectRefused(RunGraph(&rt), "short constant",
+                  {"input 0 (tensor 0 'buckets') is a constant that holds 20 "
+                   "bytes but its float32 [7] needs 28"});
+    FakeRuntime rt2;
+    HashedGraph(&rt2);
+    rt2.tensors[0].bytes = 32;  // longer is refused too
+    ExpectRefused(RunGraph(&rt2), "long constant", {"holds 32 bytes"});
+  }
+  {  // A constant input without data; without dims; with huge dims.
+    FakeRuntime rt;
+    HashedGraph(&rt);
+    rt.tensors[0].data.raw = nullptr;
+    ExpectRefused(RunGraph(&rt), "null data", {"is a constant that has no data"});
+    FakeRuntime rt2;
+    HashedGraph(&rt2);
+    free(rt2.tensors[0].dims);
+    rt2.tensors[0].dims = nullptr;
+    ExpectRefused(RunGraph(&rt2), "null dims", {"has invalid dims"});
+    FakeRuntime rt3;
+    HashedGraph(&rt3);
+    rt3.tensors[0].dims->data[0] = INT32_MAX;
+    free(rt3.tensors[0].dims);
+    rt3.tensors[0].dims = MakeArray({INT32_MAX, INT32_MAX, INT32_MAX});
+    ExpectRefused(RunGraph(&rt3), "huge dims", {"input 0"});
+    FakeRuntime rt4;
+    HashedGraph(&rt4);
+    rt4.tensors[0].dims->data[0] = -7;
+    ExpectRefused(RunGraph(&rt4), "negative dim", {"has invalid dims"});
+  }
+  {  // int8 buckets: exact bytes (count, not count x 4) and a finite scale.
+    const std::vector<float> raw(2, 0.0f);  // 8 bytes of int8 data
+    for (int variant = 0; variant < 4; ++variant) {
+      FakeRuntime rt;
+      HashedGraph(&rt);
+      tfl::TfLiteTensor& b = rt.tensors[0];
+      b.type = tfl::kTfLiteInt8;
+      b.bytes = 7;
+      b.params.scale = 0.5f;
+      if (variant == 1) b.bytes = 28;
+      if (variant == 2) b.params.scale = INFINITY;
+      if (variant == 3) b.params.scale = NAN;
+      const Outcome o = RunGraph(&rt, {}, 1);
+      if (variant == 0) {
+        CHECK(o.prepare == tfl::kTfLiteOk && o.invoke == tfl::kTfLiteOk,
+              "int8 buckets: %s", o.error.c_str());
+      } else if (variant == 1) {
+        ExpectRefused(o, "int8 bytes", {"holds 28 bytes but its int8 [7] needs 7"});
+      } else {
+        ExpectRefused(o, "int8 scale", {"per-tensor scale > 0"});
+      }
+    }
+  }
+  {  // Non-constant buckets: accepted, validated again at every invoke.
+    FakeRuntime rt;
+    HashedGraph(&rt);
+    rt.tensors[0].allocation_type = tfl::kTfLiteArenaRw;
+    rt.tensors[0].data.raw = nullptr;  // not set yet
+    const Outcome o = RunGraph(&rt);
+    CHECK(o.prepare == tfl::kTfLiteOk && o.invoke == tfl::kTfLiteError &&
+              Has(o.error, "input 0 (tensor 0 'buckets') has no data"),
+          "arena buckets without data: %s", o.error.c_str());
+    FakeRuntime rt2;
+    HashedGraph(&rt2);
+    rt2.tensors[0].allocation_type = tfl::kTfLiteArenaRw;
+    rt2.tensors[0].data.raw = static_cast<char*>(malloc(28));
+    memcpy(rt2.tensors[0].data.raw, kBuckets7.data(), 28);
+    const Outcome ok = RunGraph(&rt2, {}, 1);
+    CHECK(ok.prepare == tfl::kTfLiteOk && ok.invoke == tfl::kTfLiteOk &&
+              ok.watched.size() == 15,
+          "arena buckets: %s", ok.error.c_str());
+    FakeRuntime rt3;
+    HashedGraph(&rt3);
+    rt3.tensors[0].allocation_type = tfl::kTfLiteArenaRw;
+    rt3.tensors[0].data.raw = static_cast<char*>(malloc(28));
+    // Shrunk between prepare and invoke: refused at invoke.
+    const Outcome shrunk = RunGraph(&rt3, {}, -1, 1, [](FakeRuntime* r) {
+      r->tensors[0].bytes = 8;
+    });
+    CHECK(shrunk.prepare == tfl::kTfLiteOk &&
+              shrunk.invoke == tfl::kTfLiteError &&
+              Has(shrunk.error, "holds 8 bytes"),
+          "shrunk buckets: %s", shrunk.error.c_str());
+    rt3.tensors[0].bytes = 28;
+    FakeRuntime rt4;
+    HashedGraph(&rt4);
+    rt4.tensors[0].allocation_type = tfl::kTfLiteCustom;
+    rt4.tensors[0].data.raw = nullptr;  // the fake runtime frees non-constants
+    ExpectRefused(RunGraph(&rt4), "custom allocation",
+                  {"has allocation type custom"});
+  }
+  {  // Constant outputs changed by someone else: invoke leaves them alone
+     // (no rebuild), the next prepare refuses.
+    FakeRuntime rt;
+    HashedGraph(&rt);
+    const Outcome o = RunGraph(&rt, {}, -1, 1, [](FakeRuntime* r) {
+      r->tensors[1].bytes = 4;
+      tfl::TfLiteNode node;
+      memset(&node, 0, sizeof(node));
+      node.user_data = r->user_data;
+      CHECK(r->delegate_reg.prepare(&r->context, &node) == tfl::kTfLiteError &&
+                Has(r->last_error, "changed by another party"),
+            "tampered outputs: %s", r->last_error.c_str());
+      r->tensors[1].bytes = 60;
+    });
+    CHECK(o.invoke == tfl::kTfLiteOk, "tampered: %s", o.error.c_str());
+  }
+}
+
+// Cost() of each operator: the arithmetic of docs/tflite_format.md, "Limits".
+void TestCosts() {
+  struct Want {
+    const OptionSample* sample;
+    hk::OpKernel* (*create)(const uint8_t*, size_t);
+    uint64_t weights, output_bytes, scratch_bytes, work;
+  };
+  const uint64_t g30 = uint64_t{1} << 30;
+  const Want wants[] = {
+      // fc [5, 3]: 15 weights x 16 units.
+      {&kOptionSamples[0], hk::CreateHashedWeightsKernel, 15, 60, 0, 240},
+      // ohwi [2, 3, 4, 5] + hashed bias 5.
+      {&kOptionSamples[1], hk::CreateHashedWeightsKernel, 125, 500, 0, 2000},
+      // 3x3 filters, 2 x 4 channels: 72 weights x (16 + 3 + 3).
+      {&kFreshOptionSamples[0], hk::CreateFreshWeightsKernel, 72, 288, 0,
+       72 * 22},
+      // n 9, rank 3, positions [5, 33): rows 0..3 of M-hat (36 positions).
+      {&kSmhOptionSamples[0], hk::CreateSmhWeightsKernel, 28, 112, 36 * 8,
+       36 * 3 + 4 * 28},
+      {&kBombOptionSamples[0], hk::CreateHashedWeightsKernel, g30, 4 * g30, 0,
+       16 * g30},
+      {&kBombOptionSamples[1], hk::CreateSmhWeightsKernel, 1 << 20, 4 << 20,
+       8 << 20, g30 + (4 << 20)},
+      {&kBombOptionSamples[2], hk::CreateFreshWeightsKernel, 1 << 26, 4 << 26,
+       0, uint64_t{80} << 26},
+  };
+  for (const Want& w : wants) {
+    std::unique_ptr<hk::OpKernel> k(w.create(w.sample->data, w.sample->size));
+    const hk::OpCost c = k->Cost();
+    CHECK(c.virtual_weights == w.weights && c.output_bytes == w.output_bytes &&
+              c.scratch_bytes == w.scratch_bytes && c.work == w.work,
+          "%s: cost %llu %llu %llu %llu", w.sample->name,
+          static_cast<unsigned long long>(c.virtual_weights),
+          static_cast<unsigned long long>(c.output_bytes),
+          static_cast<unsigned long long>(c.scratch_bytes),
+          static_cast<unsigned long long>(c.work));
+  }
+  // Within the defaults, the worst case of each operator is at most 2^30
+  // work units (measured: about 1-2 s on one core, README).
+  CHECK(hk::kWorkPerVirtualWeight * HK_DEFAULT_MAX_VIRTUAL_WEIGHTS == g30,
+        "default work limit");
+  std::unique_ptr<hk::OpKernel> bad(hk::CreateHashedWeightsKernel(nullptr, 0));
+  CHECK(bad->Cost().work == 0, "invalid options cost nothing");
+}
+
+// One node of `sample` with a constant input of `k` values and an output of
+// `dims` (never allocated: the limits refuse before).
+void BombGraph(FakeRuntime* rt, const OptionSample& s, const char* op,
+               std::vector<int> inputs_shape, int inputs,
+               std::vector<int> dims, const std::vector<float>& data) {
+  for (int i = 0; i < inputs; ++i) {
+    AddTensor(rt, "in", inputs_shape, tfl::kTfLiteMmapRo, data.data());
+  }
+  AddTensor(rt, "bomb", dims, tfl::kTfLiteArenaRw, nullptr);
+  std::vector<int> in;
+  for (int i = 0; i < inputs; ++i) in.push_back(i);
+  AddNode(rt, 32, op, in, {inputs}, s.data, s.size);
+}
+
+void TestLimits() {
+  const std::vector<float> big(1 << 20, 0.0f);
+  {  // 2^30 virtual weights: over the default.
+    FakeRuntime rt;
+    BombGraph(&rt, kBombOptionSamples[0], "HashedWeights", {4}, 1,
+              {1024, 1048576}, big);
+    ExpectRefused(RunGraph(&rt), "hashed bomb",
+                  {"HashedWeights node 0 (output 'bomb'): rebuilds 1073741824 "
+                   "virtual weights",
+                   "over the limit max_virtual_weights = 67108864",
+                   "hashed_keras.lite.Interpreter(..., max_virtual_weights=N)",
+                   "delegate option \"max_virtual_weights\"", "JNI"});
+  }
+  {  // SMH, rank 1024: within the weights, over the work.
+    FakeRuntime rt;
+    const std::vector<float> scales = {1.0f, 1.0f};
+    AddTensor(&rt, "U", {1024, 1024}, tfl::kTfLiteMmapRo, big.data());
+    AddTensor(&rt, "V", {1024, 1024}, tfl::kTfLiteMmapRo, big.data());
+    AddTensor(&rt, "scales", {2}, tfl::kTfLiteMmapRo, scales.data());
+    AddTensor(&rt, "bomb", {1024, 1024}, tfl::kTfLiteArenaRw, nullptr);
+    AddNode(&rt, 32, "SMHWeights", {0, 1, 2}, {3}, kBombOptionSamples[1].data,
+            kBombOptionSamples[1].size);
+    ExpectRefused(RunGraph(&rt), "smh rank bomb",
+                  {"SMHWeights node 0", "needs 1077936128 work units",
+                   "over the limit 16 x max_virtual_weights = 1073741824"});
+  }
+  {  // FreshWeights 32x32 with 2^26 weights: over the work.
+    FakeRuntime rt;
+    BombGraph(&rt, kBombOptionSamples[2], "FreshWeights", {63}, 1,
+              {256, 32, 32, 256}, big);
+    ExpectRefused(RunGraph(&rt), "fresh bomb",
+                  {"FreshWeights node 0", "needs 5368709120 work units"});
+  }
+  // Raised and lowered through the plugin options (fc_plain: 15 weights,
+  // 60 bytes, 240 units).
+  struct Case {
+    const char* key;
+    const char* value;
+    bool ok;
+    const char* fragment;
+  };
+  const Case cases[] = {
+      {"max_virtual_weights", "15", true, ""},
+      {"max_virtual_weights", "14", false,
+       "rebuilds 15 virtual weights, over the limit max_virtual_weights = 14"},
+      {"max_virtual_weights", "0", true, ""},  // the default
+      {"max_rebuild_bytes", "60", true, ""},
+      {"max_rebuild_bytes", "59", false,
+       "needs 60 bytes (outputs 60, scratch 0, dequantized int8 inputs 0), "
+       "over the limit max_rebuild_bytes = 59"},
+      {"max_rebuild_bytes", "9223372036854775808", true, ""},
+  };
+  for (const Case& c : cases) {
+    FakeRuntime rt;
+    HashedGraph(&rt);
+    const Outcome o = RunGraph(&rt, {{c.key, c.value}});
+    if (c.ok) {
+      CHECK(o.prepare == tfl::kTfLiteOk && o.invoke == tfl::kTfLiteOk,
+            "%s=%s: %s", c.key, c.value, o.error.c_str());
+    } else {
+      ExpectRefused(o, c.key, {c.fragment});
+    }
+  }
+  {  // Totals over the delegate's nodes: two nodes of 15 weights.
+    for (const char* limit : {"29", "30"}) {
+      FakeRuntime rt;
+      HashedGraph(&rt);
+      AddTensor(&rt, "weights2", {3, 5}, tfl::kTfLiteArenaRw, nullptr);
+      AddNode(&rt, 32, "HashedWeights", {0}, {3}, kOptionSamples[0].data,
+              kOptionSamples[0].size);
+      const Outcome o = RunGraph(&rt, {{"max_virtual_weights", limit}});
+      if (strcmp(limit, "30") == 0) {
+        CHECK(o.prepare == tfl::kTfLiteOk, "two nodes: %s", o.error.c_str());
+      } else {
+        ExpectRefused(o, "two nodes",
+                      {"HashedWeights node 2", "rebuilds 15 virtual weights "
+                       "(30 with the delegate's other nodes)"});
+      }
+    }
+  }
+  {  // What a freed kernel held is given back: the same delegate applies
+     // twice in a row within a limit of one node.
+    FakeRuntime rt;
+    HashedGraph(&rt);
+    g_rt = &rt;
+    rt.init_in_replace = true;
+    InitContext(&rt);
+    char* keys[] = {const_cast<char*>("max_virtual_weights")};
+    char* values[] = {const_cast<char*>("15")};
+    auto* d = reinterpret_cast<tfl::TfLiteDelegate*>(
+        tflite_plugin_create_delegate(keys, values, 1, nullptr));
+    for (int round = 0; round < 2; ++round) {
+      rt.last_error.clear();
+      CHECK(d->Prepare(&rt.context, d) == tfl::kTfLiteOk, "apply %d", round);
+      tfl::TfLiteNode node;
+      memset(&node, 0, sizeof(node));
+      node.user_data = rt.user_data;
+      CHECK(rt.delegate_reg.prepare(&rt.context, &node) == tfl::kTfLiteOk,
+            "round %d: %s", round, rt.last_error.c_str());
+      rt.delegate_reg.free(&rt.context, rt.user_data);
+    }
+    tflite_plugin_destroy_delegate(reinterpret_cast<struct TfLiteDelegate*>(d));
+    g_rt = nullptr;
+  }
+  // Malformed values are refused at creation, with one message.
+  for (const char* value : {"-1", "abc", "", "99999999999999999999", "1e6",
+                            " 5", "0x10", "9223372036854775809", "5 "}) {
+    FakeRuntime rt;
+    HashedGraph(&rt);
+    const Outcome o = RunGraph(&rt, {{"max_virtual_weights", value}});
+    CHECK(!o.created && Has(o.create_error, "invalid value for option "
+                                            "'max_virtual_weights'"),
+          "value '%s' accepted: %s", value, o.create_error.c_str());
+  }
+  {
+    FakeRuntime rt;
+    HashedGraph(&rt);
+    const Outcome o = RunGraph(&rt, {{"max_rebuild_bytes", "12k"}});
+    CHECK(!o.created && Has(o.create_error, "'max_rebuild_bytes' = '12k'"),
+          "12k: %s", o.create_error.c_str());
+    FakeRuntime rt2;
+    HashedGraph(&rt2);
+    const Outcome u = RunGraph(&rt2, {{"max_weights", "5"}});
+    CHECK(!u.created && Has(u.create_error, "unknown option 'max_weights'"),
+          "unknown: %s", u.create_error.c_str());
+  }
+}
+
 int WriteSamples(const char* dir, const OptionSample* samples, size_t n) {
   for (size_t i = 0; i < n; ++i) {
     const OptionSample& s = samples[i];
@@ -817,6 +1369,11 @@ int main(int argc, char** argv) {
   TestRegistrationSizes();
   TestFresh();
   TestSmh();
+  TestNodeIdentity();
+  TestWiring();
+  TestInputs();
+  TestCosts();
+  TestLimits();
   printf("%d passed, %d failed\n", g_checks - g_failures, g_failures);
   return g_failures == 0 ? 0 : 1;
 }

@@ -85,6 +85,21 @@ def smh_samples():
         ("layout", "string", "ohwi"), ("bias_size", "int", 0)])
 
 
+def bomb_samples():
+    """Valid options over the delegate's default limits (docs/tflite_format.md,
+    "Limits"): never computed, refused before any allocation."""
+    yield "bomb_fc_2p30", flexbuffers.Dumps({
+        "contract_version": 1, "seed": 1, "buckets": 4,
+        "kernel_shape": [1048576, 1024], "layout": "fc", "use_sign": True,
+        "hash_bias": False, "bias_size": 0})
+    yield "bomb_smh_rank", flexbuffers.Dumps({
+        "contract_version": 1, "n": 1024, "rank": 1024, "start": 0,
+        "kernel_shape": [1024, 1024], "layout": "fc", "bias_size": 0})
+    yield "bomb_fresh_32x32", flexbuffers.Dumps({
+        "contract_version": 1, "seed": 5, "buckets": 63, "band_buckets": [1] * 63,
+        "kernel_shape": [32, 32, 256, 256], "layout": "ohwi", "use_sign": True})
+
+
 def _array(lines, array, comment, items):
     names = []
     for name, data in items:
@@ -108,6 +123,9 @@ def main():
     count = _array(lines, "kOptionSamples", "HashedWeights", samples())
     count += _array(lines, "kFreshOptionSamples", "FreshWeights", fresh_samples())
     count += _array(lines, "kSmhOptionSamples", "SMHWeights", smh_samples())
+    count += _array(lines, "kBombOptionSamples",
+                    "Over the default limits: HashedWeights, SMHWeights, FreshWeights",
+                    bomb_samples())
     names = range(count)
     lines.append("// clang-format on")
     out.write_text("\n".join(lines) + "\n")
