@@ -364,3 +364,72 @@ def test_generated_schema_header_matches_flatc():
     if result.returncode == 2:
         pytest.skip(result.stderr.strip())
     assert result.returncode == 0, result.stderr
+
+
+def _smallest_passing(content, key):
+    """The smallest value of limit `key` the verifier accepts (binary search)."""
+    low, high = 1, 1 << 40
+    while low < high:
+        middle = (low + high) // 2
+        try:
+            verify(content, **{key: middle})
+            high = middle
+        except InvalidModelError as error:
+            assert error.reason == "limit", error.message
+            low = middle + 1
+    return low
+
+
+def _delegate_runs(content, **options) -> str:
+    """"" if the bare delegate with these plugin options runs the file, else the error."""
+    from ai_edge_litert.interpreter import Interpreter, load_delegate
+
+    from hashed_keras.lite.kernel_library import library_path
+    try:
+        delegate = load_delegate(library_path(), options={k: str(v) for k, v in options.items()})
+        interpreter = Interpreter(model_content=content, experimental_delegates=[delegate])
+        interpreter.allocate_tensors()
+        interpreter.invoke()
+    except (RuntimeError, ValueError) as error:
+        return str(error)
+    return ""
+
+
+@pytest.mark.parametrize("name", ["hashed-mlp-float32", "freshnets-cnn-int8", "smh-cnn-float32"])
+def test_verifier_and_delegate_agree_on_the_limits(files, name):
+    content = files[name]
+    for key in ("max_virtual_weights", "max_rebuild_bytes"):
+        exact = _smallest_passing(content, key)
+        assert exact > 1
+        assert _delegate_runs(content, **{key: exact}) == "", (key, exact)
+        refused = _delegate_runs(content, **{key: exact - 1})
+        assert key in refused, (key, exact, refused)
+
+
+def test_smh_factors_and_scales_are_wired_as_converted(files):
+    content = files["smh-cnn-float32"]
+    model = flatbuffer.read(content)  # U and V swapped in one operator: M transposed
+    ops = [op for op in model.subgraphs[0].operators
+           if flatbuffer.opcode_name(model, op.opcodeIndex) == "SMHWeights"]
+    assert len(ops) >= 2
+    ops[1].inputs[0], ops[1].inputs[1] = ops[1].inputs[1], ops[1].inputs[0]
+    _refused(flatbuffer.write(model), "operator", "U", "V")
+
+    model = flatbuffer.read(content)  # U read as V too
+    ops = [op for op in model.subgraphs[0].operators
+           if flatbuffer.opcode_name(model, op.opcodeIndex) == "SMHWeights"]
+    ops[0].inputs[1] = ops[0].inputs[0]
+    _refused(flatbuffer.write(model), "operator", "U")
+
+    model = flatbuffer.read(content)  # one layer's scales read by another layer
+    ops = [op for op in model.subgraphs[0].operators
+           if flatbuffer.opcode_name(model, op.opcodeIndex) == "SMHWeights"]
+    ops[1].inputs[2] = ops[0].inputs[2]
+    _refused(flatbuffer.write(model), "operator", "input 2", "read by 2 operators")
+
+
+def test_metadata_buffer_index_out_of_range(files):
+    model = flatbuffer.read(files["hashed-cnn-int8"])
+    assert model.metadata, "the converter writes metadata (min_runtime_version)"
+    model.metadata[0].buffer = 10**6
+    _refused(flatbuffer.write(model), "index", "metadata 0", "buffer index 1000000")

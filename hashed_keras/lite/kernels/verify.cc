@@ -42,6 +42,15 @@ constexpr char kReconvert[] =
     "the file is corrupt or was modified: convert the model again "
     "(hashed_keras.lite.convert)";
 
+// How a user raises a limit (the delegate says the same, delegate.cc).
+std::string HowToRaise(const char* key) {
+  return std::string("if the model is trusted, raise the limit: "
+                     "hashed_keras.lite.Interpreter(..., ") + key +
+         "=N) in Python, the delegate option \"" + key +
+         "\" (decimal) of load_delegate / tflite_plugin_create_delegate, or "
+         "the JNI parameter on Android";
+}
+
 // Limits with the defaults filled in.
 struct Limits {
   uint64_t max_virtual_weights = HK_DEFAULT_MAX_VIRTUAL_WEIGHTS;
@@ -243,7 +252,11 @@ bool ContextView::Build(const tflite::Model* model,
     const auto* q = src->quantization();
     if (q != nullptr && Size(q->scale()) == 1 && Size(q->zero_point()) == 1) {
       t.params.scale = q->scale()->Get(0);
-      t.params.zero_point = static_cast<int32_t>(q->zero_point()->Get(0));
+      // zero_point is a vector of int64 whose elements flatbuffers' verifier
+      // does not prove 8-byte aligned (only the length is checked): copy.
+      int64_t zero_point = 0;
+      memcpy(&zero_point, q->zero_point()->Data(), sizeof(zero_point));
+      t.params.zero_point = static_cast<int32_t>(zero_point);
     }
     const ConstantData c =
         BufferData(model->buffers()->Get(src->buffer()), file);
@@ -309,6 +322,8 @@ class ModelVerifier {
   bool VerifyConsumers(uint32_t sg, uint32_t op_index, const char* op_name,
                        int tensor, int output_index, bool is_bias, bool fc);
   bool VerifySignatureDefs();
+  bool VerifyMetadata();
+  bool VerifyBudget();
   bool CheckSubgraphIndex(int64_t value, const std::string& where);
 
   std::string TensorWhere(uint32_t sg, int index) const;
@@ -348,6 +363,10 @@ class ModelVerifier {
   // Totals over our operators of all subgraphs.
   uint64_t virtual_weights_ = 0;
   uint64_t rebuild_bytes_ = 0;
+  uint64_t work_ = 0;
+  // SMH's shared U and V of the current subgraph (-1: none yet).
+  int smh_u_ = -1;
+  int smh_v_ = -1;
 };
 
 std::string ModelVerifier::TensorWhere(uint32_t sg, int index) const {
@@ -646,9 +665,11 @@ bool ModelVerifier::VerifyTensor(uint32_t sg, uint32_t index,
     if (bytes > limits_.max_tensor_bytes) {
       return Fail(HK_VERIFY_LIMIT,
                   Format("%s: %s of %llu elements would take %llu bytes, "
-                         "over the limit of %llu bytes for one tensor; if the "
-                         "file is trusted, raise HkLimits.max_tensor_bytes "
-                         "(Python: verify(..., max_tensor_bytes=N))",
+                         "over the limit max_tensor_bytes = %llu for one "
+                         "tensor; if the model is trusted, raise the limit: "
+                         "hashed_keras.lite.Interpreter(..., "
+                         "max_tensor_bytes=N) in Python, "
+                         "HkLimits.max_tensor_bytes in C",
                          where.c_str(), SchemaTypeName(t->type()),
                          static_cast<unsigned long long>(count),
                          static_cast<unsigned long long>(bytes),
@@ -800,7 +821,8 @@ bool ModelVerifier::VerifyGraph(uint32_t sg) {
       const int t = op->outputs()->Get(k);
       if (producer_[t] >= 0) {
         return Fail(HK_VERIFY_GRAPH,
-                    Format("%s is written by two operators (%lld and %u); %s",
+                    Format("%s is written twice (by operators %lld and %u); "
+                           "%s",
                            TensorWhere(sg, t).c_str(),
                            static_cast<long long>(producer_[t]), i,
                            kReconvert));
@@ -924,46 +946,26 @@ bool ModelVerifier::VerifyOurOperator(uint32_t sg, uint32_t index,
   size_t options_size = 0;
   CustomOptions(op, &options, &options_size);
 
-  // The operator's own parser: what the kernel will rebuild.
+  // The operator's own parser: its layout decides the consumers.
   std::string error;
   bool fc = true;
-  uint64_t virtual_weights = 0;
-  uint64_t output_floats = 0;
-  uint64_t scratch_floats = 0;
   bool shared_buckets = false;  // SMH's U and V are shared by design
   const char* name = kind->custom_name;
-  bool parsed = false;
+  bool parsed = true;  // a registered operator this file does not know yet:
+                       // the kernel's Check below still applies
   if (strcmp(name, "HashedWeights") == 0) {
     HashedWeightsPlan plan;
     parsed = ParseHashedWeightsOptions(options, options_size, &plan, &error);
-    if (parsed) {
-      fc = plan.layout == Layout::kFc;
-      virtual_weights = plan.virtual_size;
-      output_floats = SaturatingAdd(plan.kernel_size,
-                                    plan.hash_bias ? plan.bias_size : 0);
-    }
+    fc = plan.layout == Layout::kFc;
   } else if (strcmp(name, "FreshWeights") == 0) {
     FreshWeightsPlan plan;
     parsed = ParseFreshWeightsOptions(options, options_size, &plan, &error);
-    if (parsed) {
-      fc = false;
-      virtual_weights = plan.kernel_size;
-      output_floats = plan.kernel_size;
-    }
+    fc = false;
   } else if (strcmp(name, "SMHWeights") == 0) {
     SmhWeightsPlan plan;
     parsed = ParseSmhWeightsOptions(options, options_size, &plan, &error);
-    if (parsed) {
-      fc = plan.layout == Layout::kFc;
-      virtual_weights = SaturatingAdd(plan.kernel_size, plan.bias_size);
-      output_floats = virtual_weights;
-      scratch_floats = plan.ScratchSize();
-      shared_buckets = true;
-    }
-  } else {
-    // A registered operator this verifier does not know yet: the kernel's
-    // Check below still applies.
-    parsed = true;
+    fc = plan.layout == Layout::kFc;
+    shared_buckets = true;
   }
   if (!parsed) {
     return Fail(HK_VERIFY_OPERATOR,
@@ -1000,7 +1002,7 @@ bool ModelVerifier::VerifyOurOperator(uint32_t sg, uint32_t index,
 
   // Inputs: constants of the file (the converter's only use; the verifier
   // does not accept computed weights). Absent optional inputs are -1.
-  uint64_t dequantized_floats = 0;
+  uint64_t dequantized_bytes = 0;
   for (size_t i = 0; i < inputs.size(); ++i) {
     const int t = inputs[i];
     if (t < 0) continue;
@@ -1019,18 +1021,39 @@ bool ModelVerifier::VerifyOurOperator(uint32_t sg, uint32_t index,
         count = SaturatingMul(count, static_cast<uint64_t>(
                                          tensor->shape()->Get(d)));
       }
-      dequantized_floats = SaturatingAdd(dequantized_floats, count);
+      dequantized_bytes = SaturatingAdd(dequantized_bytes,
+                                        SaturatingMul(count, sizeof(float)));
     }
   }
-  // A bucket tensor belongs to one layer (SMH's U and V are shared).
-  if (!shared_buckets && !inputs.empty() && inputs[0] >= 0) {
-    const int t = inputs[0];
+  // Every input belongs to this operator alone (buckets, scales), except
+  // SMH's U and V, which are the same two tensors for every SMHWeights
+  // operator of the subgraph (so swapping or rewiring them is refused).
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    const int t = inputs[i];
+    if (t < 0) continue;
+    if (shared_buckets && i < 2) {
+      int& expected = i == 0 ? smh_u_ : smh_v_;
+      if (expected < 0) expected = t;
+      if (t != expected || smh_u_ == smh_v_) {
+        return Fail(HK_VERIFY_OPERATOR,
+                    Format("%s: input %zu (%s) is not the %s of the model's "
+                           "other SMHWeights operators (%s), or U and V are "
+                           "the same tensor; every SMHWeights operator reads "
+                           "the one U (input 0) and the one V (input 1); %s",
+                           where.c_str(), i, TensorWhere(sg, t).c_str(),
+                           i == 0 ? "U" : "V",
+                           TensorWhere(sg, expected).c_str(), kReconvert));
+      }
+      continue;
+    }
     const uint32_t readers = use_begin_[t + 1] - use_begin_[t];
     if (readers != 1) {
       return Fail(HK_VERIFY_OPERATOR,
-                  Format("%s: its buckets (%s) are read by %u operators; "
-                         "each layer's buckets belong to one operator; %s",
-                         where.c_str(), TensorWhere(sg, t).c_str(), readers,
+                  Format("%s: input %zu (%s) is read by %u operators (or "
+                         "twice); each layer's %s belongs to its operator "
+                         "alone; %s",
+                         where.c_str(), i, TensorWhere(sg, t).c_str(), readers,
+                         i == 0 && !shared_buckets ? "buckets" : "scales",
                          kReconvert));
     }
   }
@@ -1043,35 +1066,61 @@ bool ModelVerifier::VerifyOurOperator(uint32_t sg, uint32_t index,
     }
   }
 
-  // Limits, over all of the model's operators.
-  const uint64_t bytes = SaturatingMul(
-      SaturatingAdd(SaturatingAdd(output_floats, scratch_floats),
-                    dequantized_floats),
-      sizeof(float));
-  virtual_weights_ = SaturatingAdd(virtual_weights_, virtual_weights);
-  rebuild_bytes_ = SaturatingAdd(rebuild_bytes_, bytes);
-  if (virtual_weights_ > limits_.max_virtual_weights) {
-    return Fail(
-        HK_VERIFY_LIMIT,
-        Format("%s: rebuilds %llu virtual weights, %llu for the model so "
-               "far, over the limit of %llu; if the file is trusted, raise "
-               "it: Interpreter(..., max_virtual_weights=N) in Python, the "
-               "delegate option \"max_virtual_weights\" in C/Java",
-               where.c_str(), static_cast<unsigned long long>(virtual_weights),
-               static_cast<unsigned long long>(virtual_weights_),
-               static_cast<unsigned long long>(limits_.max_virtual_weights)));
+  // Limits, exactly as the delegate charges its nodes (delegate.cc,
+  // Reserve): totals over the model's operators in execution order. Every
+  // verified node has constant inputs, so it keeps only its outputs once
+  // computed; its scratch and dequantized inputs count at its peak.
+  const OpCost cost = kernel->Cost();
+  const uint64_t peak = SaturatingAdd(
+      cost.output_bytes, SaturatingAdd(cost.scratch_bytes, dequantized_bytes));
+  const uint64_t max_work =
+      SaturatingMul(limits_.max_virtual_weights, kWorkPerVirtualWeight);
+  if (SaturatingAdd(virtual_weights_, cost.virtual_weights) >
+      limits_.max_virtual_weights) {
+    return Fail(HK_VERIFY_LIMIT,
+                Format("%s: rebuilds %llu virtual weights (%llu with the "
+                       "model's operators before it), over the limit "
+                       "max_virtual_weights = %llu; %s",
+                       where.c_str(),
+                       static_cast<unsigned long long>(cost.virtual_weights),
+                       static_cast<unsigned long long>(SaturatingAdd(
+                           virtual_weights_, cost.virtual_weights)),
+                       static_cast<unsigned long long>(
+                           limits_.max_virtual_weights),
+                       HowToRaise("max_virtual_weights").c_str()));
   }
-  if (rebuild_bytes_ > limits_.max_rebuild_bytes) {
-    return Fail(
-        HK_VERIFY_LIMIT,
-        Format("%s: needs %llu bytes to rebuild its weights, %llu for the "
-               "model so far, over the limit of %llu; if the file is trusted, "
-               "raise it: Interpreter(..., max_rebuild_bytes=N) in Python, "
-               "the delegate option \"max_rebuild_bytes\" in C/Java",
-               where.c_str(), static_cast<unsigned long long>(bytes),
-               static_cast<unsigned long long>(rebuild_bytes_),
-               static_cast<unsigned long long>(limits_.max_rebuild_bytes)));
+  if (SaturatingAdd(rebuild_bytes_, peak) > limits_.max_rebuild_bytes) {
+    return Fail(HK_VERIFY_LIMIT,
+                Format("%s: needs %llu bytes to rebuild its weights (outputs "
+                       "%llu, scratch %llu, dequantized int8 inputs %llu; "
+                       "%llu with the model's operators before it), over the "
+                       "limit max_rebuild_bytes = %llu; %s",
+                       where.c_str(), static_cast<unsigned long long>(peak),
+                       static_cast<unsigned long long>(cost.output_bytes),
+                       static_cast<unsigned long long>(cost.scratch_bytes),
+                       static_cast<unsigned long long>(dequantized_bytes),
+                       static_cast<unsigned long long>(
+                           SaturatingAdd(rebuild_bytes_, peak)),
+                       static_cast<unsigned long long>(
+                           limits_.max_rebuild_bytes),
+                       HowToRaise("max_rebuild_bytes").c_str()));
   }
+  if (SaturatingAdd(work_, cost.work) > max_work) {
+    return Fail(HK_VERIFY_LIMIT,
+                Format("%s: needs %llu work units (docs/tflite_format.md, "
+                       "\"Limits\"; %llu with the model's operators before "
+                       "it), over the limit %llu x max_virtual_weights = "
+                       "%llu; %s",
+                       where.c_str(), static_cast<unsigned long long>(cost.work),
+                       static_cast<unsigned long long>(
+                           SaturatingAdd(work_, cost.work)),
+                       static_cast<unsigned long long>(kWorkPerVirtualWeight),
+                       static_cast<unsigned long long>(max_work),
+                       HowToRaise("max_virtual_weights").c_str()));
+  }
+  virtual_weights_ = SaturatingAdd(virtual_weights_, cost.virtual_weights);
+  rebuild_bytes_ = SaturatingAdd(rebuild_bytes_, cost.output_bytes);
+  work_ = SaturatingAdd(work_, cost.work);
   (void)shapes;
   return true;
 }
@@ -1080,6 +1129,7 @@ bool ModelVerifier::VerifyOurOperators(uint32_t sg) {
   const tflite::SubGraph* subgraph = model_->subgraphs()->Get(sg);
   const auto* ops = subgraph->operators();
   std::unique_ptr<ContextView> view;
+  smh_u_ = smh_v_ = -1;
   for (uint32_t i = 0; i < Size(ops); ++i) {
     const tflite::Operator* op = ops->Get(i);
     if (BuiltinCode(op) != tflite::BuiltinOperator_CUSTOM) continue;
@@ -1153,8 +1203,73 @@ bool ModelVerifier::VerifySignatureDefs() {
   return true;
 }
 
+bool ModelVerifier::VerifyBudget() {
+  // flatbuffers lets many offsets point at one table or vector, so a small
+  // file can present the same long shape or input list a million times (the
+  // schema's verifier bounds table visits, not the elements of scalar
+  // vectors). Every list the checks below walk is counted first; a file
+  // without shared data holds at most size/4 such elements, so twice the
+  // size (plus some room) is a generous bound that keeps the verifier linear.
+  const uint64_t budget = 2 * static_cast<uint64_t>(size_) + (1u << 20);
+  uint64_t elements = 0;
+  for (uint32_t sg = 0; sg < model_->subgraphs()->size(); ++sg) {
+    const tflite::SubGraph* subgraph = model_->subgraphs()->Get(sg);
+    if (subgraph == nullptr) continue;
+    const auto* tensors = subgraph->tensors();
+    elements += Size(tensors);
+    for (uint32_t i = 0; i < Size(tensors) && elements <= budget; ++i) {
+      const tflite::Tensor* t = tensors->Get(i);
+      elements += Size(t->shape()) + Size(t->shape_signature());
+    }
+    const auto* ops = subgraph->operators();
+    elements += Size(ops);
+    for (uint32_t i = 0; i < Size(ops) && elements <= budget; ++i) {
+      const tflite::Operator* op = ops->Get(i);
+      elements += Size(op->inputs()) + Size(op->outputs()) +
+                  Size(op->intermediates()) + Size(op->custom_options());
+    }
+    elements += Size(subgraph->inputs()) + Size(subgraph->outputs());
+    if (elements > budget) {
+      return Fail(HK_VERIFY_LIMIT,
+                  Format("the file's tables are reused so often that checking "
+                         "it would examine over %llu entries (a %zu-byte file "
+                         "without shared tables has at most %zu); %s",
+                         static_cast<unsigned long long>(budget), size_,
+                         size_ / 4, kReconvert));
+    }
+  }
+  return true;
+}
+
+bool ModelVerifier::VerifyMetadata() {
+  const uint32_t num_buffers = model_->buffers()->size();
+  const auto* metadata = model_->metadata();
+  for (uint32_t i = 0; i < Size(metadata); ++i) {
+    const tflite::Metadata* m = metadata->Get(i);
+    if (m->buffer() >= num_buffers) {
+      return Fail(HK_VERIFY_INDEX,
+                  Format("metadata %u %s: buffer index %u out of range (the "
+                         "model has %u buffers); %s",
+                         i, Quote(m->name()).c_str(), m->buffer(), num_buffers,
+                         kReconvert));
+    }
+  }
+  const auto* legacy = model_->metadata_buffer();
+  for (uint32_t i = 0; i < Size(legacy); ++i) {
+    const int b = legacy->Get(i);
+    if (b < 0 || static_cast<uint32_t>(b) >= num_buffers) {
+      return Fail(HK_VERIFY_INDEX,
+                  Format("metadata_buffer %u: buffer index %d out of range "
+                         "(the model has %u buffers); %s",
+                         i, b, num_buffers, kReconvert));
+    }
+  }
+  return true;
+}
+
 int ModelVerifier::Run() {
-  if (!VerifySchema() || !VerifyBuffers() || !VerifyOperatorCodes()) {
+  if (!VerifySchema() || !VerifyBudget() || !VerifyBuffers() ||
+      !VerifyOperatorCodes() || !VerifyMetadata()) {
     return code_;
   }
   for (uint32_t sg = 0; sg < model_->subgraphs()->size(); ++sg) {

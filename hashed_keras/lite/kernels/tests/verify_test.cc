@@ -6,7 +6,8 @@
 //     a valid code and a one-line message, never a crash;
 //  3. small models built here with the official schema's generated code,
 //     each with one defect, are refused with the expected code;
-//  4. limits (defaults, raised, struct_size) and the error buffer contract.
+//  4. limits (defaults, raised, struct_size), a file whose shared tables
+//     would make a naive walk quadratic, and the error buffer contract.
 //
 // Usage: hk_verify_test [SAMPLES_DIR]
 #include <dirent.h>
@@ -373,7 +374,7 @@ void TestBuiltModels() {
   {
     Knobs m;
     m.hashed_outputs = {3};  // two operators write tensor 3
-    Expect("two writers", m, HK_VERIFY_GRAPH, "two operators");
+    Expect("two writers", m, HK_VERIFY_GRAPH, "written twice");
   }
   {
     Knobs m;
@@ -393,6 +394,31 @@ void TestBuiltModels() {
     CHECK(r.code == HK_OK, "bomb with raised limits: %d %s", r.code,
           r.error.c_str());
   }
+}
+
+// One tensor table with a long shape, listed many times: the file is small
+// but a naive walk over every tensor's dims is quadratic. Refused as over a
+// limit, without walking it.
+void TestSharedTables() {
+  flatbuffers::FlatBufferBuilder b;
+  const int kDims = 200000, kRefs = 200000;
+  std::vector<int> shape(kDims, 1);
+  auto tensor = tflite::CreateTensorDirect(b, &shape, tflite::TensorType_FLOAT32,
+                                           0, "t");
+  std::vector<flatbuffers::Offset<tflite::Tensor>> tensors(kRefs, tensor);
+  std::vector<flatbuffers::Offset<tflite::Buffer>> buffers = {
+      tflite::CreateBuffer(b)};
+  std::vector<flatbuffers::Offset<tflite::SubGraph>> subgraphs = {
+      tflite::CreateSubGraphDirect(b, &tensors)};
+  auto model = tflite::CreateModelDirect(b, 3, nullptr, &subgraphs, "shared",
+                                         &buffers);
+  tflite::FinishModelBuffer(b, model);
+  const std::vector<uint8_t> file(b.GetBufferPointer(),
+                                  b.GetBufferPointer() + b.GetSize());
+  const Result r = Verify(file);
+  CHECK(r.code == HK_VERIFY_LIMIT, "shared tables: %d '%s'", r.code,
+        r.error.c_str());
+  CHECK(r.error.find("reused") != std::string::npos, "%s", r.error.c_str());
 }
 
 void TestErrorBuffer() {
@@ -423,6 +449,7 @@ int main(int argc, char** argv) {
   const char* samples = argc > 1 ? argv[1] : "tests/verify_samples";
   TestSamples(samples);
   TestBuiltModels();
+  TestSharedTables();
   TestErrorBuffer();
   printf("%d passed, %d failed\n", g_checks - g_failures, g_failures);
   return g_failures == 0 ? 0 : 1;
