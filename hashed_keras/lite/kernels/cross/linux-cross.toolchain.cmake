@@ -63,10 +63,20 @@ if(NOT HK_CROSS_FLATBUFFERS_DIR AND EXISTS /usr/include/flatbuffers/flatbuffers.
          "${HK_CROSS_FLATBUFFERS_DIR}/include/flatbuffers" SYMBOLIC)
   endif()
 endif()
+set(HK_CROSS_FLAGS "")
 if(HK_CROSS_FLATBUFFERS_DIR)
-  set(CMAKE_CXX_FLAGS_INIT "-isystem ${HK_CROSS_FLATBUFFERS_DIR}/include")
+  string(APPEND HK_CROSS_FLAGS " -isystem ${HK_CROSS_FLATBUFFERS_DIR}/include")
   list(APPEND CMAKE_FIND_ROOT_PATH "${HK_CROSS_FLATBUFFERS_DIR}")
 endif()
+if(CMAKE_SYSTEM_PROCESSOR STREQUAL "arm")
+  # 32-bit glibc: 64-bit file offsets, as Android's bionic has for readdir.
+  # Without it readdir() fails with EOVERFLOW under qemu-arm on a 64-bit
+  # host's file system (64-bit directory cookies), and the tests that list
+  # a directory of sample files would find none.
+  string(APPEND HK_CROSS_FLAGS " -D_FILE_OFFSET_BITS=64")
+endif()
+set(CMAKE_C_FLAGS_INIT "${HK_CROSS_FLAGS}")
+set(CMAKE_CXX_FLAGS_INIT "${HK_CROSS_FLAGS}")
 
 # ctest (and add_test commands) run the target's programs under qemu-user,
 # with the target's libraries from its directory.
