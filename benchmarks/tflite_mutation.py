@@ -98,6 +98,15 @@ def build_asan_kernels(build_dir) -> Path:
     return found[0]
 
 
+def sanitizer_report(stderr: str) -> str:
+    """The first line of an ASan/UBSan report and its SUMMARY line ("" if none)."""
+    lines = stderr.splitlines()
+    first = next((line for line in lines if "runtime error:" in line
+                  or "ERROR: AddressSanitizer" in line), "")
+    summary = next((line for line in lines if line.startswith("SUMMARY:")), "")
+    return " / ".join(x.strip() for x in (first, summary) if x)[:600]
+
+
 def _outputs_equal(got, want) -> bool | None:
     """Whether the mutant's outputs equal the seed's, compared on the seed's output
     tensors; None if the mutant exposes none of them (a rewired graph: nothing to
@@ -261,6 +270,7 @@ class Campaign:
             for crashed in entry[2]:
                 finding = self._describe(mutant, crashed) | {
                     "file": str(saved), "class12": self.mutators.class12(mutant.content),
+                    "sanitizer": sanitizer_report(crashed.result.get("stderr", "")),
                     "stderr": crashed.result.get("stderr", "")[-1500:]}
                 finding["excused_on_bare"] = (crashed.route == "bare"
                                               and finding["class12"] is not None)
@@ -384,6 +394,10 @@ def markdown(summary) -> str:
                          f"{f['outcome']} ({f['message'][:40]}) | {f.get('verify_code')} | "
                          f"{f.get('stock', '?')[:40]} | {f['class12'] or ''} | {f.get('dense_twin')} | "
                          f"{f['description'][:120].replace('|', '/')} |")
+        reports = [f for f in summary["findings"] if f.get("sanitizer")]
+        if reports:
+            lines += ["", "Sanitizer reports:", ""]
+            lines += [f"- {f['index']} {f['route']}: {f['sanitizer'][:300]}" for f in reports]
     if summary["silent"]:
         lines += ["", "Silent wrong results:", ""]
         for s in summary["silent"]:

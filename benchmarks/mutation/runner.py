@@ -102,7 +102,7 @@ class _Worker:
         self.proc.stdin.write(line.encode())
         self.proc.stdin.flush()
 
-    def stderr_tail(self, limit=3000) -> str:
+    def stderr_tail(self, limit=20000) -> str:
         try:
             with open(self.log_path, "rb") as f:
                 f.seek(self.log_offset)
