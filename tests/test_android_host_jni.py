@@ -58,7 +58,7 @@ def test_the_apps_native_library_in_python_and_on_the_jvm(tmp_path):
     output = result.stdout + result.stderr
     assert result.returncode == 0, f"run.sh failed ({result.returncode}):\n{output[-6000:]}"
     assert "python check: OK" in result.stdout
-    assert "hashed.tflite via load_delegate(libhk_jni.so)" in result.stdout
+    assert "hashed.tflite via load_delegate(libhk_jni.so, the app's caps)" in result.stdout
     assert "without the delegate: Encountered unresolved custom op: HashedWeights" in result.stdout
     assert "7/7 corrupted files rejected with one line" in result.stdout
     assert result.stdout.rstrip().endswith("OK")

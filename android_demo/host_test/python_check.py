@@ -146,10 +146,13 @@ def main(argv=None) -> int:
     levels = manifest["normalisation"]["levels"]
     hashed_path = str(assets / manifest["models"]["hashed"]["file"])
     dense_path = str(assets / manifest["models"]["dense"]["file"])
-    # The app's route: the delegate from the app's own library, attached to
-    # the Interpreter before it allocates (ModifyGraphWithDelegate).
+    # The app's route: the delegate from the app's own library, with the app's
+    # caps (DemoViewModel.MAX_VIRTUAL_WEIGHTS / MAX_REBUILD_BYTES, passed by
+    # HkNative.createDelegate as these plugin options), attached to the
+    # Interpreter before it allocates (ModifyGraphWithDelegate).
+    app_caps = {"max_virtual_weights": str(16 << 20), "max_rebuild_bytes": str(128 << 20)}
     hashed = Interpreter(model_path=hashed_path, num_threads=1,
-                         experimental_delegates=[load_delegate(jni_lib)])
+                         experimental_delegates=[load_delegate(jni_lib, options=app_caps)])
     dense = Interpreter(model_path=dense_path, num_threads=1)
     # The Python package's own build of the same kernel sources.
     package = Interpreter(model_path=hashed_path, num_threads=1,
@@ -196,7 +199,7 @@ def main(argv=None) -> int:
                   f"hashed {yh.size} {floats(yh)}",
                   f"dense {yd.size} {floats(yd)}",
                   "end"]
-    print(f"hashed.tflite via load_delegate(libhk_jni.so) in ai_edge_litert "
+    print(f"hashed.tflite via load_delegate(libhk_jni.so, the app's caps) in ai_edge_litert "
           f"{ai_edge_litert.__version__}: {len(cases)} cases, max |hashed - dense| = "
           f"{worst_dense:.3g} (tolerance 1e-5), max |app library - package kernels| = "
           f"{worst_package:.3g}, same class {same_class}/{len(cases)}")
