@@ -20,8 +20,10 @@ every route of ``--routes``:
 
 A result is ok, a clean error (a Python exception), a crash (the child died)
 or a hang (no answer in ``--timeout`` s). For every crash or hang the file is
-saved under ``--out/findings`` and also run through the stock runtime alone
-(``stock``) and the native verifier (``verify``). A mutant that runs through
+saved under ``--out/findings``, run again through the same route in a new
+process ("again, alone": some crashes read stale memory and depend on what the
+worker ran before), through the stock runtime alone (``stock``), the native
+verifier (``verify``), and the stock runtime on its dense twin. A mutant that runs through
 ``ours`` is compared with its seed's outputs: different outputs from a file
 whose structure (``mutators.structure``: shapes, types, wiring, opcodes,
 option values other than seed/use_sign/start, buffer sizes, scale validity)
@@ -268,6 +270,10 @@ class Campaign:
             saved = self.out / "findings" / f"{index}-{mutant.seed_name}-{mutant.family}.tflite"
             shutil.move(str(path), saved)
             for crashed in entry[2]:
+                # Does it crash (or hang) again on its own, in a new process? (Some
+                # crashes read stale memory and depend on what ran before.)
+                follow.append(runner.Job(str(saved), crashed.route,
+                                         ("f", index, f"alone:{crashed.route}"), fresh=True))
                 finding = self._describe(mutant, crashed) | {
                     "file": str(saved), "class12": self.mutators.class12(mutant.content),
                     "sanitizer": sanitizer_report(crashed.result.get("stderr", "")),
@@ -303,7 +309,10 @@ class Campaign:
         for finding in findings:
             if finding["index"] != index:
                 continue
-            if route == "stock_dense":
+            if route.startswith("alone:"):
+                if finding["route"] == route.split(":", 1)[1]:
+                    finding["reproduces_alone"] = job.outcome in ("crash", "hang")
+            elif route == "stock_dense":
                 finding["dense_twin"] = job.outcome
                 if job.outcome in ("crash", "hang") and finding["route"] == "bare":
                     finding["excused_on_bare"] = True
@@ -387,11 +396,14 @@ def markdown(summary) -> str:
     lines += ["", "Failures: " + ", ".join(f"{k} {v}" for k, v in failures.items())
               + (" — PASSED" if summary["passed"] else " — FAILED"), ""]
     if summary["findings"]:
-        lines += ["| # | seed | family | route | outcome | verifier | stock alone | class 1-2 "
-                  "| stock on dense twin | edit |", "|---|---|---|---|---|---|---|---|---|---|"]
+        lines += ["| # | seed | family | route | outcome | again, alone | verifier | stock alone "
+                  "| class 1-2 | stock on dense twin | edit |",
+                  "|---|---|---|---|---|---|---|---|---|---|---|"]
         for f in summary["findings"]:
             lines.append(f"| {f['index']} | {f['seed']} | {f['family']} | {f['route']} | "
-                         f"{f['outcome']} ({f['message'][:40]}) | {f.get('verify_code')} | "
+                         f"{f['outcome']} ({f['message'][:40]}) | "
+                         f"{'yes' if f.get('reproduces_alone') else 'no'} | "
+                         f"{f.get('verify_code')} | "
                          f"{f.get('stock', '?')[:40]} | {f['class12'] or ''} | {f.get('dense_twin')} | "
                          f"{f['description'][:120].replace('|', '/')} |")
         reports = [f for f in summary["findings"] if f.get("sanitizer")]

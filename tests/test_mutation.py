@@ -231,10 +231,12 @@ def test_runner_tells_ok_error_crash_and_hang_apart(seed_dir, tmp_path):
     with runner.Pool(2, 8.0, tmp_path / "logs", env) as pool:
         jobs = [runner.Job(good, "bare", "ok"), runner.Job(str(bad), "bare", "error"),
                 runner.Job(good, "_crash", "crash"), runner.Job(good, "_hang", "hang"),
-                runner.Job(good, "stock", "stock"), runner.Job(good, "bare", "after")]
+                runner.Job(good, "stock", "stock"), runner.Job(good, "bare", "after"),
+                runner.Job(good, "bare", "fresh", fresh=True)]
         done = {job.tag: job for job in pool.run_all(jobs)}
         assert pool.ready_info["keras_loaded"] is False  # workers stay TF-free
     assert done["ok"].outcome == "ok" and done["after"].outcome == "ok"
+    assert done["fresh"].outcome == "ok" and pool.started_workers >= 4
     assert done["error"].outcome == "error" and done["error"].result["stage"] == "load"
     assert done["crash"].outcome == "crash" and "SIGSEGV" in done["crash"].result["message"]
     assert done["hang"].outcome == "hang" and 8 <= done["hang"].seconds < 30

@@ -34,6 +34,7 @@ class Job:
     route: str
     tag: object = None
     outputs: bool = False
+    fresh: bool = False  # in a new worker, used for this job only
     result: dict = field(default_factory=dict)
     outcome: str = ""  # ok | error | crash | hang
     seconds: float = 0.0
@@ -196,7 +197,12 @@ class Pool:
         return self.size - len(self.busy)
 
     def submit(self, job: Job):
-        worker = self.idle.pop() if self.idle else self._start()
+        if job.fresh or not self.idle:
+            if job.fresh and self.idle and len(self.idle) + len(self.busy) >= self.size:
+                self._retire(self.idle.pop())  # keep at most `size` processes
+            worker = self._start()
+        else:
+            worker = self.idle.pop()
         worker.send(job, self.timeout)
         self.busy.append(worker)
 
@@ -206,15 +212,18 @@ class Pool:
         job.seconds = time.perf_counter() - worker.started
         worker.job = None
         self.busy.remove(worker)
-        if alive:
+        if alive and not job.fresh:
             self.idle.append(worker)
         else:
-            try:
-                self.selector.unregister(worker.proc.stdout)
-            except (KeyError, ValueError):
-                pass
-            worker.kill()
+            self._retire(worker)
         return job
+
+    def _retire(self, worker: _Worker):
+        try:
+            self.selector.unregister(worker.proc.stdout)
+        except (KeyError, ValueError):
+            pass
+        worker.kill()
 
     def wait(self) -> list[Job]:
         """Blocks until at least one busy job finishes; returns the finished jobs."""
