@@ -188,11 +188,10 @@ std::string TensorLabel(TfLiteContext* context, int index) {
 }
 
 // The wiring of a node, before any operator or data is looked at (see the
-// comment above). `producers` (may be null) counts the nodes writing each
-// tensor. `need_data`: non-constant inputs must have their data now (invoke).
+// comment above): tensor indices, distinct outputs, allocation types.
+// `producers` (may be null) counts the nodes writing each tensor.
 std::string CheckWiring(TfLiteContext* context, const NodeIo& io,
-                        const std::vector<unsigned char>* producers,
-                        bool need_data) {
+                        const std::vector<unsigned char>* producers) {
   for (int i = 0; i < io.num_outputs; ++i) {
     for (int j = 0; j < i; ++j) {
       if (io.outputs[j] == io.outputs[i]) {
@@ -245,6 +244,25 @@ std::string CheckWiring(TfLiteContext* context, const NodeIo& io,
              " is not a tensor of the model (" +
              std::to_string(context->tensors_size) + " tensors)";
     }
+    if (!IsConstantTensor(t) && !IsActivation(t)) {
+      return name + " (" + TensorLabel(context, index) +
+             ") has allocation type " + AllocationName(t->allocation_type) +
+             "; expected a constant of the model or an activation tensor";
+    }
+  }
+  return "";
+}
+
+// The data of a node's inputs (after Check accepted their types and dims):
+// a constant has exactly its bytes; an activation too when `need_data`
+// (invoke).
+std::string CheckInputData(TfLiteContext* context, const NodeIo& io,
+                           bool need_data) {
+  for (int i = 0; i < io.num_inputs; ++i) {
+    const int index = io.inputs[i];
+    const tfl::TfLiteTensor* t = TensorAt(context, index);
+    if (t == nullptr) continue;  // optional (CheckWiring refused the rest)
+    const std::string name = "input " + std::to_string(i);
     std::string why;
     if (IsConstantTensor(t)) {
       if (!HasExactData(t, &why)) {
@@ -252,10 +270,6 @@ std::string CheckWiring(TfLiteContext* context, const NodeIo& io,
                "that " + why + "; the file's buffer does not match the "
                "tensor's shape and type";
       }
-    } else if (!IsActivation(t)) {
-      return name + " (" + TensorLabel(context, index) +
-             ") has allocation type " + AllocationName(t->allocation_type) +
-             "; expected a constant of the model or an activation tensor";
     } else if (need_data && !HasExactData(t, &why)) {
       return name + " (" + TensorLabel(context, index) + ") " + why +
              " (call allocate_tensors and set it before invoke)";
@@ -264,12 +278,12 @@ std::string CheckWiring(TfLiteContext* context, const NodeIo& io,
   return "";
 }
 
-// The full validation of a node: wiring, then the operator's Check (which
-// fills kn->shapes). "" or what is wrong.
+// The full validation of a node: wiring, the operator's Check (types and
+// dims; fills kn->shapes), then the inputs' data. "" or what is wrong.
 std::string ValidateNode(TfLiteContext* context, KernelNode* kn,
                          const std::vector<unsigned char>* producers,
                          bool need_data) {
-  std::string error = CheckWiring(context, kn->io, producers, need_data);
+  std::string error = CheckWiring(context, kn->io, producers);
   if (!error.empty()) return error;
   kn->shapes.clear();
   error = kn->kernel->Check(context, kn->io, &kn->shapes);
@@ -277,7 +291,7 @@ std::string ValidateNode(TfLiteContext* context, KernelNode* kn,
   if (static_cast<int>(kn->shapes.size()) != kn->io.num_outputs) {
     return "internal error: output count";
   }
-  return "";
+  return CheckInputData(context, kn->io, need_data);
 }
 
 std::vector<int> CopyIndices(const TfLiteIntArray* a) {

@@ -1050,7 +1050,9 @@ void TestInputs() {
     HashedGraph(&rt2);
     free(rt2.tensors[0].dims);
     rt2.tensors[0].dims = nullptr;
-    ExpectRefused(RunGraph(&rt2), "null dims", {"has invalid dims"});
+    ExpectRefused(RunGraph(&rt2), "null dims",
+                  {"input 0 (buckets, key 'buckets') must be float32",
+                   "got float32 (none)"});
     FakeRuntime rt3;
     HashedGraph(&rt3);
     rt3.tensors[0].dims->data[0] = INT32_MAX;
@@ -1060,7 +1062,11 @@ void TestInputs() {
     FakeRuntime rt4;
     HashedGraph(&rt4);
     rt4.tensors[0].dims->data[0] = -7;
-    ExpectRefused(RunGraph(&rt4), "negative dim", {"has invalid dims"});
+    ExpectRefused(RunGraph(&rt4), "negative dim", {"got float32 [-7]"});
+    FakeRuntime rt5;  // a type no operator reads, as a constant
+    HashedGraph(&rt5);
+    rt5.tensors[0].type = static_cast<tfl::TfLiteType>(10);  // float16
+    ExpectRefused(RunGraph(&rt5), "float16 buckets", {"got float16 [7]"});
   }
   {  // int8 buckets: exact bytes (count, not count x 4) and a finite scale.
     const std::vector<float> raw(2, 0.0f);  // 8 bytes of int8 data
