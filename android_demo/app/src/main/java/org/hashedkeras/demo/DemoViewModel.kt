@@ -70,6 +70,10 @@ class DemoViewModel : ViewModel() {
 
     private var started = false
 
+    // Problems found while loading (shown until the app restarts).
+    @Volatile
+    private var loadProblems = ""
+
     // Owned by the worker thread.
     private var hashed: TfliteClassifier? = null
     private var dense: TfliteClassifier? = null
@@ -178,11 +182,12 @@ class DemoViewModel : ViewModel() {
         HkNative.loadError()?.let { errors += it }
         hashed = open(assets, "hashed", m.hashed, errors)
         dense = open(assets, "dense", m.dense, errors)
+        loadProblems = errors.joinToString("\n")
         update {
             it.copy(
                 hashedText = describeModel("hashed", hashed, m.hashed),
                 denseText = describeModel("dense", dense, m.dense),
-                status = errors.joinToString("\n"),
+                status = loadProblems,
                 canClassify = hashed != null && dense != null,
             )
         }
@@ -247,12 +252,13 @@ class DemoViewModel : ViewModel() {
                 previewHeight = m.height,
                 hashedText = describeResult("hashed", h, rh, m.hashed, m),
                 denseText = describeResult("dense", d, rd, m.dense, m),
-                status = "",
+                status = loadProblems,
             )
         }
     }
 
-    private fun report(line: String) = update { it.copy(status = line) }
+    private fun report(line: String) =
+        update { it.copy(status = if (loadProblems.isEmpty()) line else "$loadProblems\n$line") }
 
     private fun update(change: (DemoState) -> DemoState) {
         synchronized(this) { state = change(state) }
