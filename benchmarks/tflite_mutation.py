@@ -22,8 +22,8 @@ A result is ok, a clean error (a Python exception), a crash (the child died)
 or a hang (no answer in ``--timeout`` s). For every crash or hang the file is
 saved under ``--out/findings`` and run again through the same route in a new
 process ("again, alone": some crashes read stale memory and depend on what the
-worker ran before), through the stock runtime alone (``stock``), the native
-verifier (``verify``), and the stock runtime on its dense twin. A mutant that
+worker ran before), through the stock runtime alone (``stock``, 3 tries), the native
+verifier (``verify``), and the stock runtime on its dense twin (3 tries). A mutant that
 runs through ``ours`` is compared with its seed's outputs: different outputs from a file
 whose structure differs from the seed's is a *silent wrong result*
 (``mutators.structure``: our operators' codes, required inputs, outputs and
@@ -104,6 +104,14 @@ def build_asan_kernels(build_dir) -> Path:
     if not found:
         raise RuntimeError(f"no libhashed_keras_kernels.so under {build_dir}")
     return found[0]
+
+
+STOCK_TRIES = 3
+_RANK = {"crash": 3, "hang": 3, "error": 2, "ok": 1}
+
+
+def _worse(outcome, than) -> bool:
+    return _RANK.get(outcome, 0) > _RANK.get(than, 0)
 
 
 def sanitizer_report(stderr: str) -> str:
@@ -289,14 +297,20 @@ class Campaign:
                 finding["dense_twin"] = "not built"
                 findings.append(finding)
                 if not any(f is not finding and f["index"] == index for f in findings):
-                    for route in ("stock", "verify"):
-                        follow.append(runner.Job(str(saved), route, ("f", index, route)))
+                    follow.append(runner.Job(str(saved), "verify", ("f", index, "verify")))
                     twin = self.mutators.dense_twin(mutant.content)
+                    twin_path = saved.with_suffix(".dense.tflite")
                     if twin is not None:
-                        twin_path = saved.with_suffix(".dense.tflite")
                         twin_path.write_bytes(twin)
-                        follow.append(runner.Job(str(twin_path), "stock",
-                                                 ("f", index, "stock_dense")))
+                    # The runtime's own crashes are often wild reads that need the right
+                    # garbage: STOCK_TRIES tries each, in a used and in new workers.
+                    for attempt in range(STOCK_TRIES):
+                        follow.append(runner.Job(str(saved), "stock", ("f", index, "stock"),
+                                                 fresh=attempt > 0))
+                        if twin is not None:
+                            follow.append(runner.Job(str(twin_path), "stock",
+                                                     ("f", index, "stock_dense"),
+                                                     fresh=attempt > 0))
             for s in silent:
                 if s["index"] == index:
                     s["file"] = str(saved)
@@ -319,13 +333,16 @@ class Campaign:
                 if finding["route"] == route.split(":", 1)[1]:
                     finding["reproduces_alone"] = job.outcome in ("crash", "hang")
             elif route == "stock_dense":
-                finding["dense_twin"] = job.outcome
+                if _worse(job.outcome, finding.get("dense_twin")):
+                    finding["dense_twin"] = job.outcome
                 if job.outcome in ("crash", "hang") and finding["route"] == "bare":
                     finding["excused_on_bare"] = True
             elif route == "stock":
-                finding["stock"] = job.outcome + (
-                    f": {job.result.get('message', '')[:200]}" if job.outcome != "ok" else "")
-                finding["stock_survives"] = job.outcome in ("ok", "error")
+                if _worse(job.outcome, finding.get("stock", "").split(":")[0]):
+                    finding["stock"] = job.outcome + (
+                        f": {job.result.get('message', '')[:200]}" if job.outcome != "ok"
+                        else "")
+                finding["stock_survives"] = finding["stock"].split(":")[0] in ("ok", "error")
                 if not finding["stock_survives"] and finding["route"] == "bare":
                     finding["excused_on_bare"] = True
             else:

@@ -253,8 +253,11 @@ def _slice(seed_dir, tmp_path, routes):
 
 def _report(summary, route):
     lines = [f"{f['route']} {f['outcome']} #{f['index']} {f['seed']} {f['family']}: "
-             f"{f['description'][:150]} -> {f['message'][:80]}"
-             for f in summary["findings"] if f["route"] == route]
+             f"{f['description'][:150]} -> {f['message'][:80]} (verifier "
+             f"{f.get('verify_code')}, stock alone {f.get('stock', '?')[:30]}, dense twin "
+             f"{f.get('dense_twin')}) {f.get('sanitizer', '')[:200]}"
+             for f in summary["findings"] if f["route"] == route
+             and not (route == "bare" and f["excused_on_bare"])]
     lines += [f"{s['route']} SILENT #{s['index']} {s['seed']}: {s['description'][:150]}"
               for s in summary["silent"] if s["route"] == route]
     return "\n".join(lines)
