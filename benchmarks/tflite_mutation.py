@@ -190,7 +190,7 @@ class Campaign:
         with runner.Pool(self.workers, self.timeout, self.out / "logs", env) as pool:
             expected = self._expected(pool, runner)
             info = dict(pool.ready_info)
-            pending = {}  # index -> [mutant, jobs left, crashed jobs]
+            pending = {}  # index -> [mutant, jobs left, crashed jobs, path, silent?]
             follow = deque()
             indices = iter(range(self.start, self.start + self.count))
             queue = deque()
@@ -211,7 +211,7 @@ class Campaign:
                                                           self.families)
                             path = self.out / "tmp" / f"{index}.tflite"
                             path.write_bytes(mutant.content)
-                            pending[index] = [mutant, len(self.routes), [], str(path)]
+                            pending[index] = [mutant, len(self.routes), [], str(path), False]
                             for route in self.routes:
                                 queue.append(runner.Job(str(path), route, ("m", index),
                                                         outputs=True))
@@ -271,6 +271,7 @@ class Campaign:
                 if not mutant.valid_model and self._structure(mutant.content) != \
                         self._structure(self.seeds[mutant.seed_name]):
                     counter["silent"] += 1
+                    entry[4] = True
                     silent.append(self._describe(mutant, job) | {
                         "outputs": str(job.result.get("outputs"))[:300]})
         entry[1] -= 1
@@ -280,7 +281,7 @@ class Campaign:
         for route in self.routes:
             stats[route][mutant.family]["mutants"] += 1
         path = Path(entry[3])
-        if entry[2] or any(s["index"] == index for s in silent[-len(self.routes):]):
+        if entry[2] or entry[4]:  # a crash, hang or silent wrong result: keep the file
             saved = self.out / "findings" / f"{index}-{mutant.seed_name}-{mutant.family}.tflite"
             shutil.move(str(path), saved)
             for crashed in entry[2]:
