@@ -309,12 +309,21 @@ bool InputsAreConstant(TfLiteContext* context, const NodeIo& io) {
   return true;
 }
 
-// Bytes of float32 copies of the node's int8 inputs.
+// Whether a float32 tensor's data must be copied before it is read as
+// floats: a file's buffer need not be 4-byte aligned (a misaligned float load
+// is undefined behaviour, and faults on some ARM cores).
+bool Misaligned(const tfl::TfLiteTensor* t) {
+  return reinterpret_cast<uintptr_t>(t->data.raw) % alignof(float) != 0;
+}
+
+// Bytes of the float32 copies InputViews makes: int8 inputs dequantized,
+// misaligned float32 inputs.
 uint64_t DequantizedBytes(TfLiteContext* context, const NodeIo& io) {
   uint64_t bytes = 0;
   for (int i = 0; i < io.num_inputs; ++i) {
     const tfl::TfLiteTensor* t = TensorAt(context, io.inputs[i]);
-    if (t != nullptr && t->type == tfl::kTfLiteInt8) {
+    if (t != nullptr && (t->type == tfl::kTfLiteInt8 ||
+                         (t->type == tfl::kTfLiteFloat32 && Misaligned(t)))) {
       const int64_t count = ElementCount(t->dims);
       if (count > 0) {
         bytes = SaturatingAdd(
@@ -325,10 +334,11 @@ uint64_t DequantizedBytes(TfLiteContext* context, const NodeIo& io) {
   return bytes;
 }
 
-// Float32 views of a node's inputs for Compute: float32 tensors as they are,
-// int8 ones (shared variables, validated by Check) dequantized into
-// `scratch` (exactly the dims' elements). False if an input has no data of
-// exactly its dims' bytes. May throw std::bad_alloc.
+// Float32 views of a node's inputs for Compute: float32 tensors as they are
+// (copied into `scratch` if misaligned), int8 ones (shared variables,
+// validated by Check) dequantized into `scratch` (exactly the dims'
+// elements). False if an input has no data of exactly its dims' bytes. May
+// throw std::bad_alloc.
 bool InputViews(TfLiteContext* context, const NodeIo& io,
                 std::vector<std::vector<float>>* scratch,
                 const float* views[kMaxOpInputs]) {
@@ -340,12 +350,18 @@ bool InputViews(TfLiteContext* context, const NodeIo& io,
     if (io.inputs[i] == tfl::kTfLiteOptionalTensor) continue;
     const tfl::TfLiteTensor* t = TensorAt(context, io.inputs[i]);
     if (!HasExactData(t, nullptr)) return false;
+    const size_t count = static_cast<size_t>(ElementCount(t->dims));
     if (t->type == tfl::kTfLiteFloat32) {
-      views[i] = t->data.f;
+      if (!Misaligned(t)) {
+        views[i] = t->data.f;
+        continue;
+      }
+      scratch->emplace_back(count);
+      memcpy(scratch->back().data(), t->data.raw, count * sizeof(float));
+      views[i] = scratch->back().data();
       continue;
     }
     if (t->type != tfl::kTfLiteInt8) return false;
-    const size_t count = static_cast<size_t>(ElementCount(t->dims));
     scratch->emplace_back(count);
     const auto* q = reinterpret_cast<const int8_t*>(t->data.raw);
     const float scale = t->params.scale;
@@ -393,9 +409,9 @@ std::string Reserve(TfLiteContext* context, HkDelegate* d, KernelNode* kn,
            HowToRaise("max_virtual_weights");
   }
   if (SaturatingAdd(live_bytes, peak) > max_bytes) {
-    return Format("needs %llu bytes (outputs %llu, scratch %llu, dequantized "
-                  "int8 inputs %llu)%s, over the limit max_rebuild_bytes = "
-                  "%llu; ",
+    return Format("needs %llu bytes (outputs %llu, scratch %llu, float32 "
+                  "copies of inputs %llu)%s, over the limit max_rebuild_bytes "
+                  "= %llu; ",
                   static_cast<unsigned long long>(peak),
                   static_cast<unsigned long long>(cost.output_bytes),
                   static_cast<unsigned long long>(cost.scratch_bytes),

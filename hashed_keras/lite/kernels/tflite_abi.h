@@ -32,7 +32,7 @@ namespace tfl {
 
 extern "C" {
 
-typedef enum TfLiteStatus {
+typedef enum TfLiteStatus : int {
   kTfLiteOk = 0,
   kTfLiteError = 1,
   kTfLiteDelegateError = 2,
@@ -44,8 +44,11 @@ typedef enum TfLiteStatus {
   kTfLiteCancelled = 8,
 } TfLiteStatus;
 
-// TfLiteType: only the values the kernels compare against.
-typedef enum TfLiteType {
+// TfLiteType: only the values the kernels compare against. The underlying
+// type is fixed (int, as the C enum's) so that any value a runtime or a
+// model file puts there (e.g. kTfLiteInt4 = 18) is a valid value to load:
+// without it, values past the declared range are undefined behaviour in C++.
+typedef enum TfLiteType : int {
   kTfLiteNoType = 0,
   kTfLiteFloat32 = 1,
   kTfLiteInt32 = 2,
@@ -53,7 +56,7 @@ typedef enum TfLiteType {
   kTfLiteInt8 = 9,
 } TfLiteType;
 
-typedef enum TfLiteAllocationType {
+typedef enum TfLiteAllocationType : int {
   kTfLiteMemNone = 0,
   kTfLiteMmapRo = 1,
   kTfLiteArenaRw = 2,

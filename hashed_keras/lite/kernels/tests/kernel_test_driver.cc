@@ -1067,6 +1067,11 @@ void TestInputs() {
     HashedGraph(&rt5);
     rt5.tensors[0].type = static_cast<tfl::TfLiteType>(10);  // float16
     ExpectRefused(RunGraph(&rt5), "float16 buckets", {"got float16 [7]"});
+    FakeRuntime rt6;  // a type past the declared enumerators (int4 = 18, as
+                      // a file can set): a valid value to load, refused
+    HashedGraph(&rt6);
+    rt6.tensors[0].type = static_cast<tfl::TfLiteType>(18);
+    ExpectRefused(RunGraph(&rt6), "int4 buckets", {"got another type [7]"});
   }
   {  // int8 buckets: exact bytes (count, not count x 4) and a finite scale.
     const std::vector<float> raw(2, 0.0f);  // 8 bytes of int8 data
@@ -1090,6 +1095,30 @@ void TestInputs() {
         ExpectRefused(o, "int8 scale", {"per-tensor scale > 0"});
       }
     }
+  }
+  {  // A constant whose buffer is not 4-byte aligned (a file's buffer need
+     // not be): read through an aligned copy (UBSan checks alignment), with
+     // the same weights as from aligned buckets; other types than float32 and
+     // int8 refused by the operator's Check.
+    FakeRuntime aligned;
+    HashedGraph(&aligned);
+    const Outcome want = RunGraph(&aligned, {}, 1);
+    std::vector<unsigned char> bytes(29);
+    memcpy(bytes.data() + 1, kBuckets7.data(), 28);
+    FakeRuntime rt;
+    HashedGraph(&rt);
+    rt.tensors[0].data.raw = reinterpret_cast<char*>(bytes.data() + 1);
+    const Outcome got = RunGraph(&rt, {}, 1);
+    CHECK(got.invoke == tfl::kTfLiteOk && got.watched == want.watched &&
+              got.watched.size() == 15,
+          "misaligned buckets: %s", got.error.c_str());
+    FakeRuntime small;  // the copy counts against max_rebuild_bytes
+    HashedGraph(&small);
+    small.tensors[0].data.raw = reinterpret_cast<char*>(bytes.data() + 1);
+    ExpectRefused(RunGraph(&small, {{"max_rebuild_bytes", "87"}}),
+                  "misaligned copy counted",
+                  {"needs 88 bytes (outputs 60, scratch 0, float32 copies of "
+                   "inputs 28)"});
   }
   {  // Non-constant buckets: accepted, validated again at every invoke.
     FakeRuntime rt;
@@ -1254,7 +1283,7 @@ void TestLimits() {
       {"max_virtual_weights", "0", true, ""},  // the default
       {"max_rebuild_bytes", "60", true, ""},
       {"max_rebuild_bytes", "59", false,
-       "needs 60 bytes (outputs 60, scratch 0, dequantized int8 inputs 0), "
+       "needs 60 bytes (outputs 60, scratch 0, float32 copies of inputs 0), "
        "over the limit max_rebuild_bytes = 59"},
       {"max_rebuild_bytes", "9223372036854775808", true, ""},
   };
