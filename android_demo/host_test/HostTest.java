@@ -39,7 +39,8 @@ import org.hashedkeras.demo.Preprocess;
  * <p>The models themselves run through the same library in python_check.py
  * (part a): no TFLite runtime with a Java API exists on this machine.
  *
- * <p>Usage: java -Djava.library.path=DIR HostTest --assets DIR --reference FILE.
+ * <p>Usage: java -Djava.library.path=DIR HostTest --assets DIR --reference FILE
+ * [--drawings OUT].
  * Exits 1 on any failure.
  */
 public final class HostTest {
@@ -162,6 +163,34 @@ public final class HostTest {
       check(got == v[2], "xxh32(" + v[0] + ", " + v[1] + ") = " + got + ", Python " + v[2]);
     }
     System.out.println("xxh32: " + ref.xxh32.size() + " vectors checked");
+  }
+
+  /**
+   * Each bundled test image drawn onto a 280x280 "canvas" the way the app's
+   * DigitCanvasView holds it (ARGB, black background), smaller than the canvas
+   * and off-centre, and turned into a model input by Preprocess.fromDrawing --
+   * the app's path for a finger drawing. Written as "drawing <name> <label> <n>
+   * <floats>" lines for python_check.py --drawings, which classifies them.
+   */
+  static int writeDrawings(Reference ref, File assets, Preprocess pre, File out)
+      throws IOException {
+    StringBuilder lines = new StringBuilder();
+    int n = 0;
+    for (Case c : ref.cases) {
+      if (!c.kind.equals("image")) continue;
+      BufferedImage image = ImageIO.read(new File(assets, c.name));
+      if (image == null) continue;
+      int w = image.getWidth(), h = image.getHeight();
+      int k = Math.max(1, 200 / Math.max(w, h));
+      float[] x = pre.fromDrawing(drawing(argb(image), w, h, k, 280, 280, 31, 57), 280, 280);
+      lines.append("drawing ").append(c.name).append(' ').append(c.label).append(' ')
+          .append(x.length);
+      for (float v : x) lines.append(' ').append(v);
+      lines.append('\n');
+      ++n;
+    }
+    Files.write(out.toPath(), lines.toString().getBytes(StandardCharsets.UTF_8));
+    return n;
   }
 
   static void testPreprocess(Reference ref, File assets, Preprocess pre) throws IOException {
@@ -339,11 +368,12 @@ public final class HostTest {
   }
 
   public static void main(String[] args) throws Exception {
-    String assetsDir = null, referencePath = null;
+    String assetsDir = null, referencePath = null, drawingsPath = null;
     for (int i = 0; i + 1 < args.length; i += 2) {
       switch (args[i]) {
         case "--assets": assetsDir = args[i + 1]; break;
         case "--reference": referencePath = args[i + 1]; break;
+        case "--drawings": drawingsPath = args[i + 1]; break;
         default: throw new IllegalArgumentException("unknown argument " + args[i]);
       }
     }
@@ -368,6 +398,11 @@ public final class HostTest {
         (float) numberAfter(manifest, "drawing", "threshold"));
     testXxh32(ref);
     testPreprocess(ref, assets, pre);
+    if (drawingsPath != null) {
+      int drawn = writeDrawings(ref, assets, pre, new File(drawingsPath));
+      System.out.println("drawings: " + drawn + " test images drawn on a 280x280 canvas -> "
+          + drawingsPath);
+    }
     testDelegateLifecycle();
     testVerify(assets);
 

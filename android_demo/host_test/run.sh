@@ -68,4 +68,8 @@ mkdir -p "$BUILD/classes"
 javac -Xlint:all -Werror --release 17 -d "$BUILD/classes" \
   "$JAVA_SRC/HkNative.java" "$JAVA_SRC/Preprocess.java" "$HERE/HostTest.java"
 java -Xcheck:jni -Djava.library.path="$BUILD/native" -cp "$BUILD/classes" HostTest \
-  --assets "$ASSETS" --reference "$BUILD/reference.txt"
+  --assets "$ASSETS" --reference "$BUILD/reference.txt" --drawings "$BUILD/drawings.txt"
+
+echo "== c. a drawing, end to end: Preprocess.fromDrawing (JVM) -> libhk_jni.so (Python)"
+"$PYTHON" "$HERE/python_check.py" --jni-lib "$LIB" --assets "$ASSETS" \
+  --out /dev/null --drawings "$BUILD/drawings.txt"
