@@ -33,7 +33,10 @@ import org.hashedkeras.demo.Preprocess;
  *   <li>Preprocess (the app's input pipeline) turns the bundled PNGs into the
  *       inputs python_check.py fed to the interpreter, bit for bit, and its
  *       drawing path is exact on block-scaled images and invariant to
- *       translation and scale.
+ *       translation and scale;
+ *   <li>with --drawings, each test image drawn on a 280x280 canvas becomes a
+ *       model input through Preprocess.fromDrawing, for python_check.py to
+ *       classify (run.sh step c).
  * </ul>
  *
  * <p>The models themselves run through the same library in python_check.py

@@ -10,7 +10,10 @@
 #   b. HostTest.java: the host JVM loads libhk_jni.so through the app's own
 #      HkNative.java and calls the app's JNI functions (verifyModel on the
 #      bundled and corrupted models, createDelegate/destroyDelegate with caps),
-#      plus the app's Preprocess.java.
+#      plus the app's Preprocess.java;
+#   c. a drawing end to end: the test images drawn on a canvas, made into
+#      inputs by the app's Preprocess.fromDrawing (JVM), classified through
+#      libhk_jni.so (Python).
 # Exits non-zero on any failure.
 #
 #   android_demo/host_test/run.sh
