@@ -1,24 +1,33 @@
 """Shows what a .tflite holds: operators, tensors with stored bytes, custom op options.
 
-  python -m pipelines.inspect model.tflite [--json]
+  python -m pipelines.inspect model.tflite [--json] [--noverify]
+
+The file is verified first (hashed_keras.lite.verify); an invalid file is
+refused with one line saying what is wrong. ``--noverify`` shows what can be
+read of a file the verifier refuses (to investigate a corrupted file).
 """
 
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
 from absl import app, flags
 
+from pipelines import model_files
+
 FLAGS = flags.FLAGS
 flags.DEFINE_bool("json", False, "Print JSON instead of text.")
+flags.DEFINE_bool("verify", True, "Refuse a file the verifier refuses (--noverify: show what "
+                  "can be read of it).")
 
 
-def describe(path) -> dict:
-    """A JSON-able description of a .tflite file."""
+def describe(path, content: bytes | None = None) -> dict:
+    """A JSON-able description of a .tflite file (``content``: its bytes, if read)."""
     from hashed_keras.lite import flatbuffer, ops
-    content = Path(path).read_bytes()
+    content = Path(path).read_bytes() if content is None else content
     model = flatbuffer.read(content)
     result = {"path": str(path), "file_bytes": len(content), "subgraphs": []}
     for sg in model.subgraphs:
@@ -47,7 +56,13 @@ def describe(path) -> dict:
 def main(argv):
     if len(argv) != 2:
         raise app.UsageError("usage: python -m pipelines.inspect MODEL.tflite")
-    info = describe(argv[1])
+    path = argv[1]
+    content = model_files.read_tflite(path, verify=FLAGS.verify)
+    try:
+        info = describe(path, content)
+    except Exception as error:  # only reachable with --noverify: the parser gave up
+        sys.exit(f"error: {path}: cannot be parsed as a TFLite flatbuffer "
+                 f"({type(error).__name__}: {error}).")
     if FLAGS.json:
         print(json.dumps(info, indent=2, default=str))
         return

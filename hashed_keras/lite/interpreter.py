@@ -9,6 +9,7 @@ Runtimes, in order of preference: ``ai_edge_litert`` (LiteRT), TensorFlow's
 from __future__ import annotations
 
 import importlib
+from pathlib import Path
 
 from hashed_keras.lite.kernel_library import library_path
 
@@ -46,26 +47,79 @@ def _default_runtime() -> str:
         "tflite-runtime).")
 
 
-def load_kernels(runtime: str | None = None):
-    """The hashed_keras kernels as a delegate object of ``runtime``."""
+def _delegate_options(max_virtual_weights=None, max_rebuild_bytes=None) -> dict:
+    """The delegate plugin's options for the limits (docs/tflite_format.md, "Limits")."""
+    options = {}
+    for key, value in (("max_virtual_weights", max_virtual_weights),
+                       ("max_rebuild_bytes", max_rebuild_bytes)):
+        if value is not None:
+            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+                raise ValueError(f"{key} must be a positive integer; got {value!r}.")
+            options[key] = str(value)
+    return options
+
+
+def load_kernels(runtime: str | None = None, *, max_virtual_weights=None,
+                 max_rebuild_bytes=None):
+    """The hashed_keras kernels as a delegate object of ``runtime``.
+
+    Args:
+      runtime: one of :data:`RUNTIMES`; default: the first importable.
+      max_virtual_weights, max_rebuild_bytes: raise (or lower) the limits on
+        what a model may make the kernels rebuild (default: the library's,
+        ``HK_DEFAULT_*`` in ``hk_kernels.h``).
+    """
     module = _runtime_module(runtime or _default_runtime())
-    return module.load_delegate(library_path())
+    return module.load_delegate(
+        library_path(), _delegate_options(max_virtual_weights, max_rebuild_bytes))
 
 
-def _delegates(module, extra):
+def _load(model_path, model_content, verify, limits):
+    """The model's bytes, verified unless ``verify`` is False.
+
+    The file is read once and the same bytes go to the runtime, so what was
+    verified is what runs.
+    """
+    if (model_path is None) == (model_content is None):
+        raise ValueError("Give exactly one of model_path and model_content.")
+    if model_content is None:
+        model_content = Path(model_path).read_bytes()
+    content = bytes(model_content)
+    if verify:
+        from hashed_keras.lite.verify import verify as verify_content
+        verify_content(content, **limits)
+    return content
+
+
+def _delegates(module, extra, limits):
     """Our kernels first, then the caller's delegates."""
-    return [module.load_delegate(library_path()), *(extra or [])]
+    options = _delegate_options(limits.get("max_virtual_weights"),
+                                limits.get("max_rebuild_bytes"))
+    return [module.load_delegate(library_path(), options), *(extra or [])]
 
 
 def make_interpreter(model_path=None, model_content=None, *, num_threads=None,
-                     runtime: str | None = None, experimental_delegates=None, **kwargs):
+                     runtime: str | None = None, experimental_delegates=None, verify=True,
+                     max_virtual_weights=None, max_rebuild_bytes=None,
+                     max_tensor_bytes=None, **kwargs):
     """A stock interpreter of ``runtime`` with the kernels loaded.
+
+    The model is verified first (:func:`hashed_keras.lite.verify.verify`): an
+    invalid or hostile file raises :class:`~hashed_keras.lite.verify.InvalidModelError`
+    with one line saying what is wrong, before the runtime sees it.
 
     Args:
       model_path, model_content: the model, as for the stock interpreter.
       num_threads: threads for the runtime's own kernels.
       runtime: one of :data:`RUNTIMES`; default: the first importable.
       experimental_delegates: more delegates, applied after ours.
+      verify: set False to skip the verification (only for files you trust).
+      max_virtual_weights: most virtual weights the model's operators may
+        rebuild together (default ``2**26``).
+      max_rebuild_bytes: most bytes the kernels may allocate for rebuilt
+        weights (default ``2**28``).
+      max_tensor_bytes: most bytes of any one non-constant tensor (default
+        ``2**30``; checked by the verifier).
       **kwargs: passed on to the stock interpreter.
 
     Returns:
@@ -73,10 +127,18 @@ def make_interpreter(model_path=None, model_content=None, *, num_threads=None,
     """
     runtime = runtime or _default_runtime()
     module = _runtime_module(runtime)
-    return module.Interpreter(model_path=model_path, model_content=model_content,
-                              num_threads=num_threads,
-                              experimental_delegates=_delegates(module, experimental_delegates),
+    limits = _limits(max_virtual_weights, max_rebuild_bytes, max_tensor_bytes)
+    content = _load(model_path, model_content, verify, limits)
+    return module.Interpreter(model_content=content, num_threads=num_threads,
+                              experimental_delegates=_delegates(module, experimental_delegates,
+                                                                limits),
                               **kwargs)
+
+
+def _limits(max_virtual_weights, max_rebuild_bytes, max_tensor_bytes) -> dict:
+    return {"max_virtual_weights": max_virtual_weights,
+            "max_rebuild_bytes": max_rebuild_bytes,
+            "max_tensor_bytes": max_tensor_bytes}
 
 
 def _stock_interpreter_class():
@@ -93,18 +155,29 @@ class Interpreter(_stock_interpreter_class()):
     >>> interpreter.set_tensor(interpreter.get_input_details()[0]["index"], x)
     >>> interpreter.invoke()
 
+    The file is verified before the runtime sees it: an invalid or hostile
+    file raises :class:`~hashed_keras.lite.verify.InvalidModelError` (a
+    ``ValueError``) with one line saying what is wrong.
+
     Args:
       model_path: path of a ``.tflite`` file.
       model_content: or its bytes.
       num_threads: threads for the runtime's own kernels.
       experimental_delegates: more delegates, applied after ours.
+      verify: set False to skip the verification (only for files you trust).
+      max_virtual_weights, max_rebuild_bytes, max_tensor_bytes: the limits on
+        what a model may make the kernels and the runtime allocate (see
+        :func:`make_interpreter`); raise them for a larger model.
       **kwargs: passed on to the stock interpreter.
     """
 
     def __init__(self, model_path=None, model_content=None, num_threads=None,
-                 experimental_delegates=None, **kwargs):
+                 experimental_delegates=None, *, verify=True, max_virtual_weights=None,
+                 max_rebuild_bytes=None, max_tensor_bytes=None, **kwargs):
         module = _runtime_module(_default_runtime())
-        super().__init__(model_path=model_path, model_content=model_content,
-                         num_threads=num_threads,
-                         experimental_delegates=_delegates(module, experimental_delegates),
+        limits = _limits(max_virtual_weights, max_rebuild_bytes, max_tensor_bytes)
+        content = _load(model_path, model_content, verify, limits)
+        super().__init__(model_content=content, num_threads=num_threads,
+                         experimental_delegates=_delegates(module, experimental_delegates,
+                                                           limits),
                          **kwargs)

@@ -50,7 +50,7 @@ def file_sizes(path) -> dict:
 
 
 def measure(path, x_test, y_test, *, num_threads=None, latency_runs=200, batch_size=256,
-            runtime=None) -> dict:
+            runtime=None, verify=True) -> dict:
     """Measures one file in this process.
 
     Returns:
@@ -59,7 +59,8 @@ def measure(path, x_test, y_test, *, num_threads=None, latency_runs=200, batch_s
     """
     from hashed_keras.lite.interpreter import make_interpreter
     start = time.perf_counter()
-    interpreter = make_interpreter(str(path), num_threads=num_threads, runtime=runtime)
+    interpreter = make_interpreter(str(path), num_threads=num_threads, runtime=runtime,
+                                   verify=verify)
     interpreter.allocate_tensors()
     setup_ms = (time.perf_counter() - start) * 1e3
     inp = interpreter.get_input_details()[0]
@@ -94,7 +95,8 @@ def measure(path, x_test, y_test, *, num_threads=None, latency_runs=200, batch_s
     }
 
 
-def _worker(queue, path, dataset, data_dir, limit, num_threads, latency_runs, runtime):
+def _worker(queue, path, dataset, data_dir, limit, num_threads, latency_runs, runtime,
+            verify):
     try:
         from hashed_keras import data
         ds = data.load(dataset, data_dir)
@@ -107,7 +109,7 @@ def _worker(queue, path, dataset, data_dir, limit, num_threads, latency_runs, ru
         exact = _reset_peak_rss()
         baseline = _rss_bytes()
         result = measure(path, x, y, num_threads=num_threads, latency_runs=latency_runs,
-                         runtime=runtime)
+                         runtime=runtime, verify=verify)
         peak = _peak_rss_bytes()
         result["peak_rss_bytes"] = peak
         result["peak_rss_over_baseline_bytes"] = max(0, peak - baseline)
@@ -118,7 +120,8 @@ def _worker(queue, path, dataset, data_dir, limit, num_threads, latency_runs, ru
 
 
 def measure_in_fresh_process(path, dataset, data_dir=None, *, limit=None, num_threads=None,
-                             latency_runs=200, runtime=None, timeout=1800) -> dict:
+                             latency_runs=200, runtime=None, timeout=1800,
+                             verify=True) -> dict:
     """:func:`measure` in a new process, adding its peak memory (RSS).
 
     ``peak_rss_over_baseline_bytes`` is the peak minus the process's RSS after
@@ -129,7 +132,7 @@ def measure_in_fresh_process(path, dataset, data_dir=None, *, limit=None, num_th
     ctx = multiprocessing.get_context("spawn")
     queue = ctx.Queue()
     process = ctx.Process(target=_worker, args=(queue, str(path), dataset, data_dir, limit,
-                                                num_threads, latency_runs, runtime))
+                                                num_threads, latency_runs, runtime, verify))
     process.start()
     try:
         status, payload = queue.get(timeout=timeout)
