@@ -11,6 +11,8 @@ written; a per-layer size table is printed. ``--dense`` writes the plain dense
 from __future__ import annotations
 
 import json
+import os
+import sys
 
 import numpy as np
 from absl import app, flags
@@ -32,14 +34,32 @@ flags.DEFINE_integer("num_samples", 64, "Examples used to verify the conversion.
 flags.DEFINE_float("tolerance", 1e-5, "Largest accepted relative difference from Keras.")
 
 
-def main(argv):
-    del argv
+def _load_keras_model(path):
+    """The model at ``path``, or exit with one line saying why it cannot be read."""
+    import zipfile
+
     import keras
 
     import hashed_keras  # noqa: F401  (registers the layers for loading)
+
+    if not os.path.exists(path):
+        sys.exit(f"error: --model {path}: no such file; check the path.")
+    if os.path.isdir(path) or not zipfile.is_zipfile(path):
+        sys.exit(f"error: --model {path}: not a Keras 3 model file (a .keras file is a zip "
+                 f"archive written by model.save('model.keras')).")
+    try:
+        return keras.models.load_model(path)
+    except Exception as error:  # a damaged archive or an unknown layer
+        first = str(error).strip().splitlines()[0] if str(error).strip() else ""
+        sys.exit(f"error: --model {path}: cannot be loaded ({type(error).__name__}: "
+                 f"{first[:300]}).")
+
+
+def main(argv):
+    del argv
     from hashed_keras import lite
 
-    model = keras.models.load_model(FLAGS.model)
+    model = _load_keras_model(FLAGS.model)
     samples = None
     if FLAGS.dataset:
         samples = data.load(FLAGS.dataset, FLAGS.data_dir).x_test[: FLAGS.num_samples]
@@ -54,9 +74,14 @@ def main(argv):
                                   shared_dtype="float32" if dense else FLAGS.shared_dtype,
                                   num_samples=FLAGS.num_samples, tolerance=FLAGS.tolerance)
         except lite.ConversionError as error:
-            raise app.UsageError(f"conversion failed: {error}") from None
+            sys.exit(f"error: converting {FLAGS.model} to {path} failed: {error}")
         print(("dense " if dense else "") + "conversion:")
         print(report.table())
+        if not dense and report.compressed_layers == 0:
+            print(f"warning: {FLAGS.model} has no hashed, FreshNets or SMH layer, so nothing "
+                  f"was compressed: {path} is a plain dense .tflite. Compress the model first "
+                  f"(hashed_keras.compress, or pipelines.train --method hashed).",
+                  file=sys.stderr)
         reports.append(report)
     if len(reports) == 2:
         ratio = reports[1].file_bytes / reports[0].file_bytes

@@ -69,12 +69,19 @@ class ConversionReport:
             lines.append(f"{r.name:<24} {r.type:<14} {r.virtual_params:>10,} "
                          f"{r.stored_params:>9,} {r.dense_bytes:>10,} {r.file_bytes:>10,}  "
                          f"{r.note}")
-        lines.append(
-            f"file {self.path}: {self.file_bytes:,} B; stored variables {self.stored_bytes:,} B; "
-            f"bound 1.02x+8KiB = {self.size_bound_bytes:,} B"
-            + ("" if self.max_relative_error is None
-               else f"; max relative error vs Keras {self.max_relative_error:.2e}"))
+        summary = f"file {self.path}: {self.file_bytes:,} B"
+        if not self.dense:  # the bound is a promise about files that store shared variables
+            summary += (f"; stored variables {self.stored_bytes:,} B; "
+                        f"bound 1.02x+8KiB = {self.size_bound_bytes:,} B")
+        if self.max_relative_error is not None:
+            summary += f"; max relative error vs Keras {self.max_relative_error:.2e}"
+        lines.append(summary)
         return "\n".join(lines)
+
+    @property
+    def compressed_layers(self) -> int:
+        """How many layers the file rebuilds from shared variables."""
+        return sum(1 for r in self.layers if r.stored_params < r.virtual_params)
 
 
 def _all_layers(model):
@@ -262,8 +269,14 @@ def run_tflite(interpreter, inputs):
 
 def _verify(model, content, inputs, tolerance, use_kernels):
     from hashed_keras.lite.interpreter import make_interpreter
+    from hashed_keras.lite.verify import InvalidModelError, verify
+    try:  # the file must pass the same verification as every loader's
+        verify(content)
+    except InvalidModelError as error:
+        raise ConversionError(f"The converted file fails verification: {error}; "
+                              f"nothing was written.") from None
     if use_kernels:
-        interpreter = make_interpreter(model_content=content)
+        interpreter = make_interpreter(model_content=content, verify=False)
     else:
         from hashed_keras.lite.interpreter import _runtime_module, _default_runtime
         interpreter = _runtime_module(_default_runtime()).Interpreter(model_content=content)
@@ -287,11 +300,24 @@ def _verify(model, content, inputs, tolerance, use_kernels):
 
 
 def _write_atomically(path: Path, content: bytes):
+    """Writes ``content`` to a temporary file beside ``path``, then renames it.
+
+    The file gets the mode an ordinary ``open(path, "w")`` would (0666 less
+    the umask; mkstemp alone would leave 0600).
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    with os.fdopen(fd, "wb") as f:
-        f.write(content)
-    os.replace(tmp, path)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(content)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
 
 
 def convert(model, path, *, dense=False, shared_dtype="float32", verify=True,
