@@ -189,14 +189,27 @@ def compress(model, method="hashed", compression=1 / 8, skip=(), per_layer=None,
     return new_model
 
 
-def summarize(model):
-    """Per-layer sizes of a (possibly hashed) model.
+def summarize(model, print_fn=print):
+    """Prints the per-layer sizes of a (possibly hashed) model, like ``model.summary()``.
+
+    Args:
+      model: a Keras model.
+      print_fn: called with the table's text; ``None`` prints nothing.
 
     Returns:
-      A list of dicts with ``name``, ``type``, ``virtual`` (parameters of the
-      equivalent dense layer), ``stored`` (trainable and non-trainable
-      scalars actually stored) and ``hashed`` (bool), one per layer with
-      weights, and a final ``"total"`` row.
+      The rows: a list of dicts with ``name``, ``type``, ``virtual``
+      (parameters of the equivalent dense layer), ``stored`` (trainable and
+      non-trainable scalars actually stored) and ``hashed`` (bool), one per
+      layer with weights, and a final ``"total"`` row.
+
+    Example:
+
+    >>> import keras, hashed_keras
+    >>> model = keras.Sequential([keras.Input((64,)), keras.layers.Dense(10)])
+    >>> rows = hashed_keras.summarize(hashed_keras.compress(model, compression=1 / 8),
+    ...                               print_fn=None)
+    >>> rows[-1]["virtual"], rows[-1]["stored"]
+    (650, 90)
     """
     rows = []
     for layer in model.layers:
@@ -218,4 +231,19 @@ def summarize(model):
                  "virtual": sum(r["virtual"] for r in rows),
                  "stored": sum(r["stored"] for r in rows),
                  "hashed": any(r["hashed"] for r in rows)})
+    if print_fn is not None:
+        print_fn(format_summary(rows))
     return rows
+
+
+def format_summary(rows) -> str:
+    """The rows of :func:`summarize` as a text table."""
+    head = f"{'layer':<28} {'type':<18} {'virtual':>12} {'stored':>10} {'stored/virtual':>15}"
+    lines = [head, "-" * len(head)]
+    for r in rows:
+        if r["name"] == "total":
+            lines.append("-" * len(head))
+        ratio = f"{r['stored'] / r['virtual']:.4f}" if r["virtual"] else "(shared)"
+        lines.append(f"{r['name'][:28]:<28} {r['type'][:18]:<18} {r['virtual']:>12,} "
+                     f"{r['stored']:>10,} {ratio:>15}")
+    return "\n".join(lines)

@@ -281,12 +281,12 @@ def _edge_removed(model, compression, seed):
 
 def stored_parameters(model) -> int:
     """Scalars stored by a model (trainable and non-trainable variables)."""
-    return summarize(model)[-1]["stored"]
+    return summarize(model, print_fn=None)[-1]["stored"]
 
 
 def virtual_parameters(model) -> int:
     """Parameters of the model's dense equivalent."""
-    return summarize(model)[-1]["virtual"]
+    return summarize(model, print_fn=None)[-1]["virtual"]
 
 
 def build(name, method="dense", *, input_shape=(28, 28, 1), num_classes=10,

@@ -156,6 +156,20 @@ def test_summarize_totals():
     assert not dense_rows[-1]["hashed"]
 
 
+def test_summarize_prints_a_table_like_model_summary(capsys):
+    hashed = compress(sequential_model(), compression=1 / 4, seed=0)
+    rows = summarize(hashed)
+    printed = capsys.readouterr().out.splitlines()
+    assert printed[0].split() == ["layer", "type", "virtual", "stored", "stored/virtual"]
+    assert any(line.split()[:2] == ["conv", "HashedConv2D"] for line in printed)
+    assert printed[-1].split()[:3] == ["total", f"{rows[-1]['virtual']:,}",
+                                       f"{rows[-1]['stored']:,}"]
+    lines = []
+    assert summarize(hashed, print_fn=lines.append) == rows and len(lines) == 1
+    assert summarize(hashed, print_fn=None) == rows
+    assert capsys.readouterr().out == ""
+
+
 # ---------------------------------------------------------------- functional
 
 
