@@ -1,0 +1,54 @@
+"""The command-line apps of hashed_keras: train, convert, inspect, evaluate, benchmark, demo.
+
+Importing the package (which ``python -m pipelines.X`` does first) keeps
+TensorFlow's C++ banners and absl's INFO chatter off the terminal, unless
+``--verbose`` is on the command line or ``HASHED_KERAS_VERBOSE=1`` is set.
+Child processes (fresh-process measurements) inherit it through the
+environment and through this package.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import tempfile
+
+VERBOSE = "--verbose" in sys.argv or os.environ.get("HASHED_KERAS_VERBOSE") == "1"
+
+
+def _import_quietly(modules) -> None:
+    """Imports ``modules`` with file descriptor 2 sent to a temporary file.
+
+    TensorFlow's native libraries print banners (oneDNN, CPU features) while
+    they load, before any log level applies. What they printed is shown after
+    all if an import fails.
+    """
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as capture:
+        os.dup2(capture.fileno(), 2)
+        try:
+            for name in modules:
+                try:
+                    __import__(name)
+                except ImportError:
+                    if name == "tensorflow":
+                        raise
+        except BaseException:
+            os.dup2(saved, 2)
+            capture.seek(0)
+            sys.stderr.write(capture.read().decode("utf-8", "replace"))
+            raise
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+
+
+if not VERBOSE:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
+    _import_quietly(("tensorflow", "keras", "ai_edge_litert.interpreter"))
+    # TensorFlow's and absl's Python loggers ("Assets written to", ...).
+    for _name in ("tensorflow", "absl", "h5py"):
+        logging.getLogger(_name).setLevel(logging.WARNING)

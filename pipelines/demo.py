@@ -10,6 +10,8 @@ evaluates every file through the TFLite interpreter, and prints one table.
 
 from __future__ import annotations
 
+import time
+
 from absl import app, flags
 
 from hashed_keras import data, training
@@ -22,6 +24,7 @@ flags.DEFINE_float("compression", 1 / 8, "Compression of the hashed model.")
 flags.DEFINE_integer("epochs", 30, "Training epochs per model.")
 flags.DEFINE_integer("seed", 0, "Seed.")
 flags.DEFINE_string("out", "runs/demo", "Output directory (one sub-directory per model).")
+flags.DEFINE_bool("verbose", False, "Show every epoch, the size table and TensorFlow's logs.")
 
 
 def main(argv):
@@ -32,19 +35,26 @@ def main(argv):
     from hashed_keras.lite import measure
     dataset = data.load(FLAGS.dataset, FLAGS.data_dir)
     rows = []
-    for method in ("dense", "hashed", "smh", "small_dense"):
-        print(f"\n=== {FLAGS.model} {method} on {FLAGS.dataset} ===", flush=True)
+    methods = ("dense", "hashed", "smh", "small_dense")
+    for i, method in enumerate(methods, 1):
+        print(f"model {i} of {len(methods)}: {FLAGS.model} {method}, {FLAGS.epochs} epochs "
+              f"on {FLAGS.dataset} ...", flush=True)
+        start = time.perf_counter()
         metrics = training.train(training.TrainConfig(
             model=FLAGS.model, method=method, compression=FLAGS.compression,
             dataset=FLAGS.dataset, data_dir=FLAGS.data_dir, epochs=FLAGS.epochs,
-            seed=FLAGS.seed, out=f"{FLAGS.out}/{method}", verbose=2))
+            seed=FLAGS.seed, out=f"{FLAGS.out}/{method}", verbose=2 if FLAGS.verbose else 0))
+        trained_s = time.perf_counter() - start
         keras_model = keras.models.load_model(f"{FLAGS.out}/{method}/model.keras")
         tflite_path = f"{FLAGS.out}/{method}/model.tflite"
         report = lite.convert(keras_model, tflite_path, sample_inputs=dataset.x_test[:64])
-        if method == "hashed":
+        if method == "hashed" and FLAGS.verbose:
             print(report.table())
         metrics["tflite"] = measure.measure(tflite_path, dataset.x_test, dataset.y_test,
                                             latency_runs=50)
+        print(f"  trained in {trained_s:.0f} s: test accuracy {metrics['test_accuracy']:.4f}; "
+              f"{tflite_path}: {report.file_bytes:,} B, accuracy "
+              f"{metrics['tflite']['accuracy']:.4f} through the interpreter", flush=True)
         rows.append((method, metrics))
     dense_stored = rows[0][1]["stored_parameters"]
     print(f"\n{FLAGS.model} on {FLAGS.dataset}, {FLAGS.epochs} epochs "
