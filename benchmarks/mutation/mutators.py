@@ -66,6 +66,9 @@ OUR_OPS = ("HashedWeights", "FreshWeights", "SMHWeights")
 CUSTOM = schema.BuiltinOperator.CUSTOM
 # Shared variables: the inputs whose values a valid model may change.
 SHARED_INPUTS = {"HashedWeights": (0,), "FreshWeights": (0,), "SMHWeights": (0, 1)}
+# Every key of docs/tflite_format.md (the kernels ignore others).
+KNOWN_OPTIONS = ("contract_version", "seed", "buckets", "kernel_shape", "layout", "use_sign",
+                 "hash_bias", "bias_size", "band_buckets", "n", "rank", "start")
 # Inputs an operator cannot run without (the others, channel scales, are optional).
 REQUIRED_INPUTS = {"HashedWeights": 1, "FreshWeights": 1, "SMHWeights": 3}
 # Options whose value (in range) selects values, not shapes: a valid model.
@@ -1033,6 +1036,8 @@ def _options_structure(model, op):
         return ("raw", raw)
     out = {}
     for key, value in options.items():
+        if key not in KNOWN_OPTIONS:
+            continue  # the kernels ignore keys they do not know
         if key == "seed":
             value = isinstance(value, int) and 0 <= value < 2**32
         elif key == "use_sign":
@@ -1062,8 +1067,10 @@ def _quant_structure(q):
 
 
 def _code(model, index):
+    """The operator an opcode means to the runtime: max(builtin, deprecated), custom name."""
     code = model.operatorCodes[index]
-    return (code.builtinCode, code.deprecatedBuiltinCode, _custom(code))
+    builtin = max(code.builtinCode, code.deprecatedBuiltinCode)
+    return (builtin, _custom(code) if builtin == CUSTOM else "")
 
 
 def _ints(values):
@@ -1073,19 +1080,21 @@ def _ints(values):
 def structure(content: bytes):
     """What our operators' numbers depend on, other than values; None if unparseable.
 
-    For each of our operators (HashedWeights, FreshWeights,
-    SMHWeights) its position, operator code, required inputs, outputs and options
-    (seed, ``use_sign``, SMH ``start`` and FreshWeights ``band_buckets`` only as
-    "valid"); the shape, type, buffer byte length, variable flag and
-    quantization (scale count, all positive and finite, zero points, dimension)
-    of every tensor they read or write; and every place (input 0 or 1 of an
-    operator, graph input or output) where one of their tensors is used. Two
-    files with the same structure differ at most in values (bucket, factor and
-    scale values, seeds, band allocations, names), in optional inputs (a
-    channel scale, a builtin operator's bias: present or not) or in the builtin
-    operators' own part of the graph (the stock runtime's business): both may
-    be valid models. A mutant whose structure differs from its seed's and that still runs
-    with different outputs is a *silent wrong result*.
+    For each of our operators (HashedWeights, FreshWeights, SMHWeights, in any
+    order) the operator its code means to the runtime, its required inputs,
+    outputs and options (seed, ``use_sign``, SMH ``start`` and FreshWeights
+    ``band_buckets`` only as "valid"; keys the kernels do not know ignored);
+    the shape, type, buffer byte length and quantization (scale
+    count, all positive and finite, zero points, dimension; not on float
+    tensors) of every tensor they read or write; and every place (input 0 or 1
+    of an operator of a given code, graph input or output) where one of their
+    tensors is used. Two files with the same structure differ at most in
+    values (bucket, factor and scale values, seeds, band allocations, names),
+    in optional inputs (a channel scale, a builtin operator's bias: present or
+    not), in the operators' order, or in the builtin operators' own part of
+    the graph (the stock runtime's business): both may be valid models. A
+    mutant whose structure differs from its seed's and that still runs with
+    different outputs is a *silent wrong result*.
     """
     try:
         model = read(content)
@@ -1113,17 +1122,18 @@ def structure(content: bytes):
                 quant = (None if tensor.type in (schema.TensorType.FLOAT32,
                                                  schema.TensorType.FLOAT16)
                          else _quant_structure(tensor.quantization))  # ignored on floats
-                tensors.append((t, _ints(tensor.shape), tensor.type, size,
-                                bool(tensor.isVariable), quant))
+                tensors.append((t, _ints(tensor.shape), tensor.type, size, quant))
             mine_set = set(mine)
-            uses = tuple((i, k, t) for i, op in enumerate(sg.operators or ())
-                         for k, t in enumerate(_ints(op.inputs)[:2]) if t in mine_set)
+            uses = tuple(sorted((_code(model, op.opcodeIndex), k, t)
+                                for op in sg.operators or ()
+                                for k, t in enumerate(_ints(op.inputs)[:2])
+                                if t in mine_set))
             io = (tuple(t for t in _ints(sg.inputs) if t in mine_set),
                   tuple(t for t in _ints(sg.outputs) if t in mine_set))
-            ops = tuple((i, _code(model, op.opcodeIndex), _ints(op.inputs)[:k],
-                         _ints(op.outputs),
-                         op.customOptionsFormat, _options_structure(model, op))
-                        for i, op, k in ours)
+            ops = tuple(sorted(repr((_code(model, op.opcodeIndex), _ints(op.inputs)[:k],
+                                     _ints(op.outputs), op.customOptionsFormat,
+                                     _options_structure(model, op)))
+                               for i, op, k in ours))
             graphs.append((ops, tuple(tensors), uses, io))
         return tuple(graphs)
     except Exception:  # noqa: BLE001 - an unpackable mutant
