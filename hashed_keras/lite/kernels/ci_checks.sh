@@ -1,17 +1,23 @@
 #!/usr/bin/env bash
-# Sanitizer and fuzzing checks of the kernels (for CI; about 2 minutes):
-#  (a) builds the library and the C++ test driver with ASan + UBSan and runs
-#      it (valid options against a reference, every truncation and byte
-#      corruption, random bytes, the delegate on a fake runtime);
-#  (b) builds the libFuzzer target and runs it for HK_FUZZ_SECONDS (60) from
-#      a seed corpus of valid options.
+# Sanitizer and fuzzing checks of the kernels (for CI; about 3 minutes):
+#  (a) builds the library and the C++ test drivers with ASan + UBSan and runs
+#      them: hk_kernel_test (valid options against a reference, every
+#      truncation and byte corruption, random bytes, the delegate on a fake
+#      runtime: hostile graphs and the limits) and hk_verify_test (the model
+#      verifier on real converted files and their corruptions);
+#  (b) builds the libFuzzer targets and runs fuzz_options for
+#      HK_FUZZ_SECONDS (60) from a seed corpus of valid options;
+#  (c) runs fuzz_verify (whole files through hk_verify_model) for
+#      HK_FUZZ_VERIFY_SECONDS (30) from the converted files of
+#      tests/verify_samples.
 # Needs cmake and clang (installed with apt-get if missing and possible).
 # Environment: HK_CHECKS_BUILD_DIR (default: a temporary directory, removed
-# at exit), HK_FUZZ_SECONDS (default 60).
+# at exit), HK_FUZZ_SECONDS (default 60), HK_FUZZ_VERIFY_SECONDS (default 30).
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 FUZZ_SECONDS="${HK_FUZZ_SECONDS:-60}"
+FUZZ_VERIFY_SECONDS="${HK_FUZZ_VERIFY_SECONDS:-30}"
 if [[ -n "${HK_CHECKS_BUILD_DIR:-}" ]]; then
   BUILD="$HK_CHECKS_BUILD_DIR"
   mkdir -p "$BUILD"
@@ -51,11 +57,12 @@ CC=clang CXX=clang++ cmake -S "$HERE" -B "$BUILD/sanitize" "${GENERATOR[@]}" \
   -DCMAKE_BUILD_TYPE=RelWithDebInfo -DHK_SANITIZE=ON -DHK_BUILD_TESTS=ON >/dev/null
 cmake --build "$BUILD/sanitize" -j "$JOBS"
 "$BUILD/sanitize/hk_kernel_test"
+"$BUILD/sanitize/hk_verify_test" "$HERE/tests/verify_samples"
 
 echo "== (b) libFuzzer: fuzz_options for ${FUZZ_SECONDS}s"
 CC=clang CXX=clang++ cmake -S "$HERE" -B "$BUILD/fuzz" "${GENERATOR[@]}" \
   -DCMAKE_BUILD_TYPE=RelWithDebInfo -DHK_FUZZ=ON >/dev/null
-cmake --build "$BUILD/fuzz" -j "$JOBS" --target fuzz_options
+cmake --build "$BUILD/fuzz" -j "$JOBS" --target fuzz_options fuzz_verify
 mkdir -p "$BUILD/corpus" "$BUILD/artifacts"
 "$BUILD/sanitize/hk_kernel_test" --write-corpus "$BUILD/corpus"
 "$BUILD/fuzz/fuzz_options" -max_total_time="$FUZZ_SECONDS" -print_final_stats=1 \
@@ -63,6 +70,17 @@ mkdir -p "$BUILD/corpus" "$BUILD/artifacts"
 status="${PIPESTATUS[0]}"
 if [[ "$status" != 0 ]]; then
   echo "ci_checks: the fuzzer found a failure (artifacts in $BUILD/artifacts)" >&2
+  ls -l "$BUILD/artifacts" >&2 || true
+  exit "$status"
+fi
+echo "== (c) libFuzzer: fuzz_verify for ${FUZZ_VERIFY_SECONDS}s"
+mkdir -p "$BUILD/verify_corpus"
+cp "$HERE"/tests/verify_samples/*.tflite "$BUILD/verify_corpus/"
+"$BUILD/fuzz/fuzz_verify" -max_total_time="$FUZZ_VERIFY_SECONDS" -print_final_stats=1 \
+  -artifact_prefix="$BUILD/artifacts/" "$BUILD/verify_corpus" 2>&1 | tail -n 8
+status="${PIPESTATUS[0]}"
+if [[ "$status" != 0 ]]; then
+  echo "ci_checks: fuzz_verify found a failure (artifacts in $BUILD/artifacts)" >&2
   ls -l "$BUILD/artifacts" >&2 || true
   exit "$status"
 fi
