@@ -702,13 +702,20 @@ constexpr size_t kRegSizeMin = HK_TFL_REG_SIZE_V1;
 constexpr size_t kRegSizeV4 = HK_TFL_REG_SIZE_V4;
 constexpr size_t kRegSizeMax = kRegSizeV4 + 8 * sizeof(uint64_t);
 
+// The word of a registration of N bytes: V4+ contains a uint64_t, V1-V3 only
+// pointers and ints. (Outside RegArg, so DispatchReplace can skip the sizes
+// that are not a multiple of it -- on 32-bit targets, V4 + 4 bytes -- without
+// instantiating RegArg for them.)
+template <size_t N>
+using RegWord =
+    typename std::conditional<(N >= kRegSizeV4), uint64_t, uintptr_t>::type;
+
 // A by-value argument of N bytes laid out like the runtime's registration:
-// the same size and alignment (V4+ contains a uint64_t; V1-V3 only pointers
-// and ints), so every calling convention passes it the same way.
+// the same size and alignment, so every calling convention passes it the
+// same way.
 template <size_t N>
 struct RegArg {
-  using Word =
-      typename std::conditional<(N >= kRegSizeV4), uint64_t, uintptr_t>::type;
+  using Word = RegWord<N>;
   static_assert(N % sizeof(Word) == 0, "size must be a multiple of the word");
   Word words[N / sizeof(Word)];
 };
@@ -749,7 +756,7 @@ TfLiteStatus DispatchReplace(size_t size, TfLiteContext* context,
                              const unsigned char* reg,
                              const TfLiteIntArray* nodes,
                              TfLiteDelegate* delegate) {
-  if constexpr (N % sizeof(typename RegArg<N>::Word) == 0) {
+  if constexpr (N % sizeof(RegWord<N>) == 0) {
     if (size == N) return CallReplace<N>(context, reg, nodes, delegate);
   }
   if constexpr (N + sizeof(void*) <= kRegSizeMax) {
