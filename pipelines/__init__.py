@@ -49,6 +49,11 @@ if not VERBOSE:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
     _import_quietly(("tensorflow", "keras", "ai_edge_litert.interpreter"))
-    # TensorFlow's and absl's Python loggers ("Assets written to", ...).
+    # TensorFlow's and absl's Python loggers ("Assets written to", ...): absl's
+    # app.run resets absl's level when it starts, so set it after that too.
     for _name in ("tensorflow", "absl", "h5py"):
         logging.getLogger(_name).setLevel(logging.WARNING)
+    from absl import app as _app
+    from absl import logging as _absl_logging
+
+    _app.call_after_init(lambda: _absl_logging.set_verbosity(_absl_logging.WARNING))
