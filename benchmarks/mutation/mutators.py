@@ -1082,7 +1082,8 @@ def structure(content: bytes):
 
     For each of our operators (HashedWeights, FreshWeights, SMHWeights, in any
     order) the operator its code means to the runtime, its required inputs,
-    outputs and options (seed, ``use_sign``, SMH ``start`` and FreshWeights
+    outputs and options (read as FlexBuffers whatever ``custom_options_format``
+    says, as the kernels do; seed, ``use_sign``, SMH ``start`` and FreshWeights
     ``band_buckets`` only as "valid"; keys the kernels do not know ignored);
     the shape, type, buffer byte length and quantization (scale
     count, all positive and finite, zero points, dimension; not on float
@@ -1131,8 +1132,7 @@ def structure(content: bytes):
             io = (tuple(t for t in _ints(sg.inputs) if t in mine_set),
                   tuple(t for t in _ints(sg.outputs) if t in mine_set))
             ops = tuple(sorted(repr((_code(model, op.opcodeIndex), _ints(op.inputs)[:k],
-                                     _ints(op.outputs), op.customOptionsFormat,
-                                     _options_structure(model, op)))
+                                     _ints(op.outputs), _options_structure(model, op)))
                                for i, op, k in ours))
             graphs.append((ops, tuple(tensors), uses, io))
         return tuple(graphs)
