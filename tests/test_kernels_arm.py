@@ -55,10 +55,6 @@ def test_aarch64_kernel_tests_and_jni_library_under_qemu(tmp_path):
     assert "2 good and 4 corrupt files" in out
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "32-bit ARM: delegate.cc instantiates RegArg<N> for N a multiple of 4 but not of 8 "
-    "(static_assert 'size must be a multiple of the word'); remove this marker when it "
-    "compiles -- android_demo/README.md, 'ARM under emulation'"))
 def test_arm32_kernel_tests_and_jni_library_under_qemu(tmp_path):
     out = _run("arm-linux-gnueabihf", tmp_path / "arm")
     assert "ELF ELF32 ARM" in out

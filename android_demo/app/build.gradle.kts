@@ -19,10 +19,9 @@ android {
         versionName = "0.1.0"
 
         ndk {
-            // 64-bit phones and the emulator. Not "armeabi-v7a": the kernels do not
-            // compile for 32-bit ARM yet (README.md, "ARM under emulation";
-            // hashed_keras/lite/kernels/cross/run_arm_tests.sh arm-linux-gnueabihf).
-            abiFilters += listOf("arm64-v8a", "x86_64")
+            // 64-bit and 32-bit ARM phones (both tested under qemu-user:
+            // hashed_keras/lite/kernels/cross/run_arm_tests.sh) and the emulator.
+            abiFilters += listOf("arm64-v8a", "armeabi-v7a", "x86_64")
         }
         externalNativeBuild {
             cmake {
