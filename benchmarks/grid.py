@@ -9,11 +9,69 @@ the interpreter on the whole test split; skipped when ``tflite.json`` exists).
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import numpy as np
 
 from hashed_keras import data, training
+
+
+def minutes_left(ran_seconds, to_run: int) -> float | None:
+    """Minutes the ``to_run`` cells still to run will take: the mean of the
+    cells run so far in this run (``ran_seconds``); None before the first."""
+    if not ran_seconds:
+        return None
+    return sum(ran_seconds) / len(ran_seconds) * to_run / 60
+
+
+def progress_line(i: int, n: int, name: str, ran_seconds, to_run: int) -> str:
+    """``cell i of n (name), ~M min left``; ``to_run`` counts this cell and every
+    later one not done before (resumed cells count as done)."""
+    left = minutes_left(ran_seconds, to_run)
+    when = ("time left known after this cell" if left is None
+            else f"~{max(1, round(left))} min left")
+    return f"cell {i} of {n} ({name}), {when}"
+
+
+class Progress:
+    """Prints ``cell i of N (name), ~M min left`` as a grid's cells start.
+
+    ``done``: the names of the cells finished before this run (resumed: they
+    count as done and take no time); the estimate is the mean duration of
+    the cells run so far in this run times the cells still to run.
+    """
+
+    def __init__(self, names, done=(), clock=time.monotonic, out=print):
+        self.names, self.done = list(names), set(done)
+        self.ran, self.clock, self.out = [], clock, out
+        self._started = None
+
+    def summary(self, where: str = "") -> str:
+        n, resumed = len(self.names), [c for c in self.names if c in self.done]
+        if not resumed:
+            return f"{n} cells to run"
+        if len(resumed) == n:
+            return f"all {n} cells done before (resumed{' from ' + where if where else ''})"
+        return (f"{n} cells: {len(resumed)} done before (resumed"
+                f"{' from ' + where if where else ''}: {', '.join(resumed)}), "
+                f"{n - len(resumed)} to run")
+
+    def start(self, name: str) -> str:
+        """Call as cell ``name`` starts (not for resumed cells); returns the line printed."""
+        i = self.names.index(name) + 1
+        to_run = sum(1 for c in self.names[i - 1:] if c not in self.done)
+        line = progress_line(i, len(self.names), name, self.ran, to_run)
+        self.out(line)
+        self._started = self.clock()
+        return line
+
+    def finish(self, name: str) -> float:
+        """Call as cell ``name`` ends; returns its seconds."""
+        seconds = self.clock() - self._started
+        self.ran.append(seconds)
+        self.done.add(name)
+        return seconds
 
 
 def command(cfg: training.TrainConfig) -> str:

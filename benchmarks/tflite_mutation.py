@@ -292,6 +292,7 @@ class Campaign:
                 finding = self._describe(mutant, crashed) | {
                     "file": str(saved), "class12": self.mutators.class12(mutant.content),
                     "sanitizer": sanitizer_report(crashed.result.get("stderr", "")),
+                    "previous_job": crashed.result.get("previous"),
                     "stderr": crashed.result.get("stderr", "")[-1500:]}
                 finding["excused_on_bare"] = (crashed.route == "bare"
                                               and finding["class12"] is not None)
@@ -412,6 +413,16 @@ class Campaign:
         return summary
 
 
+def _previous(finding) -> str:
+    """"no" and the worker's job before (a mutant index and route), the likely cause."""
+    previous = finding.get("previous_job")
+    try:
+        (kind, index, *_), route = previous
+    except (TypeError, ValueError):
+        return "no"
+    return f"no (after #{index} {route})" if kind == "m" else "no"
+
+
 def markdown(summary) -> str:
     """The summary as markdown: the table, throughput, failures, every finding."""
     lines = [f"Mutation test: {summary['count']:,} mutants (seed {summary['seed']}, first "
@@ -443,7 +454,7 @@ def markdown(summary) -> str:
         for f in summary["findings"]:
             lines.append(f"| {f['index']} | {f['seed']} | {f['family']} | {f['route']} | "
                          f"{f['outcome']} ({f['message'][:40]}) | "
-                         f"{'yes' if f.get('reproduces_alone') else 'no'} | "
+                         f"{'yes' if f.get('reproduces_alone') else _previous(f)} | "
                          f"{f.get('verify_code')} | "
                          f"{f.get('stock', '?')[:40]} | {f['class12'] or ''} | "
                          f"{f.get('dense_twin')} | "

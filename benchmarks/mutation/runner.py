@@ -88,6 +88,7 @@ class _Worker:
         self.buffer = b""
         self.ready = None
         self.job: Job | None = None
+        self.previous = None  # (tag, route) of the last job it finished
         self.deadline = 0.0
         self.started = 0.0
         self.log_offset = 0
@@ -209,6 +210,11 @@ class Pool:
     def _finish(self, worker: _Worker, outcome: str, result: dict, alive: bool):
         job = worker.job
         job.outcome, job.result = outcome, result
+        if outcome in ("crash", "hang"):
+            # A crash that does not happen again alone was often set up by the job
+            # before (e.g. a heap corrupted by an accepted file): name it.
+            job.result["previous"] = worker.previous
+        worker.previous = (job.tag, job.route)
         job.seconds = time.perf_counter() - worker.started
         worker.job = None
         self.busy.remove(worker)
