@@ -8,6 +8,7 @@
 
 #include "hash_contract.h"
 #include "options.h"
+#include "simd_hash.h"
 
 namespace hk {
 
@@ -105,31 +106,45 @@ std::vector<double> DctMatrix(int64_t n) {
 
 void ComputeFreshWeights(const FreshWeightsPlan& plan, const float* buckets,
                          const float* scale, float* out) {
+  ComputeFreshWeights(plan, buckets, scale, out, ActiveSimdPath());
+}
+
+void ComputeFreshWeights(const FreshWeightsPlan& plan, const float* buckets,
+                         const float* scale, float* out, SimdPath path) {
   const int64_t kh = plan.kernel_shape[0], kw = plan.kernel_shape[1];
   const uint64_t in = static_cast<uint64_t>(plan.kernel_shape[2]);
   const uint64_t num_out = plan.out;
+  const uint64_t taps = static_cast<uint64_t>(kh * kw);
+  // Filter (c, o) is p = c * out + o; its coefficient F[j1, j2] (tap t =
+  // j1 kw + j2) has key ((j1 kw + j2) in + c) out + o = t * filters + p: for
+  // one tap, consecutive filters have consecutive keys and share the band's
+  // pool, so each tap of a chunk of filters is one vectorised gather.
+  const uint64_t filters = in * num_out;
+  const uint64_t chunk = taps < 4096 ? 4096 / taps : 1;
   const DerivedSeeds seeds = DeriveSeeds(plan.seed);
   const std::vector<double> dh = DctMatrix(kh), dw = DctMatrix(kw);
-  std::vector<double> coef(static_cast<size_t>(kh * kw));
-  std::vector<double> half(static_cast<size_t>(kh * kw));
-  for (uint64_t o = 0; o < num_out; ++o) {
-    const double s = scale ? static_cast<double>(scale[o]) : 1.0;
-    for (uint64_t c = 0; c < in; ++c) {
-      // Coefficients F[j1, j2] of filter (c, o): key ((j1 kw + j2) in + c) out + o.
-      for (int64_t j1 = 0; j1 < kh; ++j1) {
-        for (int64_t j2 = 0; j2 < kw; ++j2) {
-          const uint64_t key64 =
-              ((static_cast<uint64_t>(j1 * kw + j2)) * in + c) * num_out + o;
-          const uint32_t key = static_cast<uint32_t>(key64);  // < 2^32
-          const int b = static_cast<int>(j1 + j2);
-          const uint64_t bucket =
-              plan.band_offset[b] +
-              BucketOf(Xxh32(key, seeds.bucket), plan.band_buckets[b]);
-          double v = buckets[bucket];
-          if (plan.use_sign && SignIsNegative(key, seeds.sign)) v = -v;
-          coef[static_cast<size_t>(j1 * kw + j2)] = v;
-        }
-      }
+  std::vector<float> hashed(static_cast<size_t>(taps * chunk));
+  std::vector<double> coef(static_cast<size_t>(taps));
+  std::vector<double> half(static_cast<size_t>(taps));
+  HashGather g;
+  g.buckets = buckets;
+  g.seed_h = seeds.bucket;
+  g.seed_s = seeds.sign;
+  g.use_sign = plan.use_sign;
+  for (uint64_t p0 = 0; p0 < filters; p0 += chunk) {
+    const uint64_t n = filters - p0 < chunk ? filters - p0 : chunk;
+    for (uint64_t t = 0; t < taps; ++t) {
+      const int b = static_cast<int>(t / static_cast<uint64_t>(kw) +
+                                     t % static_cast<uint64_t>(kw));
+      g.num_buckets = plan.band_buckets[b];
+      g.offset = plan.band_offset[b];
+      GatherHashed(path, g, static_cast<uint32_t>(t * filters + p0), 1u,
+                   static_cast<size_t>(n), hashed.data() + t * chunk);
+    }
+    for (uint64_t q = 0; q < n; ++q) {
+      const uint64_t c = (p0 + q) / num_out, o = (p0 + q) % num_out;
+      const double s = scale ? static_cast<double>(scale[o]) : 1.0;
+      for (uint64_t t = 0; t < taps; ++t) coef[t] = hashed[t * chunk + q];
       // half[j1, x] = sum_j2 F[j1, j2] Dw[j2, x]
       for (int64_t j1 = 0; j1 < kh; ++j1) {
         for (int64_t x = 0; x < kw; ++x) {

@@ -11,6 +11,8 @@
 
 #include <string>
 
+#include "simd_hash.h"
+
 namespace hk {
 
 struct FreshWeightsPlan {
@@ -41,8 +43,13 @@ bool ParseFreshWeightsOptions(const uint8_t* options, size_t length,
 
 // Fills `out` ([out, kh, kw, in], row-major) from `buckets` (K values) and
 // the optional per-output-channel `scale` (out values, or null).
+// Uses the active SIMD path for the coefficients' hashes (simd_hash.h); every
+// path gives the same bits.
 void ComputeFreshWeights(const FreshWeightsPlan& plan, const float* buckets,
                          const float* scale, float* out);
+// The same with a given path (tests and benchmarks).
+void ComputeFreshWeights(const FreshWeightsPlan& plan, const float* buckets,
+                         const float* scale, float* out, SimdPath path);
 
 }  // namespace hk
 

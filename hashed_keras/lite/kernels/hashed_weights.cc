@@ -5,6 +5,7 @@
 
 #include "hash_contract.h"
 #include "options.h"
+#include "simd_hash.h"
 
 namespace hk {
 
@@ -88,53 +89,35 @@ bool ParseHashedWeightsOptions(const uint8_t* options, size_t length,
   return true;
 }
 
-namespace {
-
-template <bool kUseSign, bool kScale>
-void FillRows(const HashedWeightsPlan& plan, const DerivedSeeds& seeds,
-              const float* buckets, const float* scale, float* out) {
-  const uint64_t num_out = plan.out;
-  const uint64_t rows = plan.rows;
-  const uint64_t k = plan.num_buckets;
-  // weights[o, r] = virtual[r * O + o] * scale[o]; keys < 2^32 (validated).
-  for (uint64_t o = 0; o < num_out; ++o) {
-    float* row = out + o * rows;
-    const float s = kScale ? scale[o] : 1.0f;
-    uint64_t key = o;
-    for (uint64_t r = 0; r < rows; ++r, key += num_out) {
-      const uint32_t k32 = static_cast<uint32_t>(key);
-      float v = buckets[BucketOf(Xxh32(k32, seeds.bucket), k)];
-      if (kUseSign && SignIsNegative(k32, seeds.sign)) v = -v;
-      row[r] = kScale ? v * s : v;
-    }
-  }
-}
-
-}  // namespace
-
 void ComputeHashedWeights(const HashedWeightsPlan& plan, const float* buckets,
                           const float* scale, float* out, float* bias) {
+  ComputeHashedWeights(plan, buckets, scale, out, bias, ActiveSimdPath());
+}
+
+void ComputeHashedWeights(const HashedWeightsPlan& plan, const float* buckets,
+                          const float* scale, float* out, float* bias,
+                          SimdPath path) {
   const DerivedSeeds seeds = DeriveSeeds(plan.seed);
-  if (plan.use_sign) {
-    if (scale) {
-      FillRows<true, true>(plan, seeds, buckets, scale, out);
-    } else {
-      FillRows<true, false>(plan, seeds, buckets, scale, out);
-    }
-  } else {
-    if (scale) {
-      FillRows<false, true>(plan, seeds, buckets, scale, out);
-    } else {
-      FillRows<false, false>(plan, seeds, buckets, scale, out);
-    }
+  HashGather g;
+  g.buckets = buckets;
+  g.num_buckets = plan.num_buckets;
+  g.seed_h = seeds.bucket;
+  g.seed_s = seeds.sign;
+  g.use_sign = plan.use_sign;
+  // weights[o, r] = virtual[r * O + o] * scale[o]: row o is the keys o, o + O,
+  // o + 2 O, ... (all < 2^32, validated), hashed and gathered in blocks.
+  const uint32_t stride = static_cast<uint32_t>(plan.out);
+  for (uint64_t o = 0; o < plan.out; ++o) {
+    g.has_scale = scale != nullptr;
+    g.scale = scale ? scale[o] : 1.0f;
+    GatherHashed(path, g, static_cast<uint32_t>(o), stride,
+                 static_cast<size_t>(plan.rows), out + o * plan.rows);
   }
   if (plan.hash_bias && bias != nullptr) {
-    for (uint64_t o = 0; o < plan.bias_size; ++o) {
-      const uint32_t key = static_cast<uint32_t>(plan.kernel_size + o);
-      float v = buckets[BucketOf(Xxh32(key, seeds.bucket), plan.num_buckets)];
-      if (plan.use_sign && SignIsNegative(key, seeds.sign)) v = -v;
-      bias[o] = v;
-    }
+    g.has_scale = false;
+    g.scale = 1.0f;
+    GatherHashed(path, g, static_cast<uint32_t>(plan.kernel_size), 1u,
+                 static_cast<size_t>(plan.bias_size), bias);
   }
 }
 

@@ -10,6 +10,7 @@
 #include <string>
 
 #include "options.h"  // Format
+#include "simd_hash.h"
 
 namespace hk {
 
@@ -48,8 +49,13 @@ bool ParseHashedWeightsOptions(const uint8_t* options, size_t length,
 // Fills `out` ([out, rows] == the layout's shape, row-major) and, with
 // hash_bias, `bias` ([out]). `scale` ([out]) may be null. The caller has
 // checked every length against `plan` (buckets: K; out: kernel_size).
+// Uses the active SIMD path (simd_hash.h); every path gives the same bits.
 void ComputeHashedWeights(const HashedWeightsPlan& plan, const float* buckets,
                           const float* scale, float* out, float* bias);
+// The same with a given path (tests and benchmarks).
+void ComputeHashedWeights(const HashedWeightsPlan& plan, const float* buckets,
+                          const float* scale, float* out, float* bias,
+                          SimdPath path);
 
 }  // namespace hk
 

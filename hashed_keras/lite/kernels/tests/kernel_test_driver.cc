@@ -28,6 +28,7 @@
 #include "hashed_weights.h"
 #include "hk_kernels.h"
 #include "op_registry.h"
+#include "simd_hash.h"
 #include "smh_weights.h"
 #include "tflite_abi.h"
 
@@ -1391,11 +1392,200 @@ int WriteCorpus(const char* dir) {
 
 }  // namespace
 
+// ---------------------------------------------------------------------------
+// SIMD paths (simd_hash.h): every supported path against the scalar contract,
+// bit for bit, over many seeds, lengths (every tail), key starts and strides
+// (keys wrapping past 2^32), bucket counts (powers of two, primes, up to
+// 2^32 - 1), misaligned output pointers; the guard values after each output
+// stay untouched.
+
+std::vector<hk::SimdPath> SupportedPaths() {
+  std::vector<hk::SimdPath> paths;
+  for (int p = 0; p < hk::kNumSimdPaths; ++p) {
+    if (hk::SimdPathSupported(static_cast<hk::SimdPath>(p))) {
+      paths.push_back(static_cast<hk::SimdPath>(p));
+    }
+  }
+  return paths;
+}
+
+bool SameBits(const float* a, const float* b, size_t n) {
+  return memcmp(a, b, n * sizeof(float)) == 0;
+}
+
+void TestSimdPaths() {
+  const std::vector<hk::SimdPath> paths = SupportedPaths();
+  std::string names;
+  for (hk::SimdPath p : paths) names += std::string(" ") + hk::SimdPathName(p);
+  std::mt19937 rng(1234);
+  const uint32_t kGuard = 0xDEADBEEFu;
+  const uint64_t bucket_counts[] = {
+      1, 2, 3, 4, 5, 7, 8, 255, 256, 1000, 4099, 65536, 65537, 1u << 20,
+      (1u << 31) - 1, 1u << 31, (1u << 31) + 1, 3000000019u, 0xFFFFFFFEu,
+      0xFFFFFFFFu, uint64_t{1} << 32};
+  const uint32_t strides[] = {1, 2, 3, 7, 64, 1000, 0x9E3779B9u};
+  uint64_t compared = 0;
+  // Raw hashes and bucket indices.
+  for (int trial = 0; trial < 300; ++trial) {
+    const uint32_t seed = trial == 0 ? 0u : trial == 1 ? 0xFFFFFFFFu : rng();
+    const size_t n = trial < 70 ? static_cast<size_t>(trial) : rng() % 5000;
+    const uint32_t first = trial % 3 == 0 ? 0xFFFFFFFFu - static_cast<uint32_t>(rng() % 40)
+                                          : static_cast<uint32_t>(rng());
+    const uint32_t stride = strides[trial % 7];
+    const uint64_t k = trial % 4 == 0 ? 0 : bucket_counts[trial % 21];
+    const size_t shift = trial % 4;  // misaligned output
+    std::vector<uint32_t> want(n);
+    for (size_t i = 0; i < n; ++i) {
+      const uint32_t h = hk::Xxh32(first + static_cast<uint32_t>(i) * stride, seed);
+      want[i] = k == 0 ? h : static_cast<uint32_t>(hk::BucketOf(h, k));
+    }
+    for (hk::SimdPath p : paths) {
+      std::vector<uint32_t> buf(n + shift + 1, kGuard);
+      hk::BucketKeys(p, first, stride, n, seed, k, buf.data() + shift);
+      CHECK((n == 0 || memcmp(buf.data() + shift, want.data(), n * 4) == 0) &&
+                buf[n + shift] == kGuard && (shift == 0 || buf[0] == kGuard),
+            "%s: keys %u+%u*i, n=%zu, seed %u, K=%llu", hk::SimdPathName(p),
+            first, stride, n, seed, static_cast<unsigned long long>(k));
+      compared += n;
+    }
+  }
+  // The modulus on many hashes per bucket count.
+  for (uint64_t k : bucket_counts) {
+    std::vector<uint32_t> want(4096), got(4096);
+    hk::BucketKeys(hk::SimdPath::kScalar, 0, 1, 4096, static_cast<uint32_t>(k),
+                   k, want.data());
+    for (hk::SimdPath p : paths) {
+      hk::BucketKeys(p, 0, 1, 4096, static_cast<uint32_t>(k), k, got.data());
+      CHECK(want == got, "%s: buckets mod %llu", hk::SimdPathName(p),
+            static_cast<unsigned long long>(k));
+      compared += 4096;
+    }
+  }
+  // The gather: signs, scale, offsets, odd values (-0, denormals, inf).
+  std::vector<float> pool(70000);
+  for (size_t i = 0; i < pool.size(); ++i) {
+    pool[i] = std::uniform_real_distribution<float>(-2.0f, 2.0f)(rng);
+  }
+  pool[1] = -0.0f;
+  pool[2] = 1e-40f;
+  pool[3] = -1e-45f;
+  pool[4] = INFINITY;
+  for (int trial = 0; trial < 400; ++trial) {
+    hk::HashGather g;
+    g.buckets = pool.data();
+    g.num_buckets = 1 + rng() % (trial % 2 ? 5 : 65536);
+    g.offset = rng() % (pool.size() - g.num_buckets + 1);
+    g.seed_h = rng();
+    g.seed_s = rng();
+    g.use_sign = trial % 3 != 0;
+    g.has_scale = trial % 4 == 1;
+    g.scale = trial % 8 == 1 ? 1e-30f : 0.75f;
+    const size_t n = trial < 40 ? static_cast<size_t>(trial) : rng() % 3000;
+    const uint32_t first = static_cast<uint32_t>(rng());
+    const uint32_t stride = strides[trial % 7];
+    const size_t shift = trial % 4;
+    std::vector<float> want(n + shift + 1, -7.0f);
+    hk::GatherHashed(hk::SimdPath::kScalar, g, first, stride, n,
+                     want.data() + shift);
+    // The scalar path is the contract itself.
+    bool contract = true;
+    for (size_t i = 0; i < n && contract; ++i) {
+      const uint32_t key = first + static_cast<uint32_t>(i) * stride;
+      float v = pool[g.offset + hk::Xxh32(key, g.seed_h) % g.num_buckets];
+      if (g.use_sign && hk::SignIsNegative(key, g.seed_s)) v = -v;
+      if (g.has_scale) v *= g.scale;
+      contract = memcmp(&v, &want[i + shift], 4) == 0;
+    }
+    CHECK(contract, "scalar gather differs from the contract");
+    for (hk::SimdPath p : paths) {
+      std::vector<float> got(n + shift + 1, -7.0f);
+      hk::GatherHashed(p, g, first, stride, n, got.data() + shift);
+      CHECK(SameBits(got.data(), want.data(), got.size()),
+            "%s: gather n=%zu K=%llu sign=%d scale=%d", hk::SimdPathName(p), n,
+            static_cast<unsigned long long>(g.num_buckets), g.use_sign,
+            g.has_scale);
+      compared += n;
+    }
+  }
+  // Whole operators: HashedWeights and FreshWeights, each path against the
+  // scalar one.
+  for (int trial = 0; trial < 60; ++trial) {
+    hk::HashedWeightsPlan p;
+    p.seed = rng();
+    p.out = 1 + rng() % 70;
+    p.rows = 1 + rng() % 300;
+    p.kernel_size = p.out * p.rows;
+    p.hash_bias = trial % 2 == 0;
+    p.bias_size = p.hash_bias ? p.out : 0;
+    p.virtual_size = p.kernel_size + p.bias_size;
+    p.use_sign = trial % 5 != 0;
+    p.num_buckets = 1 + rng() % p.virtual_size;
+    const std::vector<float> buckets = Ramp(p.num_buckets, 0.37f);
+    const std::vector<float> scale = Ramp(p.out, -0.21f);
+    const float* sc = trial % 3 == 0 ? scale.data() : nullptr;
+    std::vector<float> want(p.kernel_size), want_bias(p.out);
+    hk::ComputeHashedWeights(p, buckets.data(), sc, want.data(),
+                             want_bias.data(), hk::SimdPath::kScalar);
+    for (hk::SimdPath path : paths) {
+      std::vector<float> got(p.kernel_size), got_bias(p.out);
+      hk::ComputeHashedWeights(p, buckets.data(), sc, got.data(),
+                               got_bias.data(), path);
+      CHECK(SameBits(got.data(), want.data(), got.size()) &&
+                SameBits(got_bias.data(), want_bias.data(), got_bias.size()),
+            "%s: HashedWeights %llux%llu", hk::SimdPathName(path),
+            static_cast<unsigned long long>(p.out),
+            static_cast<unsigned long long>(p.rows));
+      compared += p.virtual_size;
+    }
+    hk::FreshWeightsPlan f;
+    f.seed = rng();
+    f.use_sign = trial % 5 != 1;
+    const int64_t kh = 1 + rng() % 5, kw = 1 + rng() % 5;
+    const int64_t in = 1 + rng() % 20, out = 1 + rng() % 40;
+    f.kernel_shape[0] = kh;
+    f.kernel_shape[1] = kw;
+    f.kernel_shape[2] = in;
+    f.kernel_shape[3] = out;
+    f.kernel_size = static_cast<uint64_t>(kh * kw * in * out);
+    f.out = static_cast<uint64_t>(out);
+    f.num_bands = static_cast<int>(kh + kw - 1);
+    uint64_t total = 0;
+    for (int b = 0; b < f.num_bands; ++b) {
+      const int64_t lo = b - (kw - 1) > 0 ? b - (kw - 1) : 0;
+      const int64_t hi = b < kh - 1 ? b : kh - 1;
+      const uint64_t n_b = static_cast<uint64_t>((hi - lo + 1) * in * out);
+      f.band_buckets[b] = 1 + rng() % n_b;
+      f.band_offset[b] = total;
+      total += f.band_buckets[b];
+    }
+    f.num_buckets = total;
+    const std::vector<float> fb = Ramp(total, 0.11f);
+    const std::vector<float> fscale = Ramp(f.out, 0.3f);
+    const float* fsc = trial % 2 ? fscale.data() : nullptr;
+    std::vector<float> fwant(f.kernel_size);
+    hk::ComputeFreshWeights(f, fb.data(), fsc, fwant.data(),
+                            hk::SimdPath::kScalar);
+    for (hk::SimdPath path : paths) {
+      std::vector<float> got(f.kernel_size);
+      hk::ComputeFreshWeights(f, fb.data(), fsc, got.data(), path);
+      CHECK(SameBits(got.data(), fwant.data(), got.size()),
+            "%s: FreshWeights %lldx%lldx%lldx%lld", hk::SimdPathName(path),
+            static_cast<long long>(kh), static_cast<long long>(kw),
+            static_cast<long long>(in), static_cast<long long>(out));
+      compared += f.kernel_size;
+    }
+  }
+  printf("simd: paths%s (active %s): %llu values identical to scalar\n",
+         names.c_str(), hk::SimdPathName(hk::ActiveSimdPath()),
+         static_cast<unsigned long long>(compared));
+}
+
 int main(int argc, char** argv) {
   if (argc == 3 && strcmp(argv[1], "--write-corpus") == 0) {
     return WriteCorpus(argv[2]);
   }
   TestXxh32();
+  TestSimdPaths();
   TestValidSamples();
   TestWrongLengths();
   TestMessages();
