@@ -433,3 +433,129 @@ def test_metadata_buffer_index_out_of_range(files):
     assert model.metadata, "the converter writes metadata (min_runtime_version)"
     model.metadata[0].buffer = 10**6
     _refused(flatbuffer.write(model), "index", "metadata 0", "buffer index 1000000")
+
+
+# ------------------------------------------------- builtin operators' wiring
+
+def _builtin(model, code):
+    """(index, operator) of the first builtin operator `code`."""
+    for i, op in enumerate(model.subgraphs[0].operators):
+        oc = model.operatorCodes[op.opcodeIndex]
+        if max(oc.builtinCode, oc.deprecatedBuiltinCode) == code:
+            return i, op
+    raise AssertionError(f"no builtin {code}")
+
+
+def _set_code(model, op, code):
+    oc = model.operatorCodes[op.opcodeIndex]
+    oc.builtinCode = code
+    oc.deprecatedBuiltinCode = min(code, OPS.PLACEHOLDER_FOR_GREATER_OP_CODES)
+
+
+def test_builtin_code_changed_under_another_builtins_options(files):
+    # The mutation harness's finding: STRIDED_SLICE's code changed in place to
+    # SPLIT keeps StridedSliceOptions and four inputs; XNNPACK crashed on it.
+    for name in ("hashed-cnn-int8", "smh-mlp-int8"):
+        model = flatbuffer.read(files[name])
+        index, op = _builtin(model, OPS.STRIDED_SLICE)
+        _set_code(model, op, OPS.SPLIT)
+        _refused(flatbuffer.write(model), "operator", f"operator {index} (SPLIT)",
+                 "StridedSliceOptions", "SplitOptions")
+    # A builtin with options under a builtin that reads none.
+    model = flatbuffer.read(files["hashed-cnn-int8"])
+    index, op = _builtin(model, OPS.MAX_POOL_2D)
+    _set_code(model, op, OPS.RELU)
+    _refused(flatbuffer.write(model), "operator", f"operator {index} (RELU)",
+             "Pool2DOptions", "reads none")
+    # Options shared by two builtins (MaximumMinimumOptions) and NONE are fine.
+    model = flatbuffer.read(files["hashed-cnn-int8"])
+    _, op = _builtin(model, OPS.RESHAPE)
+    assert op.builtinOptionsType == schema.BuiltinOptions.NONE  # as converted
+    verify(flatbuffer.write(model))
+
+
+def test_every_builtin_code_swap_is_refused_or_consistent(files):
+    """Any builtin code in place of a converted builtin: refused unless the
+    options are NONE or the new code's own, and the counts fit it."""
+    pool_like = {OPS.AVERAGE_POOL_2D, OPS.L2_POOL_2D, OPS.MAX_POOL_2D}
+    for name in ("hashed-mlp-float32", "hashed-cnn-int8"):
+        model = flatbuffer.read(files[name])
+        for index, op in enumerate(model.subgraphs[0].operators):
+            oc = model.operatorCodes[op.opcodeIndex]
+            old = max(oc.builtinCode, oc.deprecatedBuiltinCode)
+            if old == OPS.CUSTOM or op.builtinOptionsType == schema.BuiltinOptions.NONE:
+                continue
+            accepted = []
+            for code in range(OPS.STABLEHLO_CASE + 1):
+                if code in (old, OPS.CUSTOM):
+                    continue
+                mutant = flatbuffer.read(files[name])
+                _set_code(mutant, mutant.subgraphs[0].operators[index], code)
+                try:
+                    verify(flatbuffer.write(mutant))
+                    accepted.append(code)
+                except InvalidModelError as error:
+                    assert error.reason in ("operator", "graph"), error.message
+            # Only builtins reading the same options table are accepted.
+            if old in pool_like:
+                assert set(accepted) <= pool_like, (name, index, accepted)
+            else:
+                assert accepted == [], (name, index, old, accepted)
+
+
+def test_builtin_input_and_output_counts(files):
+    model = flatbuffer.read(files["hashed-mlp-float32"])
+    index, op = _builtin(model, OPS.STRIDED_SLICE)
+    op.inputs = op.inputs[:3]
+    _refused(flatbuffer.write(model), "operator", f"operator {index} (STRIDED_SLICE)",
+             "3 inputs and 1 outputs", "takes 4 inputs")
+
+    model = flatbuffer.read(files["hashed-cnn-int8"])
+    index, op = _builtin(model, OPS.MAX_POOL_2D)
+    op.outputs = list(op.outputs) + [op.inputs[0]]
+    _refused(flatbuffer.write(model), "operator", f"operator {index} (MAX_POOL_2D)",
+             "takes 1 inputs and 1 outputs")
+
+
+def test_absent_input_only_where_the_builtin_has_an_optional_one(files):
+    # The harness's finding: STRIDED_SLICE's strides given as -1 crashed.
+    model = flatbuffer.read(files["smh-mlp-int8"])
+    index, op = _builtin(model, OPS.STRIDED_SLICE)
+    op.inputs[3] = -1
+    _refused(flatbuffer.write(model), "operator", f"operator {index} (STRIDED_SLICE)",
+             "input 3 is -1", "not optional")
+
+    model = flatbuffer.read(files["hashed-cnn-int8"])
+    index, op = _builtin(model, OPS.CONV_2D)
+    op.inputs[0] = -1
+    _refused(flatbuffer.write(model), "operator", f"operator {index} (CONV_2D)", "input 0 is -1")
+    # A FULLY_CONNECTED without bias (-1 at input 2), as the converter writes.
+    model = flatbuffer.read(files["hashed-mlp-float32"])
+    assert any(flatbuffer.opcode_name(model, op.opcodeIndex) == "FULLY_CONNECTED"
+               and len(op.inputs) == 3 and op.inputs[2] == -1
+               for op in model.subgraphs[0].operators)
+    verify(files["hashed-mlp-float32"])
+
+
+def test_misaligned_float32_constant_of_our_operator(files):
+    # Converted files align every buffer; the delegate would read a
+    # misaligned float32 constant through a copy. Refused as a buffer error.
+    content = files["hashed-mlp-float32"]
+    model = flatbuffer.read(content)
+    tensor = _tensor(model, _op(model, "HashedWeights")[1].inputs[0])
+    assert tensor.type == schema.TensorType.FLOAT32
+    size = flatbuffer.buffer_bytes(model, tensor)
+    verify(_patch_buffer(content, tensor.buffer, 16, size))
+    for offset in (17, 18, 19):
+        _refused(_patch_buffer(content, tensor.buffer, offset, size), "buffer",
+                 f"offset {offset}", "not a multiple of 4", f"buffer {tensor.buffer}")
+
+
+def test_zero_point_outside_int32(files):
+    # The runtime truncates the file's int64 zero point to int32: 2^40 would
+    # run as 0 (the harness's silent wrong result 2227, seed 11).
+    model = flatbuffer.read(files["smh-mlp-int8"])
+    index = _op(model, "SMHWeights")[1].inputs[1]
+    _tensor(model, index).quantization.zeroPoint = np.array([2**40])
+    _refused(flatbuffer.write(model), "tensor", _name(model, index), "zero point 0",
+             "1099511627776", "outside int32")

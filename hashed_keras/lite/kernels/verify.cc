@@ -31,9 +31,11 @@
 #include "hk_kernels.h"
 #include "op_registry.h"
 #include "options.h"
+#include "schema/builtin_options_table.h"
 #include "schema/schema_generated.h"
 #include "smh_weights.h"
 #include "tflite_abi.h"
+#include "verify_builtin_rules.h"
 
 namespace hk {
 namespace {
@@ -41,6 +43,26 @@ namespace {
 constexpr char kReconvert[] =
     "the file is corrupt or was modified: convert the model again "
     "(hashed_keras.lite.convert)";
+
+// The wiring rule of a builtin code (verify_builtin_rules.h), or nullptr.
+const BuiltinArity* FindArity(int code) {
+  for (const BuiltinArity& a : kBuiltinArities) {
+    if (static_cast<int>(a.op) == code) return &a;
+  }
+  return nullptr;
+}
+
+// "N", "N..M" or "at least N" for a message.
+std::string CountRange(int lo, int hi) {
+  if (hi >= kAnyCount) return "at least " + std::to_string(lo);
+  if (lo == hi) return std::to_string(lo);
+  return std::to_string(lo) + ".." + std::to_string(hi);
+}
+
+const char* BuiltinName(int code) {
+  return tflite::EnumNameBuiltinOperator(
+      static_cast<tflite::BuiltinOperator>(code));
+}
 
 // How a user raises a limit (the delegate says the same, delegate.cc).
 std::string HowToRaise(const char* key) {
@@ -314,6 +336,8 @@ class ModelVerifier {
   bool VerifySubgraph(uint32_t index);
   bool VerifyTensor(uint32_t sg, uint32_t index, const tflite::Tensor* t);
   bool VerifyOperator(uint32_t sg, uint32_t index, const tflite::Operator* op);
+  bool VerifyBuiltinWiring(uint32_t sg, uint32_t index,
+                           const tflite::Operator* op, int code);
   bool VerifyGraph(uint32_t sg);
   bool VerifyOurOperators(uint32_t sg);
   bool VerifyOurOperator(uint32_t sg, uint32_t index,
@@ -611,6 +635,22 @@ bool ModelVerifier::VerifyTensor(uint32_t sg, uint32_t index,
                          where.c_str(), scales, Size(q->zero_point()),
                          kReconvert));
     }
+    // The runtime keeps zero points as int32 (TfLiteQuantizationParams,
+    // TfLiteAffineQuantization) and truncates the file's int64: a value
+    // outside int32 would run as another number than the file says.
+    for (uint32_t i = 0; i < scales; ++i) {
+      int64_t zero_point = 0;
+      memcpy(&zero_point, q->zero_point()->Data() + i * sizeof(int64_t),
+             sizeof(zero_point));
+      if (zero_point < std::numeric_limits<int32_t>::min() ||
+          zero_point > std::numeric_limits<int32_t>::max()) {
+        return Fail(HK_VERIFY_TENSOR,
+                    Format("%s: quantization zero point %u is %lld, outside "
+                           "int32 (the runtime would truncate it); %s",
+                           where.c_str(), i,
+                           static_cast<long long>(zero_point), kReconvert));
+      }
+    }
     const int qd = q->quantized_dimension();
     if (qd < 0 || (rank > 0 && static_cast<uint32_t>(qd) >= rank)) {
       return Fail(HK_VERIFY_TENSOR,
@@ -770,6 +810,7 @@ bool ModelVerifier::VerifyOperator(uint32_t sg, uint32_t index,
                        "changed?); %s",
                        where.c_str(), kReconvert));
   }
+  if (!VerifyBuiltinWiring(sg, index, op, code)) return false;
   // Control flow: the subgraphs an operator calls exist.
   switch (op->builtin_options_type()) {
     case tflite::BuiltinOptions_IfOptions: {
@@ -797,6 +838,76 @@ bool ModelVerifier::VerifyOperator(uint32_t sg, uint32_t index,
     }
     default:
       break;
+  }
+  return true;
+}
+
+// What a builtin's parser, kernels and XNNPACK assume of its node before
+// any Prepare: the options union member the parser reads for this code
+// (schema/builtin_options_table.h, generated from TFLite's ParseOpData; NONE
+// means defaults), the number of inputs and outputs, and -1 only at the
+// inputs the builtin treats as optional (verify_builtin_rules.h). A builtin
+// code changed in place (opcode confusion) keeps the old builtin's options
+// and wiring, and is refused here.
+bool ModelVerifier::VerifyBuiltinWiring(uint32_t sg, uint32_t index,
+                                        const tflite::Operator* op,
+                                        int code) {
+  const std::string where = OpWhere(sg, index);
+  if (code != tflite::BuiltinOperator_CUSTOM) {
+    const BuiltinOptionsRule& rule = kBuiltinOptionsRules[code];
+    const int type = op->builtin_options_type();
+    if (type != tflite::BuiltinOptions_NONE && type != rule.options) {
+      return Fail(HK_VERIFY_OPERATOR,
+                  Format("%s: builtin options %s, but the runtime reads %s "
+                         "for %s (was the operator's code changed?); %s",
+                         where.c_str(),
+                         tflite::EnumNameBuiltinOptions(
+                             static_cast<tflite::BuiltinOptions>(type)),
+                         rule.options == tflite::BuiltinOptions_NONE
+                             ? "none"
+                             : tflite::EnumNameBuiltinOptions(rule.options),
+                         BuiltinName(code), kReconvert));
+    }
+    const int type2 = op->builtin_options_2_type();
+    if (type2 != tflite::BuiltinOptions2_NONE && type2 != rule.options2) {
+      return Fail(HK_VERIFY_OPERATOR,
+                  Format("%s: builtin options 2 %s, but the runtime reads %s "
+                         "for %s (was the operator's code changed?); %s",
+                         where.c_str(),
+                         tflite::EnumNameBuiltinOptions2(
+                             static_cast<tflite::BuiltinOptions2>(type2)),
+                         rule.options2 == tflite::BuiltinOptions2_NONE
+                             ? "none"
+                             : tflite::EnumNameBuiltinOptions2(rule.options2),
+                         BuiltinName(code), kReconvert));
+    }
+  }
+  const BuiltinArity* arity = FindArity(code);
+  const int num_inputs = static_cast<int>(Size(op->inputs()));
+  const int num_outputs = static_cast<int>(Size(op->outputs()));
+  if (arity != nullptr &&
+      (num_inputs < arity->min_inputs || num_inputs > arity->max_inputs ||
+       num_outputs < arity->min_outputs || num_outputs > arity->max_outputs)) {
+    return Fail(HK_VERIFY_OPERATOR,
+                Format("%s: %d inputs and %d outputs, but %s takes %s inputs "
+                       "and %s outputs; %s",
+                       where.c_str(), num_inputs, num_outputs,
+                       BuiltinName(code),
+                       CountRange(arity->min_inputs, arity->max_inputs).c_str(),
+                       CountRange(arity->min_outputs, arity->max_outputs)
+                           .c_str(),
+                       kReconvert));
+  }
+  const uint64_t optional = arity != nullptr ? arity->optional_inputs : 0;
+  for (int i = 0; i < num_inputs; ++i) {
+    if (op->inputs()->Get(static_cast<uint32_t>(i)) != -1) continue;
+    const bool allowed = i < 64 ? (optional >> i) & 1 : optional == kAllOptional;
+    if (!allowed) {
+      return Fail(HK_VERIFY_OPERATOR,
+                  Format("%s: input %d is -1 (absent), but input %d of %s is "
+                         "not optional; %s",
+                         where.c_str(), i, i, BuiltinName(code), kReconvert));
+    }
   }
   return true;
 }
@@ -1014,6 +1125,25 @@ bool ModelVerifier::VerifyOurOperator(uint32_t sg, uint32_t index,
                          "it; %s",
                          where.c_str(), i, TensorWhere(sg, t).c_str(),
                          kReconvert));
+    }
+    // Converted files store every buffer 16-byte aligned (the schema's
+    // force_align on Buffer.data; the converter aligns out-of-line buffers
+    // too), and the runtime's copy of the file starts at least 4-byte
+    // aligned: a float32 constant at an offset that is not a multiple of 4
+    // was moved by an edit. Refused (the delegate would read it through an
+    // aligned copy charged to max_rebuild_bytes, docs/tflite_format.md).
+    if (tensor->type() == tflite::TensorType_FLOAT32) {
+      const ConstantData data =
+          BufferData(model_->buffers()->Get(tensor->buffer()), file_);
+      const size_t offset = static_cast<size_t>(data.data - file_);
+      if (offset % alignof(float) != 0) {
+        return Fail(HK_VERIFY_BUFFER,
+                    Format("%s: input %zu (%s) is float32 data at file "
+                           "offset %zu, not a multiple of 4 (buffer %u; "
+                           "converted files align every buffer); %s",
+                           where.c_str(), i, TensorWhere(sg, t).c_str(),
+                           offset, tensor->buffer(), kReconvert));
+      }
     }
     if (tensor->type() == tflite::TensorType_INT8) {
       uint64_t count = 1;

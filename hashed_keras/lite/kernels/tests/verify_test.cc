@@ -21,7 +21,9 @@
 
 #include "flatbuffers/flexbuffers.h"
 #include "hk_kernels.h"
+#include "schema/builtin_options_table.h"
 #include "schema/schema_generated.h"
+#include "verify_builtin_rules.h"
 
 namespace {
 
@@ -259,9 +261,67 @@ void Expect(const char* what, const Knobs& k, int code, const char* needle) {
   }
 }
 
+// The generated options table (one row per builtin, in code order) and the
+// hand-written wiring rules.
+void TestBuiltinTables() {
+  constexpr int n = tflite::BuiltinOperator_MAX + 1;
+  for (int i = 0; i < n; ++i) {
+    CHECK(static_cast<int>(hk::kBuiltinOptionsRules[i].op) == i, "row %d", i);
+  }
+  using tflite::BuiltinOperator;
+  struct Want {
+    BuiltinOperator op;
+    tflite::BuiltinOptions options;
+  };
+  const Want wants[] = {
+      {tflite::BuiltinOperator_STRIDED_SLICE,
+       tflite::BuiltinOptions_StridedSliceOptions},
+      {tflite::BuiltinOperator_SPLIT, tflite::BuiltinOptions_SplitOptions},
+      {tflite::BuiltinOperator_MEAN, tflite::BuiltinOptions_ReducerOptions},
+      {tflite::BuiltinOperator_MAX_POOL_2D, tflite::BuiltinOptions_Pool2DOptions},
+      {tflite::BuiltinOperator_CONV_3D_TRANSPOSE,
+       tflite::BuiltinOptions_Conv3DOptions},
+      {tflite::BuiltinOperator_MAXIMUM,
+       tflite::BuiltinOptions_MaximumMinimumOptions},
+      {tflite::BuiltinOperator_RELU, tflite::BuiltinOptions_NONE},
+      {tflite::BuiltinOperator_CUSTOM, tflite::BuiltinOptions_NONE}};
+  for (const Want& w : wants) {
+    CHECK(hk::kBuiltinOptionsRules[w.op].options == w.options, "%s",
+          tflite::EnumNameBuiltinOperator(w.op));
+  }
+  CHECK(hk::kBuiltinOptionsRules[tflite::BuiltinOperator_STABLEHLO_SLICE]
+                .options2 == tflite::BuiltinOptions2_StablehloSliceOptions,
+        "STABLEHLO_SLICE");
+  for (const hk::BuiltinArity& a : hk::kBuiltinArities) {
+    CHECK(a.min_inputs <= a.max_inputs && a.min_outputs <= a.max_outputs &&
+              a.min_outputs >= 0,
+          "%s", tflite::EnumNameBuiltinOperator(a.op));
+    int rows = 0;
+    for (const hk::BuiltinArity& b : hk::kBuiltinArities) rows += a.op == b.op;
+    CHECK(rows == 1, "%s listed %d times",
+          tflite::EnumNameBuiltinOperator(a.op), rows);
+  }
+}
+
 void TestBuiltModels() {
   Knobs k;
   Expect("valid", k, HK_OK, nullptr);
+  {
+    Knobs m;  // FULLY_CONNECTED's code changed to STRIDED_SLICE (3 inputs)
+    m.fc_builtin = tflite::BuiltinOperator_STRIDED_SLICE;
+    Expect("builtin arity", m, HK_VERIFY_OPERATOR, "takes 4 inputs");
+  }
+  {
+    Knobs m;  // -1 where FULLY_CONNECTED needs its input
+    m.fc_inputs = {-1, 2, -1};
+    Expect("absent required input", m, HK_VERIFY_OPERATOR, "input 0 is -1");
+  }
+  {
+    Knobs m;  // the buckets out of line at an odd offset inside the file
+    m.bucket_offset = 17;
+    m.bucket_size = 12;
+    Expect("misaligned float32", m, HK_VERIFY_BUFFER, "not a multiple of 4");
+  }
   {
     Knobs m;
     m.version = 2;
@@ -448,6 +508,7 @@ void TestErrorBuffer() {
 int main(int argc, char** argv) {
   const char* samples = argc > 1 ? argv[1] : "tests/verify_samples";
   TestSamples(samples);
+  TestBuiltinTables();
   TestBuiltModels();
   TestSharedTables();
   TestErrorBuffer();
