@@ -9,8 +9,12 @@ the hashed_keras kernels) on the whole test split, bytes from the file on disk
 peak memory of a fresh inference process. Each finished cell is a JSON file
 ``<out>/<suite>/<cell>.json`` and is skipped on the next run (resumable); the
 trained models are kept under ``<out>/<suite>/train/``. Writes
-``<out>/<suite>/results.md`` and ``<out>/<suite>/accuracy_vs_bytes.png``
-(accuracy against file bytes, log scale, one line per method).
+``<out>/<suite>/results.md`` and three figures: ``accuracy_vs_bytes.png``,
+``accuracy_vs_gzip.png`` and ``accuracy_vs_memory.png`` (accuracy against
+file bytes, gzip bytes and peak inference memory, log scale, a fixed colour and
+marker per method, each point labelled by its compression). Prints
+``cell i of N (name), ~M min left`` as cells start and one line as each ends;
+``--verbose`` adds the per-epoch lines and TensorFlow's logs.
 
 Suites (2-core CPU; durations measured or estimated as stated in the README):
 
@@ -26,8 +30,12 @@ Suites (2-core CPU; durations measured or estimated as stated in the README):
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
+import os
+import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -111,6 +119,8 @@ flags.DEFINE_integer("limit", None, "Override the suite's training-set limit (0:
 flags.DEFINE_integer("seed", 0, "Seed of every run.")
 flags.DEFINE_float("temperature", 4.0, "Distillation temperature (dk, hashed_dk).")
 flags.DEFINE_integer("num_threads", 1, "Interpreter threads for latency.")
+flags.DEFINE_bool("verbose", False,
+                  "Show each cell's model summary and per-epoch lines, and TensorFlow's logs.")
 
 
 def _label(c: float) -> str:
@@ -124,7 +134,8 @@ def _train_config(suite: Suite, root: Path, model: str, method: Method, c: float
     cfg = training.TrainConfig(model=model, method=method.train, compression=c,
                                dataset=suite.dataset, data_dir=FLAGS.data_dir,
                                limit=suite.limit, epochs=epochs, seed=FLAGS.seed,
-                               out=str(root / "train" / tag), verbose=2)
+                               out=str(root / "train" / tag),
+                               verbose=2 if FLAGS.verbose else 0)
     if method.distill:
         teacher = _train_config(suite, root, model, METHODS["dense"], 1.0, epochs)
         _trained(teacher)
@@ -173,11 +184,43 @@ def _tfmot(method: Method, suite: Suite, model: str, c: float, epochs: int,
         params["sparsity"] = 1.0 - c
     else:  # as many bits per weight as the compression leaves of 32: 1/8 -> 16 clusters
         params["clusters"] = max(2, round(2 ** (32 * c)))
-    metrics = run_tfmot(model, method.export, suite.dataset, cell_dir, reuse=True, **params)
+    metrics = run_tfmot(model, method.export, suite.dataset, cell_dir, reuse=True,
+                        log=print if FLAGS.verbose else None, **params)
     return {"path": str(cell_dir / "model.tflite"), "stored_bytes": None,
             "command": " ".join(metrics.get("command", [])) if isinstance(
                 metrics.get("command"), list) else metrics.get("command"),
             "tfmot": {k: metrics[k] for k in ("sparsity", "clusters") if k in metrics}}
+
+
+@contextlib.contextmanager
+def _stderr_shown_on_failure(quiet: bool):
+    """With ``quiet``: file descriptor 2 (this process's and its children's,
+    where LiteRT and the converter print "Created TensorFlow Lite XNNPACK
+    delegate" and the like) goes to a temporary file, shown only if the block
+    fails."""
+    if not quiet:
+        yield
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as capture:
+        os.dup2(capture.fileno(), 2)
+        try:
+            yield
+        except BaseException:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            capture.seek(0)
+            sys.stderr.write(capture.read().decode("utf-8", "replace"))
+            raise
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+
+
+def cell_name(model: str, name: str, c: float) -> str:
+    return f"{model}_{name}" + (f"_{round(1 / c)}" if METHODS[name].compressed else "")
 
 
 def run_cell(suite_name: str, suite: Suite, root: Path, model: str, name: str,
@@ -186,11 +229,10 @@ def run_cell(suite_name: str, suite: Suite, root: Path, model: str, name: str,
     from hashed_keras.lite import measure
 
     method = METHODS[name]
-    cell = f"{model}_{name}" + (f"_{round(1 / c)}" if method.compressed else "")
+    cell = cell_name(model, name, c)
     result_path = root / f"{cell}.json"
     if result_path.exists():
         return json.loads(result_path.read_text())
-    print(f"\n=== {suite_name}: {cell}", flush=True)
     start = time.time()
     epochs = FLAGS.epochs or suite.epochs
     cell_dir = root / "cells" / cell
@@ -225,8 +267,8 @@ def run_cell(suite_name: str, suite: Suite, root: Path, model: str, name: str,
     if "tfmot" in exported:
         result["tfmot"] = exported["tfmot"]
     result_path.write_text(json.dumps(result, indent=2))
-    print(f"{cell}: accuracy {result['accuracy']:.4f} (interpreter), {result['file_bytes']:,} B "
-          f"({result['gzip_bytes']:,} B gzipped)", flush=True)
+    print(f"  accuracy {result['accuracy']:.4f} (interpreter), {result['file_bytes']:,} B "
+          f"({result['gzip_bytes']:,} B gzipped), {result['wall_seconds']:.0f} s", flush=True)
     return result
 
 
@@ -241,46 +283,288 @@ def table(rows) -> str:
     return "\n".join(lines)
 
 
-# Methods whose file keeps the dense layout (zeros or repeated values): also
-# plotted at their gzip size, the way tfmot reports its gains.
-_GZIP_TOO = ("rer", "tfmot_prune", "tfmot_cluster")
+# A fixed colour and marker per method, the same in every suite and figure.
+STYLES = {
+    "dense": ("#000000", "s"),
+    "ptq_int8": ("#7f7f7f", "D"),
+    "small_dense": ("#8c564b", "v"),
+    "dk": ("#bcbd22", "^"),
+    "lrd": ("#9467bd", "<"),
+    "rer": ("#e377c2", ">"),
+    "hashed": ("#1f77b4", "o"),
+    "hashed_int8": ("#17becf", "h"),
+    "hashed_dk": ("#0b2a6f", "p"),
+    "freshnets": ("#b8860b", "*"),
+    "smh": ("#2ca02c", "P"),
+    "smh_int8": ("#7fbf3f", "X"),
+    "tfmot_prune": ("#ff7f0e", "d"),
+    "tfmot_cluster": ("#d62728", "8"),
+}
+
+DESCRIPTIONS = {
+    "dense": "dense (uncompressed)",
+    "ptq_int8": "ptq_int8: TFLite int8 of dense",
+    "small_dense": "small_dense: narrower dense net",
+    "dk": "dk: small dense, distilled",
+    "lrd": "lrd: low-rank factors",
+    "rer": "rer: random edge removal",
+    "hashed": "hashed: HashedNets",
+    "hashed_int8": "hashed_int8: int8 buckets",
+    "hashed_dk": "hashed_dk: HashNetDK",
+    "freshnets": "freshnets: FreshNets",
+    "smh": "smh: SMH",
+    "smh_int8": "smh_int8: int8 factors",
+    "tfmot_prune": "tfmot_prune: magnitude pruning",
+    "tfmot_cluster": "tfmot_cluster: weight clustering",
+}
+
+# The figures: (row field, file name, x-axis label, tick unit).
+FIGURES = (
+    ("file_bytes", "accuracy_vs_bytes.png", ".tflite file size (log scale)", "bytes"),
+    ("gzip_bytes", "accuracy_vs_gzip.png", "gzip -9 of the .tflite (log scale)", "bytes"),
+    ("peak_rss_over_baseline_bytes", "accuracy_vs_memory.png",
+     "peak memory of the inference process over its baseline, RSS (log scale)", "MiB"),
+)
+
+_BAND = 12.0  # accuracy points below the dense model that the y-axis shows
+_MARKER = 8.0  # marker size, points
 
 
-def plot(rows, path: Path, title: str) -> None:
-    """Accuracy against file bytes (log x), one line per method (and model);
-    dense-layout methods also at their gzip size (dashed)."""
+def _compression_label(row) -> str:
+    """``1/8``, ``1/64``; the uncompressed cells (dense, ptq_int8): their method."""
+    return row["method"] if row["compression"] == 1.0 else _label(row["compression"])
+
+
+def y_band(accuracies, reference=None, band: float = _BAND) -> tuple[float, float]:
+    """The y-range (accuracy %) worth looking at: from ``band`` points below the
+    reference (the dense model's accuracy; the median without one) to just
+    above the best; without points below that, from just under the worst."""
+    import statistics
+    accuracies = list(accuracies)
+    top = max(accuracies) + 1.0
+    ref = statistics.median(accuracies) if reference is None else reference
+    low = ref - band
+    if min(accuracies) >= low:
+        return min(accuracies) - 1.0, top
+    return float(int(low)), top
+
+
+def _ticks(lo: float, hi: float, unit: str):
+    import math
+    scale = 2 ** 20 if unit == "MiB" else 1.0
+    decades = math.log10(hi / lo)
+    steps = ((1, 2, 5) if decades > 1.2 else (1, 1.5, 2, 3, 4, 5, 6, 8) if decades > 0.6
+             else (1, 1.5, 2, 2.5, 3, 3.5, 4, 5, 6, 7, 8, 9))
+    ticks = [m * 10 ** k * scale for k in range(-3, 10) for m in steps]
+    ticks = [t for t in ticks if lo <= t <= hi]
+
+    def fmt(v, _pos=None):
+        if unit == "MiB":
+            return f"{v / scale:g} MiB"
+        if v >= 1e6:
+            return f"{v / 1e6:g} MB"
+        return f"{v / 1e3:g} kB" if v >= 1e3 else f"{v:g} B"
+    return ticks, fmt
+
+
+def _dodge(ax, points, diameter: float) -> None:
+    """Moves markers that would overlap sideways (beeswarm), in place:
+    ``points``: dicts with ``x``, ``y`` (data); adds ``dx`` (data x drawn)."""
+    import numpy as np
+    trans = ax.transData
+    placed = []
+    order = sorted(range(len(points)), key=lambda i: (points[i]["x"], -points[i]["y"]))
+    for i in order:
+        px, py = trans.transform((points[i]["x"], points[i]["y"]))
+        for k in (0, 1, -1, 2, -2, 3, -3, 4, -4, 5, -5, 6, -6, 7, -7):
+            cx = px + k * 0.6 * diameter
+            if all((cx - qx) ** 2 + (py - qy) ** 2 >= diameter ** 2 for qx, qy in placed):
+                break
+        placed.append((cx, py))
+        points[i]["dx"] = float(trans.inverted().transform((cx, py))[0])
+        points[i]["px"] = np.array([cx, py])
+
+
+def _place_labels(ax, points, renderer, diameter: float, obstacles) -> list:
+    """Writes each point's label next to it where it overlaps no marker, no
+    other label and stays inside the axes (greedy, crowded points first);
+    far placements get a leader line. Returns the annotations."""
+    boxes = list(obstacles)
+    r = diameter / 2
+    for p in points:
+        boxes.append((p["px"][0] - r, p["px"][1] - r, p["px"][0] + r, p["px"][1] + r))
+    frame = ax.bbox
+
+    def overlap(box):
+        total = 0.0
+        for b in boxes:
+            w = min(box[2], b[2]) - max(box[0], b[0])
+            h = min(box[3], b[3]) - max(box[1], b[1])
+            if w > 0 and h > 0:
+                total += w * h
+        outside = (box[0] < frame.x0 or box[2] > frame.x1 or box[1] < frame.y0
+                   or box[3] > frame.y1)
+        return total + (1e9 if outside else 0.0)
+
+    def crowd(p):
+        return -sum(1 for q in points if q is not p and
+                    abs(q["px"][0] - p["px"][0]) < 4 * diameter and
+                    abs(q["px"][1] - p["px"][1]) < 2 * diameter)
+
+    annotations = []
+    for p in sorted((p for p in points if p["text"]), key=crowd):
+        probe = ax.text(0, 0, p["text"], fontsize=p["fontsize"])
+        extent = probe.get_window_extent(renderer)
+        probe.remove()
+        w, h = extent.width, extent.height
+        best = None
+        for distance in (1.0, 2.2, 3.6, 5.0):
+            g = r * distance + 2
+            for ux, uy in ((1, 0), (-1, 0), (0.7, 0.7), (0.7, -0.7), (0, 1), (0, -1),
+                           (-0.7, 0.7), (-0.7, -0.7)):
+                cx, cy = p["px"][0] + ux * g, p["px"][1] + uy * g
+                x0 = cx if ux > 0 else cx - w if ux < 0 else cx - w / 2
+                y0 = cy if uy > 0 else cy - h if uy < 0 else cy - h / 2
+                box = (x0, y0, x0 + w, y0 + h)
+                score = overlap(box)
+                if best is None or score < best[0]:
+                    best = (score, box, distance)
+                if score == 0:
+                    break
+            if best[0] == 0:
+                break
+        _, box, distance = best
+        boxes.append(box)
+        center = ((box[0] + box[2]) / 2 - p["px"][0], (box[1] + box[3]) / 2 - p["px"][1])
+        annotations.append(ax.annotate(
+            p["text"], xy=(p["dx"], p["y"]), xytext=center, textcoords="offset pixels",
+            ha="center", va="center", fontsize=p["fontsize"], color=p["color"],
+            arrowprops=dict(arrowstyle="-", color=p["color"], lw=0.6, alpha=0.7,
+                            shrinkA=0, shrinkB=r) if distance > 1.0 else None))
+    return annotations
+
+
+def figure(rows, field: str, xlabel: str, unit: str, title: str, command: str):
+    """One figure of accuracy against ``field`` (log x), one panel per model."""
+    import math
+
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib import ticker
+    from matplotlib.lines import Line2D
 
-    fig, ax = plt.subplots(figsize=(10, 6.5))
     models = sorted({r["model"] for r in rows})
-    colors = plt.get_cmap("tab20").colors
-    markers = "osD^v<>pPX*hH8d"
-    for i, name in enumerate(METHODS):
-        for j, model in enumerate(models):
-            cells = sorted((r for r in rows if r["method"] == name and r["model"] == model),
-                           key=lambda r: r["file_bytes"])
-            if not cells:
+    dpi = 110
+    fig, axes = plt.subplots(1, len(models), figsize=(4.0 + 7.0 * len(models), 6.6), dpi=dpi,
+                             sharey=True, squeeze=False)
+    fig.subplots_adjust(left=0.07 / len(models) ** 0.5, right=1 - 3.3 / fig.get_figwidth(),
+                        bottom=0.16, top=0.84, wspace=0.08)
+    diameter = _MARKER * dpi / 72
+    present = [m for m in METHODS if any(r["method"] == m for r in rows)]
+    dense = [100 * r["accuracy"] for r in rows if r["method"] == "dense"]
+    low, top = y_band([100 * r["accuracy"] for r in rows], max(dense) if dense else None)
+    bottom = low - 0.06 * (top - low)
+    renderer = fig.canvas.get_renderer()
+    for ax, model in zip(axes[0], models):
+        cells = [r for r in rows if r["model"] == model and r.get(field)]
+        xs = [r[field] for r in cells]
+        pad = 10 ** max(0.06, 0.08 * math.log10(max(xs) / min(xs)))
+        lo, hi = min(xs) / pad, max(xs) * pad
+        ax.set_xscale("log")
+        ax.set_xlim(lo, hi)
+        ax.set_ylim(bottom, top)
+        ticks, fmt = _ticks(lo, hi, unit)
+        ax.xaxis.set_major_locator(ticker.FixedLocator(ticks))
+        ax.xaxis.set_major_formatter(ticker.FuncFormatter(fmt))
+        ax.xaxis.set_minor_formatter(ticker.NullFormatter())
+        ax.grid(True, which="major", alpha=0.35)
+        ax.grid(True, which="minor", axis="x", alpha=0.12)
+        ax.set_xlabel(xlabel)
+        if len(models) > 1:
+            ax.set_title(model)
+        # Below the band: a grey strip where those points sit at the edge.
+        ax.axhspan(bottom, low, color="0.9", zorder=0)
+        obstacles = []
+        model_dense = [100 * r["accuracy"] for r in cells if r["method"] == "dense"]
+        if model_dense:
+            ax.axhline(model_dense[0], color="black", lw=0.8, ls=":", zorder=1)
+            t = ax.text(0.005, model_dense[0], f" dense {model_dense[0]:.2f}%",
+                        transform=ax.get_yaxis_transform(), ha="left", va="bottom",
+                        fontsize=7)
+            e = t.get_window_extent(renderer)
+            obstacles.append((e.x0, e.y0, e.x1, e.y1))
+            line_y = ax.transData.transform((lo, model_dense[0]))[1]
+            obstacles.append((ax.bbox.x0, line_y - 1.5, ax.bbox.x1, line_y + 1.5))
+        points = []
+        for r in cells:
+            color, marker = STYLES.get(r["method"], ("#555555", "o"))
+            accuracy = 100 * r["accuracy"]
+            clamped = accuracy < low
+            text = _compression_label(r)
+            if clamped:
+                text = (text + " " if text else "") + f"\u2193{accuracy:.1f}%"
+            points.append({"row": r, "x": r[field],
+                           "y": (bottom + low) / 2 if clamped else accuracy,
+                           "clamped": clamped, "text": text, "color": color,
+                           "marker": marker, "fontsize": 7.5 if clamped else 7})
+        _dodge(ax, points, diameter * 1.05)
+        for name in present:
+            mine = sorted((p for p in points if p["row"]["method"] == name),
+                          key=lambda p: p["x"])
+            if not mine:
                 continue
-            label = name + (f" ({model})" if len(models) > 1 else "")
-            style = dict(color=colors[(2 * i) % 20 + (i // 10) % 2],
-                         marker=markers[i % len(markers)],
-                         linestyle=["-", ":", "-.", (0, (5, 1))][j % 4])
-            accuracy = [100 * r["accuracy"] for r in cells]
-            ax.plot([r["file_bytes"] for r in cells], accuracy, label=label, **style)
-            if name in _GZIP_TOO:
-                ax.plot([r["gzip_bytes"] for r in cells], accuracy, label=label + ", gzip",
-                        alpha=0.6, **dict(style, linestyle="--", marker="x"))
-    ax.set_xscale("log")
-    ax.set_xlabel(".tflite bytes on disk (log scale)")
-    ax.set_ylabel("test accuracy % (TFLite interpreter)")
-    ax.set_title(title)
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=7, ncol=2, loc="lower right")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+            color, marker = STYLES.get(name, ("#555555", "o"))
+            # A line joins a method's levels where they differ in x; points
+            # stacked at one x (a dense-layout file, the memory floor) need none.
+            for p, q in zip(mine, mine[1:]):
+                if abs(q["px"][0] - p["px"][0]) > 3 * diameter:
+                    ax.plot([p["dx"], q["dx"]], [p["y"], q["y"]], color=color, lw=1.0,
+                            alpha=0.45, zorder=2)
+            for p in mine:
+                ax.plot([p["dx"]], [p["y"]], marker=marker, color=color, ms=_MARKER,
+                        mec="white" if not p["clamped"] else color, mew=0.6,
+                        mfc=color if not p["clamped"] else "white", ls="none", zorder=3)
+        _place_labels(ax, points, renderer, diameter, obstacles)
+    # The strip's tick says what it holds.
+    yticks = [t for t in axes[0][0].get_yticks() if low < t <= top]
+    axes[0][0].yaxis.set_major_locator(ticker.FixedLocator(yticks + [(bottom + low) / 2]))
+    axes[0][0].yaxis.set_major_formatter(ticker.FuncFormatter(
+        lambda v, _pos: f"< {low:g}" if v < low else f"{v:g}"))
+    axes[0][0].set_ylabel("test accuracy % (TFLite interpreter, whole test split)")
+    handles = [Line2D([], [], color=STYLES.get(m, ("#555555", "o"))[0],
+                      marker=STYLES.get(m, ("#555555", "o"))[1], ms=_MARKER, mec="white",
+                      mew=0.6, lw=1.0, label=DESCRIPTIONS.get(m, m)) for m in present]
+    fig.legend(handles=handles, loc="upper left", fontsize=8, frameon=False,
+               bbox_to_anchor=(1 - 3.2 / fig.get_figwidth(), 0.84), title="method",
+               title_fontsize=8, alignment="left")
+    fig.suptitle(title, fontsize=11.5, y=0.985, va="top", linespacing=1.5)
+    fig.text(0.5, 0.875, command, ha="center", fontsize=8.5, family="monospace", color="0.25")
+    fig.text(0.01, 0.015,
+             "Labels: compression (stored / dense parameters). Markers at (nearly) the same "
+             "x are dodged sideways; exact figures in results.md. Grey strip, hollow "
+             f"markers: accuracy below {low:g}%, written next to them.", fontsize=7, color="0.3")
+    return fig
+
+
+def plot(rows, out_dir: Path, about: str, command: str) -> list[Path]:
+    """Writes accuracy against file bytes, gzip bytes and peak inference
+    memory (log x, one colour and marker per method, each point labelled by its
+    compression) to ``out_dir``; returns the paths."""
+    import matplotlib.pyplot as plt
+
+    paths = []
+    for field, name, xlabel, unit in FIGURES:
+        if not any(r.get(field) for r in rows):
+            continue
+        what = {"file_bytes": ".tflite file size", "gzip_bytes": "gzipped .tflite size",
+                "peak_rss_over_baseline_bytes": "peak inference memory"}[field]
+        fig = figure(rows, field, xlabel, unit, f"Accuracy vs {what}\n{about}", command)
+        path = Path(out_dir) / name
+        fig.savefig(path)
+        plt.close(fig)
+        paths.append(path)
+    return paths
 
 
 def _command() -> str:
@@ -292,8 +576,21 @@ def _command() -> str:
     return " ".join(parts)
 
 
+DATASET_NAMES = {"fashion_mnist": "Fashion-MNIST", "mnist": "MNIST",
+                 "digits": "scikit-learn digits"}
+
+
+def about(suite: Suite, models, epochs: int, seed: int) -> str:
+    """What was run, for titles: models, data, epochs, seed."""
+    return (f"{', '.join(models)} on {DATASET_NAMES.get(suite.dataset, suite.dataset)}"
+            + (f" (first {suite.limit:,} training images)" if suite.limit else "")
+            + f", {epochs} epochs, seed {seed}")
+
+
 def main(argv):
     del argv
+    from benchmarks.grid import Progress
+
     suite = SUITES[FLAGS.suite]
     if FLAGS.dataset or FLAGS.limit is not None:
         suite = dataclasses.replace(
@@ -305,25 +602,34 @@ def main(argv):
         raise app.UsageError(f"unknown methods {unknown}; known: {sorted(METHODS)}")
     root = Path(FLAGS.out) / FLAGS.suite
     root.mkdir(parents=True, exist_ok=True)
+    models = FLAGS.models or list(suite.models)
+    cells = [(model, name, c) for model in models for name in methods
+             for c in (suite.compressions if METHODS[name].compressed else (1.0,))]
+    names = [cell_name(*cell) for cell in cells]
+    progress = Progress(names, done=[n for n in names if (root / f"{n}.json").exists()],
+                        out=lambda line: print(line, flush=True))
+    print(f"{FLAGS.suite}: {progress.summary(str(root))}", flush=True)
     dataset = data.load(suite.dataset, FLAGS.data_dir)
     start = time.time()
     rows = []
-    for model in FLAGS.models or suite.models:
-        for name in methods:
-            levels = suite.compressions if METHODS[name].compressed else (1.0,)
-            for c in levels:
-                rows.append(run_cell(FLAGS.suite, suite, root, model, name, c, dataset))
+    for (model, name, c), cell in zip(cells, names):
+        if cell not in progress.done:
+            progress.start(cell)
+        with _stderr_shown_on_failure(quiet=not FLAGS.verbose):
+            rows.append(run_cell(FLAGS.suite, suite, root, model, name, c, dataset))
+        if cell not in progress.done:
+            progress.finish(cell)
     text = table(rows)
+    epochs = FLAGS.epochs or suite.epochs
     header = (f"Suite `{FLAGS.suite}` ({suite.dataset}"
               + (f", first {suite.limit} training images" if suite.limit else "")
-              + f", {FLAGS.epochs or suite.epochs} epochs, seed {FLAGS.seed}): "
+              + f", {epochs} epochs, seed {FLAGS.seed}): "
               f"`{_command()}`\n\n")
     (root / "results.md").write_text(header + text + "\n")
-    plot(rows, root / "accuracy_vs_bytes.png",
-         f"{FLAGS.suite}: accuracy vs size of the deployed .tflite")
+    paths = plot(rows, root, about(suite, models, epochs, FLAGS.seed), _command())
     print("\n" + header + text)
-    print(f"\nwrote {root / 'results.md'} and {root / 'accuracy_vs_bytes.png'} "
-          f"({time.time() - start:.0f} s this run)")
+    print(f"\nwrote {root / 'results.md'}, " + ", ".join(p.name for p in paths)
+          + f" ({time.time() - start:.0f} s this run)")
 
 
 if __name__ == "__main__":

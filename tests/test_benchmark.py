@@ -22,6 +22,10 @@ def test_tiny_grid_runs_resumes_and_reports(tmp_path):
             "--methods", "dense,hashed,hashed_int8,ptq_int8", "--out", str(tmp_path)]
     first = _run(*args)
     assert first.returncode == 0, first.stderr[-3000:]
+    assert "6 cells to run" in first.stdout
+    assert "cell 1 of 6 (mlp3_dense), time left known after this cell" in first.stdout
+    assert "cell 6 of 6 (mlp3_ptq_int8), ~" in first.stdout
+    assert "Epoch 1/1" not in first.stdout  # quiet unless --verbose
     root = tmp_path / "quick"
     cells = sorted(p.stem for p in root.glob("*.json"))
     assert cells == ["mlp3_dense", "mlp3_hashed_64", "mlp3_hashed_8", "mlp3_hashed_int8_64",
@@ -40,16 +44,89 @@ def test_tiny_grid_runs_resumes_and_reports(tmp_path):
     assert rows["mlp3_hashed_int8_8"]["keras_accuracy"] == rows["mlp3_hashed_8"]["keras_accuracy"]
     table = (root / "results.md").read_text()
     assert "hashed_int8" in table and "--methods dense,hashed,hashed_int8,ptq_int8" in table
-    png = (root / "accuracy_vs_bytes.png").read_bytes()
-    assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000
+    for name in ("accuracy_vs_bytes.png", "accuracy_vs_gzip.png", "accuracy_vs_memory.png"):
+        png = (root / name).read_bytes()
+        assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000
     # Resumable: a second run skips every finished cell.
     before = {c: (root / f"{c}.json").stat().st_mtime_ns for c in cells}
     second = _run(*args)
     assert second.returncode == 0, second.stderr[-3000:]
-    assert "=== quick" not in second.stdout
+    assert "all 6 cells done before (resumed" in second.stdout
+    assert "cell " not in second.stdout
     assert before == {c: (root / f"{c}.json").stat().st_mtime_ns for c in cells}
 
 
 def test_unknown_method_is_refused():
     result = _run("--suite", "quick", "--methods", "dense,magic")
     assert result.returncode != 0 and "unknown methods ['magic']" in result.stderr
+
+
+def test_progress_counts_resumed_cells_as_done_and_estimates_from_this_run():
+    from benchmarks.grid import Progress, minutes_left, progress_line
+
+    assert minutes_left([], 3) is None
+    assert minutes_left([60.0, 120.0], 4) == 6.0  # mean 90 s x 4 cells
+    assert progress_line(2, 9, "x", [30.0], 1) == "cell 2 of 9 (x), ~1 min left"
+    now = [0.0]
+    lines = []
+    progress = Progress(["a", "b", "c", "d", "e"], done=["b", "d"], clock=lambda: now[0],
+                        out=lines.append)
+    assert progress.summary("results/quick") == (
+        "5 cells: 2 done before (resumed from results/quick: b, d), 3 to run")
+    progress.start("a")
+    now[0] = 240.0
+    assert progress.finish("a") == 240.0
+    progress.start("c")  # c and e left, 4 min each
+    now[0] = 360.0
+    progress.finish("c")  # mean of 240 s and 120 s, one cell left
+    progress.start("e")
+    assert lines == ["cell 1 of 5 (a), time left known after this cell",
+                     "cell 3 of 5 (c), ~8 min left", "cell 5 of 5 (e), ~3 min left"]
+    assert Progress(["a"], done=["a"]).summary() == "all 1 cells done before (resumed)"
+    assert Progress(["a", "b"]).summary() == "2 cells to run"
+
+
+_PLOT = """
+import json, sys
+from pathlib import Path
+from pipelines import benchmark as b
+rows = []
+for method, c, accuracy, size in [
+        ("dense", 1.0, 0.824, 3182784), ("hashed", 1 / 8, 0.813, 404364),
+        ("hashed", 1 / 64, 0.809, 56964), ("smh", 1 / 8, 0.808, 400708),
+        ("smh", 1 / 64, 0.711, 53068), ("lrd", 1 / 8, 0.817, 403808),
+        ("lrd", 1 / 64, 0.4537, 54144), ("rer", 1 / 8, 0.792, 3182744),
+        ("tfmot_prune", 1 / 8, 0.809, 3182008), ("tfmot_cluster", 1 / 8, 0.842, 3182008)]:
+    rows.append({"model": "mlp3", "method": method, "compression": c, "accuracy": accuracy,
+                 "file_bytes": size,
+                 "gzip_bytes": size // (5 if method.startswith(("rer", "tf")) else 1),
+                 "peak_rss_over_baseline_bytes": 3_500_000 + size})
+fig = b.figure(rows, "file_bytes", "bytes", "bytes", "Accuracy vs bytes: mlp3", "python -m x")
+ax = fig.axes[0]
+texts = [t.get_text() for t in ax.texts]
+colors = {line.get_color() for line in ax.lines if line.get_marker() not in (None, "None", "")}
+paths = b.plot(rows, Path(sys.argv[1]), "mlp3 on Fashion-MNIST, 2 epochs", "python -m x")
+print(json.dumps({"texts": texts, "ylim": list(ax.get_ylim()), "colors": len(colors),
+                  "title": fig._suptitle.get_text(), "paths": [p.name for p in paths]}))
+"""
+
+
+def test_plot_labels_every_point_and_marks_outliers_at_the_edge(tmp_path):
+    result = subprocess.run([sys.executable, "-c", _PLOT, str(tmp_path)], cwd=ROOT,
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    found = json.loads(result.stdout.strip().splitlines()[-1])
+    texts = found["texts"]
+    assert texts.count("1/8") == 6 and texts.count("1/64") == 2  # every compressed point
+    assert "dense" in texts
+    assert "1/64 \u219345.4%" in texts  # below the band: at the edge, with its value
+    assert any(t.startswith(" dense 82.40%") for t in texts)
+    low, high = found["ylim"]
+    assert 65 < low < 71 and high > 84.2  # the band around dense, not down to 45
+    assert found["colors"] == 7  # one colour per method
+    assert found["title"] == "Accuracy vs bytes: mlp3"
+    assert found["paths"] == ["accuracy_vs_bytes.png", "accuracy_vs_gzip.png",
+                              "accuracy_vs_memory.png"]
+    for name in found["paths"]:
+        png = (tmp_path / name).read_bytes()
+        assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 20_000
