@@ -124,8 +124,11 @@ void ComputeFreshWeights(const FreshWeightsPlan& plan, const float* buckets,
   const DerivedSeeds seeds = DeriveSeeds(plan.seed);
   const std::vector<double> dh = DctMatrix(kh), dw = DctMatrix(kw);
   std::vector<float> hashed(static_cast<size_t>(taps * chunk));
-  std::vector<double> coef(static_cast<size_t>(taps));
-  std::vector<double> half(static_cast<size_t>(taps));
+  std::vector<double> half(static_cast<size_t>(taps * chunk));
+  std::vector<double> acc(static_cast<size_t>(chunk));
+  std::vector<double> filter_s(static_cast<size_t>(chunk));
+  std::vector<uint64_t> filter_c(static_cast<size_t>(chunk));
+  std::vector<uint64_t> filter_o(static_cast<size_t>(chunk));
   HashGather g;
   g.buckets = buckets;
   g.seed_h = seeds.bucket;
@@ -141,33 +144,46 @@ void ComputeFreshWeights(const FreshWeightsPlan& plan, const float* buckets,
       GatherHashed(path, g, static_cast<uint32_t>(t * filters + p0), 1u,
                    static_cast<size_t>(n), hashed.data() + t * chunk);
     }
-    for (uint64_t q = 0; q < n; ++q) {
-      const uint64_t c = (p0 + q) / num_out, o = (p0 + q) % num_out;
-      const double s = scale ? static_cast<double>(scale[o]) : 1.0;
-      for (uint64_t t = 0; t < taps; ++t) coef[t] = hashed[t * chunk + q];
-      // half[j1, x] = sum_j2 F[j1, j2] Dw[j2, x]
-      for (int64_t j1 = 0; j1 < kh; ++j1) {
-        for (int64_t x = 0; x < kw; ++x) {
-          double acc = 0.0;
-          for (int64_t j2 = 0; j2 < kw; ++j2) {
-            acc += coef[static_cast<size_t>(j1 * kw + j2)] *
-                   dw[static_cast<size_t>(j2 * kw + x)];
+    // The inverse DCT of the chunk's filters, with the filters innermost
+    // (contiguous: the compiler vectorises these loops). Each filter's sums
+    // are the same products added in the same order as one filter at a time.
+    // half[j1, x] = sum_j2 F[j1, j2] Dw[j2, x]
+    for (int64_t j1 = 0; j1 < kh; ++j1) {
+      for (int64_t x = 0; x < kw; ++x) {
+        double* h = half.data() + static_cast<uint64_t>(j1 * kw + x) * chunk;
+        for (uint64_t q = 0; q < n; ++q) h[q] = 0.0;
+        for (int64_t j2 = 0; j2 < kw; ++j2) {
+          const double d = dw[static_cast<size_t>(j2 * kw + x)];
+          const float* f =
+              hashed.data() + static_cast<uint64_t>(j1 * kw + j2) * chunk;
+          for (uint64_t q = 0; q < n; ++q) {
+            h[q] += static_cast<double>(f[q]) * d;
           }
-          half[static_cast<size_t>(j1 * kw + x)] = acc;
         }
       }
-      // W[o, y, x, c] = s * sum_j1 Dh[j1, y] half[j1, x]
-      for (int64_t y = 0; y < kh; ++y) {
-        for (int64_t x = 0; x < kw; ++x) {
-          double acc = 0.0;
-          for (int64_t j1 = 0; j1 < kh; ++j1) {
-            acc += dh[static_cast<size_t>(j1 * kh + y)] *
-                   half[static_cast<size_t>(j1 * kw + x)];
-          }
-          out[((o * static_cast<uint64_t>(kh) + static_cast<uint64_t>(y)) *
+    }
+    for (uint64_t q = 0; q < n; ++q) {
+      const uint64_t o = (p0 + q) % num_out;
+      filter_c[q] = (p0 + q) / num_out;
+      filter_o[q] = o;
+      filter_s[q] = scale ? static_cast<double>(scale[o]) : 1.0;
+    }
+    // W[o, y, x, c] = s * sum_j1 Dh[j1, y] half[j1, x]
+    for (int64_t y = 0; y < kh; ++y) {
+      for (int64_t x = 0; x < kw; ++x) {
+        for (uint64_t q = 0; q < n; ++q) acc[q] = 0.0;
+        for (int64_t j1 = 0; j1 < kh; ++j1) {
+          const double d = dh[static_cast<size_t>(j1 * kh + y)];
+          const double* h =
+              half.data() + static_cast<uint64_t>(j1 * kw + x) * chunk;
+          for (uint64_t q = 0; q < n; ++q) acc[q] += d * h[q];
+        }
+        for (uint64_t q = 0; q < n; ++q) {
+          out[((filter_o[q] * static_cast<uint64_t>(kh) +
+                static_cast<uint64_t>(y)) *
                    static_cast<uint64_t>(kw) +
-               static_cast<uint64_t>(x)) * in + c] =
-              static_cast<float>(acc * s);
+               static_cast<uint64_t>(x)) * in + filter_c[q]] =
+              static_cast<float>(acc[q] * filter_s[q]);
         }
       }
     }
