@@ -559,3 +559,20 @@ def test_zero_point_outside_int32(files):
     _tensor(model, index).quantization.zeroPoint = np.array([2**40])
     _refused(flatbuffer.write(model), "tensor", _name(model, index), "zero point 0",
              "1099511627776", "outside int32")
+
+
+def test_counts_declared_by_options_match_the_wiring(files):
+    # The hunt over every builtin code in place of each converted builtin:
+    # RESHAPE (no options, 2 inputs, 1 output) as SPLIT ran with num_splits 0
+    # (the parser's default without SplitOptions) and XNNPACK crashed.
+    model = flatbuffer.read(files["hashed-mlp-float32"])
+    index, op = _builtin(model, OPS.RESHAPE)
+    _set_code(model, op, OPS.SPLIT)
+    _refused(flatbuffer.write(model), "operator", f"operator {index} (SPLIT)",
+             "num_splits is 0", "1 outputs")
+    model = flatbuffer.read(files["hashed-cnn-int8"])
+    index, op = _builtin(model, OPS.PACK)
+    assert op.builtinOptions.valuesCount == len(op.inputs)  # as converted
+    op.builtinOptions.valuesCount += 1
+    _refused(flatbuffer.write(model), "operator", f"operator {index} (PACK)",
+             f"values_count is {len(op.inputs) + 1}", f"{len(op.inputs)} inputs")

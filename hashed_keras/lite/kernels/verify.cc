@@ -898,6 +898,52 @@ bool ModelVerifier::VerifyBuiltinWiring(uint32_t sg, uint32_t index,
                            .c_str(),
                        kReconvert));
   }
+  // Builtins whose options count their inputs or outputs: the kernels (and
+  // XNNPACK's visitors) size their loops by the option. Without options the
+  // parser leaves it 0, which matches no node.
+  int declared = -1, actual = 0;
+  const char* what = "";
+  switch (code) {
+    case tflite::BuiltinOperator_SPLIT: {
+      const auto* o = op->builtin_options_as_SplitOptions();
+      declared = o != nullptr ? o->num_splits() : 0;
+      actual = num_outputs;
+      what = "num_splits";
+      break;
+    }
+    case tflite::BuiltinOperator_SPLIT_V: {
+      const auto* o = op->builtin_options_as_SplitVOptions();
+      declared = o != nullptr ? o->num_splits() : 0;
+      actual = num_outputs;
+      what = "num_splits";
+      break;
+    }
+    case tflite::BuiltinOperator_UNPACK: {
+      const auto* o = op->builtin_options_as_UnpackOptions();
+      declared = o != nullptr ? o->num() : 0;
+      actual = num_outputs;
+      what = "num";
+      break;
+    }
+    case tflite::BuiltinOperator_PACK: {
+      const auto* o = op->builtin_options_as_PackOptions();
+      declared = o != nullptr ? o->values_count() : 0;
+      actual = num_inputs;
+      what = "values_count";
+      break;
+    }
+    default:
+      break;
+  }
+  if (declared >= 0 && declared != actual) {
+    return Fail(HK_VERIFY_OPERATOR,
+                Format("%s: %s option %s is %d (0 without options), but the "
+                       "operator has %d %s; %s",
+                       where.c_str(), BuiltinName(code), what, declared, actual,
+                       code == tflite::BuiltinOperator_PACK ? "inputs"
+                                                            : "outputs",
+                       kReconvert));
+  }
   const uint64_t optional = arity != nullptr ? arity->optional_inputs : 0;
   for (int i = 0; i < num_inputs; ++i) {
     if (op->inputs()->Get(static_cast<uint32_t>(i)) != -1) continue;

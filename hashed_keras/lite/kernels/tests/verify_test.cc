@@ -312,6 +312,12 @@ void TestBuiltModels() {
     Expect("builtin arity", m, HK_VERIFY_OPERATOR, "takes 4 inputs");
   }
   {
+    Knobs m;  // FULLY_CONNECTED as SPLIT without SplitOptions: num_splits 0
+    m.fc_builtin = tflite::BuiltinOperator_SPLIT;
+    m.fc_inputs = {0, 2};
+    Expect("split count", m, HK_VERIFY_OPERATOR, "num_splits is 0");
+  }
+  {
     Knobs m;  // -1 where FULLY_CONNECTED needs its input
     m.fc_inputs = {-1, 2, -1};
     Expect("absent required input", m, HK_VERIFY_OPERATOR, "input 0 is -1");
