@@ -576,3 +576,27 @@ def test_counts_declared_by_options_match_the_wiring(files):
     op.builtinOptions.valuesCount += 1
     _refused(flatbuffer.write(model), "operator", f"operator {index} (PACK)",
              f"values_count is {len(op.inputs) + 1}", f"{len(op.inputs)} inputs")
+
+
+def test_outputs_of_the_builtins_input_type(files):
+    # The harness's crashes (100k run, seed 2: #8276, #38965, #76145; seed 15:
+    # #687): an activation retyped, e.g. RESHAPE's output BOOL or INT8 for a
+    # float32 input (RESHAPE copies the input's bytes into it), SOFTMAX's
+    # output STRING or VARIANT.
+    for new_type in (schema.TensorType.BOOL, schema.TensorType.INT8):
+        model = flatbuffer.read(files["smh-mlp-int8"])
+        index, op = _builtin(model, OPS.RESHAPE)
+        _tensor(model, op.outputs[0]).type = new_type
+        _refused(flatbuffer.write(model), "operator", f"operator {index} (RESHAPE)",
+                 flatbuffer.type_name(new_type), "input 0", "FLOAT32")
+    for new_type in (schema.TensorType.STRING, schema.TensorType.VARIANT):
+        model = flatbuffer.read(files["freshnets-cnn-int8"])
+        index, op = _builtin(model, OPS.SOFTMAX)
+        _tensor(model, op.outputs[0]).type = new_type
+        _refused(flatbuffer.write(model), "operator", f"operator {index} (SOFTMAX)",
+                 "or another of INT8, UINT8, INT16")
+    # The same edit on the tensor's reader side: FULLY_CONNECTED's output.
+    model = flatbuffer.read(files["hashed-mlp-float32"])
+    index, op = _builtin(model, OPS.FULLY_CONNECTED)
+    _tensor(model, op.outputs[0]).type = schema.TensorType.BOOL
+    _refused(flatbuffer.write(model), "operator", "BOOL")

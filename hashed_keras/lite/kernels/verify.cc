@@ -944,6 +944,40 @@ bool ModelVerifier::VerifyBuiltinWiring(uint32_t sg, uint32_t index,
                                                             : "outputs",
                        kReconvert));
   }
+  // Types: outputs of the builtin's input type (verify_builtin_rules.h).
+  for (const BuiltinTypeRule& r : kBuiltinTypeRules) {
+    if (static_cast<int>(r.op) != code) continue;
+    if (r.input >= num_inputs) break;
+    const int in = op->inputs()->Get(static_cast<uint32_t>(r.input));
+    if (in < 0) break;
+    const auto* tensors = model_->subgraphs()->Get(sg)->tensors();
+    const int in_type = tensors->Get(static_cast<uint32_t>(in))->type();
+    auto quant = [](int t) {
+      return t == tflite::TensorType_INT8 || t == tflite::TensorType_UINT8 ||
+             t == tflite::TensorType_INT16;
+    };
+    for (int k = 0; k < num_outputs; ++k) {
+      const int out = op->outputs()->Get(static_cast<uint32_t>(k));
+      const int out_type = tensors->Get(static_cast<uint32_t>(out))->type();
+      if (out_type == in_type ||
+          (r.rule == TypeRule::kQuantClass && quant(in_type) &&
+           quant(out_type))) {
+        continue;
+      }
+      return Fail(HK_VERIFY_OPERATOR,
+                  Format("%s: output %d (%s) is %s, but input %d (%s) is %s; "
+                         "%s outputs the type of its input%s; %s",
+                         where.c_str(), k, TensorWhere(sg, out).c_str(),
+                         SchemaTypeName(out_type), r.input,
+                         TensorWhere(sg, in).c_str(), SchemaTypeName(in_type),
+                         BuiltinName(code),
+                         r.rule == TypeRule::kQuantClass
+                             ? " (or another of INT8, UINT8, INT16)"
+                             : "",
+                         kReconvert));
+    }
+    break;
+  }
   const uint64_t optional = arity != nullptr ? arity->optional_inputs : 0;
   for (int i = 0; i < num_inputs; ++i) {
     if (op->inputs()->Get(static_cast<uint32_t>(i)) != -1) continue;

@@ -169,6 +169,70 @@ constexpr BuiltinArity kBuiltinArities[] = {
      kAllOptional},
 };
 
+// Types: every output of these builtins has the type of input `input`.
+// kExact: the kernel copies or indexes elements of that type (RESHAPE's Eval
+// copies the input's bytes into the output: float32 in, BOOL out overflows
+// the output). kQuantClass: compute kernels that may requantize between
+// INT8, UINT8 and INT16 (SOFTMAX int8 -> int16, ...); any other pair must
+// be equal (float32 in, STRING or BOOL out is refused). The harness found
+// activation tensors retyped this way crashing the stock runtime and XNNPACK.
+enum class TypeRule { kExact, kQuantClass };
+
+struct BuiltinTypeRule {
+  tflite::BuiltinOperator op;
+  int input;
+  TypeRule rule;
+};
+
+constexpr BuiltinTypeRule kBuiltinTypeRules[] = {
+    // Data movement: exact.
+    {tflite::BuiltinOperator_RESHAPE, 0, TypeRule::kExact},
+    {tflite::BuiltinOperator_SQUEEZE, 0, TypeRule::kExact},
+    {tflite::BuiltinOperator_EXPAND_DIMS, 0, TypeRule::kExact},
+    {tflite::BuiltinOperator_STRIDED_SLICE, 0, TypeRule::kExact},
+    {tflite::BuiltinOperator_SLICE, 0, TypeRule::kExact},
+    {tflite::BuiltinOperator_TRANSPOSE, 0, TypeRule::kExact},
+    {tflite::BuiltinOperator_TILE, 0, TypeRule::kExact},
+    {tflite::BuiltinOperator_GATHER, 0, TypeRule::kExact},
+    {tflite::BuiltinOperator_GATHER_ND, 0, TypeRule::kExact},
+    {tflite::BuiltinOperator_PACK, 0, TypeRule::kExact},
+    {tflite::BuiltinOperator_UNPACK, 0, TypeRule::kExact},
+    {tflite::BuiltinOperator_CONCATENATION, 0, TypeRule::kExact},
+    {tflite::BuiltinOperator_SPLIT, 1, TypeRule::kExact},
+    {tflite::BuiltinOperator_SPLIT_V, 0, TypeRule::kExact},
+    {tflite::BuiltinOperator_PAD, 0, TypeRule::kExact},
+    {tflite::BuiltinOperator_PADV2, 0, TypeRule::kExact},
+    {tflite::BuiltinOperator_MIRROR_PAD, 0, TypeRule::kExact},
+    {tflite::BuiltinOperator_DEPTH_TO_SPACE, 0, TypeRule::kExact},
+    {tflite::BuiltinOperator_SPACE_TO_DEPTH, 0, TypeRule::kExact},
+    {tflite::BuiltinOperator_BATCH_TO_SPACE_ND, 0, TypeRule::kExact},
+    {tflite::BuiltinOperator_SPACE_TO_BATCH_ND, 0, TypeRule::kExact},
+    {tflite::BuiltinOperator_BROADCAST_TO, 0, TypeRule::kExact},
+    {tflite::BuiltinOperator_REVERSE_V2, 0, TypeRule::kExact},
+    {tflite::BuiltinOperator_ZEROS_LIKE, 0, TypeRule::kExact},
+    {tflite::BuiltinOperator_MAX_POOL_2D, 0, TypeRule::kExact},
+    // Compute: the same type, or another of INT8 / UINT8 / INT16.
+    {tflite::BuiltinOperator_FULLY_CONNECTED, 0, TypeRule::kQuantClass},
+    {tflite::BuiltinOperator_CONV_2D, 0, TypeRule::kQuantClass},
+    {tflite::BuiltinOperator_DEPTHWISE_CONV_2D, 0, TypeRule::kQuantClass},
+    {tflite::BuiltinOperator_AVERAGE_POOL_2D, 0, TypeRule::kQuantClass},
+    {tflite::BuiltinOperator_L2_POOL_2D, 0, TypeRule::kQuantClass},
+    {tflite::BuiltinOperator_SOFTMAX, 0, TypeRule::kQuantClass},
+    {tflite::BuiltinOperator_LOG_SOFTMAX, 0, TypeRule::kQuantClass},
+    {tflite::BuiltinOperator_LOGISTIC, 0, TypeRule::kQuantClass},
+    {tflite::BuiltinOperator_TANH, 0, TypeRule::kQuantClass},
+    {tflite::BuiltinOperator_RELU, 0, TypeRule::kQuantClass},
+    {tflite::BuiltinOperator_RELU6, 0, TypeRule::kQuantClass},
+    {tflite::BuiltinOperator_RELU_N1_TO_1, 0, TypeRule::kQuantClass},
+    {tflite::BuiltinOperator_HARD_SWISH, 0, TypeRule::kQuantClass},
+    {tflite::BuiltinOperator_LEAKY_RELU, 0, TypeRule::kQuantClass},
+    {tflite::BuiltinOperator_ADD, 0, TypeRule::kQuantClass},
+    {tflite::BuiltinOperator_SUB, 0, TypeRule::kQuantClass},
+    {tflite::BuiltinOperator_MUL, 0, TypeRule::kQuantClass},
+    {tflite::BuiltinOperator_MEAN, 0, TypeRule::kQuantClass},
+    {tflite::BuiltinOperator_SUM, 0, TypeRule::kQuantClass},
+};
+
 }  // namespace hk
 
 #endif  // HASHED_KERAS_LITE_KERNELS_VERIFY_BUILTIN_RULES_H_

@@ -301,6 +301,14 @@ void TestBuiltinTables() {
     CHECK(rows == 1, "%s listed %d times",
           tflite::EnumNameBuiltinOperator(a.op), rows);
   }
+  for (const hk::BuiltinTypeRule& a : hk::kBuiltinTypeRules) {
+    int rows = 0;
+    for (const hk::BuiltinTypeRule& b : hk::kBuiltinTypeRules) {
+      rows += a.op == b.op;
+    }
+    CHECK(rows == 1 && a.input >= 0, "type rule of %s",
+          tflite::EnumNameBuiltinOperator(a.op));
+  }
 }
 
 void TestBuiltModels() {
