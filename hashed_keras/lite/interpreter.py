@@ -49,14 +49,11 @@ def _default_runtime() -> str:
 
 def _delegate_options(max_virtual_weights=None, max_rebuild_bytes=None) -> dict:
     """The delegate plugin's options for the limits (docs/tflite_format.md, "Limits")."""
-    options = {}
-    for key, value in (("max_virtual_weights", max_virtual_weights),
-                       ("max_rebuild_bytes", max_rebuild_bytes)):
-        if value is not None:
-            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-                raise ValueError(f"{key} must be a positive integer; got {value!r}.")
-            options[key] = str(value)
-    return options
+    from hashed_keras.lite.verify import _limit  # the one check of a limit's value
+    return {key: str(_limit(key, value))
+            for key, value in (("max_virtual_weights", max_virtual_weights),
+                               ("max_rebuild_bytes", max_rebuild_bytes))
+            if value is not None}
 
 
 def load_kernels(runtime: str | None = None, *, max_virtual_weights=None,
