@@ -6,9 +6,9 @@ child process, so a crash shows as a signal instead of killing the test run:
 
 * class 3: one of our operators' opcode switched to a builtin (keeping our
   name and options): the delegate takes only the others, the runtime refuses
-  the builtin (some builtins, e.g. STRIDED_SLICE or SPLIT, then crash inside
-  XNNPACK's own graph visit, with or without our delegate: those files are
-  for the verifier, hashed_keras.lite.verify, to refuse);
+  the builtin; a builtin whose count of inputs or outputs does not fit it
+  (e.g. STRIDED_SLICE, which XNNPACK reads as 4 inputs unchecked) makes the
+  delegate refuse the graph before XNNPACK visits it;
 * class 4: an output of ours with constant data in the file, an output also
   written by another node or listed twice, an input that is an activation of
   the wrong shape: one line naming the node and the tensor;
@@ -251,14 +251,37 @@ def test_hostile_file_is_refused_with_one_line(files, name):
         assert fragment in message, message
 
 
-@pytest.mark.parametrize("base", ["hashed", "smh"])
-def test_builtin_opcode_with_our_name_is_not_taken(files, base):
+@pytest.mark.parametrize("base,builtin,name", [("hashed", 101, "ABS"), ("fresh_int8", 101, "ABS")])
+def test_builtin_opcode_with_our_name_is_not_taken(files, base, builtin, name):
+    """A builtin whose wiring fits our operator's (ABS: 1 input, 1 output)."""
     stderr = []
-    [(_, outcome)] = _run_child([_mutant(files, base, "opcode_add", _opcode_to_builtin)],
-                                {"verbose": "1"}, stderr=stderr)
-    assert outcome.startswith("ERROR") and "ADD with custom options" in outcome, outcome
-    # Two served nodes in the file, one left after the edit.
-    assert "claiming 1 node(s)" in stderr[0], stderr[0]
+    [(_, outcome)] = _run_child(
+        [_mutant(files, base, f"opcode_{name}", lambda m: _opcode_to_builtin(m, builtin))],
+        {"verbose": "1"}, stderr=stderr)
+    assert outcome.startswith("ERROR") and f"{name} with custom options" in outcome, outcome
+    # The file's other served nodes are taken, that one is not.
+    served = len(_our_ops(flatbuffer.read(files[base].read_bytes())))
+    assert f"claiming {served - 1} node(s)" in stderr[0], stderr[0][-3000:]
+
+
+@pytest.mark.parametrize("base", ["hashed", "fresh_int8", "smh_int8"])
+def test_builtin_opcode_that_xnnpack_reads_unchecked_is_refused(files, base):
+    """Our operator as STRIDED_SLICE (45), which takes 4 inputs: XNNPACK's
+    VisitStridedSliceNode reads inputs[3] without counting them, a crash that
+    depends on the heap (it followed another file in the same process). The
+    stock runtime never applies XNNPACK here (our operators are unresolved for
+    it); with our delegate it would, so the delegate refuses the graph."""
+    path = _mutant(files, base, "opcode_strided_slice",
+                   lambda model: _opcode_to_builtin(model, builtin=45))
+    # Ten times in one process, after an unmodified file: never a crash.
+    outcomes = _run_child([files[base]] + [path] * 10)
+    assert outcomes[0][1].startswith("OK"), outcomes[0]
+    for _, outcome in outcomes[1:]:
+        assert outcome.startswith("ERROR"), outcome
+    message = outcomes[1][1]
+    for fragment in ("(STRIDED_SLICE) has", "STRIDED_SLICE takes 4 inputs",
+                     "refusing the graph", "convert the model again"):
+        assert fragment in message, message
 
 
 def test_unmodified_files_run(files):

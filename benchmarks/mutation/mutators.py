@@ -1057,13 +1057,24 @@ def _options_structure(model, op):
     return tuple(sorted(out.items()))
 
 
+def _int32(value: int) -> int:
+    """An int64 of the file as the runtime stores it (TfLiteIntArray: int32, wrapped)."""
+    return (int(value) + 2**31) % 2**32 - 2**31
+
+
 def _quant_structure(q):
+    """A tensor's quantization as the runtime reads it, values aside.
+
+    Zero points are read into int32 (TFLite's ParseQuantization wraps 2^40 to 0,
+    which the delegate cannot tell apart); the quantized dimension only matters
+    with more than one scale.
+    """
     if q is None:
         return None
     scale = [] if q.scale is None else [float(s) for s in q.scale]
     return (len(scale), all(math.isfinite(s) and s > 0 for s in scale),
-            None if q.zeroPoint is None else tuple(int(z) for z in q.zeroPoint),
-            int(q.quantizedDimension))
+            None if q.zeroPoint is None else tuple(_int32(z) for z in q.zeroPoint),
+            int(q.quantizedDimension) if len(scale) > 1 else None)
 
 
 def _code(model, index):

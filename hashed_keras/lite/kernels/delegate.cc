@@ -31,6 +31,7 @@
 #include "op_registry.h"
 #include "options.h"  // Format
 #include "tflite_abi.h"
+#include "verify_builtin_rules.h"
 
 namespace hk {
 namespace {
@@ -163,6 +164,44 @@ const OpKind* ServedKind(const TfLiteRegistration* reg) {
   const tfl::TfLiteRegistrationV1* v1 = AsV1(reg);
   if (v1->builtin_code != tfl::kTfLiteBuiltinCustom) return nullptr;
   return FindOpKind(v1->custom_name);
+}
+
+// Whether a builtin node's wiring fits its operator (verify_builtin_rules.h,
+// the rule the verifier applies to files): the number of inputs and outputs,
+// and -1 only at optional inputs. The runtime's XNNPACK delegate reads a
+// builtin's inputs before any check of their count (LiteRT's
+// VisitStridedSliceNode reads inputs[3] of any STRIDED_SLICE node), so a
+// file whose operator code was changed would crash it. The stock runtime
+// never gets there on our files (our custom operators stay unresolved and
+// it does not apply XNNPACK); with this delegate loaded it does, so the
+// delegate refuses such a graph. Ours and other custom operators pass.
+bool BuiltinWiringFits(const TfLiteRegistration* reg, const TfLiteNode* node,
+                       std::string* why) {
+  const int code = AsV1(reg)->builtin_code;
+  if (code == tfl::kTfLiteBuiltinCustom || code == tfl::kTfLiteBuiltinDelegate) {
+    return true;
+  }
+  const BuiltinArity* arity = FindBuiltinArity(code);
+  const int num_inputs = node->inputs != nullptr ? node->inputs->size : 0;
+  const int num_outputs = node->outputs != nullptr ? node->outputs->size : 0;
+  const char* name = tflite::EnumNameBuiltinOperator(
+      static_cast<tflite::BuiltinOperator>(code));
+  if (!CountsFit(arity, num_inputs, num_outputs)) {
+    *why = Format("(%s) has %d inputs and %d outputs, but %s takes %s "
+                  "inputs and %s outputs",
+                  name, num_inputs, num_outputs, name,
+                  CountRange(arity->min_inputs, arity->max_inputs).c_str(),
+                  CountRange(arity->min_outputs, arity->max_outputs).c_str());
+    return false;
+  }
+  for (int i = 0; i < num_inputs; ++i) {
+    if (node->inputs->data[i] < 0 && !InputMayBeAbsent(arity, i)) {
+      *why = Format("(%s) has input %d absent (-1), but it is not optional",
+                    name, i);
+      return false;
+    }
+  }
+  return true;
 }
 
 const char* AllocationName(int type) {
@@ -892,6 +931,17 @@ TfLiteStatus DelegatePrepare(TfLiteContext* context, TfLiteDelegate* base) {
           ++state.producers[static_cast<size_t>(t)];
         }
       }
+    }
+    std::string why;
+    if (!BuiltinWiringFits(reg, node, &why)) {
+      context->ReportError(
+          context,
+          "%s: node %d %s; refusing the graph (the runtime would read past "
+          "the node's inputs). The file is corrupt or was modified: convert "
+          "the model again, and load files through hashed_keras.lite."
+          "Interpreter, which verifies them",
+          kDelegateName, plan->data[i], why.c_str());
+      return tfl::kTfLiteError;
     }
     if (ServedKind(reg) != nullptr) state.claimed.push_back(plan->data[i]);
   }

@@ -44,20 +44,6 @@ constexpr char kReconvert[] =
     "the file is corrupt or was modified: convert the model again "
     "(hashed_keras.lite.convert)";
 
-// The wiring rule of a builtin code (verify_builtin_rules.h), or nullptr.
-const BuiltinArity* FindArity(int code) {
-  for (const BuiltinArity& a : kBuiltinArities) {
-    if (static_cast<int>(a.op) == code) return &a;
-  }
-  return nullptr;
-}
-
-// "N", "N..M" or "at least N" for a message.
-std::string CountRange(int lo, int hi) {
-  if (hi >= kAnyCount) return "at least " + std::to_string(lo);
-  if (lo == hi) return std::to_string(lo);
-  return std::to_string(lo) + ".." + std::to_string(hi);
-}
 
 const char* BuiltinName(int code) {
   return tflite::EnumNameBuiltinOperator(
@@ -882,12 +868,10 @@ bool ModelVerifier::VerifyBuiltinWiring(uint32_t sg, uint32_t index,
                          BuiltinName(code), kReconvert));
     }
   }
-  const BuiltinArity* arity = FindArity(code);
+  const BuiltinArity* arity = FindBuiltinArity(code);
   const int num_inputs = static_cast<int>(Size(op->inputs()));
   const int num_outputs = static_cast<int>(Size(op->outputs()));
-  if (arity != nullptr &&
-      (num_inputs < arity->min_inputs || num_inputs > arity->max_inputs ||
-       num_outputs < arity->min_outputs || num_outputs > arity->max_outputs)) {
+  if (!CountsFit(arity, num_inputs, num_outputs)) {
     return Fail(HK_VERIFY_OPERATOR,
                 Format("%s: %d inputs and %d outputs, but %s takes %s inputs "
                        "and %s outputs; %s",
@@ -978,11 +962,9 @@ bool ModelVerifier::VerifyBuiltinWiring(uint32_t sg, uint32_t index,
     }
     break;
   }
-  const uint64_t optional = arity != nullptr ? arity->optional_inputs : 0;
   for (int i = 0; i < num_inputs; ++i) {
     if (op->inputs()->Get(static_cast<uint32_t>(i)) != -1) continue;
-    const bool allowed = i < 64 ? (optional >> i) & 1 : optional == kAllOptional;
-    if (!allowed) {
+    if (!InputMayBeAbsent(arity, i)) {
       return Fail(HK_VERIFY_OPERATOR,
                   Format("%s: input %d is -1 (absent), but input %d of %s is "
                          "not optional; %s",

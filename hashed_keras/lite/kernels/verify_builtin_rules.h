@@ -22,6 +22,7 @@
 #define HASHED_KERAS_LITE_KERNELS_VERIFY_BUILTIN_RULES_H_
 
 #include <cstdint>
+#include <string>
 
 #include "schema/schema_generated.h"
 
@@ -168,6 +169,34 @@ constexpr BuiltinArity kBuiltinArities[] = {
     {tflite::BuiltinOperator_CUSTOM, 0, kAnyCount, 0, kAnyCount,
      kAllOptional},
 };
+
+// The wiring rule of a builtin code, or nullptr (no count check).
+inline const BuiltinArity* FindBuiltinArity(int code) {
+  for (const BuiltinArity& a : kBuiltinArities) {
+    if (static_cast<int>(a.op) == code) return &a;
+  }
+  return nullptr;
+}
+
+// Whether the counts of a node fit rule `a` (nullptr: any count fits).
+inline bool CountsFit(const BuiltinArity* a, int num_inputs, int num_outputs) {
+  return a == nullptr ||
+         (num_inputs >= a->min_inputs && num_inputs <= a->max_inputs &&
+          num_outputs >= a->min_outputs && num_outputs <= a->max_outputs);
+}
+
+// "N", "N..M" or "at least N" for a message.
+inline std::string CountRange(int lo, int hi) {
+  if (hi >= kAnyCount) return "at least " + std::to_string(lo);
+  if (lo == hi) return std::to_string(lo);
+  return std::to_string(lo) + ".." + std::to_string(hi);
+}
+
+// Whether input `i` of a node of rule `a` may be -1 (nullptr: none may).
+inline bool InputMayBeAbsent(const BuiltinArity* a, int i) {
+  const uint64_t optional = a != nullptr ? a->optional_inputs : 0;
+  return i < 64 ? ((optional >> i) & 1) != 0 : optional == kAllOptional;
+}
 
 // Types: every output of these builtins has the type of input `input`.
 // kExact: the kernel copies or indexes elements of that type (RESHAPE's Eval

@@ -411,7 +411,11 @@ tfl::TfLiteStatus RunDelegate(const OptionSample& s, bool constant,
     outputs.push_back(2);
   }
   AddNode(&rt, 32, "HashedWeights", {0}, outputs, s.data, s.size);
-  AddNode(&rt, 9, nullptr, {1}, {}, nullptr, 0);  // FULLY_CONNECTED stand-in
+  // FULLY_CONNECTED(x, weights) -> y stand-in (its wiring fits the builtin's).
+  const int x = static_cast<int>(rt.tensors.size());
+  AddTensor(&rt, "x", {1, weights_shape.back()}, tfl::kTfLiteArenaRw, nullptr);
+  AddTensor(&rt, "y", {1, weights_shape.front()}, tfl::kTfLiteArenaRw, nullptr);
+  AddNode(&rt, 9, nullptr, {x, 1}, {x + 1}, nullptr, 0);
   InitContext(&rt);
 
   char* keys[] = {const_cast<char*>("verbose")};
@@ -577,6 +581,12 @@ void CheckRegistrationSize(const char* name,
     auto* r = reinterpret_cast<tfl::TfLiteRegistrationV1*>(&p.second);
     r->builtin_code = i == 1 ? 32 : 9;
     r->custom_name = i == 1 ? "HashedWeights" : nullptr;
+    if (i != 1) {  // FULLY_CONNECTED stand-ins: wiring that fits the builtin
+      static tfl::TfLiteIntArray* const kInputs = MakeArray({0, 0});
+      static tfl::TfLiteIntArray* const kOutputs = MakeArray({0});
+      p.first.inputs = kInputs;
+      p.first.outputs = kOutputs;
+    }
     RT::nodes.push_back(p);
   }
   g_sized_plan = {0, 1, 2};
@@ -807,6 +817,7 @@ void CaptureCreateError(const char* message) { g_create_error = message; }
 
 struct Outcome {
   bool created = false;
+  tfl::TfLiteStatus applied = tfl::kTfLiteError;  // the delegate's Prepare
   std::string create_error;
   std::vector<int> replaced;
   tfl::TfLiteStatus prepare = tfl::kTfLiteError;  // the kernel's Prepare
@@ -822,7 +833,8 @@ using Options = std::vector<std::pair<const char*, const char*>>;
 // between prepare and the invokes (to tamper with tensors).
 Outcome RunGraph(FakeRuntime* rt, const Options& options = {},
                  int watch = -1, int invokes = 2,
-                 void (*between)(FakeRuntime*) = nullptr) {
+                 void (*between)(FakeRuntime*) = nullptr,
+                 bool expect_applied = true) {
   Outcome out;
   g_rt = rt;
   rt->init_in_replace = true;
@@ -842,7 +854,8 @@ Outcome RunGraph(FakeRuntime* rt, const Options& options = {},
   }
   out.created = true;
   const tfl::TfLiteStatus applied = d->Prepare(&rt->context, d);
-  CHECK(applied == tfl::kTfLiteOk, "delegate Prepare: %s",
+  out.applied = applied;
+  CHECK((applied == tfl::kTfLiteOk) == expect_applied, "delegate Prepare: %s",
         rt->last_error.c_str());
   out.replaced = rt->replaced;
   if (!rt->replaced.empty()) {
@@ -878,14 +891,15 @@ const std::vector<float> kBuckets7 = Ramp(7, 0.25f);
 const std::vector<float> kWeights15(15, 1.0f);
 
 // [HashedWeights(fc_plain: [5, 3], K = 7) -> weights, FC(weights) -> y]:
-// tensors 0 buckets (constant), 1 weights [3, 5], 2 y; nodes 0 and 1.
+// tensors 0 buckets (constant), 1 weights [3, 5], 2 y, 3 x; nodes 0 and 1.
 void HashedGraph(FakeRuntime* rt) {
   const OptionSample& s = kOptionSamples[0];
   AddTensor(rt, "buckets", {7}, tfl::kTfLiteMmapRo, kBuckets7.data());
   AddTensor(rt, "weights", {3, 5}, tfl::kTfLiteArenaRw, nullptr);
   AddTensor(rt, "y", {1, 3}, tfl::kTfLiteArenaRw, nullptr);
+  AddTensor(rt, "x", {1, 5}, tfl::kTfLiteArenaRw, nullptr);
   AddNode(rt, 32, "HashedWeights", {0}, {1}, s.data, s.size);
-  AddNode(rt, 9, nullptr, {1}, {2}, nullptr, 0);  // FULLY_CONNECTED stand-in
+  AddNode(rt, 9, nullptr, {3, 1}, {2}, nullptr, 0);  // FULLY_CONNECTED stand-in
 }
 
 void ExpectRefused(const Outcome& o, const char* what,
@@ -908,13 +922,34 @@ void TestNodeIdentity() {
               o.invoke == tfl::kTfLiteOk && o.watched.size() == 15,
           "baseline: %s", o.error.c_str());
   }
-  for (int32_t builtin : {45, 0, 9, 51, -1}) {  // opcode confusion
-    FakeRuntime rt;
+  for (int32_t builtin : {101, 51, -1}) {  // opcode confusion, wiring fits
+    FakeRuntime rt;                          // (ABS, and codes with no rule)
     HashedGraph(&rt);
     rt.nodes[0].second.builtin_code = builtin;  // keeps its custom name
     const Outcome o = RunGraph(&rt);
     CHECK(o.replaced.empty(), "builtin %d with our custom name claimed",
           builtin);
+  }
+  // Opcode confusion whose wiring does not fit the builtin (STRIDED_SLICE
+  // takes 4 inputs, ADD 2, FULLY_CONNECTED 2..3; the node has 1): the whole
+  // graph is refused (XNNPACK would read the missing inputs).
+  for (int32_t builtin : {45, 0, 9}) {
+    FakeRuntime rt;
+    HashedGraph(&rt);
+    rt.nodes[0].second.builtin_code = builtin;
+    const Outcome o = RunGraph(&rt, {}, -1, 2, nullptr, /*expect_applied=*/false);
+    CHECK(o.replaced.empty() && Has(o.error, "node 0 (") &&
+              Has(o.error, "has 1 inputs and 1 outputs") &&
+              Has(o.error, "refusing the graph"),
+          "builtin %d with 1 input: %s", builtin, o.error.c_str());
+  }
+  {  // An absent (-1) input where the builtin has no optional input.
+    FakeRuntime rt;
+    HashedGraph(&rt);
+    rt.nodes[1].first.inputs->data[0] = -1;  // FULLY_CONNECTED's x
+    const Outcome o = RunGraph(&rt, {}, -1, 2, nullptr, /*expect_applied=*/false);
+    CHECK(Has(o.error, "node 1 (FULLY_CONNECTED) has input 0 absent (-1)"),
+          "absent input: %s", o.error.c_str());
   }
   {  // CUSTOM without a custom name (null), and an unknown name.
     for (const char* name : {static_cast<const char*>(nullptr), "Nope", ""}) {
@@ -1015,7 +1050,7 @@ void TestWiring() {
     rt.nodes[0].first.outputs->data[0] = 99;
     ExpectRefused(RunGraph(&rt), "output index",
                   {"output 0: tensor index 99 is not a tensor of the model "
-                   "(3 tensors)"});
+                   "(4 tensors)"});
     FakeRuntime rt2;
     HashedGraph(&rt2);
     rt2.nodes[0].first.inputs->data[0] = 99;
@@ -1303,8 +1338,9 @@ void TestLimits() {
     for (const char* limit : {"29", "30"}) {
       FakeRuntime rt;
       HashedGraph(&rt);
+      const int weights2 = static_cast<int>(rt.tensors.size());
       AddTensor(&rt, "weights2", {3, 5}, tfl::kTfLiteArenaRw, nullptr);
-      AddNode(&rt, 32, "HashedWeights", {0}, {3}, kOptionSamples[0].data,
+      AddNode(&rt, 32, "HashedWeights", {0}, {weights2}, kOptionSamples[0].data,
               kOptionSamples[0].size);
       const Outcome o = RunGraph(&rt, {{"max_virtual_weights", limit}});
       if (strcmp(limit, "30") == 0) {
