@@ -11,7 +11,10 @@ child process, so a crash shows as a signal instead of killing the test run:
   delegate refuse the graph before XNNPACK visits it;
 * class 4: an output of ours with constant data in the file, an output also
   written by another node or listed twice, an input that is an activation of
-  the wrong shape: one line naming the node and the tensor;
+  the wrong shape, any node writing a constant of the file (the runtime would
+  copy into it), and the converter's wiring (each input read by its node
+  alone but SMH's one U and V, rebuilt weights read only as a filter or bias):
+  one line naming the node and the tensor;
 * class 5: decompression bombs (2^30 virtual weights from a 2 KB file, SMH
   with 2^29 weights or rank 1024): refused before anything is allocated,
   naming the figure, the limit and how to raise it; the limits set through
@@ -219,6 +222,29 @@ def _smh_single(model, n, rank, kernel_shape):
     model.subgraphs[0].outputs = np.array([op.outputs[0]], np.int32)
 
 
+def _builtin_writes_buckets(model):
+    """The last builtin operator writes our first operator's buckets (the
+    runtime would copy its result into the file constant: a heap overflow)."""
+    op = _our_ops(model)[0]
+    builtin = [o for o in model.subgraphs[0].operators if o not in _our_ops(model)][-1]
+    builtin.outputs = np.array([op.inputs[0]], np.int32)
+
+
+def _smh_v_is_u(model):
+    """The second SMHWeights node reads U as its V (shapes agree: a valid-looking
+    graph that would run with other numbers)."""
+    op = _our_ops(model)[1]
+    op.inputs[1] = op.inputs[0]
+
+
+def _weights_as_activation(model):
+    """A FULLY_CONNECTED reads our rebuilt weights as its input x."""
+    weights = _our_ops(model)[0].outputs[0]
+    for op in model.subgraphs[0].operators:
+        if weights in op.inputs and op not in _our_ops(model):
+            op.inputs[0] = weights
+
+
 CASES = {
     # name: (base, mutation, fragments of the message)
     "output_file_constant": ("smh", _output_is_file_constant,
@@ -228,6 +254,16 @@ CASES = {
                       ["HashedWeights node 0", "is also the output of another node"]),
     "output_twice": ("fresh_int8", _output_twice,
                      ["FreshWeights node 0", "output 1 is the same tensor as output 0"]),
+    "builtin_writes_constant": ("fresh_int8", _builtin_writes_buckets,
+                                ["writes output 0 (tensor", "a constant of the model file",
+                                 "refusing the graph"]),
+    "smh_v_is_u": ("smh", _smh_v_is_u,
+                   ["SMHWeights node 1: input 1 (tensor",
+                    "is not the V of the graph's other SMHWeights nodes",
+                    "the graph would run with other numbers"]),
+    "weights_as_activation": ("hashed", _weights_as_activation,
+                              ["HashedWeights node 0: output 0 (tensor",
+                               "is not read (only) as input 1 (filter)"]),
     "input_activation": ("hashed", _input_is_graph_input,
                          ["HashedWeights node 0", "input 0 (buckets, key 'buckets')",
                           "got float32 [1, 6]"]),

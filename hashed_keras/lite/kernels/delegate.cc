@@ -73,6 +73,7 @@ struct PrepareState {
   TfLiteContext* context = nullptr;
   std::vector<int> claimed;              // node indices, ascending
   std::vector<unsigned char> producers;  // per tensor: nodes writing it (<= 255)
+  std::string wiring;  // why the served nodes' wiring does not fit, or ""
 };
 
 uint64_t SaturatingAdd(uint64_t a, uint64_t b) {
@@ -166,44 +167,6 @@ const OpKind* ServedKind(const TfLiteRegistration* reg) {
   return FindOpKind(v1->custom_name);
 }
 
-// Whether a builtin node's wiring fits its operator (verify_builtin_rules.h,
-// the rule the verifier applies to files): the number of inputs and outputs,
-// and -1 only at optional inputs. The runtime's XNNPACK delegate reads a
-// builtin's inputs before any check of their count (LiteRT's
-// VisitStridedSliceNode reads inputs[3] of any STRIDED_SLICE node), so a
-// file whose operator code was changed would crash it. The stock runtime
-// never gets there on our files (our custom operators stay unresolved and
-// it does not apply XNNPACK); with this delegate loaded it does, so the
-// delegate refuses such a graph. Ours and other custom operators pass.
-bool BuiltinWiringFits(const TfLiteRegistration* reg, const TfLiteNode* node,
-                       std::string* why) {
-  const int code = AsV1(reg)->builtin_code;
-  if (code == tfl::kTfLiteBuiltinCustom || code == tfl::kTfLiteBuiltinDelegate) {
-    return true;
-  }
-  const BuiltinArity* arity = FindBuiltinArity(code);
-  const int num_inputs = node->inputs != nullptr ? node->inputs->size : 0;
-  const int num_outputs = node->outputs != nullptr ? node->outputs->size : 0;
-  const char* name = tflite::EnumNameBuiltinOperator(
-      static_cast<tflite::BuiltinOperator>(code));
-  if (!CountsFit(arity, num_inputs, num_outputs)) {
-    *why = Format("(%s) has %d inputs and %d outputs, but %s takes %s "
-                  "inputs and %s outputs",
-                  name, num_inputs, num_outputs, name,
-                  CountRange(arity->min_inputs, arity->max_inputs).c_str(),
-                  CountRange(arity->min_outputs, arity->max_outputs).c_str());
-    return false;
-  }
-  for (int i = 0; i < num_inputs; ++i) {
-    if (node->inputs->data[i] < 0 && !InputMayBeAbsent(arity, i)) {
-      *why = Format("(%s) has input %d absent (-1), but it is not optional",
-                    name, i);
-      return false;
-    }
-  }
-  return true;
-}
-
 const char* AllocationName(int type) {
   static const char* const kNames[] = {
       "none", "mmap-ro (a constant of the file)", "arena", "arena-persistent",
@@ -224,6 +187,149 @@ std::string TensorLabel(TfLiteContext* context, int index) {
   const tfl::TfLiteTensor* t = TensorAt(context, index);
   return "tensor " + std::to_string(index) +
          (t != nullptr && t->name ? " '" + Printable(t->name) + "'" : "");
+}
+
+// Whether a builtin node's wiring fits its operator (verify_builtin_rules.h,
+// the rule the verifier applies to files): the number of inputs and outputs,
+// and -1 only at optional inputs. The runtime's XNNPACK delegate reads a
+// builtin's inputs before any check of their count (LiteRT's
+// VisitStridedSliceNode reads inputs[3] of any STRIDED_SLICE node), so a
+// file whose operator code was changed would crash it. The stock runtime
+// never gets there on our files (our custom operators stay unresolved and
+// it does not apply XNNPACK); with this delegate loaded it does, so the
+// delegate refuses such a graph. Ours and other custom operators pass.
+//
+// Also, for every node but ours (CheckWiring says more of them) and delegate
+// kernels: no output is a constant of the file. The runtime writes a node's
+// outputs wherever their data points (RESHAPE copies into a file constant
+// its size does not fit: a heap overflow), and a constant written by one
+// node may be our operator's input.
+bool NodeWiringFits(TfLiteContext* context, const TfLiteRegistration* reg,
+                    const TfLiteNode* node, std::string* why) {
+  const int code = AsV1(reg)->builtin_code;
+  if (code == tfl::kTfLiteBuiltinDelegate || ServedKind(reg) != nullptr) {
+    return true;
+  }
+  const char* name = code == tfl::kTfLiteBuiltinCustom
+                         ? "CUSTOM"
+                         : tflite::EnumNameBuiltinOperator(
+                               static_cast<tflite::BuiltinOperator>(code));
+  for (int i = 0; node->outputs != nullptr && i < node->outputs->size; ++i) {
+    const tfl::TfLiteTensor* t = TensorAt(context, node->outputs->data[i]);
+    if (t != nullptr && t->allocation_type == tfl::kTfLiteMmapRo) {
+      *why = Format("(%s) writes output %d (%s), a constant of the model file",
+                    name, i,
+                    TensorLabel(context, node->outputs->data[i]).c_str());
+      return false;
+    }
+  }
+  if (code == tfl::kTfLiteBuiltinCustom) return true;
+  const BuiltinArity* arity = FindBuiltinArity(code);
+  const int num_inputs = node->inputs != nullptr ? node->inputs->size : 0;
+  const int num_outputs = node->outputs != nullptr ? node->outputs->size : 0;
+  if (!CountsFit(arity, num_inputs, num_outputs)) {
+    *why = Format("(%s) has %d inputs and %d outputs, but %s takes %s "
+                  "inputs and %s outputs",
+                  name, num_inputs, num_outputs, name,
+                  CountRange(arity->min_inputs, arity->max_inputs).c_str(),
+                  CountRange(arity->min_outputs, arity->max_outputs).c_str());
+    return false;
+  }
+  for (int i = 0; i < num_inputs; ++i) {
+    if (node->inputs->data[i] < 0 && !InputMayBeAbsent(arity, i)) {
+      *why = Format("(%s) has input %d absent (-1), but it is not optional",
+                    name, i);
+      return false;
+    }
+  }
+  return true;
+}
+
+// How the served nodes sit in the graph -- the converter's wiring, which
+// the verifier requires of files (verify.cc, VerifyOurOperator) and the
+// delegate of graphs: each input of ours is read by its node alone, except
+// SMH's U and V, the same two distinct tensors for every SMHWeights node;
+// output 0 (weights) is read only as input 1 (filter) and output 1 (bias)
+// only as input 2 of FULLY_CONNECTED or CONV_2D nodes, and by at least one.
+// A graph rewired otherwise would run with other numbers, silently.
+bool ServedWiringFits(TfLiteContext* context, const TfLiteIntArray* plan,
+                      const std::vector<int>& claimed, std::string* why) {
+  struct Use {
+    int tensor, code, position;
+    bool operator<(const Use& o) const { return tensor < o.tensor; }
+  };
+  std::vector<Use> uses;
+  for (int i = 0; i < plan->size; ++i) {
+    TfLiteNode* node = nullptr;
+    TfLiteRegistration* reg = nullptr;
+    if (context->GetNodeAndRegistration(context, plan->data[i], &node, &reg) !=
+            tfl::kTfLiteOk ||
+        node == nullptr || reg == nullptr || node->inputs == nullptr) {
+      continue;
+    }
+    for (int k = 0; k < node->inputs->size; ++k) {
+      if (node->inputs->data[k] >= 0) {
+        uses.push_back({node->inputs->data[k], AsV1(reg)->builtin_code, k});
+      }
+    }
+  }
+  std::stable_sort(uses.begin(), uses.end());
+  auto uses_of = [&](int t) {
+    return std::equal_range(uses.begin(), uses.end(), Use{t, 0, 0});
+  };
+  int smh_u = -1, smh_v = -1;
+  for (const int index : claimed) {
+    TfLiteNode* node = nullptr;
+    TfLiteRegistration* reg = nullptr;
+    context->GetNodeAndRegistration(context, index, &node, &reg);
+    const char* name = ServedKind(reg)->custom_name;
+    const bool smh = strcmp(name, "SMHWeights") == 0;
+    const std::string where = Format("%s node %d", name, index);
+    for (int k = 0; node->inputs != nullptr && k < node->inputs->size; ++k) {
+      const int t = node->inputs->data[k];
+      if (t < 0) continue;
+      if (smh && k < 2) {
+        int& expected = k == 0 ? smh_u : smh_v;
+        if (expected < 0) expected = t;
+        if (t != expected || smh_u == smh_v) {
+          *why = Format("%s: input %d (%s) is not the %s of the graph's other "
+                        "SMHWeights nodes (%s), or U and V are the same tensor",
+                        where.c_str(), k, TensorLabel(context, t).c_str(),
+                        k == 0 ? "U" : "V",
+                        TensorLabel(context, expected).c_str());
+          return false;
+        }
+        continue;
+      }
+      const auto range = uses_of(t);
+      if (range.second - range.first != 1) {
+        *why = Format("%s: input %d (%s) is read by %d node inputs; each "
+                      "layer's buckets and scales belong to its node alone",
+                      where.c_str(), k, TensorLabel(context, t).c_str(),
+                      static_cast<int>(range.second - range.first));
+        return false;
+      }
+    }
+    for (int k = 0; node->outputs != nullptr && k < node->outputs->size && k < 2;
+         ++k) {
+      const int t = node->outputs->data[k];
+      const auto range = uses_of(t);
+      bool fits = range.first != range.second;
+      for (auto u = range.first; fits && u != range.second; ++u) {
+        fits = (u->code == tflite::BuiltinOperator_FULLY_CONNECTED ||
+                u->code == tflite::BuiltinOperator_CONV_2D) &&
+               u->position == k + 1;
+      }
+      if (!fits) {
+        *why = Format("%s: output %d (%s) is not read (only) as input %d (%s) "
+                      "of FULLY_CONNECTED or CONV_2D nodes",
+                      where.c_str(), k, TensorLabel(context, t).c_str(), k + 1,
+                      k == 0 ? "filter" : "bias");
+        return false;
+      }
+    }
+  }
+  return true;
 }
 
 // The wiring of a node, before any operator or data is looked at (see the
@@ -649,6 +755,9 @@ void* KernelInit(TfLiteContext* context, const char* buffer, size_t) {
     kernel->init_error = InitNode(context, kernel, state, nodes->data[i]);
     if (!kernel->init_error.empty()) break;
   }
+  if (kernel->init_error.empty() && state != nullptr) {
+    kernel->init_error = state->wiring;
+  }
   return kernel;
 }
 
@@ -933,11 +1042,11 @@ TfLiteStatus DelegatePrepare(TfLiteContext* context, TfLiteDelegate* base) {
       }
     }
     std::string why;
-    if (!BuiltinWiringFits(reg, node, &why)) {
+    if (!NodeWiringFits(context, reg, node, &why)) {
       context->ReportError(
           context,
-          "%s: node %d %s; refusing the graph (the runtime would read past "
-          "the node's inputs). The file is corrupt or was modified: convert "
+          "%s: node %d %s; refusing the graph (the runtime would read or "
+          "write out of bounds). The file is corrupt or was modified: convert "
           "the model again, and load files through hashed_keras.lite."
           "Interpreter, which verifies them",
           kDelegateName, plan->data[i], why.c_str());
@@ -949,6 +1058,12 @@ TfLiteStatus DelegatePrepare(TfLiteContext* context, TfLiteDelegate* base) {
   state.claimed.erase(std::unique(state.claimed.begin(), state.claimed.end()),
                       state.claimed.end());
   const std::vector<int>& claimed = state.claimed;
+  // Reported by the kernel's Prepare unless a node's own checks (which say
+  // more) fail first.
+  if (!ServedWiringFits(context, plan, claimed, &state.wiring)) {
+    state.wiring += "; the graph would run with other numbers: the file is "
+                    "corrupt or was modified, convert the model again";
+  }
 
   std::string how;
   size_t reg_size = MeasureRegistrationSize(context, plan, &how);

@@ -1338,10 +1338,15 @@ void TestLimits() {
     for (const char* limit : {"29", "30"}) {
       FakeRuntime rt;
       HashedGraph(&rt);
-      const int weights2 = static_cast<int>(rt.tensors.size());
+      // A second layer of the converter's wiring: its own buckets, its
+      // weights read as the filter of a second FULLY_CONNECTED.
+      const int buckets2 = static_cast<int>(rt.tensors.size());
+      AddTensor(&rt, "buckets2", {7}, tfl::kTfLiteMmapRo, kBuckets7.data());
       AddTensor(&rt, "weights2", {3, 5}, tfl::kTfLiteArenaRw, nullptr);
-      AddNode(&rt, 32, "HashedWeights", {0}, {weights2}, kOptionSamples[0].data,
-              kOptionSamples[0].size);
+      AddTensor(&rt, "y2", {1, 3}, tfl::kTfLiteArenaRw, nullptr);
+      AddNode(&rt, 32, "HashedWeights", {buckets2}, {buckets2 + 1},
+              kOptionSamples[0].data, kOptionSamples[0].size);
+      AddNode(&rt, 9, nullptr, {3, buckets2 + 1}, {buckets2 + 2}, nullptr, 0);
       const Outcome o = RunGraph(&rt, {{"max_virtual_weights", limit}});
       if (strcmp(limit, "30") == 0) {
         CHECK(o.prepare == tfl::kTfLiteOk, "two nodes: %s", o.error.c_str());
