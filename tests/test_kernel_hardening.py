@@ -245,6 +245,16 @@ def _weights_as_activation(model):
             op.inputs[0] = weights
 
 
+def _reshape_output_int4(model):
+    """RESHAPE's output retyped to INT4: the runtime copies the float32 input's
+    bytes into the smaller INT4 tensor (a heap overflow)."""
+    from ai_edge_litert import schema_py_generated as schema
+    for op in model.subgraphs[0].operators:
+        code = model.operatorCodes[op.opcodeIndex]
+        if max(code.builtinCode, code.deprecatedBuiltinCode) == schema.BuiltinOperator.RESHAPE:
+            _tensor(model, op.outputs[0]).type = schema.TensorType.INT4
+
+
 CASES = {
     # name: (base, mutation, fragments of the message)
     "output_file_constant": ("smh", _output_is_file_constant,
@@ -264,6 +274,9 @@ CASES = {
     "weights_as_activation": ("hashed", _weights_as_activation,
                               ["HashedWeights node 0: output 0 (tensor",
                                "is not read (only) as input 1 (filter)"]),
+    "reshape_output_int4": ("smh", _reshape_output_int4,
+                            ["(RESHAPE) has output 0 of type", "but its input 0 is float32",
+                             "refusing the graph"]),
     "input_activation": ("hashed", _input_is_graph_input,
                          ["HashedWeights node 0", "input 0 (buckets, key 'buckets')",
                           "got float32 [1, 6]"]),

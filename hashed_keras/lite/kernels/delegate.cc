@@ -242,6 +242,27 @@ bool NodeWiringFits(TfLiteContext* context, const TfLiteRegistration* reg,
       return false;
     }
   }
+  // Output types (the runtime's kernels copy bytes by the input's type:
+  // RESHAPE into an INT4 output overflows it).
+  const BuiltinTypeRule* rule = FindBuiltinTypeRule(code);
+  const tfl::TfLiteTensor* in =
+      rule != nullptr && rule->input < num_inputs
+          ? TensorAt(context, node->inputs->data[rule->input])
+          : nullptr;
+  auto quant = [](int t) {
+    return t == tfl::kTfLiteInt8 || t == tfl::kTfLiteUInt8 ||
+           t == tfl::kTfLiteInt16;
+  };
+  for (int k = 0; in != nullptr && k < num_outputs; ++k) {
+    const tfl::TfLiteTensor* out = TensorAt(context, node->outputs->data[k]);
+    if (out != nullptr && !OutputTypeFits(*rule, in->type, out->type, quant)) {
+      *why = Format("(%s) has output %d of type %s (%d), but its input %d "
+                    "is %s",
+                    name, k, TypeName(out->type), static_cast<int>(out->type),
+                    rule->input, TypeName(in->type));
+      return false;
+    }
+  }
   return true;
 }
 

@@ -53,6 +53,7 @@ typedef enum TfLiteType : int {
   kTfLiteFloat32 = 1,
   kTfLiteInt32 = 2,
   kTfLiteUInt8 = 3,
+  kTfLiteInt16 = 7,
   kTfLiteInt8 = 9,
 } TfLiteType;
 

@@ -929,11 +929,13 @@ bool ModelVerifier::VerifyBuiltinWiring(uint32_t sg, uint32_t index,
                        kReconvert));
   }
   // Types: outputs of the builtin's input type (verify_builtin_rules.h).
-  for (const BuiltinTypeRule& r : kBuiltinTypeRules) {
-    if (static_cast<int>(r.op) != code) continue;
-    if (r.input >= num_inputs) break;
-    const int in = op->inputs()->Get(static_cast<uint32_t>(r.input));
-    if (in < 0) break;
+  const BuiltinTypeRule* type_rule = FindBuiltinTypeRule(code);
+  const int rule_input = type_rule != nullptr ? type_rule->input : num_inputs;
+  const int in = rule_input < num_inputs
+                     ? op->inputs()->Get(static_cast<uint32_t>(rule_input))
+                     : -1;
+  if (in >= 0) {
+    const BuiltinTypeRule& r = *type_rule;
     const auto* tensors = model_->subgraphs()->Get(sg)->tensors();
     const int in_type = tensors->Get(static_cast<uint32_t>(in))->type();
     auto quant = [](int t) {
@@ -943,11 +945,7 @@ bool ModelVerifier::VerifyBuiltinWiring(uint32_t sg, uint32_t index,
     for (int k = 0; k < num_outputs; ++k) {
       const int out = op->outputs()->Get(static_cast<uint32_t>(k));
       const int out_type = tensors->Get(static_cast<uint32_t>(out))->type();
-      if (out_type == in_type ||
-          (r.rule == TypeRule::kQuantClass && quant(in_type) &&
-           quant(out_type))) {
-        continue;
-      }
+      if (OutputTypeFits(r, in_type, out_type, quant)) continue;
       return Fail(HK_VERIFY_OPERATOR,
                   Format("%s: output %d (%s) is %s, but input %d (%s) is %s; "
                          "%s outputs the type of its input%s; %s",
@@ -960,7 +958,6 @@ bool ModelVerifier::VerifyBuiltinWiring(uint32_t sg, uint32_t index,
                              : "",
                          kReconvert));
     }
-    break;
   }
   for (int i = 0; i < num_inputs; ++i) {
     if (op->inputs()->Get(static_cast<uint32_t>(i)) != -1) continue;

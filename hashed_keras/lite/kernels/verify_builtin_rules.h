@@ -262,6 +262,22 @@ constexpr BuiltinTypeRule kBuiltinTypeRules[] = {
     {tflite::BuiltinOperator_SUM, 0, TypeRule::kQuantClass},
 };
 
+// The type rule of a builtin code, or nullptr (no type check).
+inline const BuiltinTypeRule* FindBuiltinTypeRule(int code) {
+  for (const BuiltinTypeRule& r : kBuiltinTypeRules) {
+    if (static_cast<int>(r.op) == code) return &r;
+  }
+  return nullptr;
+}
+
+// Whether an output of type `out` fits rule `r` for an input of type `in`;
+// `quant(t)` says whether t is one of INT8, UINT8, INT16 (the schema's and
+// the runtime's enums number types differently).
+template <typename IsQuant>
+bool OutputTypeFits(const BuiltinTypeRule& r, int in, int out, IsQuant quant) {
+  return out == in || (r.rule == TypeRule::kQuantClass && quant(in) && quant(out));
+}
+
 }  // namespace hk
 
 #endif  // HASHED_KERAS_LITE_KERNELS_VERIFY_BUILTIN_RULES_H_
