@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hashed_keras import data, training
+from hk_experiments import data, training
 
 
 def minutes_left(ran_seconds, to_run: int) -> float | None:

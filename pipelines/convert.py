@@ -17,7 +17,7 @@ import sys
 import numpy as np
 from absl import app, flags
 
-from hashed_keras import data
+from hk_experiments import data
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("model", None, "The .keras model.", required=True)

@@ -22,7 +22,7 @@ import numpy as np
 import pytest
 
 import hashed_keras  # noqa: F401 - registers the layers for load_model
-from hashed_keras import data
+from hk_experiments import data
 
 ROOT = Path(__file__).resolve().parents[1]
 # Full digits (1437 training examples, 29 steps an epoch): long enough that a

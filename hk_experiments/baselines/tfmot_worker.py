@@ -1,6 +1,6 @@
 """tfmot magnitude pruning / weight clustering of a zoo model, in a process of its own.
 
-    python -m hashed_keras.baselines.tfmot_worker --model mlp3 --method prune \\
+    python -m hk_experiments.baselines.tfmot_worker --model mlp3 --method prune \\
         --dataset digits --epochs 2 --sparsity 0.875 --out runs/tfmot_prune
 
 tensorflow-model-optimization 0.8.1 works only with legacy Keras (``tf_keras``),
@@ -13,24 +13,24 @@ imported without it.
 ``python -m`` first runs ``hashed_keras/__init__.py``, which imports Keras 3
 and TensorFlow; the ``-m`` entry point therefore re-executes this file as a
 plain script (same arguments, same process id) before doing anything.
-:func:`hashed_keras.baselines.tfmot.run_tfmot` runs the script directly.
+:func:`hk_experiments.baselines.tfmot.run_tfmot` runs the script directly.
 
 In the worker, ``import keras`` (Keras 3) is blocked: tfmot's prune registry
 and the TFLite converter only *try* it (and fall back on an ImportError), so the
 process holds tf_keras alone.
 
-Steps: build the tf_keras mirror of ``hashed_keras.models.build(model,
+Steps: build the tf_keras mirror of ``hk_experiments.models.build(model,
 "dense")`` (same layer names and sizes, see :func:`build_model`), train it
-dense (Adam, sparse categorical cross-entropy, as ``hashed_keras.training``),
+dense (Adam, sparse categorical cross-entropy, as ``hk_experiments.training``),
 wrap it (``prune_low_magnitude`` with a polynomial or constant schedule, or
 ``cluster_weights`` with k-means++ centroids), fine-tune, strip the wrappers,
 convert with ``tf.lite.TFLiteConverter`` to ``OUT/model.tflite``, evaluate
 that file with the TFLite interpreter on the *whole* test split, and write
 ``OUT/metrics.json``.
 
-Data: ``hashed_keras/data.py`` imports only numpy at module level (Keras
+Data: ``hk_experiments/data.py`` imports only numpy at module level (Keras
 only inside its keras.datasets fallback for MNIST without ``--data_dir``), but
-importing it as ``hashed_keras.data`` would run the package's ``__init__``
+importing it as ``hk_experiments.data`` would run the package's ``__init__``
 (Keras 3). :func:`load_data` therefore loads that same file by path as a
 standalone module, so the data sets, splits and ``[0, 1]`` scaling are exactly
 those of the rest of the project. ``--limit N`` keeps N training examples, the
@@ -65,7 +65,7 @@ EXIT_TF_IMPORTED = 4
 INSTALL_HINT = ("pip install --no-deps tf-keras==2.21.0 tensorflow-model-optimization==0.8.1 "
                 "(or: pip install --no-deps -r requirements-baselines.txt)")
 
-# hidden dense units, conv filters and conv padding of hashed_keras.models' zoo (width 1).
+# hidden dense units, conv filters and conv padding of hk_experiments.models' zoo (width 1).
 ARCHS = {
     "mlp3": dict(convs=(), dense=(1000,), pad=None),
     "mlp5": dict(convs=(), dense=(1000, 1000, 1000), pad=None),
@@ -99,11 +99,11 @@ def _import_tensorflow():
     tf = sys.modules.get("tensorflow")
     if tf is not None and not getattr(tf, "_tf_uses_legacy_keras", False):
         raise TensorFlowAlreadyImported(
-            "TensorFlow was imported before hashed_keras.baselines.tfmot_worker could set "
+            "TensorFlow was imported before hk_experiments.baselines.tfmot_worker could set "
             "TF_USE_LEGACY_KERAS=1, so tf.keras is Keras 3 and tfmot 0.8.1 cannot run here. "
             "Run the worker in a process of its own: `python -m "
-            "hashed_keras.baselines.tfmot_worker ...` or "
-            "hashed_keras.baselines.tfmot.run_tfmot(...), not from a process that imported "
+            "hk_experiments.baselines.tfmot_worker ...` or "
+            "hk_experiments.baselines.tfmot.run_tfmot(...), not from a process that imported "
             "tensorflow, keras or hashed_keras.")
     os.environ["TF_USE_LEGACY_KERAS"] = "1"
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -120,10 +120,10 @@ def _import_tensorflow():
 
 
 def load_data(name, data_dir=None, limit=None, seed=0):
-    """``hashed_keras.data.load(name, data_dir)`` without importing hashed_keras.
+    """``hk_experiments.data.load(name, data_dir)`` without importing hashed_keras.
 
     Returns:
-      A ``hashed_keras.data.Dataset`` whose training split is cut to ``limit``
+      A ``hk_experiments.data.Dataset`` whose training split is cut to ``limit``
       examples exactly as ``data.load(..., limit=limit, seed=seed)`` does; the
       test split is kept whole.
     """
@@ -150,7 +150,7 @@ def load_data(name, data_dir=None, limit=None, seed=0):
 
 
 def build_model(keras, name, input_shape, num_classes=10):
-    """The tf_keras mirror of ``hashed_keras.models.build(name, "dense")``.
+    """The tf_keras mirror of ``hk_experiments.models.build(name, "dense")``.
 
     Same layer names, sizes, activations and paddings as ``models._mlp`` /
     ``models._cnn`` at width 1 without dropout: 3x3 "same" convs; LeNet's 5x5
@@ -431,7 +431,7 @@ def run(args, argv):
         "max_kernel_unique": max(r["kernel_unique"] for r in layers),
         "layers": layers,
         "tflite_weights": tflite_weights,
-        "command": "python -m hashed_keras.baselines.tfmot_worker " + shlex.join(argv[1:]),
+        "command": "python -m hk_experiments.baselines.tfmot_worker " + shlex.join(argv[1:]),
         "keras3_in_process": sys.modules.get("keras") is not None,
         "versions": {"tensorflow": tf.__version__, "tf_keras": _version("tf_keras"),
                      "tensorflow_model_optimization": tfmot.__version__},
@@ -459,10 +459,10 @@ def _define_flags():
 
     f = flags
     f.DEFINE_enum("model", "mlp3", MODELS, "Zoo model (the dense architecture of "
-                  "hashed_keras.models).")
+                  "hk_experiments.models).")
     f.DEFINE_enum("method", "prune", METHODS, "prune: tfmot magnitude pruning; cluster: "
                   "tfmot weight clustering.")
-    f.DEFINE_enum("dataset", "digits", DATASETS, "Data set (hashed_keras.data).")
+    f.DEFINE_enum("dataset", "digits", DATASETS, "Data set (hk_experiments.data).")
     f.DEFINE_string("data_dir", None, "Directory of the four IDX files (fashion_mnist, "
                     "mnist).")
     f.DEFINE_integer("epochs", 10, "Dense training epochs.", lower_bound=1)
@@ -492,7 +492,7 @@ def _define_flags():
     f.DEFINE_integer("seed", 0, "Seed of the initialisation, shuffling and --limit subset.")
     f.DEFINE_string("out", "runs/tfmot", "Output directory (model.tflite, metrics.json).")
     f.DEFINE_bool("describe", False, "Print the tf_keras layers of every model for every "
-                  "input shape as JSON and exit (checks the mirror of hashed_keras.models).")
+                  "input shape as JSON and exit (checks the mirror of hk_experiments.models).")
     return flags.FLAGS
 
 

@@ -1,13 +1,13 @@
 """tfmot pruning and clustering baselines, run in a subprocess.
 
->>> from hashed_keras.baselines.tfmot import run_tfmot
+>>> from hk_experiments.baselines.tfmot import run_tfmot
 >>> metrics = run_tfmot("mlp3", "prune", "digits", "runs/tfmot/mlp3_prune",
 ...                     epochs=2, sparsity=0.875)
 >>> metrics["accuracy"], metrics["file_bytes"], metrics["gzip_bytes"], metrics["sparsity"]
 
 tfmot 0.8.1 needs legacy Keras (``tf_keras``, ``TF_USE_LEGACY_KERAS=1`` before
 TensorFlow is imported), which cannot share a process with Keras 3: each run
-is :mod:`hashed_keras.baselines.tfmot_worker` in a fresh Python process. See
+is :mod:`hk_experiments.baselines.tfmot_worker` in a fresh Python process. See
 that module for the steps and ``metrics.json``'s fields.
 """
 
