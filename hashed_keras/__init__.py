@@ -6,36 +6,12 @@ use (PEP 562). The experiment harness (zoo, data sets, training, baselines) is
 the separate package ``hk_experiments``.
 """
 
-import importlib
-import sys
-import types
+from hashed_keras._lazy import lazy_package
 
 __version__ = "0.1.0"
 
-_SUBMODULES = ("compress", "hashing", "layers", "lite", "replaceable", "smh")
-
-
-def _compress_module():
-    return importlib.import_module(f"{__name__}.compress")
-
-
-class _Package(types.ModuleType):
-    # `hashed_keras.compress` is the function, although `compress` is also the
-    # submodule's name: the import system's binding of the submodule is ignored.
-    compress = property(lambda self: _compress_module().compress, lambda self, module: None)
-    summarize = property(lambda self: _compress_module().summarize)
-
-
-def __getattr__(name):
-    if name in _SUBMODULES:
-        return importlib.import_module(f"{__name__}.{name}")
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__():
-    return sorted(set(globals()) | set(_SUBMODULES) | {"summarize"})
-
-
-sys.modules[__name__].__class__ = _Package
+lazy_package(__name__, {"compress": "compress:compress", "summarize": "compress:summarize",
+                        **{name: name for name in ("hashing", "layers", "lite", "replaceable",
+                                                   "smh")}})
 
 __all__ = ["compress", "summarize", "hashing", "layers", "smh", "__version__"]

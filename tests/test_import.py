@@ -27,3 +27,10 @@ def test_compress_is_the_function_after_its_module_is_imported():
     import hashed_keras.compress  # noqa: F401  (binds the submodule's name on the package)
 
     assert callable(hashed_keras.compress) and callable(hashed_keras.summarize)
+
+
+def test_convert_is_the_function_after_its_module_is_imported():
+    from hashed_keras import lite
+    import hashed_keras.lite.convert  # noqa: F401
+
+    assert callable(lite.convert)

@@ -7,21 +7,13 @@ Names load on first use (PEP 562): the kernels' path and the verifier need
 neither Keras nor TensorFlow.
 """
 
-import importlib
+from hashed_keras._lazy import lazy_package
 
 _NAMES = {"convert": "convert", "ConversionError": "convert", "ConversionReport": "convert",
           "Interpreter": "interpreter", "make_interpreter": "interpreter",
           "load_kernels": "interpreter", "library_path": "kernel_library"}
-
-
-def __getattr__(name):
-    if name in _NAMES:
-        return getattr(importlib.import_module(f"{__name__}.{_NAMES[name]}"), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__():
-    return sorted(set(globals()) | set(_NAMES))
-
+lazy_package(__name__, {**{name: f"{module}:{name}" for name, module in _NAMES.items()},
+                        **{name: name for name in ("flatbuffer", "interpreter", "kernel_library",
+                                                   "measure", "ops", "verify")}})
 
 __all__ = list(_NAMES)
