@@ -53,7 +53,7 @@ def _check_common(metrics, out):
     assert metrics["accuracy"] > 0.5
     assert abs(metrics["accuracy"] - metrics["keras_accuracy"]) < 0.01
     assert 0 < metrics["gzip_bytes"] < metrics["file_bytes"]
-    assert metrics["keras3_in_process"] is False
+    assert metrics["keras_package"] == "tf_keras"
     assert metrics["command"].startswith("python -m hk_experiments.baselines.tfmot_worker ")
     assert metrics["wall_seconds"] > 0
 
@@ -93,7 +93,7 @@ def test_worker_mirrors_the_zoo_architectures():
 
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
     result = subprocess.run(
-        [sys.executable, str(tfmot_runner.WORKER), "--describe"], cwd=ROOT, env=env,
+        [sys.executable, "-m", tfmot_runner.WORKER, "--describe"], cwd=ROOT, env=env,
         capture_output=True, text=True, timeout=120, check=True)
     described = json.loads(result.stdout.strip().splitlines()[-1])
     for key, archs in described.items():
