@@ -109,7 +109,7 @@ def run_tflite(path, x):
 def train_or_load(args, dataset):
     import keras
 
-    import hashed_keras  # noqa: F401  (registers the layers for loading)
+    from hashed_keras import layers, smh  # noqa: F401  (register the layers for loading)
     from hk_experiments import training
 
     if args.keras:

@@ -103,7 +103,7 @@ def deploy_cell(cfg: training.TrainConfig) -> dict:
         return json.loads(path.read_text())
     import keras
 
-    import hashed_keras  # noqa: F401  (registers the layers for loading)
+    from hashed_keras import layers, smh  # noqa: F401  (register the layers for loading)
     from hashed_keras import lite
     from hashed_keras.lite import measure
 

@@ -157,7 +157,7 @@ def _export(method: Method, cfg: training.TrainConfig, cell_dir: Path, dataset) 
     import keras
     import numpy as np
 
-    import hashed_keras  # noqa: F401  (registers the layers for loading)
+    from hashed_keras import layers, smh  # noqa: F401  (register the layers for loading)
     from hashed_keras import lite
 
     model = keras.models.load_model(Path(cfg.out) / "model.keras")

@@ -40,7 +40,7 @@ def _load_keras_model(path):
 
     import keras
 
-    import hashed_keras  # noqa: F401  (registers the layers for loading)
+    from hashed_keras import layers, smh  # noqa: F401  (register the layers for loading)
 
     if not os.path.exists(path):
         sys.exit(f"error: --model {path}: no such file; check the path.")
