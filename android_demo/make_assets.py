@@ -109,8 +109,8 @@ def run_tflite(path, x):
 def train_or_load(args, dataset):
     import keras
 
-    import hashed_keras  # noqa: F401  (registers the layers for loading)
-    from hashed_keras import training
+    from hashed_keras import layers, smh  # noqa: F401  (register the layers for loading)
+    from hk_experiments import training
 
     if args.keras:
         return keras.models.load_model(args.keras), f"loaded from {args.keras}", None
@@ -129,7 +129,8 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     import numpy as np
 
-    from hashed_keras import data, lite
+    from hashed_keras import lite
+    from hk_experiments import data
     from hashed_keras.lite import measure
 
     out = Path(args.out)

@@ -20,7 +20,7 @@ from pathlib import Path
 from absl import app, flags
 
 from benchmarks import grid
-from hashed_keras import data, training
+from hk_experiments import data, training
 
 FLAGS = flags.FLAGS
 flags.DEFINE_enum("dataset", "fashion_mnist", list(data.DATASETS), "Data set.")

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hashed_keras import data, training
+from hk_experiments import data, training
 
 
 def minutes_left(ran_seconds, to_run: int) -> float | None:
@@ -103,7 +103,7 @@ def deploy_cell(cfg: training.TrainConfig) -> dict:
         return json.loads(path.read_text())
     import keras
 
-    import hashed_keras  # noqa: F401  (registers the layers for loading)
+    from hashed_keras import layers, smh  # noqa: F401  (register the layers for loading)
     from hashed_keras import lite
     from hashed_keras.lite import measure
 

@@ -164,7 +164,8 @@ def _setup_table(lib, paths):
 
     import keras
 
-    from hashed_keras import lite, models
+    from hashed_keras import lite
+    from hk_experiments import models
     keras.utils.set_random_seed(0)
     work = Path(tempfile.mkdtemp(prefix="rebuild_rate_"))
     print(f"interpreter setup, median of {FLAGS.setup_rounds} alternating rounds "

@@ -2,7 +2,7 @@
 
   python -m benchmarks.smh_train_step [--fraction 0.25] [--rounds 5] [--steps 10]
 
-Builds the zoo's ResNet-20 (``hashed_keras.models``, CIFAR variant: a 3x3 stem,
+Builds the zoo's ResNet-20 (``hk_experiments.models``, CIFAR variant: a 3x3 stem,
 three stages of three basic blocks with 16/32/64 filters, 1x1 projection
 shortcuts, global average pooling, a 10-way dense layer; ~0.27 M weights) on
 Fashion-MNIST-shaped inputs (``--image_size 32 --channels 3``: CIFAR), then
@@ -73,7 +73,7 @@ def main(argv):
     from hashed_keras import smh
 
     keras.utils.set_random_seed(0)
-    from hashed_keras import models
+    from hk_experiments import models
 
     dense = models.build("resnet20", "dense",
                          input_shape=(FLAGS.image_size, FLAGS.image_size, FLAGS.channels))

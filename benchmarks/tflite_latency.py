@@ -50,7 +50,8 @@ def main(argv):
     del argv
     import keras
 
-    from hashed_keras import lite, models
+    from hashed_keras import lite
+    from hk_experiments import models
     keras.utils.set_random_seed(0)
     work = Path(tempfile.mkdtemp(prefix="tflite_latency_"))
     for name in FLAGS.models:

@@ -30,7 +30,7 @@ flags.DEFINE_integer("index_size", 4096, "Side of the square layer whose index b
 def _model(method):
     import keras
 
-    from hashed_keras import models
+    from hk_experiments import models
     model = models.build(FLAGS.model, method, compression=FLAGS.compression, seed=1)
     model.compile(keras.optimizers.Adam(1e-3), "sparse_categorical_crossentropy",
                   jit_compile=FLAGS.jit_compile)

@@ -41,7 +41,7 @@ from pathlib import Path
 
 from absl import app, flags
 
-from hashed_keras import data, training
+from hk_experiments import data, training
 
 FLAGS = flags.FLAGS
 
@@ -157,13 +157,13 @@ def _export(method: Method, cfg: training.TrainConfig, cell_dir: Path, dataset) 
     import keras
     import numpy as np
 
-    import hashed_keras  # noqa: F401  (registers the layers for loading)
+    from hashed_keras import layers, smh  # noqa: F401  (register the layers for loading)
     from hashed_keras import lite
 
     model = keras.models.load_model(Path(cfg.out) / "model.keras")
     path = cell_dir / "model.tflite"
     if method.export == "ptq":
-        from hashed_keras.baselines import ptq
+        from hk_experiments.baselines import ptq
         ptq.convert_int8(model, path, np.asarray(dataset.x_train[:500], np.float32))
         return {"path": str(path), "stored_bytes": None}
     report = lite.convert(model, path,
@@ -174,7 +174,7 @@ def _export(method: Method, cfg: training.TrainConfig, cell_dir: Path, dataset) 
 
 def _tfmot(method: Method, suite: Suite, model: str, c: float, epochs: int,
            cell_dir: Path) -> dict:
-    from hashed_keras.baselines.tfmot import run_tfmot
+    from hk_experiments.baselines.tfmot import run_tfmot
     params = {"epochs": epochs, "seed": FLAGS.seed}
     if suite.limit:
         params["limit"] = suite.limit
@@ -226,7 +226,7 @@ def cell_name(model: str, name: str, c: float) -> str:
 def run_cell(suite_name: str, suite: Suite, root: Path, model: str, name: str,
              c: float, dataset) -> dict:
     """Makes (or reads) one cell: trains, exports, measures in a fresh process."""
-    from hashed_keras.lite import measure
+    from hk_experiments import measure
 
     method = METHODS[name]
     cell = cell_name(model, name, c)

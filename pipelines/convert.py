@@ -17,7 +17,7 @@ import sys
 import numpy as np
 from absl import app, flags
 
-from hashed_keras import data
+from hk_experiments import data
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("model", None, "The .keras model.", required=True)
@@ -40,7 +40,7 @@ def _load_keras_model(path):
 
     import keras
 
-    import hashed_keras  # noqa: F401  (registers the layers for loading)
+    from hashed_keras import layers, smh  # noqa: F401  (register the layers for loading)
 
     if not os.path.exists(path):
         sys.exit(f"error: --model {path}: no such file; check the path.")

@@ -14,7 +14,7 @@ import time
 
 from absl import app, flags
 
-from hashed_keras import data, training
+from hk_experiments import data, training
 
 FLAGS = flags.FLAGS
 flags.DEFINE_enum("dataset", "digits", list(data.DATASETS), "Data set.")

@@ -15,7 +15,7 @@ import sys
 
 from absl import app, flags
 
-from hashed_keras import data
+from hk_experiments import data
 from pipelines import model_files
 
 FLAGS = flags.FLAGS
@@ -49,7 +49,7 @@ def format_table(results) -> str:
 
 def main(argv):
     del argv
-    from hashed_keras.lite import measure
+    from hk_experiments import measure
     paths = [FLAGS.tflite] + ([FLAGS.compare] if FLAGS.compare else [])
     # One line and exit status 1 for a missing or invalid file, or one that
     # does not take this data set's examples, before any work.

@@ -28,8 +28,7 @@ import sys
 
 from absl import app, flags
 
-from hashed_keras import data, models
-from hashed_keras import training
+from hk_experiments import data, models, training
 
 FLAGS = flags.FLAGS
 flags.DEFINE_enum("model", "mlp3", list(models.MODELS), "Zoo architecture.")

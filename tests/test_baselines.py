@@ -1,4 +1,4 @@
-"""Tests of the baselines (hashed_keras.baselines): tfmot pruning/clustering, int8 PTQ.
+"""Tests of the baselines (hk_experiments.baselines): tfmot pruning/clustering, int8 PTQ.
 
 The tfmot runs are real subprocess runs of the worker (mlp3 on the 8x8 digits,
 2 + 2 epochs, about 10 s each); they are skipped only when tf_keras or
@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hashed_keras.baselines import tfmot as tfmot_runner
+from hk_experiments.baselines import tfmot as tfmot_runner
 
 ROOT = Path(__file__).resolve().parents[1]
 UNAVAILABLE = tfmot_runner.tfmot_unavailable_reason()
@@ -53,8 +53,8 @@ def _check_common(metrics, out):
     assert metrics["accuracy"] > 0.5
     assert abs(metrics["accuracy"] - metrics["keras_accuracy"]) < 0.01
     assert 0 < metrics["gzip_bytes"] < metrics["file_bytes"]
-    assert metrics["keras3_in_process"] is False
-    assert metrics["command"].startswith("python -m hashed_keras.baselines.tfmot_worker ")
+    assert metrics["keras_package"] == "tf_keras"
+    assert metrics["command"].startswith("python -m hk_experiments.baselines.tfmot_worker ")
     assert metrics["wall_seconds"] > 0
 
 
@@ -88,12 +88,12 @@ def test_cluster_has_at_most_k_values_per_kernel(clustered):
 
 @needs_tfmot
 def test_worker_mirrors_the_zoo_architectures():
-    """tf_keras layer names and kernel shapes equal hashed_keras.models' dense models."""
-    from hashed_keras import models
+    """tf_keras layer names and kernel shapes equal hk_experiments.models' dense models."""
+    from hk_experiments import models
 
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
     result = subprocess.run(
-        [sys.executable, str(tfmot_runner.WORKER), "--describe"], cwd=ROOT, env=env,
+        [sys.executable, "-m", tfmot_runner.WORKER, "--describe"], cwd=ROOT, env=env,
         capture_output=True, text=True, timeout=120, check=True)
     described = json.loads(result.stdout.strip().splitlines()[-1])
     for key, archs in described.items():
@@ -109,7 +109,7 @@ def test_worker_refuses_after_tensorflow_import():
     """In this (Keras 3) process TensorFlow is imported: the worker must refuse."""
     import tensorflow as tf
 
-    from hashed_keras.baselines import tfmot_worker
+    from hk_experiments.baselines import tfmot_worker
 
     if getattr(tf, "_tf_uses_legacy_keras", False):
         pytest.skip("this test process itself runs with TF_USE_LEGACY_KERAS=1")
@@ -134,8 +134,8 @@ def ptq_run(tmp_path_factory):
     scales, as they are for mlp3's 64-input layer), float and int8 .tflite files."""
     import keras
 
-    from hashed_keras import data, models
-    from hashed_keras.baselines import ptq
+    from hk_experiments import data, models
+    from hk_experiments.baselines import ptq
 
     out = tmp_path_factory.mktemp("ptq")
     ds = data.load("digits")
@@ -167,7 +167,7 @@ def test_ptq_int8_is_4x_smaller_and_as_accurate(ptq_run):
 def test_ptq_int8_io_with_quantized_inputs(ptq_run):
     from ai_edge_litert.interpreter import Interpreter
 
-    from hashed_keras.baselines import ptq
+    from hk_experiments.baselines import ptq
 
     ds, _, int8, int8_io = ptq_run
     assert int8_io["input_dtype"] == "int8" and int8_io["output_dtype"] == "int8"

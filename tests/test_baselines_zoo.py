@@ -15,7 +15,8 @@ import keras
 import numpy as np
 import pytest
 
-from hashed_keras import data, lite, models, summarize, training
+from hashed_keras import lite, summarize
+from hk_experiments import data, models, training
 from hashed_keras.layers import MaskedConv2D, MaskedDense
 from hashed_keras.layers.masked import edge_mask
 from hashed_keras.lite import flatbuffer, ops

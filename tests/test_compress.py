@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 import hashed_keras
-from hashed_keras import compress, hashing, models, summarize
+from hashed_keras import compress, hashing, summarize
+from hk_experiments import models
 from hashed_keras.layers import FreshConv2D, HashedConv2D, HashedDense, HashedLayer
 
 REPLACEMENT = {keras.layers.Dense: HashedDense, keras.layers.Conv2D: HashedConv2D}

@@ -1,4 +1,4 @@
-"""Tests of hashed_keras.data: the IDX reader and the data set loaders (no network)."""
+"""Tests of hk_experiments.data: the IDX reader and the data set loaders (no network)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hashed_keras import data
+from hk_experiments import data
 
 # dtype -> IDX type code, as the format defines it.
 IDX_CODES = {

@@ -12,7 +12,8 @@ import pytest
 import tensorflow as tf
 import xxhash
 
-from hashed_keras import compress, hashing, models, summarize
+from hashed_keras import compress, hashing, summarize
+from hk_experiments import models
 from hashed_keras.layers import FreshConv2D, HashedConv2D, HashedDense, HashedLayer
 
 

@@ -16,7 +16,8 @@ import numpy as np
 import pytest
 
 import hashed_keras
-from hashed_keras import data, lite, models
+from hashed_keras import lite
+from hk_experiments import data, models
 from hashed_keras.lite import flatbuffer
 from test_kernels import _assert_close, _interpreter, _run, _run_subprocess, _tflite214_python
 

@@ -10,7 +10,8 @@ import keras
 import numpy as np
 import pytest
 
-from hashed_keras import lite, models
+from hashed_keras import lite
+from hk_experiments import models
 from hashed_keras.layers import HashedConv2D, HashedDense
 from hashed_keras.lite import flatbuffer, ops
 from hashed_keras.lite.convert import run_tflite
@@ -147,7 +148,7 @@ def test_convert_inspect_evaluate_pipelines(tmp_path):
                   "--latency_runs", "20", "--json", str(tmp_path / "eval.json"))
     assert result.returncode == 0, result.stderr[-3000:]
     hashed, dense = json.loads((tmp_path / "eval.json").read_text())
-    from hashed_keras import data
+    from hk_experiments import data
     digits = data.load("digits")
     expected = float((model.predict(digits.x_test, verbose=0).argmax(-1) == digits.y_test).mean())
     assert hashed["accuracy"] == pytest.approx(expected, abs=1e-9)

@@ -21,8 +21,8 @@ import keras
 import numpy as np
 import pytest
 
-import hashed_keras  # noqa: F401 - registers the layers for load_model
-from hashed_keras import data
+from hashed_keras import layers, smh  # noqa: F401 - register the layers for load_model
+from hk_experiments import data
 
 ROOT = Path(__file__).resolve().parents[1]
 # Full digits (1437 training examples, 29 steps an epoch): long enough that a

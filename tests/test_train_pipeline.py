@@ -10,7 +10,7 @@ import keras
 import numpy as np
 import pytest
 
-from hashed_keras import data, training
+from hk_experiments import data, training
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -2,11 +2,18 @@
 
 * :func:`convert`: a Keras model to a `.tflite` storing only shared variables.
 * :class:`Interpreter`: the stock interpreter with the hashed_keras kernels.
+
+Names load on first use (PEP 562): the kernels' path and the verifier need
+neither Keras nor TensorFlow.
 """
 
-from hashed_keras.lite.convert import ConversionError, ConversionReport, convert
-from hashed_keras.lite.interpreter import Interpreter, load_kernels, make_interpreter
-from hashed_keras.lite.kernel_library import library_path
+from hashed_keras._lazy import lazy_package
 
-__all__ = ["convert", "ConversionError", "ConversionReport", "Interpreter",
-           "make_interpreter", "load_kernels", "library_path"]
+_NAMES = {"convert": "convert", "ConversionError": "convert", "ConversionReport": "convert",
+          "Interpreter": "interpreter", "make_interpreter": "interpreter",
+          "load_kernels": "interpreter", "library_path": "kernel_library"}
+lazy_package(__name__, {**{name: f"{module}:{name}" for name, module in _NAMES.items()},
+                        **{name: name for name in ("flatbuffer", "interpreter", "kernel_library",
+                                                   "measure", "ops", "verify")}})
+
+__all__ = list(_NAMES)

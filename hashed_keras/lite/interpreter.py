@@ -138,43 +138,51 @@ def _limits(max_virtual_weights, max_rebuild_bytes, max_tensor_bytes) -> dict:
             "max_tensor_bytes": max_tensor_bytes}
 
 
-def _stock_interpreter_class():
-    return _runtime_module(_default_runtime()).Interpreter
+def __getattr__(name):
+    """``Interpreter`` is made on first use, over the runtime found then (PEP 562)."""
+    if name != "Interpreter":
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    globals()["Interpreter"] = _interpreter_class(_runtime_module(_default_runtime()).Interpreter)
+    return globals()["Interpreter"]
 
 
-class Interpreter(_stock_interpreter_class()):
-    """The preferred runtime's ``Interpreter``, with the hashed_keras kernels.
+def _interpreter_class(stock):
+    class Interpreter(stock):
+        """The preferred runtime's ``Interpreter``, with the hashed_keras kernels.
 
-    Use it exactly like the stock interpreter:
+        Use it exactly like the stock interpreter:
 
-    >>> interpreter = Interpreter("model.tflite", num_threads=2)
-    >>> interpreter.allocate_tensors()
-    >>> interpreter.set_tensor(interpreter.get_input_details()[0]["index"], x)
-    >>> interpreter.invoke()
+        >>> interpreter = Interpreter("model.tflite", num_threads=2)
+        >>> interpreter.allocate_tensors()
+        >>> interpreter.set_tensor(interpreter.get_input_details()[0]["index"], x)
+        >>> interpreter.invoke()
 
-    The file is verified before the runtime sees it: an invalid or hostile
-    file raises :class:`~hashed_keras.lite.verify.InvalidModelError` (a
-    ``ValueError``) with one line saying what is wrong.
+        The file is verified before the runtime sees it: an invalid or hostile
+        file raises :class:`~hashed_keras.lite.verify.InvalidModelError` (a
+        ``ValueError``) with one line saying what is wrong.
 
-    Args:
-      model_path: path of a ``.tflite`` file.
-      model_content: or its bytes.
-      num_threads: threads for the runtime's own kernels.
-      experimental_delegates: more delegates, applied after ours.
-      verify: set False to skip the verification (only for files you trust).
-      max_virtual_weights, max_rebuild_bytes, max_tensor_bytes: the limits on
-        what a model may make the kernels and the runtime allocate (see
-        :func:`make_interpreter`); raise them for a larger model.
-      **kwargs: passed on to the stock interpreter.
-    """
+        Args:
+          model_path: path of a ``.tflite`` file.
+          model_content: or its bytes.
+          num_threads: threads for the runtime's own kernels.
+          experimental_delegates: more delegates, applied after ours.
+          verify: set False to skip the verification (only for files you trust).
+          max_virtual_weights, max_rebuild_bytes, max_tensor_bytes: the limits on
+            what a model may make the kernels and the runtime allocate (see
+            :func:`make_interpreter`); raise them for a larger model.
+          **kwargs: passed on to the stock interpreter.
+        """
 
-    def __init__(self, model_path=None, model_content=None, num_threads=None,
-                 experimental_delegates=None, *, verify=True, max_virtual_weights=None,
-                 max_rebuild_bytes=None, max_tensor_bytes=None, **kwargs):
-        module = _runtime_module(_default_runtime())
-        limits = _limits(max_virtual_weights, max_rebuild_bytes, max_tensor_bytes)
-        content = _load(model_path, model_content, verify, limits)
-        super().__init__(model_content=content, num_threads=num_threads,
-                         experimental_delegates=_delegates(module, experimental_delegates,
-                                                           limits),
-                         **kwargs)
+        def __init__(self, model_path=None, model_content=None, num_threads=None,
+                     experimental_delegates=None, *, verify=True, max_virtual_weights=None,
+                     max_rebuild_bytes=None, max_tensor_bytes=None, **kwargs):
+            module = _runtime_module(_default_runtime())
+            limits = _limits(max_virtual_weights, max_rebuild_bytes, max_tensor_bytes)
+            content = _load(model_path, model_content, verify, limits)
+            super().__init__(model_content=content, num_threads=num_threads,
+                             experimental_delegates=_delegates(module, experimental_delegates,
+                                                               limits),
+                             **kwargs)
+
+    Interpreter.__qualname__ = "Interpreter"
+    return Interpreter

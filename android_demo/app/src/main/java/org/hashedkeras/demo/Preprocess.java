@@ -3,7 +3,7 @@ package org.hashedkeras.demo;
 /**
  * Turns pixels into the model's input, as manifest.json describes it.
  *
- * <p>The data sets' convention (hashed_keras.data): one channel, float32 in
+ * <p>The data sets' convention (hk_experiments.data): one channel, float32 in
  * [0, 1], bright ink on a dark background. scikit-learn's digits are counts of
  * ink pixels in 4x4 blocks of a 32x32 bitmap (0..16), so their values are
  * multiples of 1/16: {@code levels = 16}. Fashion-MNIST and MNIST are 8-bit:

@@ -1,39 +1,31 @@
 """tfmot magnitude pruning / weight clustering of a zoo model, in a process of its own.
 
-    python -m hashed_keras.baselines.tfmot_worker --model mlp3 --method prune \\
+    python -m hk_experiments.baselines.tfmot_worker --model mlp3 --method prune \\
         --dataset digits --epochs 2 --sparsity 0.875 --out runs/tfmot_prune
 
 tensorflow-model-optimization 0.8.1 works only with legacy Keras (``tf_keras``),
 selected by ``TF_USE_LEGACY_KERAS=1`` *before* TensorFlow is imported; the
-rest of hashed_keras is Keras 3. So this module imports neither hashed_keras
-nor TensorFlow at import time, and :func:`main` sets the variable first. It
-refuses (:class:`TensorFlowAlreadyImported`) when TensorFlow was already
-imported without it.
+rest of the project is Keras 3. So this module imports only Keras-free modules
+(:mod:`hk_experiments.zoo`, :mod:`hk_experiments.data`) at import time, and
+:func:`main` sets the variable first. It refuses
+(:class:`TensorFlowAlreadyImported`) when TensorFlow was already imported
+without it. :func:`hk_experiments.baselines.tfmot.run_tfmot` runs it in a
+process of its own.
 
-``python -m`` first runs ``hashed_keras/__init__.py``, which imports Keras 3
-and TensorFlow; the ``-m`` entry point therefore re-executes this file as a
-plain script (same arguments, same process id) before doing anything.
-:func:`hashed_keras.baselines.tfmot.run_tfmot` runs the script directly.
-
-In the worker, ``import keras`` (Keras 3) is blocked: tfmot's prune registry
-and the TFLite converter only *try* it (and fall back on an ImportError), so the
-process holds tf_keras alone.
-
-Steps: build the tf_keras mirror of ``hashed_keras.models.build(model,
+Steps: build the tf_keras mirror of ``hk_experiments.models.build(model,
 "dense")`` (same layer names and sizes, see :func:`build_model`), train it
-dense (Adam, sparse categorical cross-entropy, as ``hashed_keras.training``),
+dense (Adam, sparse categorical cross-entropy, as ``hk_experiments.training``),
 wrap it (``prune_low_magnitude`` with a polynomial or constant schedule, or
 ``cluster_weights`` with k-means++ centroids), fine-tune, strip the wrappers,
 convert with ``tf.lite.TFLiteConverter`` to ``OUT/model.tflite``, evaluate
 that file with the TFLite interpreter on the *whole* test split, and write
 ``OUT/metrics.json``.
 
-Data: ``hashed_keras/data.py`` imports only numpy at module level (Keras
-only inside its keras.datasets fallback for MNIST without ``--data_dir``), but
-importing it as ``hashed_keras.data`` would run the package's ``__init__``
-(Keras 3). :func:`load_data` therefore loads that same file by path as a
-standalone module, so the data sets, splits and ``[0, 1]`` scaling are exactly
-those of the rest of the project. ``--limit N`` keeps N training examples, the
+Data: :mod:`hk_experiments.data` imports only numpy (Keras only inside its
+keras.datasets fallback for MNIST without ``--data_dir``), so the data sets,
+splits and ``[0, 1]`` scaling are exactly those of the rest of the project.
+The architectures are :data:`hk_experiments.zoo.ARCHS`, as in
+:mod:`hk_experiments.models`. ``--limit N`` keeps N training examples, the
 same ones as ``data.load(..., limit=N, seed=SEED)`` (the first N of a
 permutation drawn with ``--seed``); the test split is never subsampled.
 
@@ -43,6 +35,7 @@ Exit codes: 0 done; 1 error; 2 bad flags; 3 tf_keras or tfmot not installed;
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import importlib.util
 import json
@@ -53,9 +46,11 @@ import sys
 import time
 from pathlib import Path
 
-MODELS = ("mlp3", "mlp5", "cnn", "lenet")
+from hk_experiments import data, zoo
+
+MODELS = tuple(zoo.ARCHS)
 METHODS = ("prune", "cluster")
-DATASETS = ("digits", "fashion_mnist", "mnist")
+DATASETS = data.DATASETS
 SCHEDULES = ("polynomial", "constant")
 TFLITE_OPTIMIZATIONS = ("none", "dynamic", "sparsity")
 INPUT_SHAPES = {"digits": (8, 8, 1), "fashion_mnist": (28, 28, 1), "mnist": (28, 28, 1)}
@@ -64,18 +59,6 @@ EXIT_MISSING = 3
 EXIT_TF_IMPORTED = 4
 INSTALL_HINT = ("pip install --no-deps tf-keras==2.21.0 tensorflow-model-optimization==0.8.1 "
                 "(or: pip install --no-deps -r requirements-baselines.txt)")
-
-# hidden dense units, conv filters and conv padding of hashed_keras.models' zoo (width 1).
-ARCHS = {
-    "mlp3": dict(convs=(), dense=(1000,), pad=None),
-    "mlp5": dict(convs=(), dense=(1000, 1000, 1000), pad=None),
-    "cnn": dict(convs=(32, 64), dense=(128,), pad="same"),
-    "lenet": dict(convs=(20, 50), dense=(500,), pad="valid"),
-}
-
-_REEXEC_MARK = "HASHED_KERAS_TFMOT_WORKER_REEXEC"
-_DATA_PY = Path(__file__).resolve().parents[1] / "data.py"
-
 
 class TensorFlowAlreadyImported(RuntimeError):
     """TensorFlow was imported before TF_USE_LEGACY_KERAS=1 could be set."""
@@ -86,7 +69,7 @@ def _log(message):
 
 
 def _import_tensorflow():
-    """Sets TF_USE_LEGACY_KERAS=1, blocks Keras 3 and imports TF, tf_keras and tfmot.
+    """Sets TF_USE_LEGACY_KERAS=1 and imports TF, tf_keras and tfmot.
 
     Returns:
       ``(tf, tf_keras, tfmot)``.
@@ -99,16 +82,14 @@ def _import_tensorflow():
     tf = sys.modules.get("tensorflow")
     if tf is not None and not getattr(tf, "_tf_uses_legacy_keras", False):
         raise TensorFlowAlreadyImported(
-            "TensorFlow was imported before hashed_keras.baselines.tfmot_worker could set "
+            "TensorFlow was imported before hk_experiments.baselines.tfmot_worker could set "
             "TF_USE_LEGACY_KERAS=1, so tf.keras is Keras 3 and tfmot 0.8.1 cannot run here. "
             "Run the worker in a process of its own: `python -m "
-            "hashed_keras.baselines.tfmot_worker ...` or "
-            "hashed_keras.baselines.tfmot.run_tfmot(...), not from a process that imported "
+            "hk_experiments.baselines.tfmot_worker ...` or "
+            "hk_experiments.baselines.tfmot.run_tfmot(...), not from a process that imported "
             "tensorflow, keras or hashed_keras.")
     os.environ["TF_USE_LEGACY_KERAS"] = "1"
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    if "keras" not in sys.modules:
-        sys.modules["keras"] = None  # `import keras` now raises ImportError (see docstring)
     missing = [name for name in ("tf_keras", "tensorflow_model_optimization")
                if importlib.util.find_spec(name) is None]
     if missing:
@@ -120,27 +101,18 @@ def _import_tensorflow():
 
 
 def load_data(name, data_dir=None, limit=None, seed=0):
-    """``hashed_keras.data.load(name, data_dir)`` without importing hashed_keras.
+    """``hk_experiments.data.load(name, data_dir)``, the test split kept whole.
 
     Returns:
-      A ``hashed_keras.data.Dataset`` whose training split is cut to ``limit``
+      A ``hk_experiments.data.Dataset`` whose training split is cut to ``limit``
       examples exactly as ``data.load(..., limit=limit, seed=seed)`` does; the
       test split is kept whole.
     """
     if name == "mnist" and data_dir is None:
         raise ValueError("--dataset mnist needs --data_dir here (the keras.datasets "
                          "fallback would import Keras 3 into the tf_keras process).")
-    module_name = "_hashed_keras_data_standalone"
-    module = sys.modules.get(module_name)
-    if module is None:
-        spec = importlib.util.spec_from_file_location(module_name, _DATA_PY)
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[module_name] = module  # dataclasses look their module up here
-        spec.loader.exec_module(module)
-    dataset = module.load(name, data_dir)
+    dataset = data.load(name, data_dir)
     if limit is not None:
-        import dataclasses
-
         import numpy as np
         # data._subset's training draw: the first permutation of default_rng(seed).
         keep = np.random.default_rng(seed).permutation(len(dataset.x_train))[:limit]
@@ -150,27 +122,23 @@ def load_data(name, data_dir=None, limit=None, seed=0):
 
 
 def build_model(keras, name, input_shape, num_classes=10):
-    """The tf_keras mirror of ``hashed_keras.models.build(name, "dense")``.
+    """The tf_keras mirror of ``hk_experiments.models.build(name, "dense")``.
 
-    Same layer names, sizes, activations and paddings as ``models._mlp`` /
-    ``models._cnn`` at width 1 without dropout: 3x3 "same" convs; LeNet's 5x5
-    "valid" convs, except a 3x3 "same" conv where the map is smaller than 5;
-    2x2 max pooling after a conv while the map is at least 2 wide.
+    Same layer names, sizes, activations and paddings as ``models`` builds
+    from :data:`hk_experiments.zoo.ARCHS` at width 1 without dropout.
     """
-    arch = ARCHS[name]
+    arch = zoo.ARCHS[name]
     layers = keras.layers
     inputs = keras.Input(input_shape, name="image")
     x = inputs
-    for i, filters in enumerate(arch["convs"]):
-        pad = arch["pad"]
-        pad = "same" if pad == "valid" and min(x.shape[1:3]) < 5 else pad
-        kernel = 3 if pad == "same" else 5
-        x = layers.Conv2D(filters, kernel, padding=pad, activation="relu",
+    for i, filters in enumerate(arch.convs):
+        pad = zoo.conv_padding(arch.pad, *x.shape[1:3])
+        x = layers.Conv2D(filters, zoo.kernel_size(pad), padding=pad, activation="relu",
                           name=f"conv{i + 1}")(x)
         if min(x.shape[1:3]) >= 2:
             x = layers.MaxPooling2D(2, name=f"pool{i + 1}")(x)
     x = layers.Flatten(name="flatten")(x)
-    for i, units in enumerate(arch["dense"]):
+    for i, units in enumerate(arch.dense):
         x = layers.Dense(units, activation="relu", name=f"fc{i + 1}")(x)
     outputs = layers.Dense(num_classes, activation="softmax", name="logits")(x)
     return keras.Model(inputs, outputs, name=f"{name}_dense")
@@ -431,8 +399,8 @@ def run(args, argv):
         "max_kernel_unique": max(r["kernel_unique"] for r in layers),
         "layers": layers,
         "tflite_weights": tflite_weights,
-        "command": "python -m hashed_keras.baselines.tfmot_worker " + shlex.join(argv[1:]),
-        "keras3_in_process": sys.modules.get("keras") is not None,
+        "command": "python -m hk_experiments.baselines.tfmot_worker " + shlex.join(argv[1:]),
+        "keras_package": keras.__name__,  # the Keras that built and trained the model
         "versions": {"tensorflow": tf.__version__, "tf_keras": _version("tf_keras"),
                      "tensorflow_model_optimization": tfmot.__version__},
         "phase_seconds": phases,
@@ -459,10 +427,10 @@ def _define_flags():
 
     f = flags
     f.DEFINE_enum("model", "mlp3", MODELS, "Zoo model (the dense architecture of "
-                  "hashed_keras.models).")
+                  "hk_experiments.models).")
     f.DEFINE_enum("method", "prune", METHODS, "prune: tfmot magnitude pruning; cluster: "
                   "tfmot weight clustering.")
-    f.DEFINE_enum("dataset", "digits", DATASETS, "Data set (hashed_keras.data).")
+    f.DEFINE_enum("dataset", "digits", DATASETS, "Data set (hk_experiments.data).")
     f.DEFINE_string("data_dir", None, "Directory of the four IDX files (fashion_mnist, "
                     "mnist).")
     f.DEFINE_integer("epochs", 10, "Dense training epochs.", lower_bound=1)
@@ -492,7 +460,7 @@ def _define_flags():
     f.DEFINE_integer("seed", 0, "Seed of the initialisation, shuffling and --limit subset.")
     f.DEFINE_string("out", "runs/tfmot", "Output directory (model.tflite, metrics.json).")
     f.DEFINE_bool("describe", False, "Print the tf_keras layers of every model for every "
-                  "input shape as JSON and exit (checks the mirror of hashed_keras.models).")
+                  "input shape as JSON and exit (checks the mirror of hk_experiments.models).")
     return flags.FLAGS
 
 
@@ -522,23 +490,7 @@ def main(argv):
     return 0
 
 
-def _reexec_as_script_if_needed():
-    """``python -m`` imported hashed_keras (Keras 3, TensorFlow): start over as a script."""
-    if ("tensorflow" in sys.modules or "keras" in sys.modules) and not os.environ.get(
-            _REEXEC_MARK):  # the mark: never loop (e.g. a sitecustomize importing TF)
-        sys.stdout.flush()
-        sys.stderr.flush()
-        env = dict(os.environ, TF_USE_LEGACY_KERAS="1", **{_REEXEC_MARK: "1"})
-        os.execve(sys.executable, [sys.executable, os.path.abspath(__file__), *sys.argv[1:]],
-                  env)
-
-
 if __name__ == "__main__":
-    _reexec_as_script_if_needed()
-    # Run as a script, this file's directory leads sys.path; drop it so that sibling
-    # modules (tfmot.py, ptq.py) never shadow a top-level package.
-    if sys.path and Path(sys.path[0] or ".").resolve() == Path(__file__).resolve().parent:
-        sys.path.pop(0)
     from absl import app
 
     _define_flags()

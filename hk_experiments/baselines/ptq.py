@@ -1,6 +1,6 @@
 """TFLite post-training full-integer (int8) quantization of a Keras 3 model.
 
->>> from hashed_keras.baselines import ptq
+>>> from hk_experiments.baselines import ptq
 >>> ptq.convert_int8(model, "runs/ptq/model_int8.tflite", x_train[:200])
 {'path': ..., 'file_bytes': ..., 'gzip_bytes': ..., 'input_dtype': 'float32', ...}
 

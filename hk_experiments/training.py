@@ -67,7 +67,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from hashed_keras import data, models
+from hk_experiments import data, models
 
 STRATEGIES = ("default", "mirrored", "multiworker")
 OPTIMIZERS = ("adam", "sgd")
@@ -351,10 +351,7 @@ def train(config: TrainConfig, extra_callbacks=()) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     _prepare_backup(config, backup)
     with strategy.scope():
-        model = models.build(config.model, config.method, input_shape=dataset.input_shape,
-                             num_classes=dataset.num_classes,
-                             compression=config.compression, dropout=config.dropout,
-                             seed=config.seed)
+        model = _build_model(config, dataset)
         optimizer = _optimizer(config)
         model.compile(optimizer=optimizer,
                       loss=keras.losses.SparseCategoricalCrossentropy(),
@@ -646,6 +643,12 @@ def _predict(model, x, batch_size=256) -> np.ndarray:
                            for i in range(0, len(x), batch_size)])
 
 
+def _build_model(config, dataset):
+    return models.build(config.model, config.method, input_shape=dataset.input_shape,
+                        num_classes=dataset.num_classes, compression=config.compression,
+                        dropout=config.dropout, seed=config.seed)
+
+
 def _train_multiworker(config, dataset, strategy, extra_callbacks) -> dict:
     """One worker's part of a ``multiworker`` run (see the module doc)."""
     role = WorkerRole.of(strategy)
@@ -654,10 +657,7 @@ def _train_multiworker(config, dataset, strategy, extra_callbacks) -> dict:
                     f"backup-{role.task_type}{role.task_id}")
     _prepare_backup(config, backup)
     with strategy.scope():
-        model = models.build(config.model, config.method, input_shape=dataset.input_shape,
-                             num_classes=dataset.num_classes,
-                             compression=config.compression, dropout=config.dropout,
-                             seed=config.seed)
+        model = _build_model(config, dataset)
         model.compile(optimizer=_optimizer(config),
                       loss=keras.losses.SparseCategoricalCrossentropy(), metrics=["accuracy"])
         model.optimizer.build(model.trainable_variables)

@@ -42,6 +42,7 @@ only matters for a tiny first conv at a high compression.
 
 from __future__ import annotations
 
+import functools
 import warnings
 
 import keras
@@ -53,36 +54,25 @@ from hashed_keras.layers import FreshConv2D, HashedConv2D, HashedDense
 from hashed_keras.layers import MaskedConv2D, MaskedDense
 from hashed_keras.layers import weight_sharing
 from hashed_keras.replaceable import replaceable_kind
+from hk_experiments import zoo
 
-MODELS = ("mlp3", "mlp5", "cnn", "lenet", "resnet20")
+MODELS = (*zoo.ARCHS, "resnet20")
 METHODS = ("dense", "hashed", "freshnets", "smh", "smh_fixed_scale", "small_dense", "lrd",
            "rer")
 
 
-def _mlp(hidden, width, layer_fn, input_shape, num_classes, dropout):
-    inputs = keras.Input(input_shape, name="image")
-    x = keras.layers.Flatten(name="flatten")(inputs)
-    for i, units in enumerate(hidden):
-        x = layer_fn("dense", max(1, round(units * width)), f"fc{i + 1}", activation="relu")(x)
-        if dropout:
-            x = keras.layers.Dropout(dropout, name=f"dropout{i + 1}")(x)
-    outputs = layer_fn("dense", num_classes, "logits", activation="softmax")(x)
-    return inputs, outputs
-
-
-def _cnn(convs, dense, width, layer_fn, input_shape, num_classes, dropout, pad="same"):
+def _zoo_model(arch, width, layer_fn, input_shape, num_classes, dropout):
+    """A :data:`hk_experiments.zoo.ARCHS` architecture, its layers made by ``layer_fn``."""
     inputs = keras.Input(input_shape, name="image")
     x = inputs
-    for i, filters in enumerate(convs):
-        # A valid 5x5 window does not fit a map smaller than 5 (LeNet's second conv on
-        # 8x8 digits): fall back to a "same" conv there, as pooling is skipped below 2.
-        layer_pad = "same" if pad == "valid" and min(x.shape[1:3]) < 5 else pad
+    for i, filters in enumerate(arch.convs):
+        layer_pad = zoo.conv_padding(arch.pad, *x.shape[1:3])
         x = layer_fn("conv", max(1, round(filters * width)), f"conv{i + 1}",
                      activation="relu", padding=layer_pad, in_channels=x.shape[-1])(x)
         if min(x.shape[1:3]) >= 2:
             x = keras.layers.MaxPooling2D(2, name=f"pool{i + 1}")(x)
     x = keras.layers.Flatten(name="flatten")(x)
-    for i, units in enumerate(dense):
+    for i, units in enumerate(arch.dense):
         x = layer_fn("dense", max(1, round(units * width)), f"fc{i + 1}", activation="relu")(x)
         if dropout:
             x = keras.layers.Dropout(dropout, name=f"dropout{i + 1}")(x)
@@ -126,16 +116,8 @@ def _resnet(width, layer_fn, input_shape, num_classes, dropout, blocks=3,
 # Built dense, then turned into their compressed twin by compress() (random init).
 _COMPRESSED_AFTER_BUILD = ("resnet20",)
 
-_ARCHS = {
-    # The HashedNets paper's 3-layer (784-1000-10) and 5-layer (784-1000-1000-1000-10) nets.
-    "mlp3": lambda *a: _mlp([1000], *a),
-    "mlp5": lambda *a: _mlp([1000, 1000, 1000], *a),
-    # A small CNN: two 3x3 convs with pooling and one hidden dense layer.
-    "cnn": lambda *a: _cnn([32, 64], [128], *a),
-    "resnet20": _resnet,
-    # LeNet-5 style: 5x5 convs 20 and 50 filters, 500 hidden units.
-    "lenet": lambda w, f, i, n, d: _cnn([20, 50], [500], w, f, i, n, d, pad="valid"),
-}
+_ARCHS = {**{name: functools.partial(_zoo_model, arch) for name, arch in zoo.ARCHS.items()},
+          "resnet20": _resnet}
 
 
 def _layer_factory(method, compression, seed):
@@ -144,7 +126,7 @@ def _layer_factory(method, compression, seed):
     def make(kind, size, name, activation, padding="same", in_channels=None):
         counter[0] += 1
         layer_seed = None if seed is None else (seed * 1000 + counter[0]) % 2**32
-        kernel = 3 if padding == "same" else 5
+        kernel = zoo.kernel_size(padding)
         if kind == "dense":
             if method in ("hashed", "freshnets"):
                 return HashedDense(size, compression=compression, seed=layer_seed,

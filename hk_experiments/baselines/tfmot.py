@@ -1,13 +1,13 @@
 """tfmot pruning and clustering baselines, run in a subprocess.
 
->>> from hashed_keras.baselines.tfmot import run_tfmot
+>>> from hk_experiments.baselines.tfmot import run_tfmot
 >>> metrics = run_tfmot("mlp3", "prune", "digits", "runs/tfmot/mlp3_prune",
 ...                     epochs=2, sparsity=0.875)
 >>> metrics["accuracy"], metrics["file_bytes"], metrics["gzip_bytes"], metrics["sparsity"]
 
 tfmot 0.8.1 needs legacy Keras (``tf_keras``, ``TF_USE_LEGACY_KERAS=1`` before
 TensorFlow is imported), which cannot share a process with Keras 3: each run
-is :mod:`hashed_keras.baselines.tfmot_worker` in a fresh Python process. See
+is :mod:`hk_experiments.baselines.tfmot_worker` in a fresh Python process. See
 that module for the steps and ``metrics.json``'s fields.
 """
 
@@ -24,12 +24,15 @@ import threading
 import time
 from pathlib import Path
 
-WORKER = Path(__file__).with_name("tfmot_worker.py")
+from hk_experiments.baselines import tfmot_worker
+
+WORKER = "hk_experiments.baselines.tfmot_worker"  # run as `python -m WORKER`
+# The directory holding hk_experiments, for a `python` other than this one.
+_ROOT = Path(__file__).resolve().parents[2]
 INSTALL_HINT = ("pip install --no-deps tf-keras==2.21.0 tensorflow-model-optimization==0.8.1 "
                 "(or `pip install --no-deps -r requirements-baselines.txt` in the repository; "
                 "--no-deps because tf-keras depends on the full `tensorflow` wheel, which "
                 "would be installed on top of tensorflow-cpu)")
-_EXIT_MISSING = 3  # tfmot_worker.EXIT_MISSING (not imported: the worker must stay standalone)
 
 
 class TfmotUnavailableError(ImportError):
@@ -75,7 +78,7 @@ def _flag_args(params: dict) -> list[str]:
 def worker_command(model: str, method: str, dataset: str, out, *, python: str | None = None,
                    **params) -> list[str]:
     """The worker's argv for these arguments (flags as in ``tfmot_worker --help``)."""
-    return [python or sys.executable, str(WORKER),
+    return [python or sys.executable, "-m", WORKER,
             *_flag_args({"model": model, "method": method, "dataset": dataset,
                          "out": str(out), **params})]
 
@@ -118,10 +121,12 @@ def run_tfmot(model: str, method: str, dataset: str, out, *, log=print, reuse: b
     metrics_path = out / "metrics.json"
     if reuse and metrics_path.exists():
         previous = json.loads(metrics_path.read_text())
-        if shlex.split(previous.get("command", ""))[3:] == argv[2:]:
+        if shlex.split(previous.get("command", ""))[3:] == argv[3:]:
             return previous
     metrics_path.unlink(missing_ok=True)
-    env = dict(os.environ, TF_USE_LEGACY_KERAS="1", PYTHONUNBUFFERED="1")
+    env = dict(os.environ, TF_USE_LEGACY_KERAS="1", PYTHONUNBUFFERED="1",
+               PYTHONPATH=os.pathsep.join(filter(None, [str(_ROOT),
+                                                        os.environ.get("PYTHONPATH")])))
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     tail = collections.deque(maxlen=40)
     start = time.monotonic()
@@ -145,7 +150,7 @@ def run_tfmot(model: str, method: str, dataset: str, out, *, log=print, reuse: b
             process.kill()
             process.wait()
     last = "\n".join(tail)
-    if code == _EXIT_MISSING:
+    if code == tfmot_worker.EXIT_MISSING:
         raise TfmotUnavailableError(last)
     if code != 0 or not metrics_path.exists():
         elapsed = time.monotonic() - start
