@@ -283,19 +283,6 @@ def test_kernel_and_output_equal_numpy_reference(kwargs, shape):
     np.testing.assert_allclose(out, expected, rtol=1e-5, atol=1e-5)
 
 
-def test_channels_first_matches_channels_last():
-    x = np.random.default_rng(4).normal(size=(2, 6, 6, 2)).astype("float32")
-    last = FreshConv2D(3, 3, compression=0.5, seed=8, padding="same")
-    first = FreshConv2D(3, 3, compression=0.5, seed=8, padding="same",
-                        data_format="channels_first")
-    last.build(x.shape)
-    first.build((2, 2, 6, 6))
-    randomize(last)
-    first.set_weights(last.get_weights())
-    out_first = first(np.transpose(x, (0, 3, 1, 2))).numpy()
-    np.testing.assert_allclose(np.transpose(out_first, (0, 2, 3, 1)), last(x).numpy(),
-                               rtol=1e-5, atol=1e-5)
-
 
 def test_variables_sizes_and_spec():
     layer = FreshConv2D(6, 3, compression=1 / 8, seed=1)

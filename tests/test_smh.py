@@ -4,13 +4,8 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import subprocess
-import sys
-import textwrap
 import warnings
 import zipfile
-from pathlib import Path
 
 import h5py
 import keras
@@ -22,7 +17,6 @@ from hashed_keras import smh
 from hashed_keras.smh import (SMHConv2D, SMHDense, SMHFactors, compress_smh, smh_factors,
                               smh_layers, smh_summary, smh_weights)
 
-ROOT = Path(__file__).resolve().parents[1]
 
 
 # ----------------------------------------------------------------- models
@@ -462,63 +456,6 @@ def test_skip_and_unsupported_layers_stay_with_their_weights():
 
 
 # ------------------------------------------------------------ distribution
-
-MIRRORED_SCRIPT = textwrap.dedent("""
-    import json
-    import numpy as np
-    import tensorflow as tf
-    cpu = tf.config.list_physical_devices("CPU")[0]
-    tf.config.set_logical_device_configuration(
-        cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
-    import keras
-    from hashed_keras.smh import compress_smh, smh_summary
-
-    rng = np.random.default_rng(0)
-    x = rng.normal(size=(64, 6, 6, 1)).astype("float32")
-    y = rng.integers(0, 3, 64)
-
-    def run(strategy):
-        keras.utils.set_random_seed(0)
-        with strategy.scope():
-            dense = keras.Sequential([
-                keras.Input((6, 6, 1)),
-                keras.layers.Conv2D(4, 3, activation="relu", name="conv"),
-                keras.layers.Flatten(), keras.layers.Dense(3, name="fc")])
-            model = compress_smh(dense, fraction=0.7, seed=1)
-            model.compile(keras.optimizers.SGD(0.05), keras.losses.
-                          SparseCategoricalCrossentropy(from_logits=True))
-        init = [w.copy() for w in model.get_weights()]
-        loss = model.fit(x, y, batch_size=16, epochs=3, shuffle=False,
-                         verbose=0).history["loss"]
-        return (strategy.num_replicas_in_sync, loss, init, model.get_weights(),
-                smh_summary(model)["stored_size"])
-
-    n2, loss2, init2, w2, size2 = run(tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"]))
-    n1, loss1, init1, w1, size1 = run(tf.distribute.OneDeviceStrategy("/cpu:0"))
-    print("RESULT " + json.dumps({
-        "replicas": n2, "loss": loss2, "loss_single": loss1, "sizes": [size1, size2],
-        "init_equal": all(np.array_equal(a, b) for a, b in zip(init1, init2)),
-        "max_diff": max(float(np.abs(a - b).max()) for a, b in zip(w1, w2)),
-        "shapes": [list(w.shape) for w in w2]}))
-""")
-
-
-def test_mirrored_strategy_two_cpus():
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2",
-               PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
-    proc = subprocess.run([sys.executable, "-c", MIRRORED_SCRIPT], capture_output=True,
-                          text=True, timeout=300, env=env, cwd=str(ROOT))
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    line = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")][-1]
-    result = json.loads(line[len("RESULT "):])
-    assert result["replicas"] == 2
-    assert result["loss"][-1] < result["loss"][0]
-    m_n = result["shapes"][0]
-    assert result["shapes"] == [m_n, m_n, [], []]  # U, V, two scales: nothing else
-    assert result["sizes"][0] == result["sizes"][1]
-    assert result["init_equal"]
-    assert result["max_diff"] < 1e-5  # the same training as on one device
-
 
 # ------------------------------------------------------------ argument errors
 
