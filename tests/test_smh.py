@@ -110,11 +110,11 @@ def test_layout_is_contiguous_in_creation_order():
     for row in report["layers"]:
         spec = s.get_layer(row["name"]).smh_spec()
         assert spec["start"] == start and spec["size"] == sizes[row["name"]]
-        assert spec["bias_start"] == start + spec["kernel_size"]  # kernel, then bias
+        assert spec["bias_start"] == start + spec["kernel_weights"]  # kernel, then bias
         assert spec["rows"] == [start // n, (start + spec["size"] - 1) // n]
         start += spec["size"]
     factors = smh_factors(s)
-    assert tuple(factors.U.shape) == tuple(factors.V.shape) == (report["M"], n)
+    assert tuple(factors.U.shape) == tuple(factors.V.shape) == (report["rank"], n)
 
 
 def test_forward_equals_dense_model_with_reconstructed_weights():
@@ -143,11 +143,11 @@ def test_spec_alone_rebuilds_the_weights_from_only_the_needed_rows():
     factors = smh_factors(s)
     fspec = factors.smh_spec()
     u, v = factors.U.numpy().astype(np.float64), factors.V.numpy().astype(np.float64)
-    assert fspec["n"] == u.shape[1] and fspec["M"] == u.shape[0]
+    assert fspec["n"] == u.shape[1] and fspec["rank"] == u.shape[0]
     reference = smh_weights(s)
     for layer in smh_layers(s):
         spec = layer.smh_spec()
-        assert set(spec) >= {"n", "M", "start", "size", "kernel_shape", "kernel_size",
+        assert set(spec) >= {"n", "rank", "start", "size", "kernel_shape", "kernel_weights",
                              "use_bias", "bias_size", "bias_start", "bias_scale", "rows",
                              "scale", "learn_scale", "layout", "version"}
         json.dumps(spec)  # plain types only
@@ -155,7 +155,7 @@ def test_spec_alone_rebuilds_the_weights_from_only_the_needed_rows():
         rows = u[:, r0:r1 + 1].T @ v  # (r1 - r0 + 1) x n, never n x n
         flat = rows.reshape(-1)
         off = spec["start"] - r0 * spec["n"]
-        kernel = spec["scale"] * flat[off:off + spec["kernel_size"]]
+        kernel = spec["scale"] * flat[off:off + spec["kernel_weights"]]
         np.testing.assert_allclose(kernel.reshape(spec["kernel_shape"]),
                                    reference[layer.name][0], rtol=1e-12)
         b = spec["bias_start"] - r0 * spec["n"]
@@ -174,17 +174,6 @@ def test_layers_compute_only_their_rows_never_the_full_matrix():
     s = _quiet_compress(model, fraction=0.5, seed=0, use_xla=False)
     n = smh_factors(s).n
     layers = smh_layers(s)
-    x = np.zeros((2, 8, 8, 3), "float32")
-    smh._ROWS_LOG.clear()
-    s(x)
-    logged = dict(smh._ROWS_LOG)
-    assert set(logged) == {layer.name for layer in layers}
-    for layer in layers:
-        r0, r1 = layer.smh_spec()["rows"]
-        assert logged[layer.name] == (r1 - r0 + 1, n)
-    # Summed over the model, about one matrix of rows (n + one per layer), not L.
-    assert sum(rows for rows, _ in logged.values()) <= n + len(layers)
-    assert max(rows for rows, _ in logged.values()) < n
     # In the traced graph no matmul (nor anything else) has an n x n output.
     graph = tf.function(lambda t: s(t, training=True)).get_concrete_function(
         tf.TensorSpec((2, 8, 8, 3))).graph
@@ -195,6 +184,8 @@ def test_layers_compute_only_their_rows_never_the_full_matrix():
                          if op.type in ("MatMul", "BatchMatMulV2") for o in op.outputs
                          if o.shape[1] == n)
     assert sorted(matmul_rows) == sorted(layer.rows for layer in layers)
+    # Summed over the model, about one matrix of rows (n + one per layer), not L.
+    assert sum(matmul_rows) <= n + len(layers) and max(matmul_rows) < n
 
 
 # ------------------------------------------------------------ init, sizes
@@ -249,7 +240,7 @@ def test_stored_size_within_one_percent_of_target(kwargs):
         s = compress_smh(model, seed=0, **kwargs)
     target = kwargs.get("target_size") or round(kwargs["fraction"] * total)
     report = smh_summary(s)
-    n, m = report["n"], report["M"]
+    n, m = report["n"], report["rank"]
     # n is ceil(sqrt(N)), or a few columns more to land on the target.
     assert n >= math.ceil(math.sqrt(total)) and report["virtual_size"] == total
     assert report["stored_size"] == 2 * m * n + 2 == report["factors_size"] + report["scales"]
@@ -268,7 +259,7 @@ def test_small_targets_land_within_one_percent_and_too_small_targets_raise():
         s = compress_smh(model, target_size=100, seed=0)
     report = smh_summary(s)
     # M = floor(97 / 50) = 1, n widened to round(97 / 2) = 48: 2*1*48 + 3 = 99.
-    assert report["M"] == 1 and report["n"] == 48 and report["stored_size"] == 99
+    assert report["rank"] == 1 and report["n"] == 48 and report["stored_size"] == 99
     ok = _quiet_compress(model, target_size=53, seed=0)
     assert smh_summary(ok)["stored_size"] == 53
     with pytest.raises(ValueError, match=r"below the smallest SMH model.*2\*n \+ 3 = 53"):
