@@ -118,7 +118,8 @@ def compress_smh(model, target_size=None, fraction=None, learn_scale=True, seed=
         warnings.warn(
             f"compress_smh(): stored size {stored} is "
             f"{100 * (stored - target) / target:+.1f}% "
-            f"off the target {target} (n = {n}, M = {rank}): SMH sizes come in steps of 2M.",
+            f"off the target {target} (n = {n}, rank = {rank}): SMH sizes come in steps of "
+            "2 * rank.",
             stacklevel=2)
     twins = {}
     for (layer, kind, shape, _), start in zip(plan, layout["starts"]):
@@ -135,7 +136,7 @@ def compress_smh(model, target_size=None, fraction=None, learn_scale=True, seed=
         warnings.warn(
             "compress_smh(): kernel/bias regularizers and constraints are not carried over "
             f"to SMH layers: {', '.join(dropped)}.", stacklevel=2)
-    _log.info("compress_smh(): %d layers, N=%d, n=%d, M=%d, stored %d (target %d)",
+    _log.info("compress_smh(): %d layers, N=%d, n=%d, rank=%d, stored %d (target %d)",
               len(plan), layout["N"], n, rank, stored, target)
     return new_model
 
