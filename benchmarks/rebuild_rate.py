@@ -126,7 +126,7 @@ def _workloads(lib):
 
     n, rank = FLAGS.smh_n, FLAGS.smh_rank
     ssize = n * n // 2  # a layer covering half of M-hat
-    sspec = {"n": n, "M": rank, "start": 0, "kernel_shape": [n // 2, n], "bias_size": 0}
+    sspec = {"n": n, "rank": rank, "start": 0, "kernel_shape": [n // 2, n], "bias_size": 0}
     soptions = ops.smh_weights_options(sspec, "fc", with_bias=False)
     u = rng.standard_normal(rank * n).astype(np.float32)
     v = rng.standard_normal(rank * n).astype(np.float32)

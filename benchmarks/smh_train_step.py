@@ -105,7 +105,7 @@ def main(argv):
           f"alternating rounds of {FLAGS.steps} steps")
     print(f"  compressible weights N = {report['virtual_size']:,} ({kernels:,} kernel + "
           f"{biases:,} bias) in {report['scales']} layers")
-    print(f"  SMH: n = {report['n']}, M = {report['M']}, stored {report['stored_size']:,} "
+    print(f"  SMH: n = {report['n']}, rank = {report['rank']}, stored {report['stored_size']:,} "
           f"({report['stored_size'] / report['virtual_size']:.3f} of N); hashed: "
           f"compression {compression:.4f}, stored {hashed_stored:,}")
     for name in contenders:

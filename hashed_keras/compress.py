@@ -8,13 +8,21 @@ import warnings
 import keras
 import numpy as np
 
-from hashed_keras import hashing
+from hashed_keras import validate
 from hashed_keras.layers import FreshConv2D, HashedConv2D, HashedDense, HashedLayer
-from hashed_keras.layers import weight_sharing
-from hashed_keras.replaceable import has_kernel, is_sequential_or_functional, replaceable_kind
-from hashed_keras.smh import SMHFactors, SMHLayer, compress_smh
+from hashed_keras.layers.compressed import CompressedLayer
+from hashed_keras.replaceable import (check_rebuildable, has_kernel, make_twin,
+                                      replaceable_kind, rewrite)
+from hashed_keras.smh import compress_smh
 
-METHODS = ("hashed", "freshnets", "smh")
+# The registry of compression methods: what `compress` turns a Dense ("dense") or a
+# Conv2D ("conv") into, layer by layer; or the function that compresses the whole model.
+TWINS = {
+    "hashed": {"dense": HashedDense, "conv": HashedConv2D},
+    "freshnets": {"dense": HashedDense, "conv": FreshConv2D},
+}
+WHOLE_MODEL = {"smh": compress_smh}
+METHODS = (*TWINS, *WHOLE_MODEL)
 
 _log = logging.getLogger(__name__)
 
@@ -22,39 +30,6 @@ _log = logging.getLogger(__name__)
 _COMMON_KEYS = ("name", "activation", "use_bias", "bias_initializer", "kernel_regularizer",
                 "bias_regularizer", "activity_regularizer", "kernel_constraint",
                 "bias_constraint", "dtype", "trainable")
-_CONV_KEYS = ("filters", "kernel_size", "strides", "padding", "data_format",
-              "dilation_rate")
-
-
-def _freshnets_too_small(layer, config, compression):
-    """Why a built Conv2D cannot be a FreshConv2D at ``compression`` (or None)."""
-    if not layer.built:
-        return None  # FreshConv2D.build raises its own error if it is too small
-    size = int(np.prod(layer.kernel.shape))
-    buckets = weight_sharing.resolve_buckets(size, compression)
-    bands = hashing.num_bands(*config["kernel_size"])
-    if buckets >= bands:
-        return None
-    return (f"FreshConv2D needs >= {bands} buckets (one per frequency band), compression "
-            f"{compression:g} gives {buckets} of {size}: raise it with per_layer, or skip")
-
-
-def _hashed_twin(layer, compression, seed, method="hashed"):
-    kind, reason = replaceable_kind(layer)
-    if kind is None:
-        return None, reason
-    config = layer.get_config()
-    kwargs = {k: config[k] for k in _COMMON_KEYS if k in config}
-    if kind == "dense":
-        return HashedDense(config["units"], compression=compression, seed=seed, **kwargs), None
-    if method == "freshnets":
-        reason = _freshnets_too_small(layer, config, compression)
-        if reason:
-            return None, reason
-        return FreshConv2D(compression=compression, seed=seed,
-                           **{k: config[k] for k in _CONV_KEYS}, **kwargs), None
-    return HashedConv2D(compression=compression, seed=seed,
-                        **{k: config[k] for k in _CONV_KEYS}, **kwargs), None
 
 
 def _project(dense_layer, hashed_layer):
@@ -64,9 +39,7 @@ def _project(dense_layer, hashed_layer):
     the DCT is orthonormal, so this is also the least-squares fit of the
     spatial kernel.
     """
-    kernel = keras.ops.convert_to_numpy(dense_layer.kernel)
-    if isinstance(hashed_layer, FreshConv2D):
-        kernel = hashing.dct2_kernel(kernel)
+    kernel = hashed_layer.hashed_kernel(keras.ops.convert_to_numpy(dense_layer.kernel))
     values = [kernel.reshape(-1)]
     if hashed_layer.hash_bias:
         values.append(keras.ops.convert_to_numpy(dense_layer.bias))
@@ -124,27 +97,27 @@ def compress(model, method="hashed", compression=1 / 8, skip=(), per_layer=None,
 
     Example:
 
+    >>> model = keras.Sequential([keras.Input((28, 28, 1)), keras.layers.Conv2D(
+    ...     8, 3, name="conv1"), keras.layers.Flatten(), keras.layers.Dense(10)])
     >>> hashed = hashed_keras.compress(model, compression=1 / 8, skip=["conv1"])
-    >>> hashed.compile("adam", "sparse_categorical_crossentropy")
+    >>> [type(layer).__name__ for layer in hashed.layers]
+    ['Conv2D', 'Flatten', 'HashedDense']
     """
     if method not in METHODS:
         raise ValueError(f"Unknown method {method!r}; choose one of {METHODS}.")
-    if method == "smh":
+    if method in WHOLE_MODEL:
         if per_layer:
-            raise ValueError("`per_layer` does not apply to method='smh' (one budget for "
-                             "the whole model): use `target_size` or `fraction`, and `skip`.")
-        return compress_smh(model, target_size=target_size, fraction=fraction,
-                            learn_scale=learn_scale, seed=seed, skip=skip)
+            raise ValueError(f"`per_layer` does not apply to method={method!r} (one budget "
+                             "for the whole model): use `target_size` or `fraction`, and "
+                             "`skip`.")
+        return WHOLE_MODEL[method](model, target_size=target_size, fraction=fraction,
+                                   learn_scale=learn_scale, seed=seed, skip=skip)
     if target_size is not None or fraction is not None:
         raise ValueError(f"`target_size`/`fraction` are for method='smh'; method={method!r} "
                          "takes `compression` (per layer).")
     if initialize not in ("project", "random"):
         raise ValueError(f"`initialize` must be 'project' or 'random', got {initialize!r}.")
-    if not is_sequential_or_functional(model):
-        raise ValueError(
-            "compress() needs a Sequential or functional keras.Model; subclassed models "
-            "cannot be cloned layer by layer. Build the model functionally, or use "
-            "hashed_keras.layers.HashedDense/HashedConv2D in its definition.")
+    check_rebuildable(model, "compress", "hashed_keras.layers.HashedDense/HashedConv2D")
     per_layer = dict(per_layer or {})
     names = {layer.name for layer in model.layers}
     unknown = sorted((set(skip) | set(per_layer)) - names)
@@ -154,34 +127,34 @@ def compress(model, method="hashed", compression=1 / 8, skip=(), per_layer=None,
             f"layers are {sorted(names)}.")
     for name, value in [("compression", compression)] + [
             (f"per_layer[{k!r}]", v) for k, v in per_layer.items()]:
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= 1:
-            raise ValueError(f"`{name}` must be in (0, 1], got {value!r}.")
+        validate.fraction(value, name)
 
-    replaced, unsupported = {}, []
+    replaced, unsupported = [], []
     counter = iter(range(len(model.layers)))
 
-    def clone(layer):
+    def replace(layer):
         index = next(counter)
-        if layer.name not in skip:
-            layer_seed = None if seed is None else (int(seed) + index) % 2**32
-            twin, reason = _hashed_twin(layer, per_layer.get(layer.name, compression),
-                                        layer_seed, method)
-            if twin is not None:
-                replaced[layer.name] = (layer, twin)
-                return twin
-            if reason is None and has_kernel(layer) and not isinstance(layer, HashedLayer):
-                reason = f"no hashed twin for {type(layer).__name__}"
-            if reason:
-                unsupported.append((layer.name, reason))
-        return layer.__class__.from_config(layer.get_config())
+        if layer.name in skip:
+            return None
+        rate = per_layer.get(layer.name, compression)
+        kind, reason = replaceable_kind(layer)
+        twin = TWINS[method][kind] if kind else None
+        reason = reason or (twin and twin.cannot_replace(layer, rate))
+        if twin is not None and not reason:
+            new = make_twin(twin, layer, kind, _COMMON_KEYS, compression=rate,
+                            seed=None if seed is None else (int(seed) + index) % 2**32)
+            replaced.append((layer, new))
+            return new
+        if reason is None and has_kernel(layer) and not isinstance(layer, HashedLayer):
+            reason = f"no hashed twin for {type(layer).__name__}"
+        if reason:
+            unsupported.append((layer.name, reason))
+        return None
 
-    new_model = keras.models.clone_model(model, clone_function=clone)
-    for old, new in zip(model.layers, new_model.layers):
-        if old.name in replaced:
-            if initialize == "project" and old.built:
-                _project(old, new)
-        elif old.weights:
-            new.set_weights(old.get_weights())
+    new_model = rewrite(model, replace)
+    for old, new in replaced:
+        if initialize == "project" and old.built:
+            _project(old, new)
     if unsupported:
         listing = ", ".join(f"{n} ({r})" for n, r in unsupported)
         warnings.warn(f"compress(): left unchanged: {listing}.", stacklevel=2)
@@ -215,18 +188,12 @@ def summarize(model, print_fn=print):
     for layer in model.layers:
         if not layer.weights:
             continue
-        stored = int(sum(np.prod(w.shape) for w in layer.weights))
-        compressed = isinstance(layer, (HashedLayer, SMHLayer, SMHFactors))
-        if isinstance(layer, (HashedLayer, SMHLayer)):
-            virtual = layer.kernel_size_virtual + layer.bias_size
-        elif isinstance(layer, SMHFactors):
-            virtual = 0  # storage only: its layers count the virtual weights
-        else:
-            virtual = stored
-        # A layer that stores less than its variables (MaskedDense: kept weights only).
-        stored = int(getattr(layer, "stored_parameters", stored))
-        rows.append({"name": layer.name, "type": type(layer).__name__,
-                     "virtual": int(virtual), "stored": stored, "hashed": compressed})
+        virtual = stored = int(sum(np.prod(w.shape) for w in layer.weights))
+        compressed = isinstance(layer, CompressedLayer)
+        if compressed:
+            virtual, stored = layer.dense_size(), layer.stored_size()
+        rows.append({"name": layer.name, "type": type(layer).__name__, "virtual": int(virtual),
+                     "stored": int(stored), "hashed": compressed and layer.shares_weights})
     rows.append({"name": "total", "type": "",
                  "virtual": sum(r["virtual"] for r in rows),
                  "stored": sum(r["stored"] for r in rows),

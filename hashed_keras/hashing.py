@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from hashed_keras import validate
+
 CONTRACT_VERSION = 1
 
 PRIME32_1 = 0x9E3779B1
@@ -31,15 +33,6 @@ PRIME32_5 = 0x165667B1
 
 # Largest virtual tensor whose keys fit in the contract's uint32 key space.
 MAX_VIRTUAL_SIZE = 2**32
-
-
-def _check_seed(seed) -> int:
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
-        raise ValueError(f"seed must be an integer in [0, 2**32), got {seed!r}.")
-    seed = int(seed)
-    if not 0 <= seed < 2**32:
-        raise ValueError(f"seed must be in [0, 2**32), got {seed}.")
-    return seed
 
 
 def xxh32(keys, seed) -> np.ndarray:
@@ -59,7 +52,7 @@ def xxh32(keys, seed) -> np.ndarray:
     >>> hex(int(xxh32(np.array([0], np.uint32), 0)[0]))
     '0x8d6d969'
     """
-    seed = _check_seed(seed)
+    seed = validate.seed(seed)
     k = np.asarray(keys)
     if k.dtype != np.uint32:
         if k.size and (np.min(k) < 0 or np.max(k) >= 2**32):
@@ -81,16 +74,14 @@ def xxh32(keys, seed) -> np.ndarray:
 
 def derived_seeds(seed) -> tuple[int, int]:
     """Returns ``(seed_h, seed_s)``: the bucket and sign seeds of a layer seed."""
-    seed = _check_seed(seed)
+    seed = validate.seed(seed)
     hs = xxh32(np.array([0, 1], np.uint32), seed)
     return int(hs[0]), int(hs[1])
 
 
 def check_virtual_size(size: int, buckets: int) -> None:
     """Validates a (virtual size, bucket count) pair against the contract."""
-    for name, value in (("size", size), ("buckets", buckets)):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-            raise ValueError(f"{name} must be an integer, got {value!r}.")
+    validate.integer(size, "size"), validate.integer(buckets, "buckets")
     if size < 1 or size > MAX_VIRTUAL_SIZE:
         raise ValueError(
             f"virtual tensor has {size} weights; the hash contract supports 1 to "
@@ -145,7 +136,7 @@ def tf_xxh32(keys, seed):
     """
     import tensorflow as tf
 
-    seed = _check_seed(seed)
+    seed = validate.seed(seed)
     k = tf.convert_to_tensor(keys)
     if k.dtype != tf.uint32:
         k = tf.cast(k, tf.uint32)
@@ -225,8 +216,7 @@ def dct_matrix(n: int) -> np.ndarray:
     array([[ 0.7071,  0.7071],
            [ 0.7071, -0.7071]])
     """
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
-        raise ValueError(f"n must be a positive integer, got {n!r}.")
+    validate.integer(n, "n", 1)
     j = np.arange(n, dtype=np.float64)[:, None]
     y = np.arange(n, dtype=np.float64)[None, :]
     alpha = np.where(j == 0, np.sqrt(1.0 / n), np.sqrt(2.0 / n))
@@ -271,8 +261,7 @@ def idct2_kernel(coefficients) -> np.ndarray:
 
 def _kernel_shape(kernel_shape) -> tuple[int, int, int, int]:
     shape = tuple(kernel_shape)
-    if len(shape) != 4 or any(isinstance(d, bool) or not isinstance(d, (int, np.integer))
-                              or d < 1 for d in shape):
+    if len(shape) != 4 or any(not validate.is_int(d) or d < 1 for d in shape):
         raise ValueError(
             f"kernel_shape must be four positive integers [kh, kw, in, out], "
             f"got {kernel_shape!r}.")
@@ -323,18 +312,14 @@ def normalize_band_allocation(allocation, bands: int):
             f"`band_allocation` must be 'beta', 'uniform', ('beta', a, b) or a list of "
             f"{bands} per-band fractions, got {allocation!r}.") from None
 
-    def number(v):
-        return (not isinstance(v, bool) and isinstance(v, (int, float, np.integer, np.floating))
-                and np.isfinite(v))
-
     if items and isinstance(items[0], str):
-        if (len(items) != 3 or items[0] != "beta" or not all(number(v) for v in items[1:])
+        if (len(items) != 3 or items[0] != "beta" or not all(map(validate.is_number, items[1:]))
                 or min(items[1:]) <= 0):
             raise ValueError(
                 "`band_allocation` as a tuple must be ('beta', a, b) with finite shape "
                 f"parameters a > 0 and b > 0, got {allocation!r}.")
         return ("beta", float(items[1]), float(items[2]))
-    if len(items) != bands or not all(number(v) and v > 0 for v in items):
+    if len(items) != bands or not all(validate.is_number(v) and v > 0 for v in items):
         raise ValueError(
             f"`band_allocation` as per-band fractions needs {bands} positive numbers (one "
             f"per band j1 + j2 = 0..{bands - 1}), got {allocation!r}.")
@@ -396,9 +381,7 @@ def allocate_band_buckets(kernel_shape, buckets: int, allocation="beta") -> list
     n = np.asarray(band_sizes(shape), np.float64)
     bands = len(n)
     w = band_weights(shape, allocation)
-    if isinstance(buckets, bool) or not isinstance(buckets, (int, np.integer)):
-        raise ValueError(f"`buckets` must be an integer, got {buckets!r}.")
-    total = int(buckets)
+    total = validate.integer(buckets, "buckets")
     if total < bands:
         raise ValueError(
             f"FreshNets needs at least one bucket per frequency band: a {shape[0]}x{shape[1]} "
@@ -449,8 +432,7 @@ def check_band_buckets(kernel_shape, band_buckets, buckets=None) -> list[int]:
         values = list(band_buckets)
     except TypeError:
         values = None
-    if (values is None or len(values) != len(n) or any(
-            isinstance(v, bool) or not isinstance(v, (int, np.integer)) for v in values)):
+    if values is None or len(values) != len(n) or not all(map(validate.is_int, values)):
         raise ValueError(
             f"band_buckets must be {len(n)} integers (one per band), got {band_buckets!r}.")
     values = [int(v) for v in values]

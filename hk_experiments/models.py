@@ -53,7 +53,7 @@ from hashed_keras import hashing
 from hashed_keras.layers import FreshConv2D, HashedConv2D, HashedDense
 from hashed_keras.layers import MaskedConv2D, MaskedDense
 from hashed_keras.layers import weight_sharing
-from hashed_keras.replaceable import replaceable_kind
+from hashed_keras.replaceable import replaceable_kind, rewrite
 from hk_experiments import zoo
 
 MODELS = (*zoo.ARCHS, "resnet20")
@@ -161,22 +161,7 @@ def _rebuild(model, replace):
     """A fresh (re-initialised) copy of functional ``model`` in which
     ``replace(layer)`` (a list of layers, applied in a chain, or None: a plain
     copy) stands for each layer."""
-    chains = {}
-
-    def clone(layer):
-        new = replace(layer)
-        if not new:
-            return layer.__class__.from_config(layer.get_config())
-        chains[id(new[0])] = new[1:]
-        return new[0]
-
-    def call(layer, *args, **kwargs):
-        outputs = layer(*args, **kwargs)
-        for following in chains.get(id(layer), ()):
-            outputs = following(outputs)
-        return outputs
-
-    return keras.models.clone_model(model, clone_function=clone, call_function=call)
+    return rewrite(model, replace, keep_weights=False)
 
 
 def _factor_sides(layer, kind):

@@ -124,7 +124,7 @@ def test_masked_layers_config_round_trip_and_errors():
     assert (_kernel(layer)[layer.mask == 0] == 0).all()
     dense = MaskedDense(4, kept=3, seed=1)
     dense.build((None, 5))
-    assert dense.mask.sum() == 3 and dense.stored_parameters == 3 + 4
+    assert dense.mask.sum() == 3 and dense.stored_size() == 3 + 4
     assert MaskedDense.from_config(dense.get_config()).kept == 3
     with pytest.raises(ValueError, match="compression"):
         MaskedDense(4, compression=1.5)

@@ -5,11 +5,11 @@ from __future__ import annotations
 import math
 
 import keras
-import numpy as np
 import tensorflow as tf
 
-from hashed_keras import hashing
+from hashed_keras import hashing, validate
 from hashed_keras.layers import weight_sharing
+from hashed_keras.layers.compressed import CompressedLayer
 
 
 def fan_in_uniform():
@@ -18,12 +18,14 @@ def fan_in_uniform():
         scale=1.0 / 3.0, mode="fan_in", distribution="uniform")
 
 
-class HashedLayer(keras.layers.Layer):
+class HashedLayer(CompressedLayer, keras.layers.Layer):
     """Common base of :class:`HashedDense` and :class:`HashedConv2D`.
 
-    Subclasses call :meth:`build_shared` from ``build`` with the Keras-layout
-    kernel shape, and read :meth:`shared_kernel_and_bias` in ``call``.
+    Subclasses mix in a geometry (``DenseGeometry``, ``ConvGeometry``: the kernel
+    shape, the product and the output shape); the weights are :meth:`build_shared`'s.
     """
+
+    export_scheme = "hashednets"
 
     def __init__(self, *, compression=None, buckets=None, use_sign=True, hash_bias=False,
                  seed=None, use_bias=True, activation=None,
@@ -33,14 +35,10 @@ class HashedLayer(keras.layers.Layer):
         super().__init__(**kwargs)
         self.compression, self.buckets = weight_sharing.validate_sharing_args(
             compression, buckets)
-        if not isinstance(use_sign, bool):
-            raise ValueError(f"`use_sign` must be True or False, got {use_sign!r}.")
-        if not isinstance(hash_bias, bool):
-            raise ValueError(f"`hash_bias` must be True or False, got {hash_bias!r}.")
+        self.use_sign = validate.boolean(use_sign, "use_sign")
+        self.hash_bias = validate.boolean(hash_bias, "hash_bias")
         if hash_bias and not use_bias:
             raise ValueError("`hash_bias=True` needs `use_bias=True`.")
-        self.use_sign = use_sign
-        self.hash_bias = hash_bias
         self.seed = weight_sharing.validate_seed(seed)
         self.use_bias = bool(use_bias)
         self.activation = keras.activations.get(activation)
@@ -54,6 +52,16 @@ class HashedLayer(keras.layers.Layer):
         self.supports_masking = False
 
     # -- build ---------------------------------------------------------------
+
+    def build(self, input_shape):
+        kernel_shape = self.kernel_shape_for(input_shape)  # from the layer's geometry
+        self.build_shared(kernel_shape, kernel_shape[-1])
+
+    def call(self, inputs):
+        return self.apply_kernel(inputs, *self.shared_kernel_and_bias())
+
+    def compute_output_shape(self, input_shape):
+        return self.output_shape_for(input_shape)
 
     def build_shared(self, kernel_shape, bias_size):
         """Creates the buckets, the (unhashed) bias and the hash constants."""
@@ -112,6 +120,18 @@ class HashedLayer(keras.layers.Layer):
             "bias_size": self.bias_size,
             "use_sign": self.use_sign,
         }
+
+    @classmethod
+    def cannot_replace(cls, layer, compression):
+        """Why this class cannot stand for the built ``layer`` at ``compression`` (or None)."""
+        return None
+
+    def export_spec(self) -> dict:
+        return self.hash_spec()
+
+    def hashed_kernel(self, kernel):
+        """The values a dense ``kernel`` gives the hashed virtual weights: itself."""
+        return kernel
 
     def stored_size(self) -> int:
         """Number of stored (trainable) scalars: buckets plus an unhashed bias."""

@@ -17,12 +17,11 @@ import tensorflow as tf
 
 from hashed_keras import hashing
 from hashed_keras.layers import weight_sharing
-from hashed_keras.layers.base import HashedLayer
-from hashed_keras.layers.hashed_conv import ConvGeometry, HashedConv2D, conv_arguments
+from hashed_keras.layers.hashed_conv import HashedConv2D
 
 
 @keras.saving.register_keras_serializable(package="hashed_keras")
-class FreshConv2D(ConvGeometry, HashedLayer):
+class FreshConv2D(HashedConv2D):
     """2-D convolution with FreshNets frequency-sensitive hashing.
 
     Like ``keras.layers.Conv2D(filters, kernel_size, ...)``, but its
@@ -88,28 +87,21 @@ class FreshConv2D(ConvGeometry, HashedLayer):
             raise ValueError(
                 f"`hash_bias` is not supported by FreshConv2D (its bias is a plain "
                 f"vector; only kernel coefficients are hashed), got {hash_bias!r}.")
-        geometry = conv_arguments(filters, kernel_size, strides, padding, data_format,
-                                  dilation_rate)
-        kernel_size = geometry[1]
-        bands = hashing.num_bands(*kernel_size)
-        band_allocation = hashing.normalize_band_allocation(band_allocation, bands)
-        super().__init__(compression=compression, buckets=buckets, use_sign=use_sign,
+        super().__init__(filters, kernel_size, strides, padding, data_format, dilation_rate,
+                         compression=compression, buckets=buckets, use_sign=use_sign,
                          seed=seed, activation=activation, use_bias=use_bias, **kwargs)
+        kh, kw = self.kernel_size
+        bands = hashing.num_bands(kh, kw)
+        self.band_allocation = hashing.normalize_band_allocation(band_allocation, bands)
         if self.buckets is not None and self.buckets < bands:
             raise ValueError(
-                f"`buckets`={self.buckets} is too few for FreshConv2D: a "
-                f"{kernel_size[0]}x{kernel_size[1]} filter has {bands} frequency bands "
-                f"and each needs at least one bucket; pass buckets >= {bands}.")
-        self.set_geometry(geometry)
-        self.band_allocation = band_allocation
+                f"`buckets`={self.buckets} is too few for FreshConv2D: a {kh}x{kw} filter "
+                f"has {bands} frequency bands and each needs at least one bucket; pass "
+                f"buckets >= {bands}.")
         self.band_buckets = None
         self._saved_band_buckets = None
 
-    # The convolution itself is HashedConv2D's: the same build (which calls
-    # build_shared below), call and output shape.
-    build = HashedConv2D.build
-    call = HashedConv2D.call
-    compute_output_shape = HashedConv2D.compute_output_shape
+    export_scheme = hashing.FRESHNETS_SCHEME
 
     def build_shared(self, kernel_shape, bias_size):
         """Creates the buckets and bias, and the frequency hash constants."""
@@ -137,6 +129,22 @@ class FreshConv2D(ConvGeometry, HashedLayer):
             self._index, self._sign = tf.constant(index), tf.constant(sign)
             # [kh*kw frequencies, kh*kw positions]; the inverse DCT is its transpose.
             self._dct_basis = tf.constant(hashing.dct2_basis(kh, kw), tf.float32)
+
+    @classmethod
+    def cannot_replace(cls, layer, compression):
+        if not layer.built:
+            return None  # build raises its own error if the layer is too small
+        size = int(np.prod(layer.kernel.shape))
+        buckets = weight_sharing.resolve_buckets(size, compression)
+        bands = hashing.num_bands(*layer.get_config()["kernel_size"])
+        if buckets >= bands:
+            return None
+        return (f"FreshConv2D needs >= {bands} buckets (one per frequency band), compression "
+                f"{compression:g} gives {buckets} of {size}: raise it with per_layer, or skip")
+
+    def hashed_kernel(self, kernel):
+        """The values a dense ``kernel`` gives the hashed coefficients: its 2-D DCT."""
+        return hashing.dct2_kernel(kernel)
 
     def _frequency_coefficients(self):
         """``[kh*kw, in*filters]`` coefficients: ``sign * buckets[index]``."""
@@ -195,7 +203,6 @@ class FreshConv2D(ConvGeometry, HashedLayer):
         config = super().get_config()
         config.pop("hash_bias", None)
         allocation = self.band_allocation
-        config.update(self.conv_config())
         config["band_allocation"] = (allocation if isinstance(allocation, str)
                                      else list(allocation))
         return config

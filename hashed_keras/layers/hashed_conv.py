@@ -3,28 +3,9 @@
 from __future__ import annotations
 
 import keras
-import numpy as np
-import tensorflow as tf
 
+from hashed_keras import validate
 from hashed_keras.layers.base import HashedLayer
-
-
-def _pair(value, name):
-    """A pair of positive integers from an int or a 2-sequence."""
-    given = value
-    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
-        value = (value, value)
-    try:
-        value = tuple(value)
-    except TypeError:
-        value = None
-    if (value is None or len(value) != 2 or any(
-            isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1
-            for v in value)):
-        raise ValueError(
-            f"`{name}` must be a positive integer or a pair of positive integers, "
-            f"got {given!r}.")
-    return tuple(int(v) for v in value)
 
 
 def conv_arguments(filters, kernel_size, strides, padding, data_format, dilation_rate):
@@ -33,12 +14,10 @@ def conv_arguments(filters, kernel_size, strides, padding, data_format, dilation
     The checks every hashed convolution's constructor makes, with messages
     that name the argument.
     """
-    if (isinstance(filters, bool) or not isinstance(filters, (int, np.integer))
-            or filters < 1):
-        raise ValueError(f"`filters` must be a positive integer, got {filters!r}.")
-    kernel_size = _pair(kernel_size, "kernel_size")
-    strides = _pair(strides, "strides")
-    dilation_rate = _pair(dilation_rate, "dilation_rate")
+    validate.integer(filters, "filters", 1)
+    kernel_size = validate.pair(kernel_size, "kernel_size")
+    strides = validate.pair(strides, "strides")
+    dilation_rate = validate.pair(dilation_rate, "dilation_rate")
     if not isinstance(padding, str) or padding.lower() not in ("valid", "same"):
         raise ValueError(f"`padding` must be 'valid' or 'same', got {padding!r}.")
     data_format = data_format or keras.config.image_data_format()
@@ -56,7 +35,7 @@ def conv_arguments(filters, kernel_size, strides, padding, data_format, dilation
 
 class ConvGeometry:
     """What every 2-D convolution of this package shares with ``keras.layers.Conv2D``
-    beyond its weights: the channel axis, the output shape and the config keys
+    beyond its weights: kernel shape, input spec, convolution, output shape and config
     (``filters``, ``kernel_size``, ``strides``, ``padding``, ``data_format``,
     ``dilation_rate``, set by the constructor from :func:`conv_arguments`)."""
 
@@ -64,7 +43,7 @@ class ConvGeometry:
     def _channel_axis(self):
         return -1 if self.data_format == "channels_last" else 1
 
-    def conv_output_shape(self, input_shape):
+    def output_shape_for(self, input_shape):
         from keras.src.ops.operation_utils import compute_conv_output_shape
         return compute_conv_output_shape(
             input_shape, self.filters, self.kernel_size, strides=self.strides,
@@ -77,10 +56,30 @@ class ConvGeometry:
          self.dilation_rate) = args
         self.input_spec = keras.layers.InputSpec(ndim=4)
 
-    def conv_config(self) -> dict:
-        return {"filters": self.filters, "kernel_size": self.kernel_size,
-                "strides": self.strides, "padding": self.padding,
-                "data_format": self.data_format, "dilation_rate": self.dilation_rate}
+    def kernel_shape_for(self, input_shape) -> tuple:
+        """``(kh, kw, in, filters)`` for ``input_shape``, checked; fixes the input spec."""
+        channels = input_shape[self._channel_axis]
+        if channels is None:
+            raise ValueError(
+                f"{type(self).__name__} '{self.name}' needs a known channel dimension, got "
+                f"input shape {input_shape}.")
+        self.output_shape_for(input_shape)  # validates the spatial size
+        self.input_spec = keras.layers.InputSpec(ndim=4, axes={self._channel_axis: channels})
+        return self.kernel_size + (channels, self.filters)
+
+    def apply_kernel(self, inputs, kernel, bias):
+        """The layer's output: the convolution, plus the bias, activated."""
+        outputs = keras.ops.conv(inputs, kernel, strides=self.strides, padding=self.padding,
+                                 dilation_rate=self.dilation_rate, data_format=self.data_format)
+        shape = (1, 1, 1, self.filters) if self.data_format == "channels_last" else (
+            1, self.filters, 1, 1)
+        return self.add_bias_and_activate(outputs, bias, shape)
+
+    def get_config(self):
+        return {**super().get_config(), "filters": self.filters,
+                "kernel_size": self.kernel_size, "strides": self.strides,
+                "padding": self.padding, "data_format": self.data_format,
+                "dilation_rate": self.dilation_rate}
 
 
 @keras.saving.register_keras_serializable(package="hashed_keras")
@@ -123,33 +122,3 @@ class HashedConv2D(ConvGeometry, HashedLayer):
                          use_bias=use_bias, **kwargs)
         self.set_geometry(geometry)
 
-    def build(self, input_shape):
-        channels = input_shape[self._channel_axis]
-        if channels is None:
-            raise ValueError(
-                f"{type(self).__name__} '{self.name}' needs a known channel dimension, got "
-                f"input shape {input_shape}.")
-        self.compute_output_shape(input_shape)  # validates the spatial size
-        self.build_shared(self.kernel_size + (channels, self.filters), self.filters)
-        self.input_spec = keras.layers.InputSpec(ndim=4, axes={self._channel_axis: channels})
-
-    def call(self, inputs):
-        kernel, bias = self.shared_kernel_and_bias()
-        outputs = keras.ops.conv(inputs, kernel, strides=self.strides, padding=self.padding,
-                                 dilation_rate=self.dilation_rate,
-                                 data_format=self.data_format)
-        if bias is not None:
-            shape = (1, 1, 1, self.filters) if self.data_format == "channels_last" else (
-                1, self.filters, 1, 1)
-            outputs = outputs + tf.reshape(bias, shape)
-        if self.activation is not None:
-            outputs = self.activation(outputs)
-        return outputs
-
-    def compute_output_shape(self, input_shape):
-        return self.conv_output_shape(input_shape)
-
-    def get_config(self):
-        config = super().get_config()
-        config.update(self.conv_config())
-        return config

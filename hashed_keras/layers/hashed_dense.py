@@ -3,14 +3,45 @@
 from __future__ import annotations
 
 import keras
-import numpy as np
 import tensorflow as tf
 
+from hashed_keras import validate
 from hashed_keras.layers.base import HashedLayer
 
 
+class DenseGeometry:
+    """What every dense layer of this package shares with ``keras.layers.Dense``
+    beyond its weights: ``units``, the input spec, the product and the output shape."""
+
+    def set_units(self, units) -> None:
+        self.units = validate.integer(units, "units", 1)
+        self.input_spec = keras.layers.InputSpec(min_ndim=2)
+
+    def kernel_shape_for(self, input_shape) -> tuple:
+        """``(input_dim, units)`` for ``input_shape``, checked; fixes the input spec."""
+        input_dim = input_shape[-1]
+        if input_dim is None:
+            raise ValueError(
+                f"{type(self).__name__} '{self.name}' needs a known last input dimension, "
+                f"got input shape {input_shape}.")
+        self.input_spec = keras.layers.InputSpec(min_ndim=2, axes={-1: input_dim})
+        return (input_dim, self.units)
+
+    def apply_kernel(self, inputs, kernel, bias):
+        """The layer's output: ``inputs @ kernel``, plus the bias, activated."""
+        outputs = tf.tensordot(inputs, kernel, 1) if len(inputs.shape) > 2 else (
+            tf.matmul(inputs, kernel))
+        return self.add_bias_and_activate(outputs, bias)
+
+    def output_shape_for(self, input_shape):
+        return tuple(input_shape[:-1]) + (self.units,)
+
+    def get_config(self):
+        return {**super().get_config(), "units": self.units}
+
+
 @keras.saving.register_keras_serializable(package="hashed_keras")
-class HashedDense(HashedLayer):
+class HashedDense(DenseGeometry, HashedLayer):
     """Densely-connected layer with HashedNets weight sharing (Chen et al., 2015).
 
     Behaves like ``keras.layers.Dense(units)`` but its ``[input_dim, units]``
@@ -52,38 +83,8 @@ class HashedDense(HashedLayer):
 
     def __init__(self, units, compression=None, buckets=None, use_sign=True,
                  hash_bias=False, seed=None, activation=None, use_bias=True, **kwargs):
-        if isinstance(units, bool) or not isinstance(units, (int, np.integer)) or units < 1:
-            raise ValueError(f"`units` must be a positive integer, got {units!r}.")
-        units = int(units)
+        validate.integer(units, "units", 1)
         super().__init__(compression=compression, buckets=buckets, use_sign=use_sign,
                          hash_bias=hash_bias, seed=seed, activation=activation,
                          use_bias=use_bias, **kwargs)
-        self.units = units
-        self.input_spec = keras.layers.InputSpec(min_ndim=2)
-
-    def build(self, input_shape):
-        input_dim = input_shape[-1]
-        if input_dim is None:
-            raise ValueError(
-                f"HashedDense '{self.name}' needs a known last input dimension, "
-                f"got input shape {input_shape}.")
-        self.build_shared((input_dim, self.units), self.units)
-        self.input_spec = keras.layers.InputSpec(min_ndim=2, axes={-1: input_dim})
-
-    def call(self, inputs):
-        kernel, bias = self.shared_kernel_and_bias()
-        outputs = tf.tensordot(inputs, kernel, 1) if len(inputs.shape) > 2 else (
-            tf.matmul(inputs, kernel))
-        if bias is not None:
-            outputs = outputs + bias
-        if self.activation is not None:
-            outputs = self.activation(outputs)
-        return outputs
-
-    def compute_output_shape(self, input_shape):
-        return tuple(input_shape[:-1]) + (self.units,)
-
-    def get_config(self):
-        config = super().get_config()
-        config["units"] = self.units
-        return config
+        self.set_units(units)

@@ -14,8 +14,8 @@ at ``build`` and the forward pass reads ``kernel * mask``, so their gradient is
 exactly zero and they stay zero under any optimizer. A ``.tflite`` of such a
 model is a plain dense one (TFLite folds the product into one constant).
 
-Stored parameters (:attr:`stored_parameters`, used by
-:func:`hashed_keras.summarize`) are the kept weights plus the bias: what a
+The stored size (:meth:`stored_size`, used by
+:func:`hashed_keras.summarize`) is the kept weights plus the bias: what a
 sparse format would store, not counting the indices (which the seed gives).
 """
 
@@ -26,6 +26,7 @@ import numpy as np
 
 from hashed_keras import hashing
 from hashed_keras.layers import weight_sharing
+from hashed_keras.layers.compressed import CompressedLayer
 
 
 def edge_mask(shape, kept: int, seed: int) -> np.ndarray:
@@ -46,8 +47,10 @@ def edge_mask(shape, kept: int, seed: int) -> np.ndarray:
     return mask.reshape(shape)
 
 
-class _MaskedMixin:
+class _MaskedMixin(CompressedLayer):
     """Shared by the masked layers: arguments, mask at build, masked kernel."""
+
+    shares_weights = False  # exported dense (no scheme), reported as not hashed
 
     def _init_mask_args(self, compression, kept, seed):
         if getattr(self, "lora_rank", None):
@@ -80,8 +83,10 @@ class _MaskedMixin:
         kernel = keras.ops.convert_to_tensor(super().kernel)
         return kernel * keras.ops.cast(self.mask, kernel.dtype)
 
-    @property
-    def stored_parameters(self) -> int:
+    def dense_size(self) -> int:
+        return int(sum(np.prod(w.shape) for w in self.weights))
+
+    def stored_size(self) -> int:
         """Kept kernel weights plus the bias (not the removed, always-zero ones)."""
         bias = int(np.prod(self.bias.shape)) if self.bias is not None else 0
         return self.num_kept + bias

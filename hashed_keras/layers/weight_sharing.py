@@ -12,10 +12,9 @@ from __future__ import annotations
 
 import random
 
-import numpy as np
 import tensorflow as tf
 
-from hashed_keras import hashing
+from hashed_keras import hashing, validate
 
 
 def resolve_buckets(virtual_size: int, compression=None, buckets=None) -> int:
@@ -40,12 +39,7 @@ def resolve_buckets(virtual_size: int, compression=None, buckets=None) -> int:
 def validate_sharing_args(compression, buckets):
     """Checks ``compression``/``buckets`` as given to a layer constructor."""
     if buckets is not None:
-        if isinstance(buckets, bool) or not isinstance(buckets, (int, np.integer)):
-            raise ValueError(
-                f"`buckets` must be a positive integer, got {buckets!r} "
-                f"(type {type(buckets).__name__}).")
-        if buckets < 1:
-            raise ValueError(f"`buckets` must be >= 1, got {buckets}.")
+        buckets = validate.integer(buckets, "buckets", 1)
         if compression is not None:
             raise ValueError(
                 "Pass either `compression` or `buckets`, not both "
@@ -53,15 +47,7 @@ def validate_sharing_args(compression, buckets):
         return None, int(buckets)
     if compression is None:
         compression = 1 / 8
-    if isinstance(compression, bool) or not isinstance(compression, (int, float, np.number)):
-        raise ValueError(
-            f"`compression` must be a number in (0, 1], got {compression!r}.")
-    compression = float(compression)
-    if not 0.0 < compression <= 1.0:
-        raise ValueError(
-            f"`compression` must be in (0, 1] (the fraction of virtual weights that "
-            f"is stored, e.g. 1/8), got {compression}.")
-    return compression, None
+    return validate.fraction(compression, "compression"), None
 
 
 def validate_seed(seed) -> int:
@@ -73,11 +59,7 @@ def validate_seed(seed) -> int:
     """
     if seed is None:
         return random.getrandbits(32)
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
-        raise ValueError(f"`seed` must be an integer in [0, 2**32) or None, got {seed!r}.")
-    if not 0 <= seed < 2**32:
-        raise ValueError(f"`seed` must be in [0, 2**32), got {seed}.")
-    return int(seed)
+    return validate.seed(seed)
 
 
 def hash_constants(virtual_size: int, num_buckets: int, seed: int, use_sign: bool):

@@ -21,8 +21,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from hashed_keras.layers import HashedLayer
-from hashed_keras.smh import SMHFactors, SMHLayer
+from hashed_keras.layers.compressed import CompressedLayer
 from hashed_keras.lite import flatbuffer, ops
 
 DEFAULT_TOLERANCE = 1e-5
@@ -129,10 +128,6 @@ def _find_tensor(model, subgraph, expected, taken):
         if matched:
             return index, scale
     return None, None
-
-
-def _compressed(layer) -> bool:
-    return isinstance(layer, (HashedLayer, SMHLayer))
 
 
 def _layout(layer) -> str:
@@ -353,7 +348,8 @@ def convert(model, path, *, dense=False, shared_dtype="float32", verify=True,
     path = Path(path)
     if shared_dtype not in SHARED_DTYPES:
         raise ValueError(f"`shared_dtype` must be one of {SHARED_DTYPES}, got {shared_dtype!r}.")
-    hashed = [layer for layer in _all_layers(model) if _compressed(layer)]
+    hashed = [layer for layer in _all_layers(model)
+              if isinstance(layer, CompressedLayer) and layer.export_scheme is not None]
     if shared_dtype != "float32" and (dense or not hashed):
         raise ConversionError(
             f"shared_dtype={shared_dtype!r} quantizes the shared variables of compressed "
@@ -378,14 +374,10 @@ def convert(model, path, *, dense=False, shared_dtype="float32", verify=True,
             continue
         n_stored = int(sum(np.prod(w.shape) for w in layer.weights))
         stored += 4 * n_stored
-        if _compressed(layer):
-            virtual = layer.kernel_size_virtual + layer.bias_size
-        elif isinstance(layer, SMHFactors):
-            virtual = 0
-        else:
-            virtual = n_stored
-        default = (0, "shared factors: stored with the first SMH layer") if isinstance(
-            layer, SMHFactors) else (4 * virtual, "dense")
+        compressed = isinstance(layer, CompressedLayer)
+        virtual = layer.dense_size() if compressed else n_stored
+        default = (0, layer.export_note) if compressed and layer.export_note else (
+            4 * virtual, "dense")
         file_bytes, note = placed.get(layer.name, default)
         rows.append(LayerRow(layer.name, type(layer).__name__, int(virtual), n_stored,
                              4 * int(virtual), int(file_bytes), note))

@@ -103,7 +103,7 @@ def smh_weights_options(spec: dict, layout: str, with_bias: bool) -> bytes:
     return bytes(flexbuffers.Dumps({
         "contract_version": hashing.CONTRACT_VERSION,
         "n": int(spec["n"]),
-        "rank": int(spec["M"]),
+        "rank": int(spec["rank"]),
         "start": int(spec["start"]),
         "kernel_shape": [int(d) for d in spec["kernel_shape"]],
         "layout": layout,
@@ -120,7 +120,7 @@ def smh_scales(spec: dict) -> np.ndarray:
 def reference_smh_weights(spec: dict, u: np.ndarray, v: np.ndarray, layout: str):
     """What an ``SMHWeights`` op outputs: ``(weights in layout, bias or None)``."""
     n, start = int(spec["n"]), int(spec["start"])
-    kernel_size, bias_size = int(spec["kernel_size"]), int(spec["bias_size"])
+    kernel_size, bias_size = int(spec["kernel_weights"]), int(spec["bias_size"])
     r0, r1 = start // n, (start + kernel_size + bias_size - 1) // n
     rows = (np.asarray(u, np.float64)[:, r0:r1 + 1].T @ np.asarray(v, np.float64))
     flat = rows.reshape(-1)[start - r0 * n:]
@@ -166,58 +166,67 @@ def _variable(value) -> np.ndarray:
     return keras.ops.convert_to_numpy(value).astype(np.float32)
 
 
+def _lower_hashed(layer, layout: str, model) -> Lowering:
+    spec, buckets = layer.export_spec(), _variable(layer.shared)
+    inputs = [(f"{layer.name}/buckets", buckets, layer.shared)]
+
+    def make(with_bias):
+        s = spec if with_bias else dict(spec, hash_bias=False, bias_size=0)
+        return Lowering(HASHED_WEIGHTS, inputs, hashed_weights_options(s, layout),
+                        *reference_weights(s, buckets, layout))
+
+    return _with_bias_fallback(make, spec["hash_bias"])
+
+
+def _lower_fresh(layer, layout: str, model) -> Lowering:
+    if layout != "ohwi":
+        raise ValueError(f"Layer '{layer.name}': FreshWeights feeds CONV_2D only.")
+    spec, buckets = layer.export_spec(), _variable(layer.shared)
+    return Lowering(FRESH_WEIGHTS, [(f"{layer.name}/buckets", buckets, layer.shared)],
+                    fresh_weights_options(spec), reference_fresh_weights(spec, buckets))
+
+
 def _lower_smh(layer, layout: str, model) -> Lowering:
     from hashed_keras import smh
-    spec = layer.smh_spec()
+    spec = layer.export_spec()
     factors = smh.smh_factors(model)
     u, v = _variable(factors.U), _variable(factors.V)
     inputs = [(f"{factors.name}/U", u, factors.U), (f"{factors.name}/V", v, factors.V),
               (f"{layer.name}/scales", smh_scales(spec), None)]
 
     def make(with_bias):
-        weights, bias = reference_smh_weights(
-            spec if with_bias else dict(spec, bias_size=0), u, v, layout)
         return Lowering(SMH_WEIGHTS, inputs, smh_weights_options(spec, layout, with_bias),
-                        weights, bias)
+                        *reference_smh_weights(spec if with_bias else dict(spec, bias_size=0),
+                                               u, v, layout))
 
-    if not spec["bias_size"]:
-        return make(False)
-    lowering = make(True)
-    lowering.without_bias = make(False)
+    return _with_bias_fallback(make, bool(spec["bias_size"]))
+
+
+def _with_bias_fallback(make, bias: bool) -> Lowering:
+    """``make(bias)``, and ``make(False)`` for when the bias stays dense."""
+    lowering = make(bias)
+    if bias:
+        lowering.without_bias = make(False)
     return lowering
+
+
+# The registry of export schemes (``CompressedLayer.export_scheme``): how each is lowered.
+LOWERINGS = {"hashednets": _lower_hashed, hashing.FRESHNETS_SCHEME: _lower_fresh,
+             "smh": _lower_smh}
 
 
 def lower(layer, layout: str, model=None) -> Lowering:
     """The :class:`Lowering` of a compressed layer feeding a ``layout`` consumer.
 
     Args:
-      layer: a ``HashedLayer`` (HashedDense, HashedConv2D, FreshConv2D) or an
-        ``SMHLayer``.
+      layer: a ``CompressedLayer`` whose ``export_scheme`` is in :data:`LOWERINGS`.
       layout: ``"fc"`` or ``"ohwi"``.
       model: the layer's model (SMH layers read the model's shared factors).
 
     Raises:
       ValueError: the layer has no operator (its message names the layer).
     """
-    if hasattr(layer, "smh_spec"):
-        return _lower_smh(layer, layout, model)
-    spec = layer.hash_spec()
-    buckets = _variable(layer.shared)
-    inputs = [(f"{layer.name}/buckets", buckets, layer.shared)]
-    if spec.get("scheme") == hashing.FRESHNETS_SCHEME:
-        if layout != "ohwi":
-            raise ValueError(f"Layer '{layer.name}': FreshWeights feeds CONV_2D only.")
-        return Lowering(FRESH_WEIGHTS, inputs, fresh_weights_options(spec),
-                        reference_fresh_weights(spec, buckets))
-    if spec.get("scheme") not in (None, "hashednets"):
-        raise ValueError(f"Layer '{layer.name}': unknown hash scheme {spec['scheme']!r}.")
-
-    def hashed(spec):
-        weights, bias = reference_weights(spec, buckets, layout)
-        return Lowering(HASHED_WEIGHTS, inputs, hashed_weights_options(spec, layout),
-                        weights, bias)
-
-    lowering = hashed(spec)
-    if lowering.bias is not None:
-        lowering.without_bias = hashed(dict(spec, hash_bias=False, bias_size=0))
-    return lowering
+    if layer.export_scheme not in LOWERINGS:
+        raise ValueError(
+            f"Layer '{layer.name}': unknown export scheme {layer.export_scheme!r}.")
+    return LOWERINGS[layer.export_scheme](layer, layout, model)
