@@ -23,6 +23,7 @@
 #include <utility>
 #include <vector>
 
+#include "check.h"
 #include "hash_contract.h"
 #include "fresh_weights.h"
 #include "hashed_weights.h"
@@ -35,20 +36,6 @@
 #include "option_samples.inc"
 
 namespace {
-
-int g_failures = 0;
-int g_checks = 0;
-
-#define CHECK(cond, ...)                                   \
-  do {                                                     \
-    ++g_checks;                                            \
-    if (!(cond)) {                                         \
-      ++g_failures;                                        \
-      fprintf(stderr, "FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond); \
-      fprintf(stderr, __VA_ARGS__);                        \
-      fprintf(stderr, "\n");                               \
-    }                                                      \
-  } while (0)
 
 // ---------------------------------------------------------------------------
 // Reference: the contract written out naively.
@@ -1639,6 +1626,5 @@ int main(int argc, char** argv) {
   TestInputs();
   TestCosts();
   TestLimits();
-  printf("%d passed, %d failed\n", g_checks - g_failures, g_failures);
-  return g_failures == 0 ? 0 : 1;
+  return hk_test::Summary();
 }
