@@ -111,7 +111,7 @@ BAD_OPTIONS = [
     ("negative start", dict(GOOD, start=-1), "do not fit the 9 x 9 matrix"),
     ("past the matrix", dict(GOOD, start=60), "do not fit the 9 x 9 matrix"),
     ("bias_size wrong", dict(GOOD, bias_size=3), "key 'bias_size' = 3 must be 0 or"),
-    ("layout", dict(GOOD, layout="nhwc"), "key 'layout' is not one of"),
+    ("layout", dict(GOOD, layout="nhwc"), "key 'layout' = 'nhwc' is not one of 'fc', 'ohwi'"),
     ("rank 4 for fc", dict(GOOD, kernel_shape=[1, 2, 3, 4]), "has 4 dims; layout 'fc'"),
     ("start a string", dict(GOOD, start="5"), "key 'start' must be an int"),
     ("contract", dict(GOOD, contract_version=3), "unsupported contract_version 3"),

@@ -28,30 +28,25 @@ int Fail(int code, const std::string& message, char* error,
 }
 
 // The lengths every weights op checks: buckets, optional scale, output.
-bool CheckLengths(uint64_t k, uint64_t out_channels, uint64_t out_size,
-                  const float* buckets, int64_t num_buckets,
-                  const float* scale, int64_t scale_len, const float* out,
-                  int64_t out_len, std::string* message) {
-  if (buckets == nullptr || num_buckets < 0 ||
-      static_cast<uint64_t>(num_buckets) != k) {
-    *message = Format("buckets has %" PRId64 " values; key 'buckets' says "
-                      "%" PRIu64, buckets ? num_buckets : int64_t{0}, k);
-    return false;
-  }
-  if (scale == nullptr ? scale_len != 0
-                       : (scale_len < 0 ||
-                          static_cast<uint64_t>(scale_len) != out_channels)) {
-    *message = Format("scale has %" PRId64 " values; expected %" PRIu64
-                      " (the output size) or none", scale_len, out_channels);
-    return false;
-  }
-  if (out == nullptr || out_len < 0 ||
-      static_cast<uint64_t>(out_len) != out_size) {
-    *message = Format("output has %" PRId64 " values; kernel_shape needs "
-                      "%" PRIu64, out ? out_len : int64_t{0}, out_size);
-    return false;
-  }
-  return true;
+hk::Status CheckLengths(uint64_t k, uint64_t out_channels, uint64_t out_size,
+                        const float* buckets, int64_t num_buckets,
+                        const float* scale, int64_t scale_len,
+                        const float* out, int64_t out_len) {
+  HK_ENSURE(buckets != nullptr && num_buckets >= 0 &&
+                static_cast<uint64_t>(num_buckets) == k,
+            Format("buckets has %" PRId64 " values; key 'buckets' says "
+                   "%" PRIu64, buckets ? num_buckets : int64_t{0}, k));
+  HK_ENSURE(scale == nullptr
+                ? scale_len == 0
+                : scale_len >= 0 &&
+                      static_cast<uint64_t>(scale_len) == out_channels,
+            Format("scale has %" PRId64 " values; expected %" PRIu64
+                   " (the output size) or none", scale_len, out_channels));
+  HK_ENSURE(out != nullptr && out_len >= 0 &&
+                static_cast<uint64_t>(out_len) == out_size,
+            Format("output has %" PRId64 " values; kernel_shape needs "
+                   "%" PRIu64, out ? out_len : int64_t{0}, out_size));
+  return hk::Status();
 }
 
 }  // namespace
@@ -70,14 +65,11 @@ HK_API int hk_hashed_weights(const uint8_t* options, size_t options_len,
                              int64_t out_len, float* bias_out,
                              int64_t bias_len, char* error, size_t error_len) {
   hk::HashedWeightsPlan plan;
-  std::string message;
-  if (!hk::ParseHashedWeightsOptions(options, options_len, &plan, &message)) {
-    return Fail(HK_ERROR_OPTIONS, message, error, error_len);
-  }
-  if (!CheckLengths(plan.num_buckets, plan.out, plan.kernel_size, buckets,
-                    num_buckets, scale, scale_len, out, out_len, &message)) {
-    return Fail(HK_ERROR_ARGUMENTS, message, error, error_len);
-  }
+  hk::Status s = hk::ParseHashedWeightsOptions(options, options_len, &plan);
+  if (!s.ok()) return Fail(HK_ERROR_OPTIONS, s.message(), error, error_len);
+  s = CheckLengths(plan.num_buckets, plan.out, plan.kernel_size, buckets,
+                   num_buckets, scale, scale_len, out, out_len);
+  if (!s.ok()) return Fail(HK_ERROR_ARGUMENTS, s.message(), error, error_len);
   if (plan.hash_bias) {
     if (bias_out == nullptr || bias_len < 0 ||
         static_cast<uint64_t>(bias_len) != plan.bias_size) {
@@ -101,14 +93,11 @@ HK_API int hk_fresh_weights(const uint8_t* options, size_t options_len,
                             const float* scale, int64_t scale_len, float* out,
                             int64_t out_len, char* error, size_t error_len) {
   hk::FreshWeightsPlan plan;
-  std::string message;
-  if (!hk::ParseFreshWeightsOptions(options, options_len, &plan, &message)) {
-    return Fail(HK_ERROR_OPTIONS, message, error, error_len);
-  }
-  if (!CheckLengths(plan.num_buckets, plan.out, plan.kernel_size, buckets,
-                    num_buckets, scale, scale_len, out, out_len, &message)) {
-    return Fail(HK_ERROR_ARGUMENTS, message, error, error_len);
-  }
+  hk::Status s = hk::ParseFreshWeightsOptions(options, options_len, &plan);
+  if (!s.ok()) return Fail(HK_ERROR_OPTIONS, s.message(), error, error_len);
+  s = CheckLengths(plan.num_buckets, plan.out, plan.kernel_size, buckets,
+                   num_buckets, scale, scale_len, out, out_len);
+  if (!s.ok()) return Fail(HK_ERROR_ARGUMENTS, s.message(), error, error_len);
   hk::ComputeFreshWeights(plan, buckets, scale, out);
   return Fail(HK_OK, "", error, error_len);
 }
@@ -121,10 +110,8 @@ HK_API int hk_smh_weights(const uint8_t* options, size_t options_len,
                           float* bias_out, int64_t bias_len, char* error,
                           size_t error_len) {
   hk::SmhWeightsPlan plan;
-  std::string message;
-  if (!hk::ParseSmhWeightsOptions(options, options_len, &plan, &message)) {
-    return Fail(HK_ERROR_OPTIONS, message, error, error_len);
-  }
+  hk::Status s = hk::ParseSmhWeightsOptions(options, options_len, &plan);
+  if (!s.ok()) return Fail(HK_ERROR_OPTIONS, s.message(), error, error_len);
   const uint64_t factor = plan.rank * plan.n;
   auto wrong = [](const void* p, int64_t len, uint64_t want) {
     return p == nullptr || len < 0 || static_cast<uint64_t>(len) != want;

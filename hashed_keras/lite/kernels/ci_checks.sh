@@ -59,29 +59,28 @@ cmake --build "$BUILD/sanitize" -j "$JOBS"
 "$BUILD/sanitize/hk_kernel_test"
 "$BUILD/sanitize/hk_verify_test" "$HERE/tests/verify_samples"
 
+# run_fuzzer NAME SECONDS CORPUS: runs a libFuzzer target, fails with its
+# artifacts listed if it finds a crash.
+run_fuzzer() {
+  local status=0
+  "$BUILD/fuzz/$1" -max_total_time="$2" -print_final_stats=1 \
+    -artifact_prefix="$BUILD/artifacts/" "$3" 2>&1 | tail -n 25 ||
+    status="${PIPESTATUS[0]}"
+  if [[ "$status" != 0 ]]; then
+    echo "ci_checks: $1 found a failure (artifacts in $BUILD/artifacts)" >&2
+    ls -l "$BUILD/artifacts" >&2 || true
+    exit "$status"
+  fi
+}
+
 echo "== (b) libFuzzer: fuzz_options for ${FUZZ_SECONDS}s"
 CC=clang CXX=clang++ cmake -S "$HERE" -B "$BUILD/fuzz" "${GENERATOR[@]}" \
   -DCMAKE_BUILD_TYPE=RelWithDebInfo -DHK_FUZZ=ON >/dev/null
 cmake --build "$BUILD/fuzz" -j "$JOBS" --target fuzz_options fuzz_verify
-mkdir -p "$BUILD/corpus" "$BUILD/artifacts"
+mkdir -p "$BUILD/corpus" "$BUILD/verify_corpus" "$BUILD/artifacts"
 "$BUILD/sanitize/hk_kernel_test" --write-corpus "$BUILD/corpus"
-"$BUILD/fuzz/fuzz_options" -max_total_time="$FUZZ_SECONDS" -print_final_stats=1 \
-  -artifact_prefix="$BUILD/artifacts/" "$BUILD/corpus" 2>&1 | tail -n 25
-status="${PIPESTATUS[0]}"
-if [[ "$status" != 0 ]]; then
-  echo "ci_checks: the fuzzer found a failure (artifacts in $BUILD/artifacts)" >&2
-  ls -l "$BUILD/artifacts" >&2 || true
-  exit "$status"
-fi
+run_fuzzer fuzz_options "$FUZZ_SECONDS" "$BUILD/corpus"
 echo "== (c) libFuzzer: fuzz_verify for ${FUZZ_VERIFY_SECONDS}s"
-mkdir -p "$BUILD/verify_corpus"
 cp "$HERE"/tests/verify_samples/*.tflite "$BUILD/verify_corpus/"
-"$BUILD/fuzz/fuzz_verify" -max_total_time="$FUZZ_VERIFY_SECONDS" -print_final_stats=1 \
-  -artifact_prefix="$BUILD/artifacts/" "$BUILD/verify_corpus" 2>&1 | tail -n 8
-status="${PIPESTATUS[0]}"
-if [[ "$status" != 0 ]]; then
-  echo "ci_checks: fuzz_verify found a failure (artifacts in $BUILD/artifacts)" >&2
-  ls -l "$BUILD/artifacts" >&2 || true
-  exit "$status"
-fi
+run_fuzzer fuzz_verify "$FUZZ_VERIFY_SECONDS" "$BUILD/verify_corpus"
 echo "ci_checks: all kernel checks passed"

@@ -29,7 +29,7 @@
 
 #include "hk_kernels.h"
 #include "op_registry.h"
-#include "options.h"  // Format
+#include "status.h"
 #include "tflite_abi.h"
 #include "verify_builtin_rules.h"
 
@@ -73,7 +73,7 @@ struct PrepareState {
   TfLiteContext* context = nullptr;
   std::vector<int> claimed;              // node indices, ascending
   std::vector<unsigned char> producers;  // per tensor: nodes writing it (<= 255)
-  std::string wiring;  // why the served nodes' wiring does not fit, or ""
+  Status wiring;  // whether the served nodes' wiring fits
 };
 
 uint64_t SaturatingAdd(uint64_t a, uint64_t b) {
@@ -137,7 +137,7 @@ struct KernelNode {
 
 struct DelegateKernel {
   std::vector<KernelNode> nodes;
-  std::string init_error;  // a complete message, reported by Prepare
+  Status init;  // an error is a complete message, reported by Prepare
   HkDelegate* delegate = nullptr;
 };
 
@@ -204,11 +204,11 @@ std::string TensorLabel(TfLiteContext* context, int index) {
 // outputs wherever their data points (RESHAPE copies into a file constant
 // its size does not fit: a heap overflow), and a constant written by one
 // node may be our operator's input.
-bool NodeWiringFits(TfLiteContext* context, const TfLiteRegistration* reg,
-                    const TfLiteNode* node, std::string* why) {
+Status NodeWiringFits(TfLiteContext* context, const TfLiteRegistration* reg,
+                      const TfLiteNode* node) {
   const int code = AsV1(reg)->builtin_code;
   if (code == tfl::kTfLiteBuiltinDelegate || ServedKind(reg) != nullptr) {
-    return true;
+    return Status();
   }
   const char* name = code == tfl::kTfLiteBuiltinCustom
                          ? "CUSTOM"
@@ -216,31 +216,25 @@ bool NodeWiringFits(TfLiteContext* context, const TfLiteRegistration* reg,
                                static_cast<tflite::BuiltinOperator>(code));
   for (int i = 0; node->outputs != nullptr && i < node->outputs->size; ++i) {
     const tfl::TfLiteTensor* t = TensorAt(context, node->outputs->data[i]);
-    if (t != nullptr && t->allocation_type == tfl::kTfLiteMmapRo) {
-      *why = Format("(%s) writes output %d (%s), a constant of the model file",
-                    name, i,
-                    TensorLabel(context, node->outputs->data[i]).c_str());
-      return false;
-    }
+    HK_ENSURE(t == nullptr || t->allocation_type != tfl::kTfLiteMmapRo,
+              Format("(%s) writes output %d (%s), a constant of the model "
+                     "file", name, i,
+                     TensorLabel(context, node->outputs->data[i]).c_str()));
   }
-  if (code == tfl::kTfLiteBuiltinCustom) return true;
+  if (code == tfl::kTfLiteBuiltinCustom) return Status();
   const BuiltinArity* arity = FindBuiltinArity(code);
   const int num_inputs = node->inputs != nullptr ? node->inputs->size : 0;
   const int num_outputs = node->outputs != nullptr ? node->outputs->size : 0;
-  if (!CountsFit(arity, num_inputs, num_outputs)) {
-    *why = Format("(%s) has %d inputs and %d outputs, but %s takes %s "
-                  "inputs and %s outputs",
-                  name, num_inputs, num_outputs, name,
-                  CountRange(arity->min_inputs, arity->max_inputs).c_str(),
-                  CountRange(arity->min_outputs, arity->max_outputs).c_str());
-    return false;
-  }
+  HK_ENSURE(CountsFit(arity, num_inputs, num_outputs),
+            Format("(%s) has %d inputs and %d outputs, but %s takes %s "
+                   "inputs and %s outputs",
+                   name, num_inputs, num_outputs, name,
+                   CountRange(arity->min_inputs, arity->max_inputs).c_str(),
+                   CountRange(arity->min_outputs, arity->max_outputs).c_str()));
   for (int i = 0; i < num_inputs; ++i) {
-    if (node->inputs->data[i] < 0 && !InputMayBeAbsent(arity, i)) {
-      *why = Format("(%s) has input %d absent (-1), but it is not optional",
-                    name, i);
-      return false;
-    }
+    HK_ENSURE(node->inputs->data[i] >= 0 || InputMayBeAbsent(arity, i),
+              Format("(%s) has input %d absent (-1), but it is not optional",
+                     name, i));
   }
   // Output types (the runtime's kernels copy bytes by the input's type:
   // RESHAPE into an INT4 output overflows it).
@@ -255,15 +249,13 @@ bool NodeWiringFits(TfLiteContext* context, const TfLiteRegistration* reg,
   };
   for (int k = 0; in != nullptr && k < num_outputs; ++k) {
     const tfl::TfLiteTensor* out = TensorAt(context, node->outputs->data[k]);
-    if (out != nullptr && !OutputTypeFits(*rule, in->type, out->type, quant)) {
-      *why = Format("(%s) has output %d of type %s (%d), but its input %d "
-                    "is %s",
-                    name, k, TypeName(out->type), static_cast<int>(out->type),
-                    rule->input, TypeName(in->type));
-      return false;
-    }
+    HK_ENSURE(out == nullptr || OutputTypeFits(*rule, in->type, out->type, quant),
+              Format("(%s) has output %d of type %s (%d), but its input %d "
+                     "is %s",
+                     name, k, TypeName(out->type), static_cast<int>(out->type),
+                     rule->input, TypeName(in->type)));
   }
-  return true;
+  return Status();
 }
 
 // How the served nodes sit in the graph -- the converter's wiring, which
@@ -273,8 +265,8 @@ bool NodeWiringFits(TfLiteContext* context, const TfLiteRegistration* reg,
 // output 0 (weights) is read only as input 1 (filter) and output 1 (bias)
 // only as input 2 of FULLY_CONNECTED or CONV_2D nodes, and by at least one.
 // A graph rewired otherwise would run with other numbers, silently.
-bool ServedWiringFits(TfLiteContext* context, const TfLiteIntArray* plan,
-                      const std::vector<int>& claimed, std::string* why) {
+Status ServedWiringFits(TfLiteContext* context, const TfLiteIntArray* plan,
+                        const std::vector<int>& claimed) {
   struct Use {
     int tensor, code, position;
     bool operator<(const Use& o) const { return tensor < o.tensor; }
@@ -312,24 +304,20 @@ bool ServedWiringFits(TfLiteContext* context, const TfLiteIntArray* plan,
       if (smh && k < 2) {
         int& expected = k == 0 ? smh_u : smh_v;
         if (expected < 0) expected = t;
-        if (t != expected || smh_u == smh_v) {
-          *why = Format("%s: input %d (%s) is not the %s of the graph's other "
-                        "SMHWeights nodes (%s), or U and V are the same tensor",
-                        where.c_str(), k, TensorLabel(context, t).c_str(),
-                        k == 0 ? "U" : "V",
-                        TensorLabel(context, expected).c_str());
-          return false;
-        }
+        HK_ENSURE(t == expected && smh_u != smh_v,
+                  Format("%s: input %d (%s) is not the %s of the graph's other "
+                         "SMHWeights nodes (%s), or U and V are the same "
+                         "tensor", where.c_str(), k,
+                         TensorLabel(context, t).c_str(), k == 0 ? "U" : "V",
+                         TensorLabel(context, expected).c_str()));
         continue;
       }
       const auto range = uses_of(t);
-      if (range.second - range.first != 1) {
-        *why = Format("%s: input %d (%s) is read by %d node inputs; each "
-                      "layer's buckets and scales belong to its node alone",
-                      where.c_str(), k, TensorLabel(context, t).c_str(),
-                      static_cast<int>(range.second - range.first));
-        return false;
-      }
+      HK_ENSURE(range.second - range.first == 1,
+                Format("%s: input %d (%s) is read by %d node inputs; each "
+                       "layer's buckets and scales belong to its node alone",
+                       where.c_str(), k, TensorLabel(context, t).c_str(),
+                       static_cast<int>(range.second - range.first)));
     }
     for (int k = 0; node->outputs != nullptr && k < node->outputs->size && k < 2;
          ++k) {
@@ -341,122 +329,107 @@ bool ServedWiringFits(TfLiteContext* context, const TfLiteIntArray* plan,
                 u->code == tflite::BuiltinOperator_CONV_2D) &&
                u->position == k + 1;
       }
-      if (!fits) {
-        *why = Format("%s: output %d (%s) is not read (only) as input %d (%s) "
-                      "of FULLY_CONNECTED or CONV_2D nodes",
-                      where.c_str(), k, TensorLabel(context, t).c_str(), k + 1,
-                      k == 0 ? "filter" : "bias");
-        return false;
-      }
+      HK_ENSURE(fits, Format("%s: output %d (%s) is not read (only) as input "
+                             "%d (%s) of FULLY_CONNECTED or CONV_2D nodes",
+                             where.c_str(), k, TensorLabel(context, t).c_str(),
+                             k + 1, k == 0 ? "filter" : "bias"));
     }
   }
-  return true;
+  return Status();
 }
 
 // The wiring of a node, before any operator or data is looked at (see the
 // comment above): tensor indices, distinct outputs, allocation types.
 // `producers` (may be null) counts the nodes writing each tensor.
-std::string CheckWiring(TfLiteContext* context, const NodeIo& io,
-                        const std::vector<unsigned char>* producers) {
+Status CheckWiring(TfLiteContext* context, const NodeIo& io,
+                   const std::vector<unsigned char>* producers) {
   for (int i = 0; i < io.num_outputs; ++i) {
     for (int j = 0; j < i; ++j) {
-      if (io.outputs[j] == io.outputs[i]) {
-        return "output " + std::to_string(i) + " is the same tensor as output " +
-               std::to_string(j) + " (" + TensorLabel(context, io.outputs[i]) +
-               ")";
-      }
+      HK_ENSURE(io.outputs[j] != io.outputs[i],
+                "output " + std::to_string(i) + " is the same tensor as output " +
+                    std::to_string(j) + " (" +
+                    TensorLabel(context, io.outputs[i]) + ")");
     }
   }
+  // "<name>: tensor index N is not a tensor of the model (M tensors)".
+  auto out_of_range = [&](const std::string& name, int index) {
+    return name + ": tensor index " + std::to_string(index) +
+           " is not a tensor of the model (" +
+           std::to_string(context->tensors_size) + " tensors)";
+  };
   for (int i = 0; i < io.num_outputs; ++i) {
     const int index = io.outputs[i];
     const std::string name = "output " + std::to_string(i);
     const tfl::TfLiteTensor* t = TensorAt(context, index);
-    if (t == nullptr) {
-      return name + ": tensor index " + std::to_string(index) +
-             " is not a tensor of the model (" +
-             std::to_string(context->tensors_size) + " tensors)";
-    }
+    HK_ENSURE(t != nullptr, out_of_range(name, index));
+    const std::string label = name + " (" + TensorLabel(context, index) + ")";
     for (int j = 0; j < io.num_inputs; ++j) {
-      if (io.inputs[j] == index) {
-        return name + " is also input " + std::to_string(j) + " (" +
-               TensorLabel(context, index) +
-               "); an operator cannot write its own input";
-      }
+      HK_ENSURE(io.inputs[j] != index,
+                name + " is also input " + std::to_string(j) + " (" +
+                    TensorLabel(context, index) +
+                    "); an operator cannot write its own input");
     }
-    if (IsConstantTensor(t)) {
-      return name + " (" + TensorLabel(context, index) +
-             ") is a constant of the model file (its buffer has data); an "
-             "operator's output must be an activation tensor without data";
-    }
-    if (!IsActivation(t)) {
-      return name + " (" + TensorLabel(context, index) +
-             ") has allocation type " +
-             AllocationName(t->allocation_type) +
-             "; expected an activation tensor";
-    }
-    if (producers != nullptr && static_cast<size_t>(index) < producers->size() &&
-        (*producers)[static_cast<size_t>(index)] > 1) {
-      return name + " (" + TensorLabel(context, index) +
-             ") is also the output of another node";
-    }
+    HK_ENSURE(!IsConstantTensor(t),
+              label + " is a constant of the model file (its buffer has "
+                      "data); an operator's output must be an activation "
+                      "tensor without data");
+    HK_ENSURE(IsActivation(t), label + " has allocation type " +
+                                   AllocationName(t->allocation_type) +
+                                   "; expected an activation tensor");
+    HK_ENSURE(producers == nullptr ||
+                  static_cast<size_t>(index) >= producers->size() ||
+                  (*producers)[static_cast<size_t>(index)] <= 1,
+              label + " is also the output of another node");
   }
   for (int i = 0; i < io.num_inputs; ++i) {
     const int index = io.inputs[i];
     if (index == tfl::kTfLiteOptionalTensor) continue;  // the operator decides
     const std::string name = "input " + std::to_string(i);
     const tfl::TfLiteTensor* t = TensorAt(context, index);
-    if (t == nullptr) {
-      return name + ": tensor index " + std::to_string(index) +
-             " is not a tensor of the model (" +
-             std::to_string(context->tensors_size) + " tensors)";
-    }
-    if (!IsConstantTensor(t) && !IsActivation(t)) {
-      return name + " (" + TensorLabel(context, index) +
-             ") has allocation type " + AllocationName(t->allocation_type) +
-             "; expected a constant of the model or an activation tensor";
-    }
+    HK_ENSURE(t != nullptr, out_of_range(name, index));
+    HK_ENSURE(IsConstantTensor(t) || IsActivation(t),
+              name + " (" + TensorLabel(context, index) +
+                  ") has allocation type " + AllocationName(t->allocation_type) +
+                  "; expected a constant of the model or an activation tensor");
   }
-  return "";
+  return Status();
 }
 
 // The data of a node's inputs (after Check accepted their types and dims):
 // a constant has exactly its bytes; an activation too when `need_data`
 // (invoke).
-std::string CheckInputData(TfLiteContext* context, const NodeIo& io,
-                           bool need_data) {
+Status CheckInputData(TfLiteContext* context, const NodeIo& io,
+                      bool need_data) {
   for (int i = 0; i < io.num_inputs; ++i) {
     const int index = io.inputs[i];
     const tfl::TfLiteTensor* t = TensorAt(context, index);
     if (t == nullptr) continue;  // optional (CheckWiring refused the rest)
-    const std::string name = "input " + std::to_string(i);
-    std::string why;
-    if (IsConstantTensor(t)) {
-      if (!HasExactData(t, &why)) {
-        return name + " (" + TensorLabel(context, index) + ") is a constant "
-               "that " + why + "; the file's buffer does not match the "
-               "tensor's shape and type";
-      }
-    } else if (need_data && !HasExactData(t, &why)) {
-      return name + " (" + TensorLabel(context, index) + ") " + why +
-             " (call allocate_tensors and set it before invoke)";
-    }
+    const std::string name =
+        "input " + std::to_string(i) + " (" + TensorLabel(context, index) + ")";
+    const bool constant = IsConstantTensor(t);
+    if (!constant && !need_data) continue;
+    const Status data = CheckExactData(t);
+    HK_ENSURE(data.ok() || !constant,
+              name + " is a constant that " + data.message() +
+                  "; the file's buffer does not match the tensor's shape and "
+                  "type");
+    HK_ENSURE(data.ok(), name + " " + data.message() +
+                             " (call allocate_tensors and set it before "
+                             "invoke)");
   }
-  return "";
+  return Status();
 }
 
 // The full validation of a node: wiring, the operator's Check (types and
-// dims; fills kn->shapes), then the inputs' data. "" or what is wrong.
-std::string ValidateNode(TfLiteContext* context, KernelNode* kn,
-                         const std::vector<unsigned char>* producers,
-                         bool need_data) {
-  std::string error = CheckWiring(context, kn->io, producers);
-  if (!error.empty()) return error;
+// dims; fills kn->shapes), then the inputs' data.
+Status ValidateNode(TfLiteContext* context, KernelNode* kn,
+                    const std::vector<unsigned char>* producers,
+                    bool need_data) {
+  HK_RETURN_IF_ERROR(CheckWiring(context, kn->io, producers));
   kn->shapes.clear();
-  error = kn->kernel->Check(context, kn->io, &kn->shapes);
-  if (!error.empty()) return error;
-  if (static_cast<int>(kn->shapes.size()) != kn->io.num_outputs) {
-    return "internal error: output count";
-  }
+  HK_RETURN_IF_ERROR(kn->kernel->Check(context, kn->io, &kn->shapes));
+  HK_ENSURE(static_cast<int>(kn->shapes.size()) == kn->io.num_outputs,
+            "internal error: output count");
   return CheckInputData(context, kn->io, need_data);
 }
 
@@ -515,7 +488,7 @@ bool InputViews(TfLiteContext* context, const NodeIo& io,
   for (int i = 0; i < io.num_inputs; ++i) {
     if (io.inputs[i] == tfl::kTfLiteOptionalTensor) continue;
     const tfl::TfLiteTensor* t = TensorAt(context, io.inputs[i]);
-    if (!HasExactData(t, nullptr)) return false;
+    if (!CheckExactData(t).ok()) return false;
     const size_t count = static_cast<size_t>(ElementCount(t->dims));
     if (t->type == tfl::kTfLiteFloat32) {
       if (!Misaligned(t)) {
@@ -539,9 +512,9 @@ bool InputViews(TfLiteContext* context, const NodeIo& io,
 }
 
 // Charges a validated node's cost to the delegate's limits (the totals of
-// the nodes the delegate holds). "" or the message of the limit exceeded.
-std::string Reserve(TfLiteContext* context, HkDelegate* d, KernelNode* kn,
-                    bool constant) {
+// the nodes the delegate holds). An error names the limit exceeded.
+Status Reserve(TfLiteContext* context, HkDelegate* d, KernelNode* kn,
+               bool constant) {
   const OpCost cost = kn->kernel->Cost();
   const uint64_t dequantized = DequantizedBytes(context, kn->io);
   const uint64_t transient = SaturatingAdd(cost.scratch_bytes, dequantized);
@@ -566,16 +539,16 @@ std::string Reserve(TfLiteContext* context, HkDelegate* d, KernelNode* kn,
                 : std::string();
   };
   if (SaturatingAdd(live_weights, cost.virtual_weights) > max_weights) {
-    return Format("rebuilds %llu virtual weights%s, over the limit "
+    return Status::Error(Format("rebuilds %llu virtual weights%s, over the limit "
                   "max_virtual_weights = %llu; ",
                   static_cast<unsigned long long>(cost.virtual_weights),
                   others(live_weights, SaturatingAdd(live_weights, cost.virtual_weights))
                       .c_str(),
                   static_cast<unsigned long long>(max_weights)) +
-           HowToRaise("max_virtual_weights");
+           HowToRaise("max_virtual_weights"));
   }
   if (SaturatingAdd(live_bytes, peak) > max_bytes) {
-    return Format("needs %llu bytes (outputs %llu, scratch %llu, float32 "
+    return Status::Error(Format("needs %llu bytes (outputs %llu, scratch %llu, float32 "
                   "copies of inputs %llu)%s, over the limit max_rebuild_bytes "
                   "= %llu; ",
                   static_cast<unsigned long long>(peak),
@@ -584,16 +557,16 @@ std::string Reserve(TfLiteContext* context, HkDelegate* d, KernelNode* kn,
                   static_cast<unsigned long long>(dequantized),
                   others(live_bytes, SaturatingAdd(live_bytes, peak)).c_str(),
                   static_cast<unsigned long long>(max_bytes)) +
-           HowToRaise("max_rebuild_bytes");
+           HowToRaise("max_rebuild_bytes"));
   }
   if (SaturatingAdd(live_work, cost.work) > max_work) {
-    return Format("needs %llu work units (docs/tflite_format.md, \"Limits\")%s, over "
+    return Status::Error(Format("needs %llu work units (docs/tflite_format.md, \"Limits\")%s, over "
                   "the limit %llu x max_virtual_weights = %llu; ",
                   static_cast<unsigned long long>(cost.work),
                   others(live_work, SaturatingAdd(live_work, cost.work)).c_str(),
                   static_cast<unsigned long long>(kWorkPerVirtualWeight),
                   static_cast<unsigned long long>(max_work)) +
-           HowToRaise("max_virtual_weights");
+           HowToRaise("max_virtual_weights"));
   }
   if (d != nullptr) {
     d->live_weights = SaturatingAdd(d->live_weights, cost.virtual_weights);
@@ -603,7 +576,7 @@ std::string Reserve(TfLiteContext* context, HkDelegate* d, KernelNode* kn,
   kn->held_weights = cost.virtual_weights;
   kn->held_bytes = hold;
   kn->held_work = cost.work;
-  return "";
+  return Status();
 }
 
 void Release(HkDelegate* d, KernelNode* kn) {
@@ -618,28 +591,26 @@ void Release(HkDelegate* d, KernelNode* kn) {
 }
 
 // Computes a validated node whose inputs are all constants into owned memory
-// and turns its outputs into constants. "" or what went wrong.
-std::string MakeConstant(TfLiteContext* context, KernelNode* kn) {
+// and turns its outputs into constants.
+Status MakeConstant(TfLiteContext* context, KernelNode* kn) {
   std::vector<std::unique_ptr<float[]>> owned;
   std::vector<float*> pointers;
   for (const OutputShape& shape : kn->shapes) {
     const uint64_t count = shape.Count();
-    if (count == 0 || count > SIZE_MAX / sizeof(float)) {
-      return "internal error: output size";
-    }
+    HK_ENSURE(count != 0 && count <= SIZE_MAX / sizeof(float),
+              "internal error: output size");
     owned.emplace_back(new (std::nothrow) float[static_cast<size_t>(count)]);
-    if (!owned.back()) return "out of memory for the rebuilt outputs";
+    HK_ENSURE(owned.back() != nullptr, "out of memory for the rebuilt outputs");
     pointers.push_back(owned.back().get());
   }
   try {
     std::vector<std::vector<float>> dequantized;
     const float* inputs[kMaxOpInputs];
-    if (!InputViews(context, kn->io, &dequantized, inputs)) {
-      return "internal error: an input lost its data";
-    }
+    HK_ENSURE(InputViews(context, kn->io, &dequantized, inputs),
+              "internal error: an input lost its data");
     kn->kernel->Compute(inputs, pointers.data());
   } catch (const std::bad_alloc&) {
-    return "out of memory for scratch or dequantized inputs";
+    return Status::Error("out of memory for scratch or dequantized inputs");
   }
   kn->former_allocation.clear();
   for (size_t i = 0; i < kn->shapes.size(); ++i) {
@@ -651,7 +622,7 @@ std::string MakeConstant(TfLiteContext* context, KernelNode* kn) {
   }
   kn->owned = std::move(owned);
   kn->constant = true;
-  return "";
+  return Status();
 }
 
 // Gives the constant outputs back to the runtime as they were (no data).
@@ -684,56 +655,51 @@ bool ConstantIntact(TfLiteContext* context, const KernelNode& kn) {
 }
 
 // Takes node `node_index` into `kernel` (identified, validated, charged to
-// the limits, computed if constant). "" or a complete message.
-std::string InitNode(TfLiteContext* context, DelegateKernel* kernel,
-                     const PrepareState* state, int node_index) {
+// the limits, computed if constant). An error is a complete message.
+Status InitNode(TfLiteContext* context, DelegateKernel* kernel,
+                const PrepareState* state, int node_index) {
   const std::string where = "node " + std::to_string(node_index);
   TfLiteNode* node = nullptr;
   TfLiteRegistration* reg = nullptr;
-  if (context->GetNodeAndRegistration(context, node_index, &node, &reg) !=
-          tfl::kTfLiteOk ||
-      node == nullptr || reg == nullptr) {
-    return "cannot read " + where;
-  }
+  HK_ENSURE(context->GetNodeAndRegistration(context, node_index, &node,
+                                            &reg) == tfl::kTfLiteOk &&
+                node != nullptr && reg != nullptr,
+            "cannot read " + where);
   const OpKind* kind = ServedKind(reg);
-  if (kind == nullptr) {
-    return where + " (builtin code " +
-           std::to_string(AsV1(reg)->builtin_code) + ", custom name '" +
-           Printable(AsV1(reg)->custom_name) +
-           "') is not a custom operator this delegate serves";
-  }
-  if (state != nullptr &&
-      !std::binary_search(state->claimed.begin(), state->claimed.end(),
-                          node_index)) {
-    return where + " was not claimed by this delegate";
-  }
+  HK_ENSURE(kind != nullptr,
+            where + " (builtin code " +
+                std::to_string(AsV1(reg)->builtin_code) + ", custom name '" +
+                Printable(AsV1(reg)->custom_name) +
+                "') is not a custom operator this delegate serves");
+  HK_ENSURE(state == nullptr ||
+                std::binary_search(state->claimed.begin(),
+                                   state->claimed.end(), node_index),
+            where + " was not claimed by this delegate");
   KernelNode kn;
   kn.io.node_index = node_index;
   kn.io.op_name = kind->custom_name;
   const int num_inputs = node->inputs ? node->inputs->size : 0;
   const int num_outputs = node->outputs ? node->outputs->size : 0;
-  if (num_inputs < 0 || num_inputs > kMaxOpInputs || num_outputs < 1 ||
-      num_outputs > kMaxOpOutputs) {
-    return std::string(kind->custom_name) + " " + where + ": has " +
-           std::to_string(num_inputs) + " inputs and " +
-           std::to_string(num_outputs) + " outputs; at most " +
-           std::to_string(kMaxOpInputs) + " inputs and 1 to " +
-           std::to_string(kMaxOpOutputs) + " outputs are supported";
-  }
+  HK_ENSURE(num_inputs >= 0 && num_inputs <= kMaxOpInputs &&
+                num_outputs >= 1 && num_outputs <= kMaxOpOutputs,
+            std::string(kind->custom_name) + " " + where + ": has " +
+                std::to_string(num_inputs) + " inputs and " +
+                std::to_string(num_outputs) + " outputs; at most " +
+                std::to_string(kMaxOpInputs) + " inputs and 1 to " +
+                std::to_string(kMaxOpOutputs) + " outputs are supported");
   kn.inputs = CopyIndices(node->inputs);
   kn.outputs = CopyIndices(node->outputs);
-  if (node->custom_initial_data_size < 0) {
-    return std::string(kind->custom_name) + " " + where +
-           ": custom options of negative size " +
-           std::to_string(node->custom_initial_data_size);
-  }
+  HK_ENSURE(node->custom_initial_data_size >= 0,
+            std::string(kind->custom_name) + " " + where +
+                ": custom options of negative size " +
+                std::to_string(node->custom_initial_data_size));
   const size_t length = static_cast<size_t>(node->custom_initial_data_size);
   const uint8_t* options =
       length && node->custom_initial_data
           ? static_cast<const uint8_t*>(node->custom_initial_data)
           : nullptr;
   kn.kernel.reset(kind->create(options, options ? length : 0));
-  if (!kn.kernel) return "out of memory";
+  HK_ENSURE(kn.kernel != nullptr, "out of memory");
   kernel->nodes.push_back(std::move(kn));
   // The vectors no longer move: point the views at them.
   KernelNode& k = kernel->nodes.back();
@@ -742,12 +708,13 @@ std::string InitNode(TfLiteContext* context, DelegateKernel* kernel,
   k.io.outputs = k.outputs.data();
   k.io.num_outputs = static_cast<int>(k.outputs.size());
 
-  std::string error = ValidateNode(
+  Status status = ValidateNode(
       context, &k, state ? &state->producers : nullptr, /*need_data=*/false);
-  const bool constant = error.empty() && InputsAreConstant(context, k.io);
-  if (error.empty()) error = Reserve(context, kernel->delegate, &k, constant);
-  if (error.empty() && constant) error = MakeConstant(context, &k);
-  return error.empty() ? "" : NodeMessage(context, k.io, error);
+  const bool constant = status.ok() && InputsAreConstant(context, k.io);
+  if (status.ok()) status = Reserve(context, kernel->delegate, &k, constant);
+  if (status.ok() && constant) status = MakeConstant(context, &k);
+  HK_ENSURE(status.ok(), NodeMessage(context, k.io, status.message()));
+  return Status();
 }
 
 TfLiteStatus DelegatePrepare(TfLiteContext* context, TfLiteDelegate* base);
@@ -757,7 +724,7 @@ void* KernelInit(TfLiteContext* context, const char* buffer, size_t) {
   if (kernel == nullptr) return nullptr;
   const auto* params = reinterpret_cast<const TfLiteDelegateParams*>(buffer);
   if (params == nullptr || params->nodes_to_replace == nullptr) {
-    kernel->init_error = "no delegate parameters";
+    kernel->init = Status::Error("no delegate parameters");
     return kernel;
   }
   // Our delegate (its Prepare is ours): its limits and what DelegatePrepare
@@ -773,12 +740,10 @@ void* KernelInit(TfLiteContext* context, const char* buffer, size_t) {
   const TfLiteIntArray* nodes = params->nodes_to_replace;
   kernel->nodes.reserve(static_cast<size_t>(nodes->size > 0 ? nodes->size : 0));
   for (int i = 0; i < nodes->size; ++i) {
-    kernel->init_error = InitNode(context, kernel, state, nodes->data[i]);
-    if (!kernel->init_error.empty()) break;
+    kernel->init = InitNode(context, kernel, state, nodes->data[i]);
+    if (!kernel->init.ok()) break;
   }
-  if (kernel->init_error.empty() && state != nullptr) {
-    kernel->init_error = state->wiring;
-  }
+  if (kernel->init.ok() && state != nullptr) kernel->init = state->wiring;
   return kernel;
 }
 
@@ -798,9 +763,9 @@ TfLiteStatus KernelCheck(TfLiteContext* context, const DelegateKernel* k) {
                          kDelegateName);
     return tfl::kTfLiteError;
   }
-  if (!k->init_error.empty()) {
+  if (!k->init.ok()) {
     context->ReportError(context, "%s: %s\n", kDelegateName,
-                         k->init_error.c_str());
+                         k->init.message().c_str());
     return tfl::kTfLiteError;
   }
   return tfl::kTfLiteOk;
@@ -815,9 +780,8 @@ TfLiteStatus KernelPrepare(TfLiteContext* context, TfLiteNode* node) {
       return NodeError(context, kn.io,
                        "its constant outputs were changed by another party");
     }
-    const std::string error =
-        ValidateNode(context, &kn, nullptr, /*need_data=*/false);
-    if (!error.empty()) return NodeError(context, kn.io, error);
+    const Status valid = ValidateNode(context, &kn, nullptr, /*need_data=*/false);
+    if (!valid.ok()) return NodeError(context, kn.io, valid.message());
     for (size_t i = 0; i < kn.shapes.size(); ++i) {
       if (ResizeTo(context, TensorAt(context, kn.io.outputs[i]),
                    kn.shapes[i].dims, kn.shapes[i].rank) != tfl::kTfLiteOk) {
@@ -835,13 +799,12 @@ TfLiteStatus KernelInvoke(TfLiteContext* context, TfLiteNode* node) {
     if (kn.constant) continue;
     // Not a constant: validate again (cheap), with every input's data, and
     // check every output buffer before touching it.
-    const std::string error =
-        ValidateNode(context, &kn, nullptr, /*need_data=*/true);
-    if (!error.empty()) return NodeError(context, kn.io, error);
+    const Status valid = ValidateNode(context, &kn, nullptr, /*need_data=*/true);
+    if (!valid.ok()) return NodeError(context, kn.io, valid.message());
     std::vector<float*> outputs;
     for (size_t i = 0; i < kn.shapes.size(); ++i) {
       tfl::TfLiteTensor* t = TensorAt(context, kn.io.outputs[i]);
-      if (!HasExactData(t, nullptr)) {
+      if (!CheckExactData(t).ok()) {
         return NodeError(context, kn.io, "output " + std::to_string(i) +
                                              " was not allocated (call "
                                              "allocate_tensors first)");
@@ -1062,15 +1025,15 @@ TfLiteStatus DelegatePrepare(TfLiteContext* context, TfLiteDelegate* base) {
         }
       }
     }
-    std::string why;
-    if (!NodeWiringFits(context, reg, node, &why)) {
+    const Status fits = NodeWiringFits(context, reg, node);
+    if (!fits.ok()) {
       context->ReportError(
           context,
           "%s: node %d %s; refusing the graph (the runtime would read or "
           "write out of bounds). The file is corrupt or was modified: convert "
           "the model again, and load files through hashed_keras.lite."
           "Interpreter, which verifies them",
-          kDelegateName, plan->data[i], why.c_str());
+          kDelegateName, plan->data[i], fits.message().c_str());
       return tfl::kTfLiteError;
     }
     if (ServedKind(reg) != nullptr) state.claimed.push_back(plan->data[i]);
@@ -1081,9 +1044,11 @@ TfLiteStatus DelegatePrepare(TfLiteContext* context, TfLiteDelegate* base) {
   const std::vector<int>& claimed = state.claimed;
   // Reported by the kernel's Prepare unless a node's own checks (which say
   // more) fail first.
-  if (!ServedWiringFits(context, plan, claimed, &state.wiring)) {
-    state.wiring += "; the graph would run with other numbers: the file is "
-                    "corrupt or was modified, convert the model again";
+  state.wiring = ServedWiringFits(context, plan, claimed);
+  if (!state.wiring.ok()) {
+    state.wiring = Status::Error(
+        state.wiring.message() + "; the graph would run with other numbers: "
+        "the file is corrupt or was modified, convert the model again");
   }
 
   std::string how;

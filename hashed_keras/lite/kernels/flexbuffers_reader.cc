@@ -2,6 +2,8 @@
 
 #include <string.h>
 
+#include <string>
+
 namespace hk {
 namespace flex {
 namespace {
@@ -71,25 +73,18 @@ bool Reader::ReadInt(size_t pos, uint8_t width, int64_t* out) const {
   return true;
 }
 
-bool Reader::Root(Ref* root, std::string* error) const {
-  if (data_ == nullptr || size_ < 3) {
-    *error = "buffer too short for a FlexBuffers root (" +
-             std::to_string(size_) + " bytes)";
-    return false;
-  }
+Status Reader::Root(Ref* root) const {
+  HK_ENSURE(data_ != nullptr && size_ >= 3,
+            "buffer too short for a FlexBuffers root (" +
+                std::to_string(size_) + " bytes)");
   const uint8_t width = data_[size_ - 1];
-  if (!ValidWidth(width)) {
-    *error = "invalid FlexBuffers root width " + std::to_string(width);
-    return false;
-  }
-  if (size_ - 2 < width) {
-    *error = "buffer too short for its FlexBuffers root";
-    return false;
-  }
+  HK_ENSURE(ValidWidth(width),
+            "invalid FlexBuffers root width " + std::to_string(width));
+  HK_ENSURE(size_ - 2 >= width, "buffer too short for its FlexBuffers root");
   root->pos = size_ - 2 - width;
   root->parent_width = width;
   root->packed_type = data_[size_ - 2];
-  return true;
+  return Status();
 }
 
 bool Reader::Deref(const Ref& ref, size_t* target) const {
@@ -100,51 +95,54 @@ bool Reader::Deref(const Ref& ref, size_t* target) const {
   return true;
 }
 
-Status Reader::AsInt64(const Ref& ref, int64_t* out) const {
+ReadResult Reader::AsInt64(const Ref& ref, int64_t* out) const {
   const uint8_t type = ref.type();
   size_t pos = ref.pos;
   uint8_t width = ref.parent_width;
   if (type == kIndirectInt || type == kIndirectUInt) {
-    if (!Deref(ref, &pos)) return Status::kCorrupt;
+    if (!Deref(ref, &pos)) return ReadResult::kCorrupt;
     width = ref.child_width();
   } else if (type != kInt && type != kUInt) {
-    return Status::kWrongType;
+    return ReadResult::kWrongType;
   }
   if (type == kInt || type == kIndirectInt) {
-    if (!ReadInt(pos, width, out)) return Status::kCorrupt;
-    return Status::kOk;
+    if (!ReadInt(pos, width, out)) return ReadResult::kCorrupt;
+    return ReadResult::kOk;
   }
   uint64_t u;
-  if (!ReadUInt(pos, width, &u)) return Status::kCorrupt;
-  if (u > static_cast<uint64_t>(INT64_MAX)) return Status::kOutOfRange;
+  if (!ReadUInt(pos, width, &u)) return ReadResult::kCorrupt;
+  if (u > static_cast<uint64_t>(INT64_MAX)) return ReadResult::kOutOfRange;
   *out = static_cast<int64_t>(u);
-  return Status::kOk;
+  return ReadResult::kOk;
 }
 
-Status Reader::AsBool(const Ref& ref, bool* out) const {
-  if (ref.type() != kBool) return Status::kWrongType;
+ReadResult Reader::AsBool(const Ref& ref, bool* out) const {
+  if (ref.type() != kBool) return ReadResult::kWrongType;
   uint64_t u;
-  if (!ReadUInt(ref.pos, ref.parent_width, &u)) return Status::kCorrupt;
+  if (!ReadUInt(ref.pos, ref.parent_width, &u)) return ReadResult::kCorrupt;
   *out = u != 0;
-  return Status::kOk;
+  return ReadResult::kOk;
 }
 
-Status Reader::AsString(const Ref& ref, const char** str, size_t* len) const {
-  if (ref.type() != kString) return Status::kWrongType;
+ReadResult Reader::AsString(const Ref& ref, const char** str,
+                            size_t* len) const {
+  if (ref.type() != kString) return ReadResult::kWrongType;
   size_t target;
-  if (!Deref(ref, &target)) return Status::kCorrupt;
+  if (!Deref(ref, &target)) return ReadResult::kCorrupt;
   const uint8_t width = ref.child_width();
-  if (target < width) return Status::kCorrupt;
+  if (target < width) return ReadResult::kCorrupt;
   uint64_t n;
-  if (!ReadUInt(target - width, width, &n)) return Status::kCorrupt;
+  if (!ReadUInt(target - width, width, &n)) return ReadResult::kCorrupt;
   // The bytes and their NUL terminator must be inside the buffer.
-  if (n >= size_ || !InBounds(target, n + 1, size_)) return Status::kCorrupt;
+  if (n >= size_ || !InBounds(target, n + 1, size_)) {
+    return ReadResult::kCorrupt;
+  }
   *str = reinterpret_cast<const char*>(data_ + target);
   *len = static_cast<size_t>(n);
-  return Status::kOk;
+  return ReadResult::kOk;
 }
 
-Status Reader::AsIntVector(const Ref& ref, int64_t* out, size_t capacity,
+ReadResult Reader::AsIntVector(const Ref& ref, int64_t* out, size_t capacity,
                            size_t* count) const {
   const uint8_t type = ref.type();
   bool is_signed = false;
@@ -160,24 +158,24 @@ Status Reader::AsIntVector(const Ref& ref, int64_t* out, size_t capacity,
     case kVectorUInt2: fixed = 2; break;
     case kVectorUInt3: fixed = 3; break;
     case kVectorUInt4: fixed = 4; break;
-    default: return Status::kWrongType;
+    default: return ReadResult::kWrongType;
   }
   size_t target;
-  if (!Deref(ref, &target)) return Status::kCorrupt;
+  if (!Deref(ref, &target)) return ReadResult::kCorrupt;
   const uint8_t width = ref.child_width();
   uint64_t n = fixed;
   if (fixed == 0) {
-    if (target < width) return Status::kCorrupt;
-    if (!ReadUInt(target - width, width, &n)) return Status::kCorrupt;
+    if (target < width) return ReadResult::kCorrupt;
+    if (!ReadUInt(target - width, width, &n)) return ReadResult::kCorrupt;
   }
   // Each element takes at least one byte: bound n before multiplying.
-  if (n > size_) return Status::kCorrupt;
+  if (n > size_) return ReadResult::kCorrupt;
   const uint64_t element_bytes = n * width;
   if (!InBounds(target, element_bytes + (untyped ? n : 0), size_)) {
-    return Status::kCorrupt;
+    return ReadResult::kCorrupt;
   }
   *count = static_cast<size_t>(n);
-  if (n > capacity) return Status::kTooLong;
+  if (n > capacity) return ReadResult::kTooLong;
   for (size_t i = 0; i < n; ++i) {
     const size_t pos = target + i * width;
     if (untyped) {
@@ -185,83 +183,61 @@ Status Reader::AsIntVector(const Ref& ref, int64_t* out, size_t capacity,
       element.pos = pos;
       element.parent_width = width;
       element.packed_type = data_[target + element_bytes + i];
-      const Status s = AsInt64(element, &out[i]);
-      if (s != Status::kOk) return s;
+      const ReadResult s = AsInt64(element, &out[i]);
+      if (s != ReadResult::kOk) return s;
     } else if (is_signed) {
-      if (!ReadInt(pos, width, &out[i])) return Status::kCorrupt;
+      if (!ReadInt(pos, width, &out[i])) return ReadResult::kCorrupt;
     } else {
       uint64_t u;
-      if (!ReadUInt(pos, width, &u)) return Status::kCorrupt;
-      if (u > static_cast<uint64_t>(INT64_MAX)) return Status::kOutOfRange;
+      if (!ReadUInt(pos, width, &u)) return ReadResult::kCorrupt;
+      if (u > static_cast<uint64_t>(INT64_MAX)) return ReadResult::kOutOfRange;
       out[i] = static_cast<int64_t>(u);
     }
   }
-  return Status::kOk;
+  return ReadResult::kOk;
 }
 
-bool Map::Init(const Reader& reader, const Ref& ref, std::string* error) {
+Status Map::Init(const Reader& reader, const Ref& ref) {
   reader_ = &reader;
-  if (ref.type() != kMap) {
-    *error = std::string("the root is a ") + TypeName(ref.type()) +
-             ", not a map";
-    return false;
-  }
+  HK_ENSURE(ref.type() == kMap, std::string("the root is a ") +
+                                    TypeName(ref.type()) + ", not a map");
   size_t target;
-  if (!reader.Deref(ref, &target)) {
-    *error = "the map's offset points outside the buffer";
-    return false;
-  }
+  HK_ENSURE(reader.Deref(ref, &target),
+            "the map's offset points outside the buffer");
   const uint8_t width = ref.child_width();
-  if (target < 3u * width) {
-    *error = "the map's header starts before the buffer";
-    return false;
-  }
+  HK_ENSURE(target >= 3u * width, "the map's header starts before the buffer");
   uint64_t n, keys_offset, key_width;
-  if (!reader.ReadUInt(target - width, width, &n) ||
-      !reader.ReadUInt(target - 2u * width, width, &key_width) ||
-      !reader.ReadUInt(target - 3u * width, width, &keys_offset)) {
-    *error = "the map's header is outside the buffer";
-    return false;
-  }
+  HK_ENSURE(reader.ReadUInt(target - width, width, &n) &&
+                reader.ReadUInt(target - 2u * width, width, &key_width) &&
+                reader.ReadUInt(target - 3u * width, width, &keys_offset),
+            "the map's header is outside the buffer");
   const size_t size = reader.size();
-  if (n > size || !InBounds(target, n * width + n, size)) {
-    *error = "the map's " + std::to_string(n) +
-             " values do not fit in the buffer";
-    return false;
-  }
-  if (!ValidWidth(key_width)) {
-    *error = "invalid map key width " + std::to_string(key_width);
-    return false;
-  }
+  HK_ENSURE(n <= size && InBounds(target, n * width + n, size),
+            "the map's " + std::to_string(n) +
+                " values do not fit in the buffer");
+  HK_ENSURE(ValidWidth(key_width),
+            "invalid map key width " + std::to_string(key_width));
   const size_t keys_slot = target - 3u * width;
-  if (keys_offset > keys_slot) {
-    *error = "the map's keys offset points outside the buffer";
-    return false;
-  }
+  HK_ENSURE(keys_offset <= keys_slot,
+            "the map's keys offset points outside the buffer");
   const size_t keys = keys_slot - static_cast<size_t>(keys_offset);
   uint64_t key_count;
-  if (keys < key_width ||
-      !reader.ReadUInt(keys - key_width, static_cast<uint8_t>(key_width),
-                       &key_count)) {
-    *error = "the map's keys vector is outside the buffer";
-    return false;
-  }
-  if (key_count != n) {
-    *error = "the map has " + std::to_string(n) + " values but " +
-             std::to_string(key_count) + " keys";
-    return false;
-  }
-  if (!InBounds(keys, n * key_width, size)) {
-    *error = "the map's keys do not fit in the buffer";
-    return false;
-  }
+  HK_ENSURE(keys >= key_width &&
+                reader.ReadUInt(keys - key_width,
+                                static_cast<uint8_t>(key_width), &key_count),
+            "the map's keys vector is outside the buffer");
+  HK_ENSURE(key_count == n, "the map has " + std::to_string(n) +
+                                " values but " + std::to_string(key_count) +
+                                " keys");
+  HK_ENSURE(InBounds(keys, n * key_width, size),
+            "the map's keys do not fit in the buffer");
   values_ = target;
   width_ = width;
   types_ = target + static_cast<size_t>(n) * width;
   keys_ = keys;
   key_width_ = static_cast<uint8_t>(key_width);
   size_ = static_cast<size_t>(n);
-  return true;
+  return Status();
 }
 
 bool Map::Find(const char* key, Ref* value) const {

@@ -11,7 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include <string>
+#include "status.h"
 
 namespace hk {
 namespace flex {
@@ -63,8 +63,8 @@ struct Ref {
   }
 };
 
-// Result of a typed read.
-enum class Status {
+// The result of a typed read.
+enum class ReadResult {
   kOk = 0,
   kWrongType,   // the value exists but is not of the requested type
   kOutOfRange,  // e.g. an unsigned value that does not fit int64
@@ -76,22 +76,22 @@ class Reader {
  public:
   Reader(const uint8_t* data, size_t size) : data_(data), size_(size) {}
 
-  // The root value. False (with a message) if the trailer is invalid.
-  bool Root(Ref* root, std::string* error) const;
+  // The root value; an error if the trailer is invalid.
+  Status Root(Ref* root) const;
 
   // An unsigned little-endian integer of `width` (1/2/4/8) bytes at `pos`.
   bool ReadUInt(size_t pos, uint8_t width, uint64_t* out) const;
   bool ReadInt(size_t pos, uint8_t width, int64_t* out) const;
 
   // Integer (int, uint, indirect int/uint). Bools are *not* integers here.
-  Status AsInt64(const Ref& ref, int64_t* out) const;
-  Status AsBool(const Ref& ref, bool* out) const;
+  ReadResult AsInt64(const Ref& ref, int64_t* out) const;
+  ReadResult AsBool(const Ref& ref, bool* out) const;
   // A string's bytes (not necessarily NUL-free); points into the buffer.
-  Status AsString(const Ref& ref, const char** str, size_t* len) const;
+  ReadResult AsString(const Ref& ref, const char** str, size_t* len) const;
   // A vector of integers (typed, fixed-typed or untyped with int elements).
   // Fails with kTooLong if it has more than `capacity` elements (*count is
   // then still set to its length).
-  Status AsIntVector(const Ref& ref, int64_t* out, size_t capacity,
+  ReadResult AsIntVector(const Ref& ref, int64_t* out, size_t capacity,
                      size_t* count) const;
 
   const uint8_t* data() const { return data_; }
@@ -108,8 +108,8 @@ class Reader {
 // A validated view of a map: its keys and values vectors are in bounds.
 class Map {
  public:
-  // Validates `ref` as a map. False (with a message) if it is not one.
-  bool Init(const Reader& reader, const Ref& ref, std::string* error);
+  // Validates `ref` as a map; an error says why it is not one.
+  Status Init(const Reader& reader, const Ref& ref);
 
   size_t size() const { return size_; }
   // Finds `key`; false if absent (or its key string is corrupt).

@@ -2,88 +2,62 @@
 
 #include <inttypes.h>
 #include <math.h>
-#include <string.h>
 
 #include <vector>
 
 #include "hash_contract.h"
-#include "options.h"
 #include "simd_hash.h"
 
 namespace hk {
 
-bool ParseFreshWeightsOptions(const uint8_t* options, size_t length,
-                              FreshWeightsPlan* plan, std::string* error) {
+Status ParseFreshWeightsOptions(const uint8_t* options, size_t length,
+                                FreshWeightsPlan* plan) {
   *plan = FreshWeightsPlan();
   OptionsMap map(options, length);
-  if (!map.Init(error) || !map.CheckContractVersion(error) ||
-      !map.Seed(&plan->seed, error)) {
-    return false;
-  }
-  const char* layout;
-  size_t layout_len;
-  if (!map.String("layout", &layout, &layout_len, error)) return false;
-  if (layout_len != 4 || memcmp(layout, "ohwi", 4) != 0) {
-    *error = "key 'layout' must be 'ohwi' (FreshWeights feeds CONV_2D)";
-    return false;
-  }
-  uint64_t kernel_size = 0;
-  if (!map.KernelShape(4, "FreshWeights needs", plan->kernel_shape,
-                       &kernel_size, error)) {
-    return false;
-  }
+  HK_RETURN_IF_ERROR(map.Init());
+  HK_RETURN_IF_ERROR(map.CheckContractVersion());
+  HK_RETURN_IF_ERROR(map.Seed(&plan->seed));
+  HK_RETURN_IF_ERROR(map.Geometry("FreshWeights", plan));
   const int64_t kh = plan->kernel_shape[0], kw = plan->kernel_shape[1];
-  if (kh > FreshWeightsPlan::kMaxKernelDim ||
-      kw > FreshWeightsPlan::kMaxKernelDim) {
-    *error = Format("key 'kernel_shape': filters of %" PRId64 "x%" PRId64
-                    " are larger than the supported %" PRId64 "x%" PRId64,
-                    kh, kw, FreshWeightsPlan::kMaxKernelDim,
-                    FreshWeightsPlan::kMaxKernelDim);
-    return false;
-  }
-  plan->kernel_size = kernel_size;
-  plan->out = static_cast<uint64_t>(plan->kernel_shape[3]);
+  HK_ENSURE(kh <= FreshWeightsPlan::kMaxKernelDim &&
+                kw <= FreshWeightsPlan::kMaxKernelDim,
+            Format("key 'kernel_shape': filters of %" PRId64 "x%" PRId64
+                   " are larger than the supported %" PRId64 "x%" PRId64,
+                   kh, kw, FreshWeightsPlan::kMaxKernelDim,
+                   FreshWeightsPlan::kMaxKernelDim));
   const uint64_t channels =
       static_cast<uint64_t>(plan->kernel_shape[2]) * plan->out;
   plan->num_bands = static_cast<int>(kh + kw - 1);
 
   int64_t bands[FreshWeightsPlan::kMaxBands];
   size_t count = 0;
-  if (!map.IntVector("band_buckets", bands, FreshWeightsPlan::kMaxBands,
-                     &count, error)) {
-    return false;
-  }
-  if (count != static_cast<size_t>(plan->num_bands)) {
-    *error = Format("key 'band_buckets' has %zu entries; a %" PRId64
-                    "x%" PRId64 " filter has %d frequency bands",
-                    count, kh, kw, plan->num_bands);
-    return false;
-  }
+  HK_RETURN_IF_ERROR(map.IntVector("band_buckets", bands,
+                                   FreshWeightsPlan::kMaxBands, &count));
+  HK_ENSURE(count == static_cast<size_t>(plan->num_bands),
+            Format("key 'band_buckets' has %zu entries; a %" PRId64 "x%" PRId64
+                   " filter has %d frequency bands",
+                   count, kh, kw, plan->num_bands));
   uint64_t total = 0;
   for (int b = 0; b < plan->num_bands; ++b) {
     // Coefficients (j1, j2) with j1 + j2 = b, times in * out.
     const int64_t lo = b - (kw - 1) > 0 ? b - (kw - 1) : 0;
     const int64_t hi = b < kh - 1 ? b : kh - 1;
     const uint64_t in_band = static_cast<uint64_t>(hi - lo + 1) * channels;
-    if (bands[b] < 1 || static_cast<uint64_t>(bands[b]) > in_band) {
-      *error = Format("key 'band_buckets'[%d] = %" PRId64
-                      " must be in [1, %" PRIu64 "] (the band's coefficients)",
-                      b, bands[b], in_band);
-      return false;
-    }
+    HK_ENSURE(bands[b] >= 1 && static_cast<uint64_t>(bands[b]) <= in_band,
+              Format("key 'band_buckets'[%d] = %" PRId64 " must be in [1, "
+                     "%" PRIu64 "] (the band's coefficients)",
+                     b, bands[b], in_band));
     plan->band_offset[b] = total;
     plan->band_buckets[b] = static_cast<uint64_t>(bands[b]);
     total += plan->band_buckets[b];  // <= kernel_size <= 2^32: no overflow
   }
   int64_t buckets;
-  if (!map.Int("buckets", &buckets, error)) return false;
-  if (buckets < 1 || static_cast<uint64_t>(buckets) != total) {
-    *error = Format("key 'buckets' = %" PRId64 " must equal the sum of "
-                    "'band_buckets' (%" PRIu64 ")", buckets, total);
-    return false;
-  }
+  HK_RETURN_IF_ERROR(map.Int("buckets", &buckets));
+  HK_ENSURE(buckets >= 1 && static_cast<uint64_t>(buckets) == total,
+            Format("key 'buckets' = %" PRId64 " must equal the sum of "
+                   "'band_buckets' (%" PRIu64 ")", buckets, total));
   plan->num_buckets = total;
-  return map.Bool("use_sign", &plan->use_sign, error);
+  return map.Bool("use_sign", &plan->use_sign);
 }
 
 namespace {

@@ -9,37 +9,29 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include <string>
-
+#include "options.h"
 #include "simd_hash.h"
 
 namespace hk {
 
-struct FreshWeightsPlan {
+// Options of one FreshWeights node (layout 'ohwi'), validated.
+struct FreshWeightsPlan : KernelGeometry {
   // Filters are at most this large in each spatial dimension.
   static constexpr int64_t kMaxKernelDim = 32;
   static constexpr int kMaxBands = 2 * kMaxKernelDim - 1;
 
   uint32_t seed = 0;
   bool use_sign = true;
-  int64_t kernel_shape[4] = {0, 0, 0, 0};  // Keras layout [kh, kw, in, out]
   int num_bands = 0;                       // kh + kw - 1
   uint64_t band_buckets[kMaxBands] = {};   // K_b
   uint64_t band_offset[kMaxBands] = {};    // sum of K_b' for b' < b
   uint64_t num_buckets = 0;                // K = sum of K_b
-  uint64_t kernel_size = 0;                // kh * kw * in * out
-  uint64_t out = 0;
-
-  // Output 0 is OHWI: [out, kh, kw, in].
-  int64_t OutputDim(int i) const {
-    return i == 0 ? kernel_shape[3] : kernel_shape[i - 1];
-  }
 };
 
-// Parses and validates `options` (a FlexBuffers map). On failure returns false
-// and sets `error` to a message naming the key and the problem.
-bool ParseFreshWeightsOptions(const uint8_t* options, size_t length,
-                              FreshWeightsPlan* plan, std::string* error);
+// Parses and validates `options` (a FlexBuffers map); the error names the key
+// and the problem.
+Status ParseFreshWeightsOptions(const uint8_t* options, size_t length,
+                                FreshWeightsPlan* plan);
 
 // Fills `out` ([out, kh, kw, in], row-major) from `buckets` (K values) and
 // the optional per-output-channel `scale` (out values, or null).

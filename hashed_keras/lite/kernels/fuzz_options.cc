@@ -20,8 +20,8 @@ namespace {
 void FuzzHashedWeights(const uint8_t* data, size_t size) {
   char error[128];
   hk::HashedWeightsPlan plan;
-  std::string why;
-  if (!hk::ParseHashedWeightsOptions(data, size, &plan, &why)) {
+  const hk::Status parsed = hk::ParseHashedWeightsOptions(data, size, &plan);
+  if (!parsed.ok()) {
     // The C entry point must refuse the same bytes, with a message.
     if (hk_hashed_weights(data, size, nullptr, 0, nullptr, 0, nullptr, 0,
                           nullptr, 0, error, sizeof(error)) != HK_ERROR_OPTIONS ||
@@ -68,8 +68,8 @@ void FuzzHashedWeights(const uint8_t* data, size_t size) {
 void FuzzFreshWeights(const uint8_t* data, size_t size) {
   char error[128];
   hk::FreshWeightsPlan plan;
-  std::string why;
-  if (!hk::ParseFreshWeightsOptions(data, size, &plan, &why)) {
+  const hk::Status parsed = hk::ParseFreshWeightsOptions(data, size, &plan);
+  if (!parsed.ok()) {
     if (hk_fresh_weights(data, size, nullptr, 0, nullptr, 0, nullptr, 0,
                          error, sizeof(error)) != HK_ERROR_OPTIONS ||
         error[0] == '\0') {
@@ -104,8 +104,8 @@ void FuzzFreshWeights(const uint8_t* data, size_t size) {
 void FuzzSmhWeights(const uint8_t* data, size_t size) {
   char error[128];
   hk::SmhWeightsPlan plan;
-  std::string why;
-  if (!hk::ParseSmhWeightsOptions(data, size, &plan, &why)) {
+  const hk::Status parsed = hk::ParseSmhWeightsOptions(data, size, &plan);
+  if (!parsed.ok()) {
     if (hk_smh_weights(data, size, nullptr, 0, nullptr, 0, nullptr, 0, nullptr,
                        0, nullptr, 0, nullptr, 0, error, sizeof(error)) !=
             HK_ERROR_OPTIONS ||

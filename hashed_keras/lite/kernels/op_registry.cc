@@ -127,30 +127,18 @@ int64_t ElementCount(const tfl::TfLiteIntArray* dims) {
   return count;
 }
 
-bool HasExactData(const tfl::TfLiteTensor* tensor, std::string* why) {
-  std::string ignored;
-  if (why == nullptr) why = &ignored;
-  if (tensor == nullptr) {
-    *why = "is missing";
-    return false;
-  }
+Status CheckExactData(const tfl::TfLiteTensor* tensor) {
+  HK_ENSURE(tensor != nullptr, "is missing");
   const int64_t count = ElementCount(tensor->dims);
   const size_t element = TypeSize(tensor->type);
-  if (count < 0 || element == 0) {
-    *why = "has invalid dims or type (" + TensorString(tensor) + ")";
-    return false;
-  }
-  if (tensor->data.raw == nullptr) {
-    *why = "has no data";
-    return false;
-  }
+  HK_ENSURE(count >= 0 && element != 0,
+            "has invalid dims or type (" + TensorString(tensor) + ")");
+  HK_ENSURE(tensor->data.raw != nullptr, "has no data");
   const uint64_t want = static_cast<uint64_t>(count) * element;
-  if (tensor->bytes != want) {
-    *why = "holds " + std::to_string(tensor->bytes) + " bytes but its " +
-           TensorString(tensor) + " needs " + std::to_string(want);
-    return false;
-  }
-  return true;
+  HK_ENSURE(tensor->bytes == want,
+            "holds " + std::to_string(tensor->bytes) + " bytes but its " +
+                TensorString(tensor) + " needs " + std::to_string(want));
+  return Status();
 }
 
 bool IsConstantTensor(const tfl::TfLiteTensor* tensor) {
@@ -178,45 +166,74 @@ std::string SharedVariableProblem(const tfl::TfLiteTensor* tensor,
          "0, of shape " + ShapeString(shape, rank) + "; got " + got;
 }
 
-std::string CheckBucketsAndScale(tfl::TfLiteContext* context,
-                                 const NodeIo& node, uint64_t k,
-                                 uint64_t out) {
-  if (node.num_inputs < 1 || node.num_inputs > 2) {
-    return "has " + std::to_string(node.num_inputs) +
-           " inputs; expected 1 (buckets) or 2 (buckets, scale)";
-  }
+Status CheckBucketsAndScale(tfl::TfLiteContext* context, const NodeIo& node,
+                            uint64_t k, uint64_t out) {
+  HK_ENSURE(node.num_inputs >= 1 && node.num_inputs <= 2,
+            "has " + std::to_string(node.num_inputs) +
+                " inputs; expected 1 (buckets) or 2 (buckets, scale)");
   const tfl::TfLiteTensor* buckets = TensorAt(context, node.inputs[0]);
-  if (buckets == nullptr) return "input 0 (buckets) is missing";
+  HK_ENSURE(buckets != nullptr, "input 0 (buckets) is missing");
   const int64_t k_dim = static_cast<int64_t>(k);
-  if (!IsSharedVariable(buckets, &k_dim, 1)) {
-    return "input 0 (buckets, key 'buckets') " +
-           SharedVariableProblem(buckets, &k_dim, 1);
-  }
+  HK_ENSURE(IsSharedVariable(buckets, &k_dim, 1),
+            "input 0 (buckets, key 'buckets') " +
+                SharedVariableProblem(buckets, &k_dim, 1));
   if (node.num_inputs == 2 && node.inputs[1] != tfl::kTfLiteOptionalTensor) {
     const tfl::TfLiteTensor* scale = TensorAt(context, node.inputs[1]);
     const int64_t out_dim = static_cast<int64_t>(out);
-    if (scale == nullptr) return "input 1 (scale) is missing";
-    if (!IsFloat32WithDims(scale, &out_dim, 1)) {
-      return "input 1 (scale) must be float32 [" + std::to_string(out) +
-             "], got " + TensorString(scale);
-    }
+    HK_ENSURE(scale != nullptr, "input 1 (scale) is missing");
+    HK_ENSURE(IsFloat32WithDims(scale, &out_dim, 1),
+              "input 1 (scale) must be float32 [" + std::to_string(out) +
+                  "], got " + TensorString(scale));
   }
-  return "";
+  return Status();
 }
 
-std::string CheckOutput(tfl::TfLiteContext* context, const NodeIo& node,
-                        int index, const OutputShape& shape,
-                        const std::string& what, const std::string& origin) {
+namespace {
+
+// Output `index` exists and is float32 of exactly `shape`; `what` names it
+// and its origin in the message ("weights", "kernel_shape [3, 3, 2, 4]").
+Status CheckOutput(tfl::TfLiteContext* context, const NodeIo& node, int index,
+                   const OutputShape& shape, const std::string& what,
+                   const std::string& origin) {
   const std::string name =
       "output " + std::to_string(index) + " (" + what + ")";
-  if (index >= node.num_outputs) return name + " is missing";
-  const tfl::TfLiteTensor* t = TensorAt(context, node.outputs[index]);
-  if (t == nullptr) return name + " is missing";
-  if (!IsFloat32WithDims(t, shape.dims, shape.rank)) {
-    return name + " must be float32 " + ShapeString(shape.dims, shape.rank) +
-           " (" + origin + "), got " + TensorString(t);
+  const tfl::TfLiteTensor* t = index < node.num_outputs
+                                   ? TensorAt(context, node.outputs[index])
+                                   : nullptr;
+  HK_ENSURE(t != nullptr, name + " is missing");
+  HK_ENSURE(IsFloat32WithDims(t, shape.dims, shape.rank),
+            name + " must be float32 " + ShapeString(shape.dims, shape.rank) +
+                " (" + origin + "), got " + TensorString(t));
+  return Status();
+}
+
+}  // namespace
+
+Status CheckWeightsOutputs(tfl::TfLiteContext* context, const NodeIo& node,
+                           const KernelGeometry& kernel, uint64_t bias_size,
+                           const std::string& count_why,
+                           std::vector<OutputShape>* outputs) {
+  const int want = bias_size ? 2 : 1;
+  HK_ENSURE(node.num_outputs == want,
+            Format("has %d outputs; expected %d (%s)", node.num_outputs, want,
+                   count_why.c_str()));
+  OutputShape weights;
+  weights.rank = kernel.kernel_rank;
+  for (int i = 0; i < weights.rank; ++i) weights.dims[i] = kernel.OutputDim(i);
+  HK_RETURN_IF_ERROR(CheckOutput(
+      context, node, 0, weights, "weights",
+      "kernel_shape " + ShapeString(kernel.kernel_shape, kernel.kernel_rank) +
+          ", layout '" + LayoutName(kernel.layout) + "'"));
+  outputs->assign(1, weights);
+  if (bias_size) {
+    OutputShape bias;
+    bias.rank = 1;
+    bias.dims[0] = static_cast<int64_t>(bias_size);
+    HK_RETURN_IF_ERROR(
+        CheckOutput(context, node, 1, bias, "bias", "key 'bias_size'"));
+    outputs->push_back(bias);
   }
-  return "";
+  return Status();
 }
 
 tfl::TfLiteStatus ResizeTo(tfl::TfLiteContext* context,

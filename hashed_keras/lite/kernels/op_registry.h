@@ -1,6 +1,7 @@
 // The registry of custom operators the delegate serves. To add an operator
-// (e.g. `FreshWeights`, `SMHWeights`): implement an OpKernel, write a
-// `Create...Kernel` factory and add one row to kOpKinds in op_registry.cc.
+// (e.g. `FreshWeights`, `SMHWeights`): describe it for WeightsKernel
+// (weights_kernel.h), write a `Create...Kernel` factory and add one row to
+// kOpKinds in op_registry.cc.
 #ifndef HASHED_KERAS_LITE_KERNELS_OP_REGISTRY_H_
 #define HASHED_KERAS_LITE_KERNELS_OP_REGISTRY_H_
 
@@ -10,6 +11,8 @@
 #include <string>
 #include <vector>
 
+#include "options.h"
+#include "status.h"
 #include "tflite_abi.h"
 
 namespace hk {
@@ -79,11 +82,11 @@ class OpKernel {
  public:
   virtual ~OpKernel() = default;
   // Validates the node against its options: number of inputs and outputs,
-  // their types and exact dims. Does not look at tensor data. Returns "" and
-  // fills `outputs` with each output's shape (all outputs are float32), or
-  // returns what is wrong.
-  virtual std::string Check(tfl::TfLiteContext* context, const NodeIo& node,
-                            std::vector<OutputShape>* outputs) = 0;
+  // their types and exact dims. Does not look at tensor data. Fills `outputs`
+  // with each output's shape (all outputs are float32), or returns what is
+  // wrong.
+  virtual Status Check(tfl::TfLiteContext* context, const NodeIo& node,
+                       std::vector<OutputShape>* outputs) = 0;
   // What Compute costs (zero if the options are invalid: Check reports
   // them).
   virtual OpCost Cost() const = 0;
@@ -138,23 +141,25 @@ bool IsSharedVariable(const tfl::TfLiteTensor* tensor, const int64_t* shape,
 // "float32 or int8 [2, 3]" plus why an int8 tensor's quantization is refused.
 std::string SharedVariableProblem(const tfl::TfLiteTensor* tensor,
                                   const int64_t* shape, int rank);
-// Checks of the inputs most weight operators share, returning "" or what is
-// wrong: input 0 is the float32 [k] buckets; input 1, if present and not
-// optional, the float32 [out] per-output-channel scale; at most 2 inputs.
-std::string CheckBucketsAndScale(tfl::TfLiteContext* context,
-                                 const NodeIo& node, uint64_t k,
-                                 uint64_t out);
-// Output `index` exists and is float32 of exactly `shape`; `what` names it
-// and its origin in the message ("weights", "kernel_shape [3, 3, 2, 4]").
-std::string CheckOutput(tfl::TfLiteContext* context, const NodeIo& node,
-                        int index, const OutputShape& shape,
-                        const std::string& what, const std::string& origin);
+// Checks of the inputs of the hashing operators: input 0 is the buckets, a
+// shared variable [k]; input 1, if present and not optional, the float32
+// [out] per-output-channel scale; at most 2 inputs.
+Status CheckBucketsAndScale(tfl::TfLiteContext* context, const NodeIo& node,
+                            uint64_t k, uint64_t out);
+// Checks the outputs of a weights operator and fills `outputs`: output 0 is
+// the float32 weights of `kernel` in its layout; output 1, iff `bias_size`,
+// the float32 [bias_size] bias. `count_why` completes "has N outputs;
+// expected M (<count_why>)".
+Status CheckWeightsOutputs(tfl::TfLiteContext* context, const NodeIo& node,
+                           const KernelGeometry& kernel, uint64_t bias_size,
+                           const std::string& count_why,
+                           std::vector<OutputShape>* outputs);
 // The number of elements of `dims` (1 for a scalar), or -1 if dims is null,
 // has a negative size or dimension, or the product overflows 2^62.
 int64_t ElementCount(const tfl::TfLiteIntArray* dims);
-// Whether the tensor has data (non-null) of exactly the bytes its type and
-// dims declare. `why` (may be null) receives what is wrong.
-bool HasExactData(const tfl::TfLiteTensor* tensor, std::string* why);
+// The tensor has data (non-null) of exactly the bytes its type and dims
+// declare; the error says what is wrong ("has no data", ...).
+Status CheckExactData(const tfl::TfLiteTensor* tensor);
 // Whether a tensor is a constant of the model file (kTfLiteMmapRo) or was
 // made read-only by a delegate (kTfLitePersistentRo).
 bool IsConstantTensor(const tfl::TfLiteTensor* tensor);

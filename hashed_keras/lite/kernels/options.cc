@@ -1,173 +1,165 @@
 #include "options.h"
 
 #include <inttypes.h>
-#include <stdarg.h>
-#include <stdio.h>
+#include <string.h>
+
+#include <string>
 
 #include "hash_contract.h"
 
 namespace hk {
 
-std::string Format(const char* format, ...) {
-  char buffer[512];
-  va_list args;
-  va_start(args, format);
-  const int n = vsnprintf(buffer, sizeof(buffer), format, args);
-  va_end(args);
-  if (n < 0) return std::string("(message formatting failed)");
-  return std::string(buffer);  // truncated at 511 characters at most
-}
-
 namespace {
 
 using flex::Ref;
-using flex::Status;
 
-bool ReportStatus(Status status, const char* key, const char* expected,
-                  const Ref& ref, std::string* error) {
+Status ReportStatus(flex::ReadResult status, const char* key,
+                    const char* expected, const Ref& ref) {
   switch (status) {
-    case Status::kOk:
-      return true;
-    case Status::kWrongType:
-      *error = Format("key '%s' must be %s, got %s", key, expected,
-                      flex::TypeName(ref.type()));
-      return false;
-    case Status::kOutOfRange:
-      *error = Format("key '%s': value out of range", key);
-      return false;
-    case Status::kTooLong:
-      *error = Format("key '%s': too many elements", key);
-      return false;
-    case Status::kCorrupt:
+    case flex::ReadResult::kOk:
+      return Status();
+    case flex::ReadResult::kWrongType:
+      return Status::Error(Format("key '%s' must be %s, got %s", key, expected,
+                                  flex::TypeName(ref.type())));
+    case flex::ReadResult::kOutOfRange:
+      return Status::Error(Format("key '%s': value out of range", key));
+    case flex::ReadResult::kTooLong:
+      return Status::Error(Format("key '%s': too many elements", key));
+    case flex::ReadResult::kCorrupt:
     default:
-      *error = Format("key '%s': value points outside the buffer (corrupt "
-                      "FlexBuffers)", key);
-      return false;
+      return Status::Error(Format("key '%s': value points outside the buffer "
+                                  "(corrupt FlexBuffers)", key));
   }
 }
 
 }  // namespace
 
-bool OptionsMap::Init(std::string* error) {
-  if (!present_) {
-    *error = "no custom options (expected a FlexBuffers map)";
-    return false;
-  }
+const char* LayoutName(Layout layout) {
+  return layout == Layout::kFc ? "fc" : "ohwi";
+}
+
+Status OptionsMap::Init() {
+  HK_ENSURE(present_, "no custom options (expected a FlexBuffers map)");
   Ref root;
-  std::string why;
-  if (!reader_.Root(&root, &why) || !map_.Init(reader_, root, &why)) {
-    *error = "custom options are not a valid FlexBuffers map: " + why;
-    return false;
-  }
-  return true;
+  Status valid = reader_.Root(&root);
+  if (valid.ok()) valid = map_.Init(reader_, root);
+  HK_ENSURE(valid.ok(), "custom options are not a valid FlexBuffers map: " +
+                            valid.message());
+  return Status();
 }
 
-bool OptionsMap::Find(const char* key, Ref* ref, std::string* error) const {
-  if (map_.Find(key, ref)) return true;
-  *error = Format("missing key '%s'", key);
-  return false;
+Status OptionsMap::Find(const char* key, Ref* ref) const {
+  HK_ENSURE(map_.Find(key, ref), Format("missing key '%s'", key));
+  return Status();
 }
 
-bool OptionsMap::Int(const char* key, int64_t* out, std::string* error) const {
+Status OptionsMap::Int(const char* key, int64_t* out) const {
   Ref ref;
-  if (!Find(key, &ref, error)) return false;
-  return ReportStatus(reader_.AsInt64(ref, out), key, "an int", ref, error);
+  HK_RETURN_IF_ERROR(Find(key, &ref));
+  return ReportStatus(reader_.AsInt64(ref, out), key, "an int", ref);
 }
 
-bool OptionsMap::Bool(const char* key, bool* out, std::string* error) const {
+Status OptionsMap::Bool(const char* key, bool* out) const {
   Ref ref;
-  if (!Find(key, &ref, error)) return false;
-  return ReportStatus(reader_.AsBool(ref, out), key, "a bool", ref, error);
+  HK_RETURN_IF_ERROR(Find(key, &ref));
+  return ReportStatus(reader_.AsBool(ref, out), key, "a bool", ref);
 }
 
-bool OptionsMap::String(const char* key, const char** str, size_t* len,
-                        std::string* error) const {
+Status OptionsMap::String(const char* key, const char** str,
+                          size_t* len) const {
   Ref ref;
-  if (!Find(key, &ref, error)) return false;
-  return ReportStatus(reader_.AsString(ref, str, len), key, "a string", ref,
-                      error);
+  HK_RETURN_IF_ERROR(Find(key, &ref));
+  return ReportStatus(reader_.AsString(ref, str, len), key, "a string", ref);
 }
 
-bool OptionsMap::IntVector(const char* key, int64_t* out, size_t capacity,
-                           size_t* count, std::string* error) const {
+Status OptionsMap::IntVector(const char* key, int64_t* out, size_t capacity,
+                             size_t* count) const {
   Ref ref;
-  if (!Find(key, &ref, error)) return false;
+  HK_RETURN_IF_ERROR(Find(key, &ref));
   *count = 0;
-  const Status s = reader_.AsIntVector(ref, out, capacity, count);
-  if (s == Status::kTooLong) {
-    *error = Format("key '%s' has %zu elements; at most %zu are allowed", key,
-                    *count, capacity);
-    return false;
-  }
-  return ReportStatus(s, key, "a vector of int", ref, error);
+  const flex::ReadResult s = reader_.AsIntVector(ref, out, capacity, count);
+  HK_ENSURE(s != flex::ReadResult::kTooLong,
+            Format("key '%s' has %zu elements; at most %zu are allowed", key,
+                   *count, capacity));
+  return ReportStatus(s, key, "a vector of int", ref);
 }
 
-bool OptionsMap::CheckContractVersion(std::string* error) const {
+Status OptionsMap::CheckContractVersion() const {
   int64_t version;
-  if (!Int("contract_version", &version, error)) return false;
-  if (version != kContractVersion) {
-    *error = Format("unsupported contract_version %" PRId64
-                    " (this library implements %d)",
-                    version, kContractVersion);
-    return false;
-  }
-  return true;
+  HK_RETURN_IF_ERROR(Int("contract_version", &version));
+  HK_ENSURE(version == kContractVersion,
+            Format("unsupported contract_version %" PRId64
+                   " (this library implements %d)",
+                   version, kContractVersion));
+  return Status();
 }
 
-bool OptionsMap::Seed(uint32_t* seed, std::string* error) const {
+Status OptionsMap::Seed(uint32_t* seed) const {
   int64_t value;
-  if (!Int("seed", &value, error)) return false;
-  if (value < 0 || static_cast<uint64_t>(value) > 0xFFFFFFFFu) {
-    *error = Format("key 'seed' = %" PRId64 " is outside [0, 2^32)", value);
-    return false;
-  }
+  HK_RETURN_IF_ERROR(Int("seed", &value));
+  HK_ENSURE(value >= 0 && static_cast<uint64_t>(value) <= 0xFFFFFFFFu,
+            Format("key 'seed' = %" PRId64 " is outside [0, 2^32)", value));
   *seed = static_cast<uint32_t>(value);
-  return true;
+  return Status();
 }
 
-bool OptionsMap::KernelShape(int rank, const char* why_rank, int64_t* dims,
-                             uint64_t* size, std::string* error) const {
+Status OptionsMap::Geometry(const char* conv_only, KernelGeometry* g) const {
+  const char* layout;
+  size_t layout_len;
+  HK_RETURN_IF_ERROR(String("layout", &layout, &layout_len));
+  const bool fc = layout_len == 2 && memcmp(layout, "fc", 2) == 0;
+  const bool ohwi = layout_len == 4 && memcmp(layout, "ohwi", 4) == 0;
+  if (conv_only != nullptr) {
+    HK_ENSURE(ohwi, Format("key 'layout' must be 'ohwi' (%s feeds CONV_2D)",
+                           conv_only));
+  } else if (!fc && !ohwi) {
+    std::string shown(layout, layout_len < 32 ? layout_len : 32);
+    for (char& c : shown) {
+      if (c < 0x20 || c > 0x7e) c = '?';
+    }
+    return Status::Error(Format(
+        "key 'layout' = '%s' is not one of 'fc', 'ohwi'", shown.c_str()));
+  }
+  g->layout = fc ? Layout::kFc : Layout::kOhwi;
+  g->kernel_rank = fc ? 2 : 4;
+  const int rank = g->kernel_rank;
+
   constexpr size_t kCapacity = 8;  // read a few more dims, to report the rank
   int64_t read[kCapacity];
   size_t count = 0;
   Ref ref;
-  if (!Find("kernel_shape", &ref, error)) return false;
-  const Status s = reader_.AsIntVector(ref, read, kCapacity, &count);
-  if (s == Status::kTooLong ||
-      (s == Status::kOk && count != static_cast<size_t>(rank))) {
-    *error = Format("key 'kernel_shape' has %zu dims; %s %d", count, why_rank,
-                    rank);
-    return false;
-  }
-  if (!ReportStatus(s, "kernel_shape", "a vector of int", ref, error)) {
-    return false;
-  }
+  HK_RETURN_IF_ERROR(Find("kernel_shape", &ref));
+  const flex::ReadResult s = reader_.AsIntVector(ref, read, kCapacity, &count);
+  const std::string needs = conv_only ? std::string(conv_only) + " needs"
+                                      : Format("layout '%s' needs",
+                                               LayoutName(g->layout));
+  const bool read_all = s == flex::ReadResult::kOk;
+  HK_ENSURE(s != flex::ReadResult::kTooLong &&
+                (!read_all || count == static_cast<size_t>(rank)),
+            Format("key 'kernel_shape' has %zu dims; %s %d", count,
+                   needs.c_str(), rank));
+  HK_RETURN_IF_ERROR(ReportStatus(s, "kernel_shape", "a vector of int", ref));
   uint64_t product = 1;
   for (int i = 0; i < rank; ++i) {
-    if (read[i] <= 0) {
-      *error = Format("key 'kernel_shape'[%d] = %" PRId64 " must be positive",
-                      i, read[i]);
-      return false;
-    }
+    HK_ENSURE(read[i] > 0, Format("key 'kernel_shape'[%d] = %" PRId64
+                                  " must be positive", i, read[i]));
     // Checked before multiplying: product <= 2^32 and read[i] <= 2^32.
-    if (static_cast<uint64_t>(read[i]) > kMaxVirtualSize ||
-        product > kMaxVirtualSize / static_cast<uint64_t>(read[i])) {
-      *error = "key 'kernel_shape': more than 2^32 weights (the hash "
-               "contract's key space)";
-      return false;
-    }
+    HK_ENSURE(static_cast<uint64_t>(read[i]) <= kMaxVirtualSize &&
+                  product <= kMaxVirtualSize / static_cast<uint64_t>(read[i]),
+              "key 'kernel_shape': more than 2^32 weights (the hash "
+              "contract's key space)");
     product *= static_cast<uint64_t>(read[i]);
   }
   for (int i = 0; i < rank; ++i) {
-    if (read[i] > INT32_MAX) {
-      *error = Format("key 'kernel_shape'[%d] = %" PRId64
-                      " does not fit a tensor dimension", i, read[i]);
-      return false;
-    }
-    dims[i] = read[i];
+    HK_ENSURE(read[i] <= INT32_MAX,
+              Format("key 'kernel_shape'[%d] = %" PRId64
+                     " does not fit a tensor dimension", i, read[i]));
+    g->kernel_shape[i] = read[i];
   }
-  *size = product;
-  return true;
+  g->kernel_size = product;
+  g->out = static_cast<uint64_t>(g->kernel_shape[rank - 1]);
+  g->rows = product / g->out;
+  return Status();
 }
 
 }  // namespace hk

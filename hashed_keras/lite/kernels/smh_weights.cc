@@ -1,10 +1,8 @@
 #include "smh_weights.h"
 
 #include <inttypes.h>
-#include <string.h>
 
 #include "hash_contract.h"
-#include "options.h"
 
 namespace hk {
 
@@ -13,71 +11,41 @@ namespace {
 constexpr int64_t kMaxFactorSize = int64_t{1} << 30;
 }  // namespace
 
-bool ParseSmhWeightsOptions(const uint8_t* options, size_t length,
-                            SmhWeightsPlan* plan, std::string* error) {
+Status ParseSmhWeightsOptions(const uint8_t* options, size_t length,
+                              SmhWeightsPlan* plan) {
   *plan = SmhWeightsPlan();
   OptionsMap map(options, length);
-  if (!map.Init(error) || !map.CheckContractVersion(error)) return false;
+  HK_RETURN_IF_ERROR(map.Init());
+  HK_RETURN_IF_ERROR(map.CheckContractVersion());
   int64_t n, rank, start, bias_size;
-  if (!map.Int("n", &n, error) || !map.Int("rank", &rank, error) ||
-      !map.Int("start", &start, error)) {
-    return false;
-  }
-  if (n < 1 || n > kMaxFactorSize) {
-    *error = Format("key 'n' = %" PRId64 " must be in [1, 2^30]", n);
-    return false;
-  }
-  if (rank < 1 || rank > kMaxFactorSize / n) {
-    *error = Format("key 'rank' = %" PRId64 " must be >= 1 with rank * n <= "
-                    "2^30 (n = %" PRId64 ")", rank, n);
-    return false;
-  }
-  const char* layout;
-  size_t layout_len;
-  if (!map.String("layout", &layout, &layout_len, error)) return false;
-  if (layout_len == 2 && memcmp(layout, "fc", 2) == 0) {
-    plan->layout = Layout::kFc;
-    plan->rank_of_kernel = 2;
-  } else if (layout_len == 4 && memcmp(layout, "ohwi", 4) == 0) {
-    plan->layout = Layout::kOhwi;
-    plan->rank_of_kernel = 4;
-  } else {
-    *error = "key 'layout' is not one of 'fc', 'ohwi'";
-    return false;
-  }
-  uint64_t kernel_size = 0;
-  if (!map.KernelShape(plan->rank_of_kernel,
-                       plan->layout == Layout::kFc ? "layout 'fc' needs"
-                                                   : "layout 'ohwi' needs",
-                       plan->kernel_shape, &kernel_size, error)) {
-    return false;
-  }
-  const int64_t out = plan->kernel_shape[plan->rank_of_kernel - 1];
-  if (!map.Int("bias_size", &bias_size, error)) return false;
-  if (bias_size != 0 && bias_size != out) {
-    *error = Format("key 'bias_size' = %" PRId64 " must be 0 or the output "
-                    "size %" PRId64, bias_size, out);
-    return false;
-  }
+  HK_RETURN_IF_ERROR(map.Int("n", &n));
+  HK_RETURN_IF_ERROR(map.Int("rank", &rank));
+  HK_RETURN_IF_ERROR(map.Int("start", &start));
+  HK_ENSURE(n >= 1 && n <= kMaxFactorSize,
+            Format("key 'n' = %" PRId64 " must be in [1, 2^30]", n));
+  HK_ENSURE(rank >= 1 && rank <= kMaxFactorSize / n,
+            Format("key 'rank' = %" PRId64 " must be >= 1 with rank * n <= "
+                   "2^30 (n = %" PRId64 ")", rank, n));
+  HK_RETURN_IF_ERROR(map.Geometry(nullptr, plan));
+  const int64_t out = static_cast<int64_t>(plan->out);
+  HK_RETURN_IF_ERROR(map.Int("bias_size", &bias_size));
+  HK_ENSURE(bias_size == 0 || bias_size == out,
+            Format("key 'bias_size' = %" PRId64 " must be 0 or the output "
+                   "size %" PRId64, bias_size, out));
   const uint64_t positions = static_cast<uint64_t>(n) * static_cast<uint64_t>(n);
-  const uint64_t size = kernel_size + static_cast<uint64_t>(bias_size);
-  if (start < 0 || static_cast<uint64_t>(start) > positions ||
-      size > positions - static_cast<uint64_t>(start)) {
-    *error = Format("keys 'start' = %" PRId64 " and kernel_shape + bias_size "
-                    "(%" PRIu64 " values) do not fit the %" PRId64 " x %" PRId64
-                    " matrix", start, size, n, n);
-    return false;
-  }
+  const uint64_t size = plan->kernel_size + static_cast<uint64_t>(bias_size);
+  HK_ENSURE(start >= 0 && static_cast<uint64_t>(start) <= positions &&
+                size <= positions - static_cast<uint64_t>(start),
+            Format("keys 'start' = %" PRId64 " and kernel_shape + bias_size "
+                   "(%" PRIu64 " values) do not fit the %" PRId64 " x %" PRId64
+                   " matrix", start, size, n, n));
   plan->n = static_cast<uint64_t>(n);
   plan->rank = static_cast<uint64_t>(rank);
   plan->start = static_cast<uint64_t>(start);
   plan->bias_size = static_cast<uint64_t>(bias_size);
-  plan->out = static_cast<uint64_t>(out);
-  plan->kernel_size = kernel_size;
-  plan->rows = kernel_size / plan->out;
   plan->first_row = plan->start / plan->n;
   plan->last_row = (plan->start + size - 1) / plan->n;
-  return true;
+  return Status();
 }
 
 void ComputeSmhWeights(const SmhWeightsPlan& plan, const float* u,

@@ -9,31 +9,21 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include <string>
-
-#include "hashed_weights.h"  // Layout
+#include "options.h"
 
 namespace hk {
 
-struct SmhWeightsPlan {
+// Options of one SMHWeights node, validated, with derived sizes.
+struct SmhWeightsPlan : KernelGeometry {
   uint64_t n = 0;       // M-hat is n x n
   uint64_t rank = 0;    // M: U and V are [rank, n]
   uint64_t start = 0;   // the layer's first position in M-hat (row-major)
-  Layout layout = Layout::kFc;
-  int rank_of_kernel = 0;                   // 2 (fc) or 4 (ohwi)
-  int64_t kernel_shape[4] = {0, 0, 0, 0};  // Keras layout
-  uint64_t bias_size = 0;                   // 0, or out: the bias follows the kernel
+  uint64_t bias_size = 0;  // 0, or out: the bias follows the kernel
 
   // Derived.
-  uint64_t out = 0;          // the last Keras dimension
-  uint64_t rows = 0;         // product of the other dimensions
-  uint64_t kernel_size = 0;  // rows * out
   uint64_t first_row = 0;    // rows of M-hat the layer covers
   uint64_t last_row = 0;
 
-  int64_t OutputDim(int i) const {
-    return i == 0 ? kernel_shape[rank_of_kernel - 1] : kernel_shape[i - 1];
-  }
   // Doubles of scratch memory Compute needs (the covered rows of M-hat).
   uint64_t ScratchSize() const { return CoveredRows() * n; }
   uint64_t CoveredRows() const { return last_row - first_row + 1; }
@@ -41,8 +31,8 @@ struct SmhWeightsPlan {
   uint64_t MultiplyAdds() const { return ScratchSize() * rank; }
 };
 
-bool ParseSmhWeightsOptions(const uint8_t* options, size_t length,
-                            SmhWeightsPlan* plan, std::string* error);
+Status ParseSmhWeightsOptions(const uint8_t* options, size_t length,
+                              SmhWeightsPlan* plan);
 
 // Fills `out` ([out, rows] in the layout) and, if bias_size, `bias`:
 //   weights[o, r] = scales[0] * channel_scale[o] * M[start + r * out + o]

@@ -1117,30 +1117,29 @@ bool ModelVerifier::VerifyOurOperator(uint32_t sg, uint32_t index,
   CustomOptions(op, &options, &options_size);
 
   // The operator's own parser: its layout decides the consumers.
-  std::string error;
+  Status parsed;  // a registered operator this file does not know yet: the
+                  // kernel's Check below still applies
   bool fc = true;
   bool shared_buckets = false;  // SMH's U and V are shared by design
   const char* name = kind->custom_name;
-  bool parsed = true;  // a registered operator this file does not know yet:
-                       // the kernel's Check below still applies
   if (strcmp(name, "HashedWeights") == 0) {
     HashedWeightsPlan plan;
-    parsed = ParseHashedWeightsOptions(options, options_size, &plan, &error);
+    parsed = ParseHashedWeightsOptions(options, options_size, &plan);
     fc = plan.layout == Layout::kFc;
   } else if (strcmp(name, "FreshWeights") == 0) {
     FreshWeightsPlan plan;
-    parsed = ParseFreshWeightsOptions(options, options_size, &plan, &error);
+    parsed = ParseFreshWeightsOptions(options, options_size, &plan);
     fc = false;
   } else if (strcmp(name, "SMHWeights") == 0) {
     SmhWeightsPlan plan;
-    parsed = ParseSmhWeightsOptions(options, options_size, &plan, &error);
+    parsed = ParseSmhWeightsOptions(options, options_size, &plan);
     fc = plan.layout == Layout::kFc;
     shared_buckets = true;
   }
-  if (!parsed) {
+  if (!parsed.ok()) {
     return Fail(HK_VERIFY_OPERATOR,
                 Format("%s: invalid custom options: %s; %s", where.c_str(),
-                       error.c_str(), kReconvert));
+                       parsed.message().c_str(), kReconvert));
   }
 
   // The kernel's own Check on the file's tensors, as the delegate runs it.
@@ -1164,10 +1163,11 @@ bool ModelVerifier::VerifyOurOperator(uint32_t sg, uint32_t index,
                 Format("%s: out of memory creating the kernel", where.c_str()));
   }
   std::vector<OutputShape> shapes;
-  error = kernel->Check(view->context(), io, &shapes);
-  if (!error.empty()) {
-    return Fail(HK_VERIFY_OPERATOR,
-                Format("%s: %s; %s", where.c_str(), error.c_str(), kReconvert));
+  const Status checked = kernel->Check(view->context(), io, &shapes);
+  if (!checked.ok()) {
+    return Fail(HK_VERIFY_OPERATOR, Format("%s: %s; %s", where.c_str(),
+                                           checked.message().c_str(),
+                                           kReconvert));
   }
 
   // Inputs: constants of the file (the converter's only use; the verifier

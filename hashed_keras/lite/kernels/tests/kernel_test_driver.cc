@@ -23,6 +23,7 @@
 #include <utility>
 #include <vector>
 
+#include "check.h"
 #include "hash_contract.h"
 #include "fresh_weights.h"
 #include "hashed_weights.h"
@@ -35,20 +36,6 @@
 #include "option_samples.inc"
 
 namespace {
-
-int g_failures = 0;
-int g_checks = 0;
-
-#define CHECK(cond, ...)                                   \
-  do {                                                     \
-    ++g_checks;                                            \
-    if (!(cond)) {                                         \
-      ++g_failures;                                        \
-      fprintf(stderr, "FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond); \
-      fprintf(stderr, __VA_ARGS__);                        \
-      fprintf(stderr, "\n");                               \
-    }                                                      \
-  } while (0)
 
 // ---------------------------------------------------------------------------
 // Reference: the contract written out naively.
@@ -95,8 +82,8 @@ int RunExact(const unsigned char* data, size_t size, bool compare,
   char error[256];
   memset(error, 'x', sizeof(error));
   hk::HashedWeightsPlan plan;
-  std::string why;
-  if (!hk::ParseHashedWeightsOptions(data, size, &plan, &why)) {
+  const hk::Status parsed = hk::ParseHashedWeightsOptions(data, size, &plan);
+  if (!parsed.ok()) {
     const int rc = hk_hashed_weights(data, size, nullptr, 0, nullptr, 0,
                                      nullptr, 0, nullptr, 0, error,
                                      sizeof(error));
@@ -392,9 +379,9 @@ tfl::TfLiteStatus RunDelegate(const OptionSample& s, bool constant,
                               std::vector<float>* weights,
                               std::string* error) {
   hk::HashedWeightsPlan plan;
-  std::string why;
-  if (!hk::ParseHashedWeightsOptions(s.data, s.size, &plan, &why)) {
-    *error = why;
+  const hk::Status parsed = hk::ParseHashedWeightsOptions(s.data, s.size, &plan);
+  if (!parsed.ok()) {
+    *error = parsed.message();
     return tfl::kTfLiteError;
   }
   FakeRuntime rt;
@@ -476,11 +463,10 @@ tfl::TfLiteStatus RunDelegate(const OptionSample& s, bool constant,
 void TestDelegate() {
   for (const OptionSample& s : kOptionSamples) {
     hk::HashedWeightsPlan plan;
-    std::string why;
-    CHECK(hk::ParseHashedWeightsOptions(s.data, s.size, &plan, &why), "%s",
-          why.c_str());
+    const hk::Status parsed = hk::ParseHashedWeightsOptions(s.data, s.size, &plan);
+    CHECK(parsed.ok(), "%s", parsed.message().c_str());
     std::vector<int> shape;
-    for (int i = 0; i < plan.OutputRank(); ++i) {
+    for (int i = 0; i < plan.kernel_rank; ++i) {
       shape.push_back(static_cast<int>(plan.OutputDim(i)));
     }
     std::vector<float> want_bias;
@@ -683,14 +669,14 @@ void RunFresh(const unsigned char* data, size_t size, bool compare) {
   char error[256];
   memset(error, 'x', sizeof(error));
   hk::FreshWeightsPlan plan;
-  std::string why;
-  if (!hk::ParseFreshWeightsOptions(data, size, &plan, &why)) {
+  const hk::Status parsed = hk::ParseFreshWeightsOptions(data, size, &plan);
+  if (!parsed.ok()) {
     const int rc = hk_fresh_weights(data, size, nullptr, 0, nullptr, 0,
                                     nullptr, 0, error, sizeof(error));
     CHECK(rc == HK_ERROR_OPTIONS, "rc=%d", rc);
     CHECK(memchr(error, 0, sizeof(error)) != nullptr && strlen(error) > 0,
           "error message");
-    CHECK(!compare, "valid sample refused: %s", why.c_str());
+    CHECK(!compare, "valid sample refused: %s", parsed.message().c_str());
     return;
   }
   if (plan.kernel_size > 4096) return;
@@ -744,13 +730,13 @@ void TestFresh() {
 void RunSmh(const unsigned char* data, size_t size, bool compare) {
   char error[256];
   hk::SmhWeightsPlan p;
-  std::string why;
-  if (!hk::ParseSmhWeightsOptions(data, size, &p, &why)) {
+  const hk::Status parsed = hk::ParseSmhWeightsOptions(data, size, &p);
+  if (!parsed.ok()) {
     const int rc = hk_smh_weights(data, size, nullptr, 0, nullptr, 0, nullptr, 0,
                                   nullptr, 0, nullptr, 0, nullptr, 0, error,
                                   sizeof(error));
     CHECK(rc == HK_ERROR_OPTIONS && strlen(error) > 0, "smh refusal");
-    CHECK(!compare, "valid smh sample refused: %s", why.c_str());
+    CHECK(!compare, "valid smh sample refused: %s", parsed.message().c_str());
     return;
   }
   if (p.rank * p.n > 4096 || p.kernel_size > 4096) return;
@@ -1640,6 +1626,5 @@ int main(int argc, char** argv) {
   TestInputs();
   TestCosts();
   TestLimits();
-  printf("%d passed, %d failed\n", g_checks - g_failures, g_failures);
-  return g_failures == 0 ? 0 : 1;
+  return hk_test::Summary();
 }

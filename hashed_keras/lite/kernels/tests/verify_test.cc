@@ -19,6 +19,7 @@
 #include <string>
 #include <vector>
 
+#include "check.h"
 #include "flatbuffers/flexbuffers.h"
 #include "hk_kernels.h"
 #include "schema/builtin_options_table.h"
@@ -26,20 +27,6 @@
 #include "verify_builtin_rules.h"
 
 namespace {
-
-int g_failures = 0;
-int g_checks = 0;
-
-#define CHECK(cond, ...)                                                 \
-  do {                                                                   \
-    ++g_checks;                                                          \
-    if (!(cond)) {                                                       \
-      ++g_failures;                                                      \
-      fprintf(stderr, "FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond);    \
-      fprintf(stderr, __VA_ARGS__);                                      \
-      fprintf(stderr, "\n");                                             \
-    }                                                                    \
-  } while (0)
 
 struct Result {
   int code;
@@ -526,6 +513,5 @@ int main(int argc, char** argv) {
   TestBuiltModels();
   TestSharedTables();
   TestErrorBuffer();
-  printf("%d passed, %d failed\n", g_checks - g_failures, g_failures);
-  return g_failures == 0 ? 0 : 1;
+  return hk_test::Summary();
 }
