@@ -130,8 +130,8 @@ def main(argv=None) -> int:
     import numpy as np
 
     from hashed_keras import lite
-    from hk_experiments import data
     from hashed_keras.lite import measure
+    from hk_experiments import data
 
     out = Path(args.out)
     images_dir = out / "test_images"

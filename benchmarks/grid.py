@@ -103,8 +103,7 @@ def deploy_cell(cfg: training.TrainConfig) -> dict:
         return json.loads(path.read_text())
     import keras
 
-    from hashed_keras import layers, smh  # noqa: F401  (register the layers for loading)
-    from hashed_keras import lite
+    from hashed_keras import layers, lite, smh  # noqa: F401  (register the layers for loading)
     from hashed_keras.lite import measure
 
     model = keras.models.load_model(out / "model.keras")

@@ -41,14 +41,16 @@ FLAGS = flags.FLAGS
 flags.DEFINE_list("paths", None, "SIMD paths to time (default: every one this CPU has).")
 flags.DEFINE_integer("rounds", 7, "Rounds (each times every path once).")
 flags.DEFINE_integer("keys", 1 << 22, "Keys per xxh32 measurement.")
-flags.DEFINE_list("fc", ["784", "1000"], "HashedWeights kernel shape [in, out] (mlp3's first layer).")
+flags.DEFINE_list("fc", ["784", "1000"],
+                  "HashedWeights kernel shape [in, out] (mlp3's first layer).")
 flags.DEFINE_list("conv", ["3", "3", "64", "64"], "FreshWeights kernel shape [kh, kw, in, out].")
 flags.DEFINE_float("compression", 1 / 8, "Buckets / virtual weights.")
 flags.DEFINE_integer("smh_n", 1024, "SMHWeights: M-hat is n x n.")
 flags.DEFINE_integer("smh_rank", 8, "SMHWeights: rank of U, V.")
 flags.DEFINE_list("setup_models", ["mlp3", "cnn"], "Zoo models whose interpreter setup is timed.")
 flags.DEFINE_integer("setup_rounds", 21, "Alternating rounds of interpreter setup.")
-flags.DEFINE_string("runtime", None, "ai_edge_litert | tensorflow | tflite_runtime (default: first).")
+flags.DEFINE_string("runtime", None,
+                    "ai_edge_litert | tensorflow | tflite_runtime (default: first).")
 
 ALL_PATHS = ("scalar", "sse41", "avx2", "neon")
 
@@ -197,11 +199,12 @@ def main(argv):
     del argv
     lib = _library()
     default = lib.hk_simd_path().decode()
-    paths = FLAGS.paths or [p for p in ALL_PATHS if lib.hk_simd_select(p.encode()) == 0]
+    available = [q for q in ALL_PATHS if lib.hk_simd_select(q.encode()) == 0]
+    paths = FLAGS.paths or available
     for p in paths:
-        if lib.hk_simd_select(p.encode()) != 0:
+        if p not in available:
             raise SystemExit(f"rebuild_rate: path {p!r} is not available on this CPU/build "
-                             f"(available: {', '.join(q for q in ALL_PATHS if lib.hk_simd_select(q.encode()) == 0)})")
+                             f"(available: {', '.join(available)})")
     work = _workloads(lib)
     rates = {(name, p): [] for name in work for p in paths}
     for _ in range(FLAGS.rounds):

@@ -35,7 +35,8 @@ flags.DEFINE_float("fraction", 0.25,
                    "SMH stored size as a fraction of the compressible weights.")
 flags.DEFINE_integer("batch_size", 32, "Batch size.")
 flags.DEFINE_integer("image_size", 28, "Side of the square input images.")
-flags.DEFINE_integer("channels", 1, "Input channels (1: the Fashion-MNIST experiment's net; 3: CIFAR).")
+flags.DEFINE_integer("channels", 1,
+                     "Input channels (1: the Fashion-MNIST experiment's net; 3: CIFAR).")
 flags.DEFINE_integer("steps", 10, "Training steps per timed block.")
 flags.DEFINE_integer("rounds", 5, "Alternating rounds (dense, smh, hashed blocks).")
 flags.DEFINE_bool("jit_compile", False, "Compile the train steps with XLA.")
@@ -100,7 +101,8 @@ def main(argv):
     med = {name: statistics.median(t) for name, t in times.items()}
     vs_dense = alternating.median_ratio(times["smh"], times["dense"])
     vs_hashed = alternating.median_ratio(times["smh"], times["hashed"])
-    print(f"{dense.name} ({FLAGS.image_size}x{FLAGS.image_size}x{FLAGS.channels}, batch {FLAGS.batch_size}, "
+    print(f"{dense.name} ({FLAGS.image_size}x{FLAGS.image_size}x{FLAGS.channels}, "
+          f"batch {FLAGS.batch_size}, "
           f"jit_compile={FLAGS.jit_compile}, smh_xla={FLAGS.smh_xla}), {FLAGS.rounds} "
           f"alternating rounds of {FLAGS.steps} steps")
     print(f"  compressible weights N = {report['virtual_size']:,} ({kernels:,} kernel + "

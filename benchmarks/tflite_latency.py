@@ -25,7 +25,8 @@ flags.DEFINE_float("compression", 1 / 8, "Compression of the hashed model.")
 flags.DEFINE_integer("num_threads", 1, "Interpreter threads.")
 flags.DEFINE_integer("rounds", 15, "Alternating rounds.")
 flags.DEFINE_integer("invokes", 200, "Invocations per round.")
-flags.DEFINE_string("runtime", None, "ai_edge_litert | tensorflow | tflite_runtime (default: first).")
+flags.DEFINE_string("runtime", None,
+                    "ai_edge_litert | tensorflow | tflite_runtime (default: first).")
 
 
 def _setup(path):

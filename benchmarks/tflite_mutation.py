@@ -51,7 +51,6 @@ from __future__ import annotations
 
 import collections
 import json
-import math
 import shutil
 import subprocess
 import sys

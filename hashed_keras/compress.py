@@ -11,8 +11,13 @@ import numpy as np
 from hashed_keras import validate
 from hashed_keras.layers import FreshConv2D, HashedConv2D, HashedDense, HashedLayer
 from hashed_keras.layers.compressed import CompressedLayer
-from hashed_keras.replaceable import (check_rebuildable, has_kernel, make_twin,
-                                      replaceable_kind, rewrite)
+from hashed_keras.replaceable import (
+    check_rebuildable,
+    has_kernel,
+    make_twin,
+    replaceable_kind,
+    rewrite,
+)
 from hashed_keras.smh import compress_smh
 
 # The registry of compression methods: what `compress` turns a Dense ("dense") or a

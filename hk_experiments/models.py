@@ -48,11 +48,16 @@ import warnings
 import keras
 import numpy as np
 
-from hashed_keras.compress import compress, summarize
 from hashed_keras import hashing
-from hashed_keras.layers import FreshConv2D, HashedConv2D, HashedDense
-from hashed_keras.layers import MaskedConv2D, MaskedDense
-from hashed_keras.layers import weight_sharing
+from hashed_keras.compress import compress, summarize
+from hashed_keras.layers import (
+    FreshConv2D,
+    HashedConv2D,
+    HashedDense,
+    MaskedConv2D,
+    MaskedDense,
+    weight_sharing,
+)
 from hashed_keras.replaceable import replaceable_kind, rewrite
 from hk_experiments import zoo
 

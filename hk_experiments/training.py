@@ -467,7 +467,7 @@ class WorkerRole:
     is_chief: bool
 
     @classmethod
-    def of(cls, strategy) -> "WorkerRole":
+    def of(cls, strategy) -> WorkerRole:
         resolver = getattr(strategy, "cluster_resolver", None)
         cluster = resolver.cluster_spec().as_dict() if resolver is not None else {}
         task_type = getattr(resolver, "task_type", None) or "worker"

@@ -157,8 +157,7 @@ def _export(method: Method, cfg: training.TrainConfig, cell_dir: Path, dataset) 
     import keras
     import numpy as np
 
-    from hashed_keras import layers, smh  # noqa: F401  (register the layers for loading)
-    from hashed_keras import lite
+    from hashed_keras import layers, lite, smh  # noqa: F401  (register the layers for loading)
 
     model = keras.models.load_model(Path(cfg.out) / "model.keras")
     path = cell_dir / "model.tflite"
@@ -279,7 +278,8 @@ def table(rows) -> str:
         label = "1" if r["compression"] == 1.0 else _label(r["compression"])
         lines.append(f"| {r['model']} | {r['method']} | {label} | {100 * r['accuracy']:.2f} | "
                      f"{r['file_bytes']:,} | {r['gzip_bytes']:,} | "
-                     f"{r['latency_ms_median']:.3f} | {r['peak_rss_over_baseline_bytes'] / 2**20:.1f} |")
+                     f"{r['latency_ms_median']:.3f} | "
+                     f"{r['peak_rss_over_baseline_bytes'] / 2**20:.1f} |")
     return "\n".join(lines)
 
 

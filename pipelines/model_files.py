@@ -22,7 +22,8 @@ def read_tflite(path, *, verify: bool = True) -> bytes:
     except OSError as error:
         sys.exit(f"error: {path}: cannot be read ({error.strerror or error}).")
     if verify:
-        from hashed_keras.lite.verify import InvalidModelError, verify as verify_content
+        from hashed_keras.lite.verify import InvalidModelError
+        from hashed_keras.lite.verify import verify as verify_content
         try:
             verify_content(content)
         except InvalidModelError as error:

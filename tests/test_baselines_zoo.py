@@ -16,10 +16,10 @@ import numpy as np
 import pytest
 
 from hashed_keras import lite, summarize
-from hk_experiments import data, models, training
 from hashed_keras.layers import MaskedConv2D, MaskedDense
 from hashed_keras.layers.masked import edge_mask
 from hashed_keras.lite import flatbuffer, ops
+from hk_experiments import data, models, training
 
 ROOT = Path(__file__).resolve().parents[1]
 SHAPE = (8, 8, 1)

@@ -8,8 +8,8 @@ import pytest
 
 import hashed_keras
 from hashed_keras import compress, hashing, summarize
-from hk_experiments import models
 from hashed_keras.layers import FreshConv2D, HashedConv2D, HashedDense, HashedLayer
+from hk_experiments import models
 
 REPLACEMENT = {keras.layers.Dense: HashedDense, keras.layers.Conv2D: HashedConv2D}
 

@@ -16,7 +16,6 @@ from hashed_keras import compress, hashing, summarize
 from hashed_keras.layers import FreshConv2D, HashedConv2D, HashedDense
 from hk_experiments import models
 
-
 # ------------------------------------------------ independent references
 
 

@@ -17,14 +17,22 @@ import keras
 import numpy as np
 import pytest
 from flatbuffers import flexbuffers
+from test_kernels import (
+    HK_ERROR_ARGUMENTS,
+    HK_ERROR_OPTIONS,
+    HK_OK,
+    _assert_close,
+    _interpreter,
+    _run,
+    _run_subprocess,
+    _tflite214_python,
+)
 
 import hashed_keras
 from hashed_keras import lite
 from hashed_keras.layers import FreshConv2D, HashedDense
 from hashed_keras.lite import flatbuffer, ops
 from hashed_keras.lite.kernel_library import library_path
-from test_kernels import (HK_ERROR_ARGUMENTS, HK_ERROR_OPTIONS, HK_OK, _assert_close,
-                          _interpreter, _run, _run_subprocess, _tflite214_python)
 
 F32P = ctypes.POINTER(ctypes.c_float)
 
@@ -46,7 +54,8 @@ def fresh_weights(lib, options, buckets, out_len, scale=None):
     out = np.full(max(out_len, 1), np.nan, np.float32)
     scale = None if scale is None else np.ascontiguousarray(scale, np.float32)
     error = ctypes.create_string_buffer(512)
-    ptr = (lambda a: None if a is None else a.ctypes.data_as(F32P))
+    def ptr(a):
+        return (None if a is None else a.ctypes.data_as(F32P))
     status = lib.hk_fresh_weights(options, len(options), ptr(buckets), buckets.size,
                                   ptr(scale), 0 if scale is None else scale.size,
                                   ptr(out), out_len, error, len(error))

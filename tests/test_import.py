@@ -1,4 +1,5 @@
-"""The library apart from the harness: a cheap `import hashed_keras`, no import of hk_experiments."""
+"""The library apart from the harness: a cheap `import hashed_keras`, no import of
+hk_experiments."""
 
 import re
 import subprocess
@@ -30,7 +31,7 @@ def test_compress_is_the_function_after_its_module_is_imported():
 
 
 def test_convert_is_the_function_after_its_module_is_imported():
-    from hashed_keras import lite
     import hashed_keras.lite.convert  # noqa: F401
+    from hashed_keras import lite
 
     assert callable(lite.convert)

@@ -14,12 +14,12 @@ import sys
 import keras
 import numpy as np
 import pytest
+from test_kernels import _assert_close, _interpreter, _run, _run_subprocess, _tflite214_python
 
 import hashed_keras
 from hashed_keras import lite
-from hk_experiments import data, models
 from hashed_keras.lite import flatbuffer
-from test_kernels import _assert_close, _interpreter, _run, _run_subprocess, _tflite214_python
+from hk_experiments import data, models
 
 CASES = [("mlp3", "hashed"), ("cnn", "freshnets"), ("cnn", "smh")]
 

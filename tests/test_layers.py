@@ -16,7 +16,6 @@ from hashed_keras import hashing
 from hashed_keras.layers import HashedConv2D, HashedDense
 
 
-
 def virtual_weights(layer):
     """``sign[i] * buckets[index[i]]`` from the numpy contract and the layer's buckets."""
     index, sign = hashing.bucket_and_sign(layer.virtual_size, layer.num_buckets, layer.seed,

@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 
 from hashed_keras import lite
-from hk_experiments import models
 from hashed_keras.layers import HashedConv2D, HashedDense
 from hashed_keras.lite import flatbuffer, ops
 from hashed_keras.lite.convert import run_tflite
+from hk_experiments import models
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -121,7 +121,7 @@ def runs(tmp_path_factory):
 
 def test_two_workers_finish_and_the_chief_writes_one_model(runs):
     root = runs["root"]
-    for code, (stdout, stderr) in zip(runs["codes"], runs["outputs"]):
+    for code, (_stdout, stderr) in zip(runs["codes"], runs["outputs"]):
         assert code == 0, stderr[-3000:]
     metrics = json.loads((root / "two" / "metrics.json").read_text())
     assert metrics["chief"] and metrics["workers"] == 2 and metrics["replicas"] == 2

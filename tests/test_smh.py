@@ -14,10 +14,16 @@ import pytest
 import tensorflow as tf
 
 from hashed_keras import smh
-from hashed_keras.smh import (SMHConv2D, SMHDense, SMHFactors, compress_smh, smh_factors,
-                              smh_layers, smh_summary, smh_weights)
-
-
+from hashed_keras.smh import (
+    SMHConv2D,
+    SMHDense,
+    SMHFactors,
+    compress_smh,
+    smh_factors,
+    smh_layers,
+    smh_summary,
+    smh_weights,
+)
 
 # ----------------------------------------------------------------- models
 

@@ -17,14 +17,22 @@ import keras
 import numpy as np
 import pytest
 from flatbuffers import flexbuffers
+from test_fresh_lite import corrupted
+from test_kernels import (
+    HK_ERROR_ARGUMENTS,
+    HK_ERROR_OPTIONS,
+    HK_OK,
+    _assert_close,
+    _interpreter,
+    _run,
+    _run_subprocess,
+    _tflite214_python,
+)
 
 import hashed_keras
 from hashed_keras import lite, smh
 from hashed_keras.lite import flatbuffer, ops
 from hashed_keras.lite.kernel_library import library_path
-from test_fresh_lite import corrupted
-from test_kernels import (HK_ERROR_ARGUMENTS, HK_ERROR_OPTIONS, HK_OK, _assert_close,
-                          _interpreter, _run, _run_subprocess, _tflite214_python)
 
 F32P = ctypes.POINTER(ctypes.c_float)
 
@@ -46,8 +54,10 @@ def smh_weights(lib, options, u, v, scales, out_len, bias_len=0, channel=None):
               for a in (u, v, scales, channel)]
     out = np.full(max(out_len, 1), np.nan, np.float32)
     bias = np.full(bias_len, np.nan, np.float32) if bias_len else None
-    ptr = (lambda a: None if a is None else a.ctypes.data_as(F32P))
-    size = (lambda a: 0 if a is None else a.size)
+    def ptr(a):
+        return (None if a is None else a.ctypes.data_as(F32P))
+    def size(a):
+        return (0 if a is None else a.size)
     error = ctypes.create_string_buffer(512)
     options = bytes(options)
     u, v, scales, channel = arrays

@@ -98,7 +98,7 @@ def _name(model, index) -> str:
 
 def test_every_converted_file_passes(files):
     assert len(files) == 7
-    for name, content in files.items():
+    for _name, content in files.items():
         verify(content)  # raises on failure
         verify(bytearray(content))
         verify(memoryview(content))
@@ -357,7 +357,8 @@ def test_verify_file_and_argument_errors(files, tmp_path):
     assert issubclass(InvalidModelError, ValueError)
 
 
-@pytest.mark.skipif(shutil.which("flatc") is None, reason="flatc (flatbuffers-compiler) not installed")
+@pytest.mark.skipif(shutil.which("flatc") is None,
+                    reason="flatc (flatbuffers-compiler) not installed")
 def test_generated_schema_header_matches_flatc():
     result = subprocess.run(["bash", str(KERNELS / "schema" / "regenerate.sh"), "--check"],
                             capture_output=True, text=True)

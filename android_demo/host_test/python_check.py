@@ -266,7 +266,7 @@ def main(argv=None) -> int:
             message = str(e)
         check(message is not None and "max_virtual_weights" in message,
               f"max_virtual_weights=1000 did not refuse the model: {message!r}")
-        first = next((l for l in (message or "").splitlines() if "max_virtual_weights" in l), "")
+        first = next((s for s in (message or "").splitlines() if "max_virtual_weights" in s), "")
         print(f"hashed.tflite with max_virtual_weights=1000: {first.strip()}")
 
     out = Path(args.out)

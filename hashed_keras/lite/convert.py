@@ -5,8 +5,8 @@ weight tensor. This module finds those tensors *by content* (each equals the
 layer's rebuilt weights in the TFLite layout, possibly times a per-output-
 channel factor from a folded BatchNormalization), gives them an empty buffer,
 and adds a custom operator per layer that rebuilds them from the layer's shared
-variables (``HashedWeights``, ``FreshWeights``: ``docs/tflite_format.md``). Before it reports success it
-runs the new file through the kernels and compares it with the Keras model.
+variables (``HashedWeights``, ``FreshWeights``: ``docs/tflite_format.md``). Before it
+reports success it runs the new file through the kernels and compares it with the Keras model.
 """
 
 from __future__ import annotations
@@ -273,7 +273,7 @@ def _verify(model, content, inputs, tolerance, use_kernels):
     if use_kernels:
         interpreter = make_interpreter(model_content=content, verify=False)
     else:
-        from hashed_keras.lite.interpreter import _runtime_module, _default_runtime
+        from hashed_keras.lite.interpreter import _default_runtime, _runtime_module
         interpreter = _runtime_module(_default_runtime()).Interpreter(model_content=content)
     got = run_tflite(interpreter, inputs)
     want = model.predict(inputs if len(inputs) > 1 else inputs[0], verbose=0)

@@ -159,7 +159,7 @@ class Lowering:
     options: bytes
     weights: np.ndarray
     bias: np.ndarray | None = None
-    without_bias: "Lowering | None" = None
+    without_bias: Lowering | None = None
 
 
 def _variable(value) -> np.ndarray:

@@ -11,8 +11,13 @@ import keras
 from hashed_keras import validate
 from hashed_keras.layers.smh import SMHConv2D, SMHDense, SMHLayer
 from hashed_keras.layers.smh_factors import SMHFactors
-from hashed_keras.replaceable import (check_rebuildable, has_kernel, make_twin,
-                                      replaceable_kind, rewrite)
+from hashed_keras.replaceable import (
+    check_rebuildable,
+    has_kernel,
+    make_twin,
+    replaceable_kind,
+    rewrite,
+)
 from hashed_keras.smh.layout import initializer_std, plan_layout
 
 _log = logging.getLogger(__name__)

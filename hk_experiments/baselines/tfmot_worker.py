@@ -95,8 +95,8 @@ def _import_tensorflow():
     if missing:
         raise ImportError(f"{' and '.join(missing)} not installed: {INSTALL_HINT}")
     import tensorflow as tf
-    import tf_keras
     import tensorflow_model_optimization as tfmot
+    import tf_keras
     return tf, tf_keras, tfmot
 
 

@@ -1,5 +1,5 @@
-"""Writes option_samples.inc: valid HashedWeights, FreshWeights and SMHWeights options, as the Python
-`flatbuffers` package's FlexBuffers writer encodes them, for the C++ test
+"""Writes option_samples.inc: valid HashedWeights, FreshWeights and SMHWeights options, as
+the Python `flatbuffers` package's FlexBuffers writer encodes them, for the C++ test
 driver and as the fuzzer's seed corpus (the driver writes them out).
 
 Run from the repository root:
