@@ -258,6 +258,12 @@ Status NodeWiringFits(TfLiteContext* context, const TfLiteRegistration* reg,
   return Status();
 }
 
+// A tensor read by a node: as its input `position`, by a node of `code`.
+struct TensorUse {
+  int tensor, code, position;
+  bool operator<(const TensorUse& o) const { return tensor < o.tensor; }
+};
+
 // How the served nodes sit in the graph -- the converter's wiring, which
 // the verifier requires of files (verify.cc, VerifyOurOperator) and the
 // delegate of graphs: each input of ours is read by its node alone, except
@@ -265,30 +271,13 @@ Status NodeWiringFits(TfLiteContext* context, const TfLiteRegistration* reg,
 // output 0 (weights) is read only as input 1 (filter) and output 1 (bias)
 // only as input 2 of FULLY_CONNECTED or CONV_2D nodes, and by at least one.
 // A graph rewired otherwise would run with other numbers, silently.
-Status ServedWiringFits(TfLiteContext* context, const TfLiteIntArray* plan,
+// `uses`: every (tensor, reader's builtin code, input position) of the
+// plan, sorted by tensor (DelegatePrepare collects them in its one pass).
+Status ServedWiringFits(TfLiteContext* context,
+                        const std::vector<TensorUse>& uses,
                         const std::vector<int>& claimed) {
-  struct Use {
-    int tensor, code, position;
-    bool operator<(const Use& o) const { return tensor < o.tensor; }
-  };
-  std::vector<Use> uses;
-  for (int i = 0; i < plan->size; ++i) {
-    TfLiteNode* node = nullptr;
-    TfLiteRegistration* reg = nullptr;
-    if (context->GetNodeAndRegistration(context, plan->data[i], &node, &reg) !=
-            tfl::kTfLiteOk ||
-        node == nullptr || reg == nullptr || node->inputs == nullptr) {
-      continue;
-    }
-    for (int k = 0; k < node->inputs->size; ++k) {
-      if (node->inputs->data[k] >= 0) {
-        uses.push_back({node->inputs->data[k], AsV1(reg)->builtin_code, k});
-      }
-    }
-  }
-  std::stable_sort(uses.begin(), uses.end());
   auto uses_of = [&](int t) {
-    return std::equal_range(uses.begin(), uses.end(), Use{t, 0, 0});
+    return std::equal_range(uses.begin(), uses.end(), TensorUse{t, 0, 0});
   };
   int smh_u = -1, smh_v = -1;
   for (const int index : claimed) {
@@ -1008,6 +997,7 @@ TfLiteStatus DelegatePrepare(TfLiteContext* context, TfLiteDelegate* base) {
   PrepareState state;
   state.context = context;
   state.producers.assign(context->tensors_size, 0);
+  std::vector<TensorUse> uses;  // what reads each tensor (ServedWiringFits)
   for (int i = 0; i < plan->size; ++i) {
     TfLiteNode* node = nullptr;
     TfLiteRegistration* reg = nullptr;
@@ -1023,6 +1013,11 @@ TfLiteStatus DelegatePrepare(TfLiteContext* context, TfLiteDelegate* base) {
             state.producers[static_cast<size_t>(t)] < 255) {
           ++state.producers[static_cast<size_t>(t)];
         }
+      }
+    }
+    for (int k = 0; node->inputs != nullptr && k < node->inputs->size; ++k) {
+      if (node->inputs->data[k] >= 0) {
+        uses.push_back({node->inputs->data[k], AsV1(reg)->builtin_code, k});
       }
     }
     const Status fits = NodeWiringFits(context, reg, node);
@@ -1044,7 +1039,8 @@ TfLiteStatus DelegatePrepare(TfLiteContext* context, TfLiteDelegate* base) {
   const std::vector<int>& claimed = state.claimed;
   // Reported by the kernel's Prepare unless a node's own checks (which say
   // more) fail first.
-  state.wiring = ServedWiringFits(context, plan, claimed);
+  std::stable_sort(uses.begin(), uses.end());
+  state.wiring = ServedWiringFits(context, uses, claimed);
   if (!state.wiring.ok()) {
     state.wiring = Status::Error(
         state.wiring.message() + "; the graph would run with other numbers: "
