@@ -53,21 +53,26 @@ METHODS = ("hashed", "freshnets", "smh")
 
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--model", default="mlp3", help="zoo architecture (mlp3, cnn, lenet, ...)")
-    p.add_argument("--method", default="hashed", choices=METHODS,
-                   help="compression method of the trained model")
+    p.add_argument(
+        "--method",
+        default="hashed",
+        choices=METHODS,
+        help="compression method of the trained model",
+    )
     p.add_argument("--compression", type=float, default=1 / 8, help="stored fraction")
     p.add_argument("--dataset", default="digits", choices=sorted(LEVELS))
     p.add_argument("--data_dir", default=None, help="directory of MNIST-format IDX files")
     p.add_argument("--epochs", type=int, default=30)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--keras", default=None,
-                   help="use this trained .keras model instead of training one")
+    p.add_argument(
+        "--keras", default=None, help="use this trained .keras model instead of training one"
+    )
     p.add_argument("--out", default=str(DEFAULT_ASSETS), help="the app's assets directory")
-    p.add_argument("--images_per_class", type=int, default=1,
-                   help="bundled test images per class")
+    p.add_argument("--images_per_class", type=int, default=1, help="bundled test images per class")
     return p.parse_args(argv)
 
 
@@ -84,8 +89,12 @@ def png_gray8(pixels) -> bytes:
         return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
 
     header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header)
-            + chunk(b"IDAT", zlib.compress(raw, 9)) + chunk(b"IEND", b""))
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(raw, 9))
+        + chunk(b"IEND", b"")
+    )
 
 
 def run_tflite(path, x):
@@ -115,13 +124,24 @@ def train_or_load(args, dataset):
     if args.keras:
         return keras.models.load_model(args.keras), f"loaded from {args.keras}", None
     with tempfile.TemporaryDirectory(prefix="hk_android_assets_") as work:
-        metrics = training.train(training.TrainConfig(
-            model=args.model, method=args.method, compression=args.compression,
-            dataset=args.dataset, data_dir=args.data_dir, epochs=args.epochs,
-            seed=args.seed, out=work, verbose=0))
+        metrics = training.train(
+            training.TrainConfig(
+                model=args.model,
+                method=args.method,
+                compression=args.compression,
+                dataset=args.dataset,
+                data_dir=args.data_dir,
+                epochs=args.epochs,
+                seed=args.seed,
+                out=work,
+                verbose=0,
+            )
+        )
         model = keras.models.load_model(Path(work) / "model.keras")
-    how = (f"{args.model} {args.method} {args.compression:g}, {args.epochs} epochs on "
-           f"{args.dataset}, seed {args.seed}")
+    how = (
+        f"{args.model} {args.method} {args.compression:g}, {args.epochs} epochs on "
+        f"{args.dataset}, seed {args.seed}"
+    )
     return model, how, metrics
 
 
@@ -155,18 +175,21 @@ def main(argv=None) -> int:
 
     evaluation = {}
     for name, path in (("hashed", hashed_path), ("dense", dense_path)):
-        m = measure.measure(path, dataset.x_test, dataset.y_test, latency_runs=50,
-                            runtime="ai_edge_litert")
+        m = measure.measure(
+            path, dataset.x_test, dataset.y_test, latency_runs=50, runtime="ai_edge_litert"
+        )
         evaluation[name] = m
-        print(f"{name}: accuracy {m['accuracy']:.4f} on {m['examples']} test images, "
-              f"{m['file_bytes']:,} B, median latency {m['latency_ms_median']:.3f} ms")
+        print(
+            f"{name}: accuracy {m['accuracy']:.4f} on {m['examples']} test images, "
+            f"{m['file_bytes']:,} B, median latency {m['latency_ms_median']:.3f} ms"
+        )
 
     # The bundled test images: the first `images_per_class` of each class.
     for stale in images_dir.glob("test_*.png"):
         stale.unlink()
     picks = []
     for label in range(dataset.num_classes):
-        picks += [int(i) for i in np.flatnonzero(dataset.y_test == label)[:args.images_per_class]]
+        picks += [int(i) for i in np.flatnonzero(dataset.y_test == label)[: args.images_per_class]]
     x_pick = dataset.x_test[picks]
     p_hashed = run_tflite(hashed_path, x_pick)
     p_dense = run_tflite(dense_path, x_pick)
@@ -176,22 +199,32 @@ def main(argv=None) -> int:
         gray = np.rint(x[..., 0] * 255.0).astype(np.uint8)
         name = f"test_images/test_{n}_label_{label}.png"
         (out / name).write_bytes(png_gray8(gray))
-        images.append({
-            "file": name, "label": label, "test_index": index,
-            "hashed_prediction": int(ph.argmax()), "hashed_confidence": float(ph.max()),
-            "dense_prediction": int(pd.argmax()), "dense_confidence": float(pd.max()),
-        })
+        images.append(
+            {
+                "file": name,
+                "label": label,
+                "test_index": index,
+                "hashed_prediction": int(ph.argmax()),
+                "hashed_confidence": float(ph.max()),
+                "dense_prediction": int(pd.argmax()),
+                "dense_confidence": float(pd.max()),
+            }
+        )
     agreement = float(np.max(np.abs(p_hashed - p_dense)))
 
     ops = sorted({row.type for row in report.layers if row.note != "dense"})
     manifest = {
         "format": MANIFEST_FORMAT,
         "title": f"{args.model} on {args.dataset}",
-        "generated_by": " ".join(["python android_demo/make_assets.py",
-                                  *(sys.argv[1:] if argv is None else argv)]),
-        "model": {"how": how, "architecture": model.name,
-                  "method": args.method if not args.keras else "from file",
-                  "compression": args.compression if not args.keras else None},
+        "generated_by": " ".join(
+            ["python android_demo/make_assets.py", *(sys.argv[1:] if argv is None else argv)]
+        ),
+        "model": {
+            "how": how,
+            "architecture": model.name,
+            "method": args.method if not args.keras else "from file",
+            "compression": args.compression if not args.keras else None,
+        },
         "dataset": args.dataset,
         "labels": list(dataset.class_names),
         "input": {"shape": [1, height, width, 1], "dtype": "float32", "layout": "NHWC"},
@@ -200,21 +233,30 @@ def main(argv=None) -> int:
             "ink": "bright",
             "levels": LEVELS[args.dataset],
             "rule": "x = round(grey / 255 * levels) / levels, grey in 0..255 with bright ink "
-                    "on a dark background (test images store round(255 x))",
+            "on a dark background (test images store round(255 x))",
         },
-        "drawing": {"fit": FIT[args.dataset], "threshold": 0.1,
-                    "rule": "bounding box of the ink, padded to a square, area-averaged "
-                            "into fit x fit cells centred in the input, then quantised"},
+        "drawing": {
+            "fit": FIT[args.dataset],
+            "threshold": 0.1,
+            "rule": "bounding box of the ink, padded to a square, area-averaged "
+            "into fit x fit cells centred in the input, then quantised",
+        },
         "models": {
-            "hashed": {"file": hashed_path.name, "bytes": hashed_path.stat().st_size,
-                       "needs_kernels": True,
-                       "stored_variable_bytes": report.stored_bytes,
-                       "test_accuracy": evaluation["hashed"]["accuracy"],
-                       "host_latency_ms_median": evaluation["hashed"]["latency_ms_median"]},
-            "dense": {"file": dense_path.name, "bytes": dense_path.stat().st_size,
-                      "needs_kernels": False,
-                      "test_accuracy": evaluation["dense"]["accuracy"],
-                      "host_latency_ms_median": evaluation["dense"]["latency_ms_median"]},
+            "hashed": {
+                "file": hashed_path.name,
+                "bytes": hashed_path.stat().st_size,
+                "needs_kernels": True,
+                "stored_variable_bytes": report.stored_bytes,
+                "test_accuracy": evaluation["hashed"]["accuracy"],
+                "host_latency_ms_median": evaluation["hashed"]["latency_ms_median"],
+            },
+            "dense": {
+                "file": dense_path.name,
+                "bytes": dense_path.stat().st_size,
+                "needs_kernels": False,
+                "test_accuracy": evaluation["dense"]["accuracy"],
+                "host_latency_ms_median": evaluation["dense"]["latency_ms_median"],
+            },
         },
         "compressed_layer_types": ops,
         "test_examples": int(len(dataset.x_test)),
@@ -224,8 +266,10 @@ def main(argv=None) -> int:
     }
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
     h, d = manifest["models"]["hashed"]["bytes"], manifest["models"]["dense"]["bytes"]
-    print(f"\nwrote {out}: hashed.tflite {h:,} B, dense.tflite {d:,} B ({d / h:.1f}x), "
-          f"{len(images)} test images, manifest.json")
+    print(
+        f"\nwrote {out}: hashed.tflite {h:,} B, dense.tflite {d:,} B ({d / h:.1f}x), "
+        f"{len(images)} test images, manifest.json"
+    )
     return 0
 
 

@@ -46,22 +46,35 @@ def main(argv):
     rows = []
     for model, method, c in cells:
         tag = f"{model}_{method}" + ("" if method == "dense" else f"_{round(1 / c)}")
-        cfg = training.TrainConfig(model=model, method=method, compression=c,
-                                   dataset=FLAGS.dataset, data_dir=FLAGS.data_dir,
-                                   limit=FLAGS.limit, epochs=FLAGS.epochs,
-                                   learning_rate=FLAGS.learning_rate, seed=FLAGS.seed,
-                                   out=str(Path(FLAGS.out) / tag), verbose=2)
-        rows.append({"model": model, "method": method, "compression": c,
-                     **grid.cell(cfg)})
+        cfg = training.TrainConfig(
+            model=model,
+            method=method,
+            compression=c,
+            dataset=FLAGS.dataset,
+            data_dir=FLAGS.data_dir,
+            limit=FLAGS.limit,
+            epochs=FLAGS.epochs,
+            learning_rate=FLAGS.learning_rate,
+            seed=FLAGS.seed,
+            out=str(Path(FLAGS.out) / tag),
+            verbose=2,
+        )
+        rows.append({"model": model, "method": method, "compression": c, **grid.cell(cfg)})
 
     def row(r):
         label = "1" if r["method"] == "dense" else f"1/{round(1 / r['compression'])}"
-        return (f"| {r['model']} | {r['method']} | {label} | "
-                f"{100 * r['tflite_accuracy']:.2f} | {r['file_bytes']:,} | "
-                f"{r['stored_parameters']:,} |")
+        return (
+            f"| {r['model']} | {r['method']} | {label} | "
+            f"{100 * r['tflite_accuracy']:.2f} | {r['file_bytes']:,} | "
+            f"{r['stored_parameters']:,} |"
+        )
 
-    table = grid.write_results(FLAGS.out, rows, "| model | method | compression | "
-                               ".tflite accuracy % | file bytes | stored params |", row)
+    table = grid.write_results(
+        FLAGS.out,
+        rows,
+        "| model | method | compression | .tflite accuracy % | file bytes | stored params |",
+        row,
+    )
     print("\n" + table)
 
 

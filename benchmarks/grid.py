@@ -29,8 +29,7 @@ def progress_line(i: int, n: int, name: str, ran_seconds, to_run: int) -> str:
     """``cell i of n (name), ~M min left``; ``to_run`` counts this cell and every
     later one not done before (resumed cells count as done)."""
     left = minutes_left(ran_seconds, to_run)
-    when = ("time left known after this cell" if left is None
-            else f"~{max(1, round(left))} min left")
+    when = "time left known after this cell" if left is None else f"~{max(1, round(left))} min left"
     return f"cell {i} of {n} ({name}), {when}"
 
 
@@ -53,14 +52,16 @@ class Progress:
             return f"{n} cells to run"
         if len(resumed) == n:
             return f"all {n} cells done before (resumed{' from ' + where if where else ''})"
-        return (f"{n} cells: {len(resumed)} done before (resumed"
-                f"{' from ' + where if where else ''}: {', '.join(resumed)}), "
-                f"{n - len(resumed)} to run")
+        return (
+            f"{n} cells: {len(resumed)} done before (resumed"
+            f"{' from ' + where if where else ''}: {', '.join(resumed)}), "
+            f"{n - len(resumed)} to run"
+        )
 
     def start(self, name: str) -> str:
         """Call as cell ``name`` starts (not for resumed cells); returns the line printed."""
         i = self.names.index(name) + 1
-        to_run = sum(1 for c in self.names[i - 1:] if c not in self.done)
+        to_run = sum(1 for c in self.names[i - 1 :] if c not in self.done)
         line = progress_line(i, len(self.names), name, self.ran, to_run)
         self.out(line)
         self._started = self.clock()
@@ -76,12 +77,14 @@ class Progress:
 
 def command(cfg: training.TrainConfig) -> str:
     """The ``pipelines.train`` command line of a cell."""
-    return (f"python -m pipelines.train --model {cfg.model} --method {cfg.method} "
-            f"--compression {cfg.compression:g} --dataset {cfg.dataset} "
-            f"--epochs {cfg.epochs} --seed {cfg.seed} --out {cfg.out}"
-            + (f" --limit {cfg.limit}" if cfg.limit else "")
-            + (f" --batch_size {cfg.batch_size}" if cfg.batch_size != 50 else "")
-            + (f" --learning_rate {cfg.learning_rate:g}" if cfg.learning_rate != 1e-3 else ""))
+    return (
+        f"python -m pipelines.train --model {cfg.model} --method {cfg.method} "
+        f"--compression {cfg.compression:g} --dataset {cfg.dataset} "
+        f"--epochs {cfg.epochs} --seed {cfg.seed} --out {cfg.out}"
+        + (f" --limit {cfg.limit}" if cfg.limit else "")
+        + (f" --batch_size {cfg.batch_size}" if cfg.batch_size != 50 else "")
+        + (f" --learning_rate {cfg.learning_rate:g}" if cfg.learning_rate != 1e-3 else "")
+    )
 
 
 def train_cell(cfg: training.TrainConfig) -> dict:
@@ -108,26 +111,38 @@ def deploy_cell(cfg: training.TrainConfig) -> dict:
 
     model = keras.models.load_model(out / "model.keras")
     split = data.load(cfg.dataset, cfg.data_dir)
-    report = lite.convert(model, out / "model.tflite",
-                          sample_inputs=np.asarray(split.x_test[:64], np.float32))
-    measured = measure.measure(out / "model.tflite", split.x_test, split.y_test,
-                               num_threads=1, latency_runs=50)
-    result = {"tflite_accuracy": measured["accuracy"], "file_bytes": report.file_bytes,
-              "stored_bytes": report.stored_bytes,
-              "max_relative_error": report.max_relative_error,
-              "latency_ms_median": measured["latency_ms_median"]}
+    report = lite.convert(
+        model, out / "model.tflite", sample_inputs=np.asarray(split.x_test[:64], np.float32)
+    )
+    measured = measure.measure(
+        out / "model.tflite", split.x_test, split.y_test, num_threads=1, latency_runs=50
+    )
+    result = {
+        "tflite_accuracy": measured["accuracy"],
+        "file_bytes": report.file_bytes,
+        "stored_bytes": report.stored_bytes,
+        "max_relative_error": report.max_relative_error,
+        "latency_ms_median": measured["latency_ms_median"],
+    }
     path.write_text(json.dumps(result, indent=2))
-    print(f"deployed: {out / 'model.tflite'} {report.file_bytes:,} B, accuracy "
-          f"{measured['accuracy']:.4f} (interpreter)", flush=True)
+    print(
+        f"deployed: {out / 'model.tflite'} {report.file_bytes:,} B, accuracy "
+        f"{measured['accuracy']:.4f} (interpreter)",
+        flush=True,
+    )
     return result
 
 
 def cell(cfg: training.TrainConfig) -> dict:
     """Trains and deploys a cell: the figures every grid reports about it."""
     metrics = train_cell(cfg)
-    return {"keras_accuracy": metrics["test_accuracy"], **deploy_cell(cfg),
-            "stored_parameters": metrics["stored_parameters"],
-            "wall_time_s": metrics["wall_time_s"], "command": command(cfg)}
+    return {
+        "keras_accuracy": metrics["test_accuracy"],
+        **deploy_cell(cfg),
+        "stored_parameters": metrics["stored_parameters"],
+        "wall_time_s": metrics["wall_time_s"],
+        "command": command(cfg),
+    }
 
 
 def write_results(out, rows, header: str, format_row) -> str:

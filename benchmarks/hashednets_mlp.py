@@ -37,18 +37,30 @@ def main(argv):
     rows = []
     for model, method, c in cells:
         tag = f"{model}_{method}" + ("" if method == "dense" else f"_{round(1 / c)}")
-        cfg = training.TrainConfig(model=model, method=method, compression=c,
-                                   dataset=FLAGS.dataset, data_dir=FLAGS.data_dir,
-                                   epochs=FLAGS.epochs, seed=FLAGS.seed,
-                                   out=str(Path(FLAGS.out) / tag), verbose=2)
+        cfg = training.TrainConfig(
+            model=model,
+            method=method,
+            compression=c,
+            dataset=FLAGS.dataset,
+            data_dir=FLAGS.data_dir,
+            epochs=FLAGS.epochs,
+            seed=FLAGS.seed,
+            out=str(Path(FLAGS.out) / tag),
+            verbose=2,
+        )
         rows.append((model, method, c, grid.train_cell(cfg)))
-    lines = ["| model | method | compression | test error % | stored params | "
-             "virtual params | train time s |", "|---|---|---|---|---|---|---|"]
+    lines = [
+        "| model | method | compression | test error % | stored params | "
+        "virtual params | train time s |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for model, method, c, m in rows:
         label = "1" if method == "dense" else f"1/{round(1 / c)}"
-        lines.append(f"| {model} | {method} | {label} | {m['test_error_percent']:.2f} | "
-                     f"{m['stored_parameters']:,} | {m['virtual_parameters']:,} | "
-                     f"{m['wall_time_s']:.0f} |")
+        lines.append(
+            f"| {model} | {method} | {label} | {m['test_error_percent']:.2f} | "
+            f"{m['stored_parameters']:,} | {m['virtual_parameters']:,} | "
+            f"{m['wall_time_s']:.0f} |"
+        )
     table = "\n".join(lines)
     Path(FLAGS.out, "results.md").write_text(table + "\n")
     print("\n" + table)

@@ -41,40 +41,82 @@ FLAGS = flags.FLAGS
 flags.DEFINE_list("paths", None, "SIMD paths to time (default: every one this CPU has).")
 flags.DEFINE_integer("rounds", 7, "Rounds (each times every path once).")
 flags.DEFINE_integer("keys", 1 << 22, "Keys per xxh32 measurement.")
-flags.DEFINE_list("fc", ["784", "1000"],
-                  "HashedWeights kernel shape [in, out] (mlp3's first layer).")
+flags.DEFINE_list(
+    "fc", ["784", "1000"], "HashedWeights kernel shape [in, out] (mlp3's first layer)."
+)
 flags.DEFINE_list("conv", ["3", "3", "64", "64"], "FreshWeights kernel shape [kh, kw, in, out].")
 flags.DEFINE_float("compression", 1 / 8, "Buckets / virtual weights.")
 flags.DEFINE_integer("smh_n", 1024, "SMHWeights: M-hat is n x n.")
 flags.DEFINE_integer("smh_rank", 8, "SMHWeights: rank of U, V.")
 flags.DEFINE_list("setup_models", ["mlp3", "cnn"], "Zoo models whose interpreter setup is timed.")
 flags.DEFINE_integer("setup_rounds", 21, "Alternating rounds of interpreter setup.")
-flags.DEFINE_string("runtime", None,
-                    "ai_edge_litert | tensorflow | tflite_runtime (default: first).")
+flags.DEFINE_string(
+    "runtime", None, "ai_edge_litert | tensorflow | tflite_runtime (default: first)."
+)
 
 ALL_PATHS = ("scalar", "sse41", "avx2", "neon")
 
 
 def _library():
     from hashed_keras.lite.kernel_library import library_path
+
     lib = ctypes.CDLL(library_path())
     f32p = ctypes.POINTER(ctypes.c_float)
     lib.hk_simd_path.restype = ctypes.c_char_p
     lib.hk_simd_select.restype = ctypes.c_int
     lib.hk_simd_select.argtypes = [ctypes.c_char_p]
     lib.hk_simd_xxh32_keys.restype = None
-    lib.hk_simd_xxh32_keys.argtypes = [ctypes.c_uint32, ctypes.c_uint32, ctypes.c_size_t,
-                                       ctypes.c_uint32, ctypes.POINTER(ctypes.c_uint32)]
+    lib.hk_simd_xxh32_keys.argtypes = [
+        ctypes.c_uint32,
+        ctypes.c_uint32,
+        ctypes.c_size_t,
+        ctypes.c_uint32,
+        ctypes.POINTER(ctypes.c_uint32),
+    ]
     lib.hk_hashed_weights.argtypes = [
-        ctypes.c_char_p, ctypes.c_size_t, f32p, ctypes.c_int64, f32p, ctypes.c_int64,
-        f32p, ctypes.c_int64, f32p, ctypes.c_int64, ctypes.c_char_p, ctypes.c_size_t]
+        ctypes.c_char_p,
+        ctypes.c_size_t,
+        f32p,
+        ctypes.c_int64,
+        f32p,
+        ctypes.c_int64,
+        f32p,
+        ctypes.c_int64,
+        f32p,
+        ctypes.c_int64,
+        ctypes.c_char_p,
+        ctypes.c_size_t,
+    ]
     lib.hk_fresh_weights.argtypes = [
-        ctypes.c_char_p, ctypes.c_size_t, f32p, ctypes.c_int64, f32p, ctypes.c_int64,
-        f32p, ctypes.c_int64, ctypes.c_char_p, ctypes.c_size_t]
+        ctypes.c_char_p,
+        ctypes.c_size_t,
+        f32p,
+        ctypes.c_int64,
+        f32p,
+        ctypes.c_int64,
+        f32p,
+        ctypes.c_int64,
+        ctypes.c_char_p,
+        ctypes.c_size_t,
+    ]
     lib.hk_smh_weights.argtypes = [
-        ctypes.c_char_p, ctypes.c_size_t, f32p, ctypes.c_int64, f32p, ctypes.c_int64,
-        f32p, ctypes.c_int64, f32p, ctypes.c_int64, f32p, ctypes.c_int64, f32p,
-        ctypes.c_int64, ctypes.c_char_p, ctypes.c_size_t]
+        ctypes.c_char_p,
+        ctypes.c_size_t,
+        f32p,
+        ctypes.c_int64,
+        f32p,
+        ctypes.c_int64,
+        f32p,
+        ctypes.c_int64,
+        f32p,
+        ctypes.c_int64,
+        f32p,
+        ctypes.c_int64,
+        f32p,
+        ctypes.c_int64,
+        ctypes.c_char_p,
+        ctypes.c_size_t,
+    ]
     return lib
 
 
@@ -84,47 +126,95 @@ def _f32(array):
 
 def _check(status, error):
     if status != 0:
-        raise SystemExit(f"rebuild_rate: the kernel refused the benchmark's layer "
-                         f"(status {status}): {error.value.decode()}")
+        raise SystemExit(
+            f"rebuild_rate: the kernel refused the benchmark's layer "
+            f"(status {status}): {error.value.decode()}"
+        )
 
 
 def _workloads(lib):
     """name -> (values per call, function running one call)."""
     from hashed_keras import hashing
     from hashed_keras.lite import ops
+
     rng = np.random.default_rng(0)
     error = ctypes.create_string_buffer(512)
     work = {}
 
     keys = np.empty(FLAGS.keys, np.uint32)
     keys_ptr = keys.ctypes.data_as(ctypes.POINTER(ctypes.c_uint32))
-    work["xxh32 (keys/s)"] = (FLAGS.keys, lambda: lib.hk_simd_xxh32_keys(
-        0, 1, FLAGS.keys, 1234, keys_ptr))
+    work["xxh32 (keys/s)"] = (
+        FLAGS.keys,
+        lambda: lib.hk_simd_xxh32_keys(0, 1, FLAGS.keys, 1234, keys_ptr),
+    )
 
     fc = [int(d) for d in FLAGS.fc]
     size = fc[0] * fc[1]
-    spec = {"contract_version": 1, "seed": 1234,
-            "buckets": max(1, round(FLAGS.compression * size)), "kernel_shape": fc,
-            "use_sign": True, "hash_bias": False, "bias_size": 0}
+    spec = {
+        "contract_version": 1,
+        "seed": 1234,
+        "buckets": max(1, round(FLAGS.compression * size)),
+        "kernel_shape": fc,
+        "use_sign": True,
+        "hash_bias": False,
+        "bias_size": 0,
+    }
     options = ops.hashed_weights_options(spec, "fc")
     buckets = rng.standard_normal(spec["buckets"]).astype(np.float32)
     out = np.empty(size, np.float32)
-    work["HashedWeights (weights/s)"] = (size, lambda: _check(lib.hk_hashed_weights(
-        options, len(options), _f32(buckets), buckets.size, None, 0, _f32(out), out.size,
-        None, 0, error, len(error)), error))
+    work["HashedWeights (weights/s)"] = (
+        size,
+        lambda: _check(
+            lib.hk_hashed_weights(
+                options,
+                len(options),
+                _f32(buckets),
+                buckets.size,
+                None,
+                0,
+                _f32(out),
+                out.size,
+                None,
+                0,
+                error,
+                len(error),
+            ),
+            error,
+        ),
+    )
 
     conv = [int(d) for d in FLAGS.conv]
     csize = int(np.prod(conv))
     k = max(conv[0] + conv[1] - 1, round(FLAGS.compression * csize))
-    fspec = {"contract_version": 1, "seed": 1234, "buckets": k,
-             "band_buckets": hashing.allocate_band_buckets(conv, k), "kernel_shape": conv,
-             "use_sign": True}
+    fspec = {
+        "contract_version": 1,
+        "seed": 1234,
+        "buckets": k,
+        "band_buckets": hashing.allocate_band_buckets(conv, k),
+        "kernel_shape": conv,
+        "use_sign": True,
+    }
     foptions = ops.fresh_weights_options(fspec)
     fbuckets = rng.standard_normal(k).astype(np.float32)
     fout = np.empty(csize, np.float32)
-    work["FreshWeights (weights/s)"] = (csize, lambda: _check(lib.hk_fresh_weights(
-        foptions, len(foptions), _f32(fbuckets), k, None, 0, _f32(fout), csize,
-        error, len(error)), error))
+    work["FreshWeights (weights/s)"] = (
+        csize,
+        lambda: _check(
+            lib.hk_fresh_weights(
+                foptions,
+                len(foptions),
+                _f32(fbuckets),
+                k,
+                None,
+                0,
+                _f32(fout),
+                csize,
+                error,
+                len(error),
+            ),
+            error,
+        ),
+    )
 
     n, rank = FLAGS.smh_n, FLAGS.smh_rank
     ssize = n * n // 2  # a layer covering half of M-hat
@@ -134,9 +224,30 @@ def _workloads(lib):
     v = rng.standard_normal(rank * n).astype(np.float32)
     scales = np.ones(2, np.float32)
     sout = np.empty(ssize, np.float32)
-    work["SMHWeights (weights/s)"] = (ssize, lambda: _check(lib.hk_smh_weights(
-        soptions, len(soptions), _f32(u), u.size, _f32(v), v.size, _f32(scales), 2,
-        None, 0, _f32(sout), ssize, None, 0, error, len(error)), error))
+    work["SMHWeights (weights/s)"] = (
+        ssize,
+        lambda: _check(
+            lib.hk_smh_weights(
+                soptions,
+                len(soptions),
+                _f32(u),
+                u.size,
+                _f32(v),
+                v.size,
+                _f32(scales),
+                2,
+                None,
+                0,
+                _f32(sout),
+                ssize,
+                None,
+                0,
+                error,
+                len(error),
+            ),
+            error,
+        ),
+    )
     return work
 
 
@@ -154,6 +265,7 @@ def _seconds(fn, min_seconds=0.05):
 
 def _setup_seconds(path):
     from hashed_keras.lite import make_interpreter
+
     start = time.perf_counter()
     interpreter = make_interpreter(str(path), num_threads=1, runtime=FLAGS.runtime)
     interpreter.allocate_tensors()
@@ -168,10 +280,13 @@ def _setup_table(lib, paths):
 
     from hashed_keras import lite
     from hk_experiments import models
+
     keras.utils.set_random_seed(0)
     work = Path(tempfile.mkdtemp(prefix="rebuild_rate_"))
-    print(f"interpreter setup, median of {FLAGS.setup_rounds} alternating rounds "
-          f"(compression {FLAGS.compression:g}, one thread)")
+    print(
+        f"interpreter setup, median of {FLAGS.setup_rounds} alternating rounds "
+        f"(compression {FLAGS.compression:g}, one thread)"
+    )
     for name in FLAGS.setup_models:
         files = {}
         for method in ("dense", "hashed"):
@@ -203,8 +318,10 @@ def main(argv):
     paths = FLAGS.paths or available
     for p in paths:
         if p not in available:
-            raise SystemExit(f"rebuild_rate: path {p!r} is not available on this CPU/build "
-                             f"(available: {', '.join(available)})")
+            raise SystemExit(
+                f"rebuild_rate: path {p!r} is not available on this CPU/build "
+                f"(available: {', '.join(available)})"
+            )
     work = _workloads(lib)
     rates = {(name, p): [] for name in work for p in paths}
     for _ in range(FLAGS.rounds):
@@ -213,17 +330,21 @@ def main(argv):
                 lib.hk_simd_select(p.encode())
                 rates[(name, p)].append(count / _seconds(fn))
     lib.hk_simd_select(default.encode())
-    print(f"rebuild rate, one core, median of {FLAGS.rounds} side-by-side rounds "
-          f"(default path here: {default}; HashedWeights fc {FLAGS.fc}, FreshWeights "
-          f"{FLAGS.conv}, compression {FLAGS.compression:g}; SMH n={FLAGS.smh_n} "
-          f"rank={FLAGS.smh_rank})")
+    print(
+        f"rebuild rate, one core, median of {FLAGS.rounds} side-by-side rounds "
+        f"(default path here: {default}; HashedWeights fc {FLAGS.fc}, FreshWeights "
+        f"{FLAGS.conv}, compression {FLAGS.compression:g}; SMH n={FLAGS.smh_n} "
+        f"rank={FLAGS.smh_rank})"
+    )
     print(f"  {'':<27}" + "".join(f"{p:>16}" for p in paths))
     for name in work:
         med = {p: statistics.median(rates[(name, p)]) for p in paths}
         print(f"  {name:<27}" + "".join(f"{med[p] / 1e6:>12,.0f} M/s" for p in paths))
         if "scalar" in paths:
-            print(f"  {'  vs scalar':<27}" +
-                  "".join(f"{med[p] / med['scalar']:>15.2f}x" for p in paths))
+            print(
+                f"  {'  vs scalar':<27}"
+                + "".join(f"{med[p] / med['scalar']:>15.2f}x" for p in paths)
+            )
     if FLAGS.setup_models:
         _setup_table(lib, paths)
         lib.hk_simd_select(default.encode())

@@ -26,8 +26,9 @@ FLAGS = flags.FLAGS
 flags.DEFINE_enum("dataset", "fashion_mnist", list(data.DATASETS), "Data set.")
 flags.DEFINE_string("data_dir", None, "Directory of MNIST-format IDX files.")
 flags.DEFINE_list("fractions", ["0.25", "0.1", "0.05"], "Stored fractions.")
-flags.DEFINE_list("methods", ["smh", "smh_fixed_scale", "hashed", "small_dense"],
-                  "Compressed methods.")
+flags.DEFINE_list(
+    "methods", ["smh", "smh_fixed_scale", "hashed", "small_dense"], "Compressed methods."
+)
 flags.DEFINE_integer("epochs", 2, "Epochs per run.")
 flags.DEFINE_integer("limit", 10000, "Train on the first N examples only (0: all).")
 flags.DEFINE_integer("batch_size", 64, "Batch size.")
@@ -41,20 +42,34 @@ def main(argv):
     rows = []
     for method, fraction in cells:
         tag = method + ("" if method == "dense" else f"_{round(100 * fraction)}pct")
-        cfg = training.TrainConfig(model="resnet20", method=method, compression=fraction,
-                                   dataset=FLAGS.dataset, data_dir=FLAGS.data_dir,
-                                   limit=FLAGS.limit or None, epochs=FLAGS.epochs,
-                                   batch_size=FLAGS.batch_size, seed=FLAGS.seed,
-                                   out=str(Path(FLAGS.out) / tag), verbose=2)
+        cfg = training.TrainConfig(
+            model="resnet20",
+            method=method,
+            compression=fraction,
+            dataset=FLAGS.dataset,
+            data_dir=FLAGS.data_dir,
+            limit=FLAGS.limit or None,
+            epochs=FLAGS.epochs,
+            batch_size=FLAGS.batch_size,
+            seed=FLAGS.seed,
+            out=str(Path(FLAGS.out) / tag),
+            verbose=2,
+        )
         rows.append({"method": method, "fraction": fraction, **grid.cell(cfg)})
 
     def row(r):
         label = "100%" if r["method"] == "dense" else f"{100 * r['fraction']:g}%"
-        return (f"| {label} | {r['method']} | {100 * r['tflite_accuracy']:.2f} | "
-                f"{r['file_bytes']:,} | {r['stored_parameters']:,} | {r['wall_time_s']:.0f} |")
+        return (
+            f"| {label} | {r['method']} | {100 * r['tflite_accuracy']:.2f} | "
+            f"{r['file_bytes']:,} | {r['stored_parameters']:,} | {r['wall_time_s']:.0f} |"
+        )
 
-    table = grid.write_results(FLAGS.out, rows, "| fraction | method | .tflite accuracy % | "
-                               "file bytes | stored params | train time s |", row)
+    table = grid.write_results(
+        FLAGS.out,
+        rows,
+        "| fraction | method | .tflite accuracy % | file bytes | stored params | train time s |",
+        row,
+    )
     print("\n" + table)
 
 

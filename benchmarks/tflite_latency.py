@@ -25,15 +25,16 @@ flags.DEFINE_float("compression", 1 / 8, "Compression of the hashed model.")
 flags.DEFINE_integer("num_threads", 1, "Interpreter threads.")
 flags.DEFINE_integer("rounds", 15, "Alternating rounds.")
 flags.DEFINE_integer("invokes", 200, "Invocations per round.")
-flags.DEFINE_string("runtime", None,
-                    "ai_edge_litert | tensorflow | tflite_runtime (default: first).")
+flags.DEFINE_string(
+    "runtime", None, "ai_edge_litert | tensorflow | tflite_runtime (default: first)."
+)
 
 
 def _setup(path):
     from hashed_keras.lite import make_interpreter
+
     start = time.perf_counter()
-    interpreter = make_interpreter(str(path), num_threads=FLAGS.num_threads,
-                                   runtime=FLAGS.runtime)
+    interpreter = make_interpreter(str(path), num_threads=FLAGS.num_threads, runtime=FLAGS.runtime)
     interpreter.allocate_tensors()
     return interpreter, time.perf_counter() - start
 
@@ -53,6 +54,7 @@ def main(argv):
 
     from hashed_keras import lite
     from hk_experiments import models
+
     keras.utils.set_random_seed(0)
     work = Path(tempfile.mkdtemp(prefix="tflite_latency_"))
     for name in FLAGS.models:
@@ -75,13 +77,19 @@ def main(argv):
                 latency[method].append(_time_invokes(interpreters[method], x))
         med = {m: statistics.median(v) for m, v in latency.items()}
         set_med = {m: statistics.median(v) for m, v in setup.items()}
-        print(f"{name} (compression {FLAGS.compression:g}, {FLAGS.num_threads} thread(s), "
-              f"{FLAGS.rounds} alternating rounds of {FLAGS.invokes} invokes)")
+        print(
+            f"{name} (compression {FLAGS.compression:g}, {FLAGS.num_threads} thread(s), "
+            f"{FLAGS.rounds} alternating rounds of {FLAGS.invokes} invokes)"
+        )
         for method in paths:
-            print(f"  {method:<6} file {paths[method].stat().st_size:>10,} B  latency "
-                  f"{med[method] * 1e6:8.1f} us  setup {set_med[method] * 1e3:7.2f} ms")
-        print(f"  latency hashed/dense: {med['hashed'] / med['dense']:.3f} (goal <= 1.10); "
-              f"setup hashed/dense: {set_med['hashed'] / set_med['dense']:.2f}")
+            print(
+                f"  {method:<6} file {paths[method].stat().st_size:>10,} B  latency "
+                f"{med[method] * 1e6:8.1f} us  setup {set_med[method] * 1e3:7.2f} ms"
+            )
+        print(
+            f"  latency hashed/dense: {med['hashed'] / med['dense']:.3f} (goal <= 1.10); "
+            f"setup hashed/dense: {set_med['hashed'] / set_med['dense']:.2f}"
+        )
 
 
 if __name__ == "__main__":

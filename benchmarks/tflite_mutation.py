@@ -68,8 +68,11 @@ FLAGS = flags.FLAGS
 flags.DEFINE_integer("count", 2000, "Mutants to run.")
 flags.DEFINE_integer("start", 0, "Index of the first mutant (to split a long run).")
 flags.DEFINE_integer("seed", 0, "Seed of the run: mutant i is a function of (seed, i).")
-flags.DEFINE_list("routes", list(ROUTES), "Routes: ours (our loading path), bare (the "
-                  "delegate without verification).")
+flags.DEFINE_list(
+    "routes",
+    list(ROUTES),
+    "Routes: ours (our loading path), bare (the delegate without verification).",
+)
 flags.DEFINE_float("timeout", 10.0, "Seconds per file and route before it is a hang.")
 flags.DEFINE_integer("workers", 2, "Worker processes.")
 flags.DEFINE_string("out", "runs/mutation/latest", "Output folder (summary, findings, logs).")
@@ -77,14 +80,26 @@ flags.DEFINE_string("seeds_dir", "runs/mutation/seeds", "Cache of the seed files
 flags.DEFINE_list("operators", ["hashed", "freshnets", "smh"], "Operators of the seeds.")
 flags.DEFINE_list("shared_dtypes", ["float32", "int8"], "Shared dtypes of the seeds.")
 flags.DEFINE_list("families", None, "Mutation families (default: all).")
-flags.DEFINE_string("kernels", None, "Path of another kernels library (e.g. a sanitizer "
-                    "build): HASHED_KERAS_KERNELS of the workers.")
-flags.DEFINE_bool("asan", False, "Run the workers with an ASan+UBSan build of the kernels "
-                  "(built with clang into --out/asan-build unless --kernels is given) and "
-                  "clang's ASan runtime preloaded.")
-flags.DEFINE_integer("memory_mb", 4096, "Memory cap of each worker (MiB): its address "
-                     "space (RLIMIT_AS), or with --asan its resident size (ASan's "
-                     "hard_rss_limit_mb); 0: none. Going over it is a crash.")
+flags.DEFINE_string(
+    "kernels",
+    None,
+    "Path of another kernels library (e.g. a sanitizer "
+    "build): HASHED_KERAS_KERNELS of the workers.",
+)
+flags.DEFINE_bool(
+    "asan",
+    False,
+    "Run the workers with an ASan+UBSan build of the kernels "
+    "(built with clang into --out/asan-build unless --kernels is given) and "
+    "clang's ASan runtime preloaded.",
+)
+flags.DEFINE_integer(
+    "memory_mb",
+    4096,
+    "Memory cap of each worker (MiB): its address "
+    "space (RLIMIT_AS), or with --asan its resident size (ASan's "
+    "hard_rss_limit_mb); 0: none. Going over it is a crash.",
+)
 
 
 def build_asan_kernels(build_dir) -> Path:
@@ -94,11 +109,27 @@ def build_asan_kernels(build_dir) -> Path:
     source = ROOT / "hashed_keras" / "lite" / "kernels"
     env = {**__import__("os").environ, "CC": "clang", "CXX": "clang++"}
     generator = ["-G", "Ninja"] if shutil.which("ninja") else []
-    subprocess.run(["cmake", "-S", str(source), "-B", str(build_dir), *generator,
-                    "-DCMAKE_BUILD_TYPE=RelWithDebInfo", "-DHK_SANITIZE=ON"],
-                   check=True, env=env, stdout=subprocess.DEVNULL)
-    subprocess.run(["cmake", "--build", str(build_dir), "-j", "2", "--target",
-                    "hashed_keras_kernels"], check=True, env=env, stdout=subprocess.DEVNULL)
+    subprocess.run(
+        [
+            "cmake",
+            "-S",
+            str(source),
+            "-B",
+            str(build_dir),
+            *generator,
+            "-DCMAKE_BUILD_TYPE=RelWithDebInfo",
+            "-DHK_SANITIZE=ON",
+        ],
+        check=True,
+        env=env,
+        stdout=subprocess.DEVNULL,
+    )
+    subprocess.run(
+        ["cmake", "--build", str(build_dir), "-j", "2", "--target", "hashed_keras_kernels"],
+        check=True,
+        env=env,
+        stdout=subprocess.DEVNULL,
+    )
     found = sorted(build_dir.rglob("libhashed_keras_kernels.so"))
     if not found:
         raise RuntimeError(f"no libhashed_keras_kernels.so under {build_dir}")
@@ -116,8 +147,10 @@ def _worse(outcome, than) -> bool:
 def sanitizer_report(stderr: str) -> str:
     """The first line of an ASan/UBSan report and its SUMMARY line ("" if none)."""
     lines = stderr.splitlines()
-    first = next((line for line in lines if "runtime error:" in line
-                  or "ERROR: AddressSanitizer" in line), "")
+    first = next(
+        (line for line in lines if "runtime error:" in line or "ERROR: AddressSanitizer" in line),
+        "",
+    )
     summary = next((line for line in lines if line.startswith("SUMMARY:")), "")
     return " / ".join(x.strip() for x in (first, summary) if x)[:600]
 
@@ -143,12 +176,27 @@ def _outputs_equal(got, want) -> bool | None:
 class Campaign:
     """One mutation run (see the module docstring); :meth:`run` returns the summary."""
 
-    def __init__(self, *, count, seed=0, start=0, routes=ROUTES, timeout=10.0, workers=2,
-                 out="runs/mutation/latest", seeds_dir="runs/mutation/seeds",
-                 operators=("hashed", "freshnets", "smh"),
-                 shared_dtypes=("float32", "int8"), families=None, kernels=None,
-                 asan=False, memory_mb=4096, log=print):
+    def __init__(
+        self,
+        *,
+        count,
+        seed=0,
+        start=0,
+        routes=ROUTES,
+        timeout=10.0,
+        workers=2,
+        out="runs/mutation/latest",
+        seeds_dir="runs/mutation/seeds",
+        operators=("hashed", "freshnets", "smh"),
+        shared_dtypes=("float32", "int8"),
+        families=None,
+        kernels=None,
+        asan=False,
+        memory_mb=4096,
+        log=print,
+    ):
         from benchmarks.mutation import mutators, seeds
+
         self.mutators = mutators
         self.count, self.seed, self.start = count, seed, start
         self.routes = tuple(routes)
@@ -158,8 +206,9 @@ class Campaign:
         self.families = tuple(families or mutators.FAMILIES)
         for family in self.families:
             if family not in mutators.FAMILIES:
-                raise ValueError(f"--families: unknown family {family!r}; choose from "
-                                 f"{mutators.FAMILIES}.")
+                raise ValueError(
+                    f"--families: unknown family {family!r}; choose from {mutators.FAMILIES}."
+                )
         self.timeout, self.workers = timeout, workers
         self.out = Path(out)
         self.log = log
@@ -172,6 +221,7 @@ class Campaign:
     # ---------------------------------------------------------------- run
     def run(self) -> dict:
         from benchmarks.mutation import runner
+
         if self.out.exists():
             shutil.rmtree(self.out / "tmp", ignore_errors=True)
             shutil.rmtree(self.out / "findings", ignore_errors=True)
@@ -206,14 +256,16 @@ class Campaign:
                         if index is None:
                             exhausted = True
                         else:
-                            mutant = self.mutators.mutate(self.seeds, self.seed, index,
-                                                          self.families)
+                            mutant = self.mutators.mutate(
+                                self.seeds, self.seed, index, self.families
+                            )
                             path = self.out / "tmp" / f"{index}.tflite"
                             path.write_bytes(mutant.content)
                             pending[index] = [mutant, len(self.routes), [], str(path), False]
                             for route in self.routes:
-                                queue.append(runner.Job(str(path), route, ("m", index),
-                                                        outputs=True))
+                                queue.append(
+                                    runner.Job(str(path), route, ("m", index), outputs=True)
+                                )
                     if not queue:
                         break
                     pool.submit(queue.popleft())
@@ -222,15 +274,18 @@ class Campaign:
                 for job in pool.wait():
                     kind = job.tag[0]
                     if kind == "m":
-                        done_mutants += self._record(job, pending, stats, findings, silent,
-                                                     expected, follow, runner)
+                        done_mutants += self._record(
+                            job, pending, stats, findings, silent, expected, follow, runner
+                        )
                     else:
                         self._follow_up(job, findings)
                 if time.perf_counter() > next_report:
                     next_report = time.perf_counter() + 30
                     rate = done_mutants / (time.perf_counter() - began)
-                    self.log(f"  {done_mutants}/{self.count} mutants, {rate:.1f}/s, "
-                             f"{len(findings)} crash/hang finding(s), {len(silent)} silent")
+                    self.log(
+                        f"  {done_mutants}/{self.count} mutants, {rate:.1f}/s, "
+                        f"{len(findings)} crash/hang finding(s), {len(silent)} silent"
+                    )
             info["workers_started"] = pool.started_workers
         seconds = time.perf_counter() - began
         shutil.rmtree(self.out / "tmp", ignore_errors=True)
@@ -238,15 +293,20 @@ class Campaign:
 
     def _expected(self, pool, runner):
         """Every seed through every route: must run; its outputs are the reference."""
-        jobs = [runner.Job(str(self.seed_paths[name]), route, ("seed", name, route),
-                           outputs=True) for name in self.seeds for route in self.routes]
+        jobs = [
+            runner.Job(str(self.seed_paths[name]), route, ("seed", name, route), outputs=True)
+            for name in self.seeds
+            for route in self.routes
+        ]
         expected = {}
         for job in pool.run_all(jobs):
             _, name, route = job.tag
             if job.outcome != "ok":
-                raise RuntimeError(f"seed {name} does not run through route {route!r} "
-                                   f"({job.outcome}: {job.result.get('message')}); the "
-                                   "mutation test needs valid seeds.")
+                raise RuntimeError(
+                    f"seed {name} does not run through route {route!r} "
+                    f"({job.outcome}: {job.result.get('message')}); the "
+                    "mutation test needs valid seeds."
+                )
             expected[(name, route)] = job.result["outputs"]
         return expected
 
@@ -267,12 +327,15 @@ class Campaign:
                 counter["not compared"] += 1
             elif not equal:
                 counter["differs"] += 1
-                if not mutant.valid_model and self._structure(mutant.content) != \
-                        self._structure(self.seeds[mutant.seed_name]):
+                if not mutant.valid_model and self._structure(mutant.content) != self._structure(
+                    self.seeds[mutant.seed_name]
+                ):
                     counter["silent"] += 1
                     entry[4] = True
-                    silent.append(self._describe(mutant, job) | {
-                        "outputs": str(job.result.get("outputs"))[:300]})
+                    silent.append(
+                        self._describe(mutant, job)
+                        | {"outputs": str(job.result.get("outputs"))[:300]}
+                    )
         entry[1] -= 1
         if entry[1] > 0:
             return 0
@@ -286,15 +349,24 @@ class Campaign:
             for crashed in entry[2]:
                 # Does it crash (or hang) again on its own, in a new process? (Some
                 # crashes read stale memory and depend on what ran before.)
-                follow.append(runner.Job(str(saved), crashed.route,
-                                         ("f", index, f"alone:{crashed.route}"), fresh=True))
+                follow.append(
+                    runner.Job(
+                        str(saved),
+                        crashed.route,
+                        ("f", index, f"alone:{crashed.route}"),
+                        fresh=True,
+                    )
+                )
                 finding = self._describe(mutant, crashed) | {
-                    "file": str(saved), "class12": self.mutators.class12(mutant.content),
+                    "file": str(saved),
+                    "class12": self.mutators.class12(mutant.content),
                     "sanitizer": sanitizer_report(crashed.result.get("stderr", "")),
                     "previous_job": crashed.result.get("previous"),
-                    "stderr": crashed.result.get("stderr", "")[-1500:]}
-                finding["excused_on_bare"] = (crashed.route == "bare"
-                                              and finding["class12"] is not None)
+                    "stderr": crashed.result.get("stderr", "")[-1500:],
+                }
+                finding["excused_on_bare"] = (
+                    crashed.route == "bare" and finding["class12"] is not None
+                )
                 finding["dense_twin"] = "not built"
                 findings.append(finding)
                 if not any(f is not finding and f["index"] == index for f in findings):
@@ -306,12 +378,20 @@ class Campaign:
                     # The runtime's own crashes are often wild reads that need the right
                     # garbage: STOCK_TRIES tries each, in a used and in new workers.
                     for attempt in range(STOCK_TRIES):
-                        follow.append(runner.Job(str(saved), "stock", ("f", index, "stock"),
-                                                 fresh=attempt > 0))
+                        follow.append(
+                            runner.Job(
+                                str(saved), "stock", ("f", index, "stock"), fresh=attempt > 0
+                            )
+                        )
                         if twin is not None:
-                            follow.append(runner.Job(str(twin_path), "stock",
-                                                     ("f", index, "stock_dense"),
-                                                     fresh=attempt > 0))
+                            follow.append(
+                                runner.Job(
+                                    str(twin_path),
+                                    "stock",
+                                    ("f", index, "stock_dense"),
+                                    fresh=attempt > 0,
+                                )
+                            )
             for s in silent:
                 if s["index"] == index:
                     s["file"] = str(saved)
@@ -320,10 +400,16 @@ class Campaign:
         return 1
 
     def _describe(self, mutant, job):
-        return {"index": mutant.index, "seed": mutant.seed_name, "family": mutant.family,
-                "description": mutant.description[:500], "route": job.route,
-                "outcome": job.outcome, "message": str(job.result.get("message", ""))[:400],
-                "stage": job.result.get("stage")}
+        return {
+            "index": mutant.index,
+            "seed": mutant.seed_name,
+            "family": mutant.family,
+            "description": mutant.description[:500],
+            "route": job.route,
+            "outcome": job.outcome,
+            "message": str(job.result.get("message", ""))[:400],
+            "stage": job.result.get("stage"),
+        }
 
     def _follow_up(self, job, findings):
         _, index, route = job.tag
@@ -341,14 +427,15 @@ class Campaign:
             elif route == "stock":
                 if _worse(job.outcome, finding.get("stock", "").split(":")[0]):
                     finding["stock"] = job.outcome + (
-                        f": {job.result.get('message', '')[:200]}" if job.outcome != "ok"
-                        else "")
+                        f": {job.result.get('message', '')[:200]}" if job.outcome != "ok" else ""
+                    )
                 finding["stock_survives"] = finding["stock"].split(":")[0] in ("ok", "error")
                 if not finding["stock_survives"] and finding["route"] == "bare":
                     finding["excused_on_bare"] = True
             else:
-                finding["verify_code"] = job.result.get("code") if job.outcome == "ok" else \
-                    f"verifier {job.outcome}"
+                finding["verify_code"] = (
+                    job.result.get("code") if job.outcome == "ok" else f"verifier {job.outcome}"
+                )
                 finding["verify_message"] = str(job.result.get("message", ""))[:300]
 
     _structures: dict = {}
@@ -373,37 +460,52 @@ class Campaign:
                 total.update(counter)
             table[route]["all"] = dict(total)
         failures = {
-            "ours_crashes": sum(1 for f in findings if f["route"] == "ours"
-                                and f["outcome"] == "crash"),
-            "ours_hangs": sum(1 for f in findings if f["route"] == "ours"
-                              and f["outcome"] == "hang"),
+            "ours_crashes": sum(
+                1 for f in findings if f["route"] == "ours" and f["outcome"] == "crash"
+            ),
+            "ours_hangs": sum(
+                1 for f in findings if f["route"] == "ours" and f["outcome"] == "hang"
+            ),
             "ours_silent": sum(1 for s in silent if s["route"] == "ours"),
-            "bare_unexcused": sum(1 for f in findings if f["route"] == "bare"
-                                  and not f["excused_on_bare"]),
+            "bare_unexcused": sum(
+                1 for f in findings if f["route"] == "bare" and not f["excused_on_bare"]
+            ),
         }
         runtime = [f for f in findings if f["route"] == "bare" and f["excused_on_bare"]]
         summary = {
             "runtime_crashes": {
                 "count": len(runtime),
-                "verifier_refuses": sum(1 for f in runtime
-                                        if isinstance(f.get("verify_code"), int)
-                                        and f["verify_code"] != 0),
+                "verifier_refuses": sum(
+                    1
+                    for f in runtime
+                    if isinstance(f.get("verify_code"), int) and f["verify_code"] != 0
+                ),
                 "note": "crashes or hangs through 'bare' that the stock runtime also has "
-                        "without our kernels (on the same file, on a class 1-2 file, or on "
-                        "the dense twin): excused on 'bare'; our loading path must refuse "
-                        "them",
+                "without our kernels (on the same file, on a class 1-2 file, or on "
+                "the dense twin): excused on 'bare'; our loading path must refuse "
+                "them",
             },
             "command": "python -m benchmarks.tflite_mutation " + " ".join(sys.argv[1:]),
-            "seed": self.seed, "start": self.start, "count": self.count,
-            "routes": list(self.routes), "families": list(self.families),
-            "seeds": list(self.seeds), "timeout": self.timeout, "workers": self.workers,
-            "kernels": kernels or info.get("library"), "asan": self.asan,
+            "seed": self.seed,
+            "start": self.start,
+            "count": self.count,
+            "routes": list(self.routes),
+            "families": list(self.families),
+            "seeds": list(self.seeds),
+            "timeout": self.timeout,
+            "workers": self.workers,
+            "kernels": kernels or info.get("library"),
+            "asan": self.asan,
             "verifier_in_library": info.get("has_verifier"),
             "worker_imports_keras": info.get("keras_loaded"),
             "worker_import_seconds": info.get("import_seconds"),
             "workers_started": info.get("workers_started"),
-            "seconds": seconds, "mutants_per_second": self.count / seconds if seconds else 0,
-            "table": table, "findings": findings, "silent": silent, "failures": failures,
+            "seconds": seconds,
+            "mutants_per_second": self.count / seconds if seconds else 0,
+            "table": table,
+            "findings": findings,
+            "silent": silent,
+            "failures": failures,
             "passed": not any(failures.values()),
         }
         self.out.mkdir(parents=True, exist_ok=True)
@@ -413,7 +515,7 @@ class Campaign:
 
 
 def _previous(finding) -> str:
-    """"no" and the worker's job before (a mutant index and route), the likely cause."""
+    """ "no" and the worker's job before (a mutant index and route), the likely cause."""
     previous = finding.get("previous_job")
     try:
         (kind, index, *_), route = previous
@@ -424,40 +526,58 @@ def _previous(finding) -> str:
 
 def markdown(summary) -> str:
     """The summary as markdown: the table, throughput, failures, every finding."""
-    lines = [f"Mutation test: {summary['count']:,} mutants (seed {summary['seed']}, first "
-             f"index {summary['start']}) of {len(summary['seeds'])} seed files, routes "
-             f"{', '.join(summary['routes'])}; {summary['seconds']:.0f} s with "
-             f"{summary['workers']} workers = {summary['mutants_per_second']:.1f} mutants/s"
-             + (" (ASan + UBSan kernels)" if summary["asan"] else "")
-             + ("" if summary["verifier_in_library"] else
-                " — the kernels library has no verifier yet: 'ours' ran without it"), "",
-             "| route | family | mutants | ok | clean errors | crashes | hangs | silent |",
-             "|---|---|---:|---:|---:|---:|---:|---:|"]
+    lines = [
+        f"Mutation test: {summary['count']:,} mutants (seed {summary['seed']}, first "
+        f"index {summary['start']}) of {len(summary['seeds'])} seed files, routes "
+        f"{', '.join(summary['routes'])}; {summary['seconds']:.0f} s with "
+        f"{summary['workers']} workers = {summary['mutants_per_second']:.1f} mutants/s"
+        + (" (ASan + UBSan kernels)" if summary["asan"] else "")
+        + (
+            ""
+            if summary["verifier_in_library"]
+            else " — the kernels library has no verifier yet: 'ours' ran without it"
+        ),
+        "",
+        "| route | family | mutants | ok | clean errors | crashes | hangs | silent |",
+        "|---|---|---:|---:|---:|---:|---:|---:|",
+    ]
     for route, families in summary["table"].items():
         for family, c in families.items():
             name = f"**{family}**" if family == "all" else family
-            lines.append(f"| {route} | {name} | {c.get('mutants', 0):,} | {c.get('ok', 0):,} "
-                         f"| {c.get('error', 0):,} | {c.get('crash', 0):,} | "
-                         f"{c.get('hang', 0):,} | {c.get('silent', 0):,} |")
+            lines.append(
+                f"| {route} | {name} | {c.get('mutants', 0):,} | {c.get('ok', 0):,} "
+                f"| {c.get('error', 0):,} | {c.get('crash', 0):,} | "
+                f"{c.get('hang', 0):,} | {c.get('silent', 0):,} |"
+            )
     failures = summary["failures"]
     runtime = summary["runtime_crashes"]
-    lines += ["", "Failures: " + ", ".join(f"{k} {v}" for k, v in failures.items())
-              + (" — PASSED" if summary["passed"] else " — FAILED"), "",
-              f"Runtime crashes reported separately (the stock runtime has them without "
-              f"our kernels; excused on 'bare'): {runtime['count']}, of which the verifier "
-              f"refuses {runtime['verifier_refuses']}.", ""]
+    lines += [
+        "",
+        "Failures: "
+        + ", ".join(f"{k} {v}" for k, v in failures.items())
+        + (" — PASSED" if summary["passed"] else " — FAILED"),
+        "",
+        f"Runtime crashes reported separately (the stock runtime has them without "
+        f"our kernels; excused on 'bare'): {runtime['count']}, of which the verifier "
+        f"refuses {runtime['verifier_refuses']}.",
+        "",
+    ]
     if summary["findings"]:
-        lines += ["| # | seed | family | route | outcome | again, alone | verifier | stock alone "
-                  "| class 1-2 | stock on dense twin | edit |",
-                  "|---|---|---|---|---|---|---|---|---|---|---|"]
+        lines += [
+            "| # | seed | family | route | outcome | again, alone | verifier | stock alone "
+            "| class 1-2 | stock on dense twin | edit |",
+            "|---|---|---|---|---|---|---|---|---|---|---|",
+        ]
         for f in summary["findings"]:
-            lines.append(f"| {f['index']} | {f['seed']} | {f['family']} | {f['route']} | "
-                         f"{f['outcome']} ({f['message'][:40]}) | "
-                         f"{'yes' if f.get('reproduces_alone') else _previous(f)} | "
-                         f"{f.get('verify_code')} | "
-                         f"{f.get('stock', '?')[:40]} | {f['class12'] or ''} | "
-                         f"{f.get('dense_twin')} | "
-                         f"{f['description'][:120].replace('|', '/')} |")
+            lines.append(
+                f"| {f['index']} | {f['seed']} | {f['family']} | {f['route']} | "
+                f"{f['outcome']} ({f['message'][:40]}) | "
+                f"{'yes' if f.get('reproduces_alone') else _previous(f)} | "
+                f"{f.get('verify_code')} | "
+                f"{f.get('stock', '?')[:40]} | {f['class12'] or ''} | "
+                f"{f.get('dense_twin')} | "
+                f"{f['description'][:120].replace('|', '/')} |"
+            )
         reports = [f for f in summary["findings"] if f.get("sanitizer")]
         if reports:
             lines += ["", "Sanitizer reports:", ""]
@@ -465,18 +585,30 @@ def markdown(summary) -> str:
     if summary["silent"]:
         lines += ["", "Silent wrong results:", ""]
         for s in summary["silent"]:
-            lines.append(f"- {s['index']} {s['seed']} {s['family']} {s['route']}: "
-                         f"{s['description'][:200]}")
+            lines.append(
+                f"- {s['index']} {s['seed']} {s['family']} {s['route']}: {s['description'][:200]}"
+            )
     return "\n".join(lines) + "\n"
 
 
 def main(argv):
     del argv
-    campaign = Campaign(count=FLAGS.count, seed=FLAGS.seed, start=FLAGS.start,
-                        routes=FLAGS.routes, timeout=FLAGS.timeout, workers=FLAGS.workers,
-                        out=FLAGS.out, seeds_dir=FLAGS.seeds_dir, operators=FLAGS.operators,
-                        shared_dtypes=FLAGS.shared_dtypes, families=FLAGS.families,
-                        kernels=FLAGS.kernels, asan=FLAGS.asan, memory_mb=FLAGS.memory_mb)
+    campaign = Campaign(
+        count=FLAGS.count,
+        seed=FLAGS.seed,
+        start=FLAGS.start,
+        routes=FLAGS.routes,
+        timeout=FLAGS.timeout,
+        workers=FLAGS.workers,
+        out=FLAGS.out,
+        seeds_dir=FLAGS.seeds_dir,
+        operators=FLAGS.operators,
+        shared_dtypes=FLAGS.shared_dtypes,
+        families=FLAGS.families,
+        kernels=FLAGS.kernels,
+        asan=FLAGS.asan,
+        memory_mb=FLAGS.memory_mb,
+    )
     summary = campaign.run()
     print(markdown(summary))
     print(f"written: {campaign.out / 'summary.json'}, {campaign.out / 'summary.md'}")

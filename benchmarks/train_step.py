@@ -31,9 +31,13 @@ def _model(method):
     import keras
 
     from hk_experiments import models
+
     model = models.build(FLAGS.model, method, compression=FLAGS.compression, seed=1)
-    model.compile(keras.optimizers.Adam(1e-3), "sparse_categorical_crossentropy",
-                  jit_compile=FLAGS.jit_compile)
+    model.compile(
+        keras.optimizers.Adam(1e-3),
+        "sparse_categorical_crossentropy",
+        jit_compile=FLAGS.jit_compile,
+    )
     return model
 
 
@@ -42,22 +46,27 @@ def main(argv):
     import keras
 
     from hashed_keras import hashing
+
     keras.utils.set_random_seed(0)
     n = FLAGS.batch_size * FLAGS.steps
     x = np.random.rand(n, 28, 28, 1).astype("float32")
     y = np.random.randint(0, 10, n)
     contenders = {"dense": _model("dense"), "hashed": _model("hashed")}
-    times = alternating.fit_step_times(contenders, x, y, batch_size=FLAGS.batch_size,
-                                       rounds=FLAGS.rounds, steps=FLAGS.steps)
+    times = alternating.fit_step_times(
+        contenders, x, y, batch_size=FLAGS.batch_size, rounds=FLAGS.rounds, steps=FLAGS.steps
+    )
     med = {name: statistics.median(t) for name, t in times.items()}
     ratios = [h / d for h, d in zip(times["hashed"], times["dense"])]
-    print(f"{FLAGS.model} batch {FLAGS.batch_size} compression {FLAGS.compression:g} "
-          f"jit_compile={FLAGS.jit_compile}, {FLAGS.rounds} alternating rounds of "
-          f"{FLAGS.steps} steps")
+    print(
+        f"{FLAGS.model} batch {FLAGS.batch_size} compression {FLAGS.compression:g} "
+        f"jit_compile={FLAGS.jit_compile}, {FLAGS.rounds} alternating rounds of "
+        f"{FLAGS.steps} steps"
+    )
     print(f"  dense  step: {med['dense'] * 1e3:.2f} ms (median)")
     print(f"  hashed step: {med['hashed'] * 1e3:.2f} ms (median)")
-    print(f"  hashed/dense: {statistics.median(ratios):.3f} (median of per-round ratios; "
-          f"goal <= 1.2)")
+    print(
+        f"  hashed/dense: {statistics.median(ratios):.3f} (median of per-round ratios; goal <= 1.2)"
+    )
     keys = np.arange(1 << 24, dtype=np.uint32)
     start = time.perf_counter()
     hashing.xxh32(keys, 1691)
@@ -68,8 +77,10 @@ def main(argv):
     start = time.perf_counter()
     hashing.bucket_and_sign(size, size // 64, seed=7)
     build = time.perf_counter() - start
-    print(f"  index+sign build for a {side}x{side} layer ({size:,} weights): {build:.2f} s "
-          f"({size / build / 1e6:.1f} M weights/s)")
+    print(
+        f"  index+sign build for a {side}x{side} layer ({size:,} weights): {build:.2f} s "
+        f"({size / build / 1e6:.1f} M weights/s)"
+    )
 
 
 if __name__ == "__main__":

@@ -10,8 +10,13 @@ from hashed_keras._lazy import lazy_package
 
 __version__ = "0.1.0"
 
-lazy_package(__name__, {"compress": "compress:compress", "summarize": "compress:summarize",
-                        **{name: name for name in ("hashing", "layers", "lite", "replaceable",
-                                                   "smh")}})
+lazy_package(
+    __name__,
+    {
+        "compress": "compress:compress",
+        "summarize": "compress:summarize",
+        **{name: name for name in ("hashing", "layers", "lite", "replaceable", "smh")},
+    },
+)
 
 __all__ = ["compress", "summarize", "hashing", "layers", "smh", "__version__"]

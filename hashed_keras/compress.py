@@ -32,9 +32,19 @@ METHODS = (*TWINS, *WHOLE_MODEL)
 _log = logging.getLogger(__name__)
 
 # Constructor arguments carried over from the dense layer to its hashed twin.
-_COMMON_KEYS = ("name", "activation", "use_bias", "bias_initializer", "kernel_regularizer",
-                "bias_regularizer", "activity_regularizer", "kernel_constraint",
-                "bias_constraint", "dtype", "trainable")
+_COMMON_KEYS = (
+    "name",
+    "activation",
+    "use_bias",
+    "bias_initializer",
+    "kernel_regularizer",
+    "bias_regularizer",
+    "activity_regularizer",
+    "kernel_constraint",
+    "bias_constraint",
+    "dtype",
+    "trainable",
+)
 
 
 def _project(dense_layer, hashed_layer):
@@ -59,9 +69,19 @@ def _project(dense_layer, hashed_layer):
         hashed_layer.bias.assign(keras.ops.convert_to_numpy(dense_layer.bias))
 
 
-def compress(model, method="hashed", compression=1 / 8, skip=(), per_layer=None,
-             seed=None, initialize="project", *, target_size=None, fraction=None,
-             learn_scale=True):
+def compress(
+    model,
+    method="hashed",
+    compression=1 / 8,
+    skip=(),
+    per_layer=None,
+    seed=None,
+    initialize="project",
+    *,
+    target_size=None,
+    fraction=None,
+    learn_scale=True,
+):
     """Returns a trainable copy of ``model`` with Dense/Conv2D layers hashed.
 
     Sequential and functional structure is preserved (the model is rebuilt with
@@ -112,14 +132,24 @@ def compress(model, method="hashed", compression=1 / 8, skip=(), per_layer=None,
         raise ValueError(f"Unknown method {method!r}; choose one of {METHODS}.")
     if method in WHOLE_MODEL:
         if per_layer:
-            raise ValueError(f"`per_layer` does not apply to method={method!r} (one budget "
-                             "for the whole model): use `target_size` or `fraction`, and "
-                             "`skip`.")
-        return WHOLE_MODEL[method](model, target_size=target_size, fraction=fraction,
-                                   learn_scale=learn_scale, seed=seed, skip=skip)
+            raise ValueError(
+                f"`per_layer` does not apply to method={method!r} (one budget "
+                "for the whole model): use `target_size` or `fraction`, and "
+                "`skip`."
+            )
+        return WHOLE_MODEL[method](
+            model,
+            target_size=target_size,
+            fraction=fraction,
+            learn_scale=learn_scale,
+            seed=seed,
+            skip=skip,
+        )
     if target_size is not None or fraction is not None:
-        raise ValueError(f"`target_size`/`fraction` are for method='smh'; method={method!r} "
-                         "takes `compression` (per layer).")
+        raise ValueError(
+            f"`target_size`/`fraction` are for method='smh'; method={method!r} "
+            "takes `compression` (per layer)."
+        )
     if initialize not in ("project", "random"):
         raise ValueError(f"`initialize` must be 'project' or 'random', got {initialize!r}.")
     check_rebuildable(model, "compress", "hashed_keras.layers.HashedDense/HashedConv2D")
@@ -129,9 +159,11 @@ def compress(model, method="hashed", compression=1 / 8, skip=(), per_layer=None,
     if unknown:
         raise ValueError(
             f"Layers {unknown} named in `skip`/`per_layer` are not in the model; its "
-            f"layers are {sorted(names)}.")
+            f"layers are {sorted(names)}."
+        )
     for name, value in [("compression", compression)] + [
-            (f"per_layer[{k!r}]", v) for k, v in per_layer.items()]:
+        (f"per_layer[{k!r}]", v) for k, v in per_layer.items()
+    ]:
         validate.fraction(value, name)
 
     replaced, unsupported = [], []
@@ -146,8 +178,14 @@ def compress(model, method="hashed", compression=1 / 8, skip=(), per_layer=None,
         twin = TWINS[method][kind] if kind else None
         reason = reason or (twin and twin.cannot_replace(layer, rate))
         if twin is not None and not reason:
-            new = make_twin(twin, layer, kind, _COMMON_KEYS, compression=rate,
-                            seed=None if seed is None else (int(seed) + index) % 2**32)
+            new = make_twin(
+                twin,
+                layer,
+                kind,
+                _COMMON_KEYS,
+                compression=rate,
+                seed=None if seed is None else (int(seed) + index) % 2**32,
+            )
             replaced.append((layer, new))
             return new
         if reason is None and has_kernel(layer) and not isinstance(layer, HashedLayer):
@@ -197,12 +235,24 @@ def summarize(model, print_fn=print):
         compressed = isinstance(layer, CompressedLayer)
         if compressed:
             virtual, stored = layer.dense_size(), layer.stored_size()
-        rows.append({"name": layer.name, "type": type(layer).__name__, "virtual": int(virtual),
-                     "stored": int(stored), "hashed": compressed and layer.shares_weights})
-    rows.append({"name": "total", "type": "",
-                 "virtual": sum(r["virtual"] for r in rows),
-                 "stored": sum(r["stored"] for r in rows),
-                 "hashed": any(r["hashed"] for r in rows)})
+        rows.append(
+            {
+                "name": layer.name,
+                "type": type(layer).__name__,
+                "virtual": int(virtual),
+                "stored": int(stored),
+                "hashed": compressed and layer.shares_weights,
+            }
+        )
+    rows.append(
+        {
+            "name": "total",
+            "type": "",
+            "virtual": sum(r["virtual"] for r in rows),
+            "stored": sum(r["stored"] for r in rows),
+            "hashed": any(r["hashed"] for r in rows),
+        }
+    )
     if print_fn is not None:
         print_fn(format_summary(rows))
     return rows
@@ -216,6 +266,8 @@ def format_summary(rows) -> str:
         if r["name"] == "total":
             lines.append("-" * len(head))
         ratio = f"{r['stored'] / r['virtual']:.4f}" if r["virtual"] else "(shared)"
-        lines.append(f"{r['name'][:28]:<28} {r['type'][:18]:<18} {r['virtual']:>12,} "
-                     f"{r['stored']:>10,} {ratio:>15}")
+        lines.append(
+            f"{r['name'][:28]:<28} {r['type'][:18]:<18} {r['virtual']:>12,} "
+            f"{r['stored']:>10,} {ratio:>15}"
+        )
     return "\n".join(lines)

@@ -85,14 +85,15 @@ def check_virtual_size(size: int, buckets: int) -> None:
     if size < 1 or size > MAX_VIRTUAL_SIZE:
         raise ValueError(
             f"virtual tensor has {size} weights; the hash contract supports 1 to "
-            f"2**32 weights per layer.")
+            f"2**32 weights per layer."
+        )
     if buckets < 1 or buckets > size:
         raise ValueError(
-            f"buckets must be in [1, {size}] (the layer's virtual size), got {buckets}.")
+            f"buckets must be in [1, {size}] (the layer's virtual size), got {buckets}."
+        )
 
 
-def bucket_and_sign(size: int, buckets: int, seed, *, use_sign: bool = True,
-                    offset: int = 0):
+def bucket_and_sign(size: int, buckets: int, seed, *, use_sign: bool = True, offset: int = 0):
     """Bucket index and sign of the virtual weights ``offset .. offset+size-1``.
 
     Args:
@@ -123,6 +124,7 @@ def bucket_and_sign(size: int, buckets: int, seed, *, use_sign: bool = True,
 # --------------------------------------------------------------------------
 # The same contract in TensorFlow ops: identical results in-graph.
 # --------------------------------------------------------------------------
+
 
 def tf_xxh32(keys, seed):
     """xxHash32 in TensorFlow ops; bit-identical to :func:`xxh32`.
@@ -253,8 +255,7 @@ def idct2_kernel(coefficients) -> np.ndarray:
     """
     f = np.asarray(coefficients, np.float64)
     if f.ndim != 4:
-        raise ValueError(
-            f"coefficients must be 4-D [kh, kw, in, out], got shape {f.shape}.")
+        raise ValueError(f"coefficients must be 4-D [kh, kw, in, out], got shape {f.shape}.")
     kh, kw = f.shape[:2]
     return (dct2_basis(kh, kw).T @ f.reshape(kh * kw, -1)).reshape(f.shape)
 
@@ -263,8 +264,8 @@ def _kernel_shape(kernel_shape) -> tuple[int, int, int, int]:
     shape = tuple(kernel_shape)
     if len(shape) != 4 or any(not validate.is_int(d) or d < 1 for d in shape):
         raise ValueError(
-            f"kernel_shape must be four positive integers [kh, kw, in, out], "
-            f"got {kernel_shape!r}.")
+            f"kernel_shape must be four positive integers [kh, kw, in, out], got {kernel_shape!r}."
+        )
     return tuple(int(d) for d in shape)
 
 
@@ -304,29 +305,38 @@ def normalize_band_allocation(allocation, bands: int):
             return allocation
         raise ValueError(
             f"`band_allocation` must be 'beta', 'uniform', ('beta', a, b) or a list of "
-            f"per-band fractions, got {allocation!r}.")
+            f"per-band fractions, got {allocation!r}."
+        )
     try:
         items = tuple(allocation)
     except TypeError:
         raise ValueError(
             f"`band_allocation` must be 'beta', 'uniform', ('beta', a, b) or a list of "
-            f"{bands} per-band fractions, got {allocation!r}.") from None
+            f"{bands} per-band fractions, got {allocation!r}."
+        ) from None
 
     if items and isinstance(items[0], str):
-        if (len(items) != 3 or items[0] != "beta" or not all(map(validate.is_number, items[1:]))
-                or min(items[1:]) <= 0):
+        if (
+            len(items) != 3
+            or items[0] != "beta"
+            or not all(map(validate.is_number, items[1:]))
+            or min(items[1:]) <= 0
+        ):
             raise ValueError(
                 "`band_allocation` as a tuple must be ('beta', a, b) with finite shape "
-                f"parameters a > 0 and b > 0, got {allocation!r}.")
+                f"parameters a > 0 and b > 0, got {allocation!r}."
+            )
         return ("beta", float(items[1]), float(items[2]))
     if len(items) != bands or not all(validate.is_number(v) and v > 0 for v in items):
         raise ValueError(
             f"`band_allocation` as per-band fractions needs {bands} positive numbers (one "
-            f"per band j1 + j2 = 0..{bands - 1}), got {allocation!r}.")
+            f"per band j1 + j2 = 0..{bands - 1}), got {allocation!r}."
+        )
     if abs(sum(float(v) for v in items) - 1.0) > 1e-6:
         raise ValueError(
             f"`band_allocation` fractions must sum to 1 (they are the share of the layer's "
-            f"buckets each band gets), got sum {sum(float(v) for v in items)!r}.")
+            f"buckets each band gets), got sum {sum(float(v) for v in items)!r}."
+        )
     return tuple(float(v) for v in items)
 
 
@@ -386,10 +396,12 @@ def allocate_band_buckets(kernel_shape, buckets: int, allocation="beta") -> list
         raise ValueError(
             f"FreshNets needs at least one bucket per frequency band: a {shape[0]}x{shape[1]} "
             f"filter has {bands} bands (j1 + j2 = 0..{bands - 1}) but only {total} buckets "
-            f"were asked for; raise `compression`/`buckets` to at least {bands} buckets.")
+            f"were asked for; raise `compression`/`buckets` to at least {bands} buckets."
+        )
     if total > n.sum():
         raise ValueError(
-            f"`buckets`={total} is more than the layer's {int(n.sum())} virtual weights.")
+            f"`buckets`={total} is more than the layer's {int(n.sum())} virtual weights."
+        )
 
     def quotas(lam):
         return np.clip(lam * w, 1.0, n)
@@ -434,15 +446,15 @@ def check_band_buckets(kernel_shape, band_buckets, buckets=None) -> list[int]:
         values = None
     if values is None or len(values) != len(n) or not all(map(validate.is_int, values)):
         raise ValueError(
-            f"band_buckets must be {len(n)} integers (one per band), got {band_buckets!r}.")
+            f"band_buckets must be {len(n)} integers (one per band), got {band_buckets!r}."
+        )
     values = [int(v) for v in values]
     if any(not 1 <= v <= nb for v, nb in zip(values, n)):
-        raise ValueError(
-            f"band_buckets {values} must satisfy 1 <= K_b <= n_b = {n}.")
+        raise ValueError(f"band_buckets {values} must satisfy 1 <= K_b <= n_b = {n}.")
     if buckets is not None and sum(values) != buckets:
         raise ValueError(
-            f"band_buckets {values} sum to {sum(values)}, not to the layer's {buckets} "
-            "buckets.")
+            f"band_buckets {values} sum to {sum(values)}, not to the layer's {buckets} buckets."
+        )
     return values
 
 
@@ -483,8 +495,9 @@ def band_bucket_and_sign(kernel_shape, band_buckets, seed, *, use_sign: bool = T
         for j2 in range(kw):
             band = j1 + j2
             start = (j1 * kw + j2) * run
-            idx, sgn = bucket_and_sign(run, band_buckets[band], seed, use_sign=use_sign,
-                                       offset=start)
-            index[start:start + run] = idx.astype(index.dtype) + offsets[band]
-            sign[start:start + run] = sgn
+            idx, sgn = bucket_and_sign(
+                run, band_buckets[band], seed, use_sign=use_sign, offset=start
+            )
+            index[start : start + run] = idx.astype(index.dtype) + offsets[band]
+            sign[start : start + run] = sgn
     return index, sign

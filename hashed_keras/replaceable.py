@@ -42,19 +42,27 @@ def replaceable_kind(layer):
 
 def has_kernel(layer) -> bool:
     """Whether a layer holds a weight matrix (not just norm scales or biases)."""
-    return any(w.path.split("/")[-1] in ("kernel", "depthwise_kernel", "embeddings",
-                                         "pointwise_kernel") for w in layer.weights)
+    return any(
+        w.path.split("/")[-1] in ("kernel", "depthwise_kernel", "embeddings", "pointwise_kernel")
+        for w in layer.weights
+    )
 
 
 def check_rebuildable(model, caller: str, layers: str) -> None:
     """Raises unless ``model`` can be rebuilt layer by layer (not a subclassed model)."""
-    if not (isinstance(model, keras.Model) and (
-            isinstance(model, keras.Sequential) or getattr(model, "_is_graph_network", False)
-            or type(model).__name__ == "Functional")):
+    if not (
+        isinstance(model, keras.Model)
+        and (
+            isinstance(model, keras.Sequential)
+            or getattr(model, "_is_graph_network", False)
+            or type(model).__name__ == "Functional"
+        )
+    ):
         raise ValueError(
             f"{caller}() needs a Sequential or functional keras.Model; subclassed models "
             "cannot be rebuilt layer by layer. Build the model functionally, or use "
-            f"{layers} in its definition.")
+            f"{layers} in its definition."
+        )
 
 
 def rewrite(model, replace, call=None, inputs=None, keep_weights=True):
@@ -71,8 +79,11 @@ def rewrite(model, replace, call=None, inputs=None, keep_weights=True):
         if id(layer) not in made:
             new = replace(layer)
             copy = new is None
-            new = [layer.__class__.from_config(layer.get_config())] if copy else (
-                list(new) if isinstance(new, (list, tuple)) else [new])
+            new = (
+                [layer.__class__.from_config(layer.get_config())]
+                if copy
+                else (list(new) if isinstance(new, (list, tuple)) else [new])
+            )
             made[id(layer)] = (layer, new[0], copy)
             chains[id(new[0])] = new[1:]
         return made[id(layer)][1]
@@ -91,8 +102,9 @@ def rewrite(model, replace, call=None, inputs=None, keep_weights=True):
     elif isinstance(model, keras.Sequential):
         new_model = keras.models.clone_model(model, clone_function=clone)
     else:
-        new_model = keras.models.clone_model(model, input_tensors=inputs, clone_function=clone,
-                                             call_function=call_chain)
+        new_model = keras.models.clone_model(
+            model, input_tensors=inputs, clone_function=clone, call_function=call_chain
+        )
     for old, new, copy in made.values():
         if copy and keep_weights and old.weights:
             new.set_weights(old.get_weights())

@@ -15,8 +15,11 @@ def is_int(value) -> bool:
 
 def is_number(value) -> bool:
     """Whether ``value`` is a finite Python or numpy number (not a bool)."""
-    return (isinstance(value, (int, float, np.number)) and not isinstance(value, bool)
-            and math.isfinite(float(value)))
+    return (
+        isinstance(value, (int, float, np.number))
+        and not isinstance(value, bool)
+        and math.isfinite(float(value))
+    )
 
 
 def integer(value, name, low=None) -> int:
@@ -55,8 +58,10 @@ def seed(value, name="seed", optional=False):
     if value is None and optional:
         return None
     if not is_int(value):
-        raise ValueError(f"`{name}` must be an integer in [0, 2**32)"
-                         f"{' or None' if optional else ''}, got {value!r}.")
+        raise ValueError(
+            f"`{name}` must be an integer in [0, 2**32)"
+            f"{' or None' if optional else ''}, got {value!r}."
+        )
     if not 0 <= value < 2**32:
         raise ValueError(f"`{name}` must be in [0, 2**32), got {value}.")
     return int(value)
@@ -73,6 +78,6 @@ def pair(value, name) -> tuple:
         value = None
     if value is None or len(value) != 2 or any(not is_int(v) or v < 1 for v in value):
         raise ValueError(
-            f"`{name}` must be a positive integer or a pair of positive integers, "
-            f"got {given!r}.")
+            f"`{name}` must be a positive integer or a pair of positive integers, got {given!r}."
+        )
     return tuple(int(v) for v in value)

@@ -35,8 +35,16 @@ FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")
 FASHION_MNIST_INSTALL = "sudo apt-get install dataset-fashion-mnist"
 
 FASHION_MNIST_CLASSES = (
-    "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
-    "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
+    "T-shirt/top",
+    "Trouser",
+    "Pullover",
+    "Dress",
+    "Coat",
+    "Sandal",
+    "Shirt",
+    "Sneaker",
+    "Bag",
+    "Ankle boot",
 )
 DIGIT_CLASSES = tuple(str(d) for d in range(10))
 
@@ -118,12 +126,12 @@ def read_idx(path: str | os.PathLike) -> np.ndarray:
         except (OSError, EOFError, zlib.error) as e:
             raise ValueError(f"IDX file {path!s}: corrupt or truncated gzip data ({e}).") from e
     if len(raw) < 4:
-        raise ValueError(
-            f"IDX file {path!s}: truncated header: {len(raw)} bytes, need at least 4.")
+        raise ValueError(f"IDX file {path!s}: truncated header: {len(raw)} bytes, need at least 4.")
     if raw[0] != 0 or raw[1] != 0:
         raise ValueError(
             f"IDX file {path!s}: bad magic number 0x{raw[:4].hex()}; an IDX file starts "
-            "with two zero bytes, a dtype code and the number of dimensions.")
+            "with two zero bytes, a dtype code and the number of dimensions."
+        )
     code, ndim = raw[2], raw[3]
     if code not in _IDX_DTYPES:
         known = ", ".join(f"0x{c:02X}" for c in _IDX_DTYPES)
@@ -133,24 +141,28 @@ def read_idx(path: str | os.PathLike) -> np.ndarray:
     if len(raw) < header_len:
         raise ValueError(
             f"IDX file {path!s}: truncated header: {ndim} dimensions need {header_len} "
-            f"bytes, the file has {len(raw)}.")
+            f"bytes, the file has {len(raw)}."
+        )
     shape = struct.unpack(f">{ndim}I", raw[4:header_len])
     count = math.prod(shape)
     expected = header_len + count * dtype.itemsize
     if len(raw) < expected:
         raise ValueError(
             f"IDX file {path!s}: truncated data: shape {shape} of {dtype.name} needs "
-            f"{expected} bytes, the file has {len(raw)}.")
+            f"{expected} bytes, the file has {len(raw)}."
+        )
     if len(raw) > expected:
         raise ValueError(
             f"IDX file {path!s}: trailing garbage: {len(raw) - expected} bytes after the "
-            f"data of shape {shape}.")
+            f"data of shape {shape}."
+        )
     data = np.frombuffer(raw, dtype=dtype, count=count, offset=header_len)
     return data.reshape(shape).astype(dtype.newbyteorder("="))
 
 
-def load(name: str, data_dir: str | os.PathLike | None = None, *,
-         limit: int | None = None, seed: int = 0) -> Dataset:
+def load(
+    name: str, data_dir: str | os.PathLike | None = None, *, limit: int | None = None, seed: int = 0
+) -> Dataset:
     """Loads a data set by name.
 
     Args:
@@ -183,8 +195,9 @@ def load(name: str, data_dir: str | os.PathLike | None = None, *,
         dataset = _load_digits()
     elif name == "fashion_mnist":
         directory = FASHION_MNIST_DIR if data_dir is None else Path(data_dir)
-        dataset = _load_idx_dir(name, directory, FASHION_MNIST_CLASSES,
-                                install_command=FASHION_MNIST_INSTALL)
+        dataset = _load_idx_dir(
+            name, directory, FASHION_MNIST_CLASSES, install_command=FASHION_MNIST_INSTALL
+        )
     elif data_dir is not None:
         dataset = _load_idx_dir(name, Path(data_dir), DIGIT_CLASSES, install_command=None)
     else:
@@ -200,9 +213,14 @@ def _load_digits() -> Dataset:
     digits = load_digits()
     x = (digits.images / 16.0).astype(np.float32)
     x_train, x_test, y_train, y_test = train_test_split(
-        x, digits.target, test_size=0.2, stratify=digits.target, random_state=0)
-    return _make_dataset("digits", (x_train, y_train, x_test, y_test), DIGIT_CLASSES,
-                         source="sklearn.datasets.load_digits()")
+        x, digits.target, test_size=0.2, stratify=digits.target, random_state=0
+    )
+    return _make_dataset(
+        "digits",
+        (x_train, y_train, x_test, y_test),
+        DIGIT_CLASSES,
+        source="sklearn.datasets.load_digits()",
+    )
 
 
 def _data_dir_hint() -> str:
@@ -222,17 +240,21 @@ def _find_idx_files(name: str, directory: Path, install_command: str | None) -> 
         else:
             found.append(path)
     if missing:
-        problem = (f"lacks {', '.join(missing)}" if directory.is_dir()
-                   else "does not exist")
-        remedy = (f"Install it with `{install_command}`, or {_data_dir_hint()}"
-                  if install_command else f"To load it, {_data_dir_hint()}")
+        problem = f"lacks {', '.join(missing)}" if directory.is_dir() else "does not exist"
+        remedy = (
+            f"Install it with `{install_command}`, or {_data_dir_hint()}"
+            if install_command
+            else f"To load it, {_data_dir_hint()}"
+        )
         raise DatasetNotFoundError(
-            f"Data set {name!r} not found: the directory {directory} {problem}. {remedy}.")
+            f"Data set {name!r} not found: the directory {directory} {problem}. {remedy}."
+        )
     return found
 
 
-def _load_idx_dir(name: str, directory: Path, class_names: tuple[str, ...],
-                  install_command: str | None) -> Dataset:
+def _load_idx_dir(
+    name: str, directory: Path, class_names: tuple[str, ...], install_command: str | None
+) -> Dataset:
     """Reads the four MNIST-format IDX files of ``directory`` into a Dataset."""
     paths = _find_idx_files(name, directory, install_command)
     arrays = tuple(read_idx(p) for p in paths)
@@ -249,13 +271,19 @@ def _load_keras_mnist() -> Dataset:
         raise DatasetNotFoundError(
             "Data set 'mnist' not found: keras.datasets.mnist.load_data() failed to load "
             f"it from Keras's dataset cache (usually ~/.keras/datasets) ({e}); it needs "
-            f"network access to download it. Without network, {_data_dir_hint()}.") from e
-    return _make_dataset("mnist", (x_train, y_train, x_test, y_test), DIGIT_CLASSES,
-                         source="keras.datasets.mnist.load_data()")
+            f"network access to download it. Without network, {_data_dir_hint()}."
+        ) from e
+    return _make_dataset(
+        "mnist",
+        (x_train, y_train, x_test, y_test),
+        DIGIT_CLASSES,
+        source="keras.datasets.mnist.load_data()",
+    )
 
 
-def _make_dataset(name: str, arrays: tuple[np.ndarray, ...], class_names: tuple[str, ...],
-                  source: str) -> Dataset:
+def _make_dataset(
+    name: str, arrays: tuple[np.ndarray, ...], class_names: tuple[str, ...], source: str
+) -> Dataset:
     """Validates raw ``(x_train, y_train, x_test, y_test)`` and builds a Dataset.
 
     Args:
@@ -275,30 +303,36 @@ def _make_dataset(name: str, arrays: tuple[np.ndarray, ...], class_names: tuple[
         if x.ndim != 3 or y.ndim != 1:
             raise ValueError(
                 f"{name} ({source}): {split} images must be (N, H, W) and labels (N,); got "
-                f"{x.shape} and {y.shape}.")
+                f"{x.shape} and {y.shape}."
+            )
         if len(x) != len(y):
             raise ValueError(
-                f"{name} ({source}): {len(x)} {split} images but {len(y)} {split} labels.")
+                f"{name} ({source}): {len(x)} {split} images but {len(y)} {split} labels."
+            )
         if not np.issubdtype(y.dtype, np.integer):
             raise ValueError(f"{name} ({source}): {split} labels must be integers, got {y.dtype}.")
         if len(y) and (y.min() < 0 or y.max() >= num_classes):
             raise ValueError(
                 f"{name} ({source}): {split} labels must be in [0, {num_classes}); got "
-                f"[{y.min()}, {y.max()}].")
+                f"[{y.min()}, {y.max()}]."
+            )
         if x.dtype == np.uint8:
             x = x.astype(np.float32) / np.float32(255.0)
         elif not np.issubdtype(x.dtype, np.floating):
             raise ValueError(
-                f"{name} ({source}): {split} images must be uint8 or float, got {x.dtype}.")
+                f"{name} ({source}): {split} images must be uint8 or float, got {x.dtype}."
+            )
         elif x.size and (x.min() < 0 or x.max() > 1):
             raise ValueError(
                 f"{name} ({source}): float {split} images must be in [0, 1]; got "
-                f"[{x.min()}, {x.max()}].")
+                f"[{x.min()}, {x.max()}]."
+            )
         splits[split] = (x.astype(np.float32)[..., np.newaxis], y.astype(np.int32))
     if splits["train"][0].shape[1:] != splits["test"][0].shape[1:]:
         raise ValueError(
             f"{name} ({source}): train images {x_train.shape[1:]} and test images "
-            f"{x_test.shape[1:]} differ in size.")
+            f"{x_test.shape[1:]} differ in size."
+        )
     return Dataset(name, *splits["train"], *splits["test"], num_classes, class_names)
 
 
@@ -306,8 +340,11 @@ def _subset(dataset: Dataset, limit: int, seed: int) -> Dataset:
     """``limit`` training and ``max(1, limit // 5)`` test examples, seeded."""
     rng = np.random.default_rng(seed)
     train = rng.permutation(len(dataset.x_train))[:limit]
-    test = rng.permutation(len(dataset.x_test))[:max(1, limit // 5)]
+    test = rng.permutation(len(dataset.x_test))[: max(1, limit // 5)]
     return dataclasses.replace(
         dataset,
-        x_train=dataset.x_train[train], y_train=dataset.y_train[train],
-        x_test=dataset.x_test[test], y_test=dataset.y_test[test])
+        x_train=dataset.x_train[train],
+        y_train=dataset.y_train[train],
+        x_test=dataset.x_test[test],
+        y_test=dataset.y_test[test],
+    )

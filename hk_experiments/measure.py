@@ -37,21 +37,29 @@ def _reset_peak_rss() -> bool:
         return False
 
 
-def _worker(queue, path, dataset, data_dir, limit, num_threads, latency_runs, runtime,
-            verify):
+def _worker(queue, path, dataset, data_dir, limit, num_threads, latency_runs, runtime, verify):
     try:
         from hk_experiments import data
+
         ds = data.load(dataset, data_dir)
         x, y = ds.x_test, ds.y_test
         if limit:
             x, y = x[:limit], y[:limit]
         import hashed_keras.lite.interpreter  # noqa: F401  (imports before the baseline)
+
         # The peak of the inference alone: without the reset, the transient
         # peak of importing TensorFlow would dominate and vary run to run.
         exact = _reset_peak_rss()
         baseline = _rss_bytes()
-        result = measure(path, x, y, num_threads=num_threads, latency_runs=latency_runs,
-                         runtime=runtime, verify=verify)
+        result = measure(
+            path,
+            x,
+            y,
+            num_threads=num_threads,
+            latency_runs=latency_runs,
+            runtime=runtime,
+            verify=verify,
+        )
         peak = _peak_rss_bytes()
         result["peak_rss_bytes"] = peak
         result["peak_rss_over_baseline_bytes"] = max(0, peak - baseline)
@@ -61,9 +69,18 @@ def _worker(queue, path, dataset, data_dir, limit, num_threads, latency_runs, ru
         queue.put(("error", f"{type(error).__name__}: {error}"))
 
 
-def measure_in_fresh_process(path, dataset, data_dir=None, *, limit=None, num_threads=None,
-                             latency_runs=200, runtime=None, timeout=1800,
-                             verify=True) -> dict:
+def measure_in_fresh_process(
+    path,
+    dataset,
+    data_dir=None,
+    *,
+    limit=None,
+    num_threads=None,
+    latency_runs=200,
+    runtime=None,
+    timeout=1800,
+    verify=True,
+) -> dict:
     """:func:`measure` in a new process, adding its peak memory (RSS).
 
     ``peak_rss_over_baseline_bytes`` is the peak minus the process's RSS after
@@ -73,8 +90,20 @@ def measure_in_fresh_process(path, dataset, data_dir=None, *, limit=None, num_th
     """
     ctx = multiprocessing.get_context("spawn")
     queue = ctx.Queue()
-    process = ctx.Process(target=_worker, args=(queue, str(path), dataset, data_dir, limit,
-                                                num_threads, latency_runs, runtime, verify))
+    process = ctx.Process(
+        target=_worker,
+        args=(
+            queue,
+            str(path),
+            dataset,
+            data_dir,
+            limit,
+            num_threads,
+            latency_runs,
+            runtime,
+            verify,
+        ),
+    )
     process.start()
     try:
         status, payload = queue.get(timeout=timeout)

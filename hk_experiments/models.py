@@ -62,8 +62,7 @@ from hashed_keras.replaceable import replaceable_kind, rewrite
 from hk_experiments import zoo
 
 MODELS = (*zoo.ARCHS, "resnet20")
-METHODS = ("dense", "hashed", "freshnets", "smh", "smh_fixed_scale", "small_dense", "lrd",
-           "rer")
+METHODS = ("dense", "hashed", "freshnets", "smh", "smh_fixed_scale", "small_dense", "lrd", "rer")
 
 
 def _zoo_model(arch, width, layer_fn, input_shape, num_classes, dropout):
@@ -72,8 +71,14 @@ def _zoo_model(arch, width, layer_fn, input_shape, num_classes, dropout):
     x = inputs
     for i, filters in enumerate(arch.convs):
         layer_pad = zoo.conv_padding(arch.pad, *x.shape[1:3])
-        x = layer_fn("conv", max(1, round(filters * width)), f"conv{i + 1}",
-                     activation="relu", padding=layer_pad, in_channels=x.shape[-1])(x)
+        x = layer_fn(
+            "conv",
+            max(1, round(filters * width)),
+            f"conv{i + 1}",
+            activation="relu",
+            padding=layer_pad,
+            in_channels=x.shape[-1],
+        )(x)
         if min(x.shape[1:3]) >= 2:
             x = keras.layers.MaxPooling2D(2, name=f"pool{i + 1}")(x)
     x = keras.layers.Flatten(name="flatten")(x)
@@ -85,8 +90,7 @@ def _zoo_model(arch, width, layer_fn, input_shape, num_classes, dropout):
     return inputs, outputs
 
 
-def _resnet(width, layer_fn, input_shape, num_classes, dropout, blocks=3,
-            widths=(16, 32, 64)):
+def _resnet(width, layer_fn, input_shape, num_classes, dropout, blocks=3, widths=(16, 32, 64)):
     """ResNet-20 (He et al. 2016, the CIFAR variant): a 3x3 stem, three stages of
     ``blocks`` basic blocks (16/32/64 filters, stride 2 between stages, 1x1
     projection shortcuts), global average pooling, a softmax layer. Built
@@ -101,16 +105,29 @@ def _resnet(width, layer_fn, input_shape, num_classes, dropout, blocks=3,
         for block in range(blocks):
             name = f"s{stage + 1}b{block + 1}"
             strides = 2 if stage > 0 and block == 0 else 1
-            y = layers.Conv2D(filters, 3, strides=strides, padding="same", use_bias=False,
-                              kernel_initializer="he_normal", name=f"{name}_conv1")(x)
-            y = layers.ReLU(name=f"{name}_relu1")(
-                layers.BatchNormalization(name=f"{name}_bn1")(y))
-            y = layers.Conv2D(filters, 3, padding="same", use_bias=False,
-                              kernel_initializer="he_normal", name=f"{name}_conv2")(y)
+            y = layers.Conv2D(
+                filters,
+                3,
+                strides=strides,
+                padding="same",
+                use_bias=False,
+                kernel_initializer="he_normal",
+                name=f"{name}_conv1",
+            )(x)
+            y = layers.ReLU(name=f"{name}_relu1")(layers.BatchNormalization(name=f"{name}_bn1")(y))
+            y = layers.Conv2D(
+                filters,
+                3,
+                padding="same",
+                use_bias=False,
+                kernel_initializer="he_normal",
+                name=f"{name}_conv2",
+            )(y)
             y = layers.BatchNormalization(name=f"{name}_bn2")(y)
             if strides > 1 or x.shape[-1] != filters:
-                x = layers.Conv2D(filters, 1, strides=strides, use_bias=False,
-                                  name=f"{name}_proj")(x)
+                x = layers.Conv2D(filters, 1, strides=strides, use_bias=False, name=f"{name}_proj")(
+                    x
+                )
                 x = layers.BatchNormalization(name=f"{name}_proj_bn")(x)
             x = layers.ReLU(name=f"{name}_out")(layers.Add(name=f"{name}_add")([x, y]))
     x = layers.GlobalAveragePooling2D(name="gap")(x)
@@ -121,8 +138,10 @@ def _resnet(width, layer_fn, input_shape, num_classes, dropout, blocks=3,
 # Built dense, then turned into their compressed twin by compress() (random init).
 _COMPRESSED_AFTER_BUILD = ("resnet20",)
 
-_ARCHS = {**{name: functools.partial(_zoo_model, arch) for name, arch in zoo.ARCHS.items()},
-          "resnet20": _resnet}
+_ARCHS = {
+    **{name: functools.partial(_zoo_model, arch) for name, arch in zoo.ARCHS.items()},
+    "resnet20": _resnet,
+}
 
 
 def _layer_factory(method, compression, seed):
@@ -134,18 +153,27 @@ def _layer_factory(method, compression, seed):
         kernel = zoo.kernel_size(padding)
         if kind == "dense":
             if method in ("hashed", "freshnets"):
-                return HashedDense(size, compression=compression, seed=layer_seed,
-                                   activation=activation, name=name)
+                return HashedDense(
+                    size, compression=compression, seed=layer_seed, activation=activation, name=name
+                )
             return keras.layers.Dense(size, activation=activation, name=name)
         if method in ("hashed", "freshnets"):
             virtual = kernel * kernel * int(in_channels) * size
-            buckets = max(weight_sharing.resolve_buckets(virtual, compression),
-                          hashing.num_bands(kernel, kernel))
+            buckets = max(
+                weight_sharing.resolve_buckets(virtual, compression),
+                hashing.num_bands(kernel, kernel),
+            )
             conv = HashedConv2D if method == "hashed" else FreshConv2D
-            return conv(size, kernel, padding=padding, buckets=buckets, seed=layer_seed,
-                        activation=activation, name=name)
-        return keras.layers.Conv2D(size, kernel, padding=padding, activation=activation,
-                                   name=name)
+            return conv(
+                size,
+                kernel,
+                padding=padding,
+                buckets=buckets,
+                seed=layer_seed,
+                activation=activation,
+                name=name,
+            )
+        return keras.layers.Conv2D(size, kernel, padding=padding, activation=activation, name=name)
 
     return make
 
@@ -173,8 +201,7 @@ def _factor_sides(layer, kind):
     """``(a, b)``: the layer's kernel as an ``a x b`` matrix (rows: inputs, for a
     conv its ``kh * kw * in_channels`` window)."""
     shape = [int(d) for d in layer.kernel.shape]
-    return (shape[0], shape[1]) if kind == "dense" else (shape[0] * shape[1] * shape[2],
-                                                        shape[3])
+    return (shape[0], shape[1]) if kind == "dense" else (shape[0] * shape[1] * shape[2], shape[3])
 
 
 # A layer with at most this many outputs (or inputs) keeps its full rank: a
@@ -216,19 +243,33 @@ def _low_rank(model, scale):
         rank = _lrd_rank(*_factor_sides(layer, kind), scale)
         if rank is None:
             return None  # kept dense: its factors would be as large
-        common = {"use_bias": False, "kernel_initializer": config["kernel_initializer"],
-                  "dtype": config["dtype"], "name": f"{layer.name}_u"}
+        common = {
+            "use_bias": False,
+            "kernel_initializer": config["kernel_initializer"],
+            "dtype": config["dtype"],
+            "name": f"{layer.name}_u",
+        }
         if kind == "dense":
             first = keras.layers.Dense(rank, **common)
             second = {**config, "name": f"{layer.name}_v"}
         else:
             first = keras.layers.Conv2D(
-                rank, config["kernel_size"], strides=config["strides"],
-                padding=config["padding"], data_format=config["data_format"],
-                dilation_rate=config["dilation_rate"], **common)
-            second = {**config, "kernel_size": (1, 1), "strides": (1, 1),
-                      "padding": "valid", "dilation_rate": (1, 1),
-                      "name": f"{layer.name}_v"}
+                rank,
+                config["kernel_size"],
+                strides=config["strides"],
+                padding=config["padding"],
+                data_format=config["data_format"],
+                dilation_rate=config["dilation_rate"],
+                **common,
+            )
+            second = {
+                **config,
+                "kernel_size": (1, 1),
+                "strides": (1, 1),
+                "padding": "valid",
+                "dilation_rate": (1, 1),
+                "name": f"{layer.name}_v",
+            }
         return [first, type(layer).from_config(second)]
 
     return _rebuild(model, replace)
@@ -245,8 +286,11 @@ def _edge_removed(model, compression, seed):
         counter[0] += 1
         layer_seed = None if seed is None else (seed * 1000 + counter[0]) % 2**32
         masked = MaskedDense if kind == "dense" else MaskedConv2D
-        return [masked.from_config({**layer.get_config(), "compression": compression,
-                                    "seed": layer_seed})]
+        return [
+            masked.from_config(
+                {**layer.get_config(), "compression": compression, "seed": layer_seed}
+            )
+        ]
 
     return _rebuild(model, replace)
 
@@ -261,8 +305,16 @@ def virtual_parameters(model) -> int:
     return summarize(model, print_fn=None)[-1]["virtual"]
 
 
-def build(name, method="dense", *, input_shape=(28, 28, 1), num_classes=10,
-          compression=1 / 8, dropout=0.0, seed=None):
+def build(
+    name,
+    method="dense",
+    *,
+    input_shape=(28, 28, 1),
+    num_classes=10,
+    compression=1 / 8,
+    dropout=0.0,
+    seed=None,
+):
     """Builds a zoo model.
 
     Args:
@@ -292,17 +344,24 @@ def build(name, method="dense", *, input_shape=(28, 28, 1), num_classes=10,
     def make(width, how):
         layer_how = "dense" if name in _COMPRESSED_AFTER_BUILD else how
         layer_how = "dense" if how.startswith("smh") else layer_how
-        inputs, outputs = arch(width, _layer_factory(layer_how, compression, seed),
-                               tuple(input_shape), num_classes, dropout)
+        inputs, outputs = arch(
+            width,
+            _layer_factory(layer_how, compression, seed),
+            tuple(input_shape),
+            num_classes,
+            dropout,
+        )
         model = keras.Model(inputs, outputs, name=f"{name}_{method}")
         if how.startswith("smh"):
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # a target off by a step of 2n
-                return compress(model, method="smh", fraction=compression, seed=seed,
-                                learn_scale=(how == "smh"))
+                return compress(
+                    model, method="smh", fraction=compression, seed=seed, learn_scale=(how == "smh")
+                )
         if layer_how != how:
-            return compress(model, method=how, compression=compression, seed=seed,
-                            initialize="random")
+            return compress(
+                model, method=how, compression=compression, seed=seed, initialize="random"
+            )
         return model
 
     if method == "rer":
@@ -315,9 +374,12 @@ def build(name, method="dense", *, input_shape=(28, 28, 1), num_classes=10,
         scale = _match_scale(lambda s: _lrd_stored(dense, s), target)
         got = _lrd_stored(dense, scale)
         if abs(got - target) > 0.05 * target:
-            warnings.warn(f"{name} lrd at compression {compression:g} stores {got:,} "
-                          f"parameters, not the hashed model's {target:,}: the closest with "
-                          "integer ranks >= 1.", stacklevel=2)
+            warnings.warn(
+                f"{name} lrd at compression {compression:g} stores {got:,} "
+                f"parameters, not the hashed model's {target:,}: the closest with "
+                "integer ranks >= 1.",
+                stacklevel=2,
+            )
         return _low_rank(dense, scale)
     # bisect the width multiplier to match the stored size
     best = _match_scale(lambda w: stored_parameters(make(w, "dense")), target)

@@ -75,9 +75,22 @@ OPTIMIZERS = ("adam", "sgd")
 # The TrainConfig fields that define a run: a backup written with other values
 # belongs to another run and is not resumed (see StaleBackupError). ``epochs``
 # is not one of them: a finished or killed run may be resumed with more.
-RUN_SETTINGS = ("model", "method", "compression", "dataset", "data_dir", "limit",
-                "batch_size", "optimizer", "learning_rate", "dropout", "seed",
-                "distill_from", "temperature", "distill_weight")
+RUN_SETTINGS = (
+    "model",
+    "method",
+    "compression",
+    "dataset",
+    "data_dir",
+    "limit",
+    "batch_size",
+    "optimizer",
+    "learning_rate",
+    "dropout",
+    "seed",
+    "distill_from",
+    "temperature",
+    "distill_weight",
+)
 
 
 class ConfigError(ValueError):
@@ -119,28 +132,50 @@ class TrainConfig:
 
     def validate(self):
         checks = [
-            (self.model in models.MODELS, "--model", f"must be one of {models.MODELS}",
-             self.model),
-            (self.method in models.METHODS, "--method", f"must be one of {models.METHODS}",
-             self.method),
-            (0 < self.compression <= 1, "--compression", "must be in (0, 1]",
-             self.compression),
-            (self.dataset in data.DATASETS, "--dataset", f"must be one of {data.DATASETS}",
-             self.dataset),
+            (self.model in models.MODELS, "--model", f"must be one of {models.MODELS}", self.model),
+            (
+                self.method in models.METHODS,
+                "--method",
+                f"must be one of {models.METHODS}",
+                self.method,
+            ),
+            (0 < self.compression <= 1, "--compression", "must be in (0, 1]", self.compression),
+            (
+                self.dataset in data.DATASETS,
+                "--dataset",
+                f"must be one of {data.DATASETS}",
+                self.dataset,
+            ),
             (self.epochs >= 1, "--epochs", "must be >= 1", self.epochs),
             (self.batch_size >= 1, "--batch_size", "must be >= 1", self.batch_size),
-            (self.optimizer in OPTIMIZERS, "--optimizer", f"must be one of {OPTIMIZERS}",
-             self.optimizer),
+            (
+                self.optimizer in OPTIMIZERS,
+                "--optimizer",
+                f"must be one of {OPTIMIZERS}",
+                self.optimizer,
+            ),
             (self.learning_rate > 0, "--learning_rate", "must be > 0", self.learning_rate),
             (0 <= self.dropout < 1, "--dropout", "must be in [0, 1)", self.dropout),
-            (self.strategy in STRATEGIES, "--strategy", f"must be one of {STRATEGIES}",
-             self.strategy),
+            (
+                self.strategy in STRATEGIES,
+                "--strategy",
+                f"must be one of {STRATEGIES}",
+                self.strategy,
+            ),
             (self.temperature > 0, "--temperature", "must be > 0", self.temperature),
-            (0 <= self.distill_weight <= 1, "--distill_weight", "must be in [0, 1]",
-             self.distill_weight),
-            (not (self.jit_compile and self.strategy == "multiworker"), "--jit_compile",
-             "is not supported with --strategy multiworker (its custom training loop "
-             "is not XLA-compiled); drop it", self.jit_compile),
+            (
+                0 <= self.distill_weight <= 1,
+                "--distill_weight",
+                "must be in [0, 1]",
+                self.distill_weight,
+            ),
+            (
+                not (self.jit_compile and self.strategy == "multiworker"),
+                "--jit_compile",
+                "is not supported with --strategy multiworker (its custom training loop "
+                "is not XLA-compiled); drop it",
+                self.jit_compile,
+            ),
         ]
         for ok, flag, message, value in checks:
             if not ok:
@@ -149,7 +184,8 @@ class TrainConfig:
             raise FileNotFoundError(
                 f"--distill_from: teacher model file {self.distill_from!r} does not exist "
                 "(train one first, e.g. python -m pipelines.train --method dense --out DIR, "
-                "and pass DIR/model.keras).")
+                "and pass DIR/model.keras)."
+            )
 
 
 def make_strategy(name: str) -> tf.distribute.Strategy:
@@ -177,8 +213,7 @@ def _log_probabilities(probabilities):
     return keras.ops.log(keras.ops.clip(probabilities, _LOG_EPSILON, 1.0))
 
 
-def distillation_loss(labels, student_probs, teacher_probs, temperature=4.0,
-                      distill_weight=0.5):
+def distillation_loss(labels, student_probs, teacher_probs, temperature=4.0, distill_weight=0.5):
     """Per-example ``a T^2 KL(p_T || q_T) + (1 - a) CE(labels, student_probs)``.
 
     ``p_T = softmax(log(teacher_probs) / T)`` and ``q_T = softmax(log(student_probs)
@@ -197,7 +232,8 @@ def distillation_loss(labels, student_probs, teacher_probs, temperature=4.0,
     student_probs = keras.ops.cast(student_probs, "float32")
     log_q = keras.ops.log_softmax(_log_probabilities(student_probs) / t, axis=-1)
     log_p = keras.ops.log_softmax(
-        _log_probabilities(keras.ops.cast(teacher_probs, "float32")) / t, axis=-1)
+        _log_probabilities(keras.ops.cast(teacher_probs, "float32")) / t, axis=-1
+    )
     kl = keras.ops.sum(keras.ops.exp(log_p) * (log_p - log_q), axis=-1)
     labels = keras.ops.reshape(labels, (-1,))
     ce = keras.losses.sparse_categorical_crossentropy(labels, student_probs)
@@ -228,11 +264,13 @@ class Distiller(keras.Model):
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
         del training
         teacher_probs = keras.ops.stop_gradient(self.teacher(x, training=False))
-        per_example = distillation_loss(y, y_pred, teacher_probs, self.temperature,
-                                        self.distill_weight)
+        per_example = distillation_loss(
+            y, y_pred, teacher_probs, self.temperature, self.distill_weight
+        )
         if sample_weight is not None:
             per_example = per_example * keras.ops.cast(
-                keras.ops.reshape(sample_weight, (-1,)), per_example.dtype)
+                keras.ops.reshape(sample_weight, (-1,)), per_example.dtype
+            )
         loss = keras.ops.mean(per_example)
         if self.student.losses:
             loss = loss + keras.ops.sum(self.student.losses)
@@ -251,20 +289,28 @@ def load_teacher(path, input_shape, num_classes, sample):
     try:
         teacher = keras.models.load_model(path, compile=False)
     except Exception as error:  # noqa: BLE001 - any load failure is a bad flag
-        raise ValueError(f"--distill_from {path}: cannot load a Keras model "
-                         f"({type(error).__name__}: {_first_line(error)}).") from error
+        raise ValueError(
+            f"--distill_from {path}: cannot load a Keras model "
+            f"({type(error).__name__}: {_first_line(error)})."
+        ) from error
     want_in, want_out = (None, *tuple(input_shape)), (None, int(num_classes))
     if tuple(teacher.input_shape) != want_in:
-        raise ValueError(f"--distill_from {path}: the teacher's input shape "
-                         f"{tuple(teacher.input_shape)} does not match the data's {want_in}.")
+        raise ValueError(
+            f"--distill_from {path}: the teacher's input shape "
+            f"{tuple(teacher.input_shape)} does not match the data's {want_in}."
+        )
     if tuple(teacher.output_shape) != want_out:
-        raise ValueError(f"--distill_from {path}: the teacher's output shape "
-                         f"{tuple(teacher.output_shape)} does not match the student's "
-                         f"{want_out} ({num_classes} classes).")
+        raise ValueError(
+            f"--distill_from {path}: the teacher's output shape "
+            f"{tuple(teacher.output_shape)} does not match the student's "
+            f"{want_out} ({num_classes} classes)."
+        )
     probs = np.asarray(teacher.predict(sample, verbose=0), np.float64)
     if probs.min() < -1e-6 or not np.allclose(probs.sum(axis=-1), 1.0, atol=1e-3):
-        raise ValueError(f"--distill_from {path}: the teacher must output class "
-                         "probabilities (end in a softmax), as the zoo models do.")
+        raise ValueError(
+            f"--distill_from {path}: the teacher must output class "
+            "probabilities (end in a softmax), as the zoo models do."
+        )
     return teacher
 
 
@@ -272,8 +318,7 @@ def _run_settings(config: TrainConfig) -> dict:
     settings = {key: getattr(config, key) for key in RUN_SETTINGS}
     # The two loops write different checkpoints (Keras weights vs. .npz); the
     # Keras ones resume under default and mirrored alike.
-    settings["strategy"] = ("multiworker" if config.strategy == "multiworker"
-                            else "default/mirrored")
+    settings["strategy"] = "multiworker" if config.strategy == "multiworker" else "default/mirrored"
     return settings
 
 
@@ -295,19 +340,23 @@ def _prepare_backup(config: TrainConfig, backup: Path):
             except (ValueError, KeyError, TypeError) as error:
                 raise StaleBackupError(
                     f"--resume: {record} is unreadable ({_first_line(error)}); drop --resume "
-                    f"to start over (which deletes {backup}).") from error
+                    f"to start over (which deletes {backup})."
+                ) from error
             now = _run_settings(config)
             differ = [key for key in now if saved.get(key) != now[key]]
             if differ:
-                said = "; ".join(f"--{key} {saved.get(key)!r} there, {now[key]!r} now"
-                                 for key in differ)
+                said = "; ".join(
+                    f"--{key} {saved.get(key)!r} there, {now[key]!r} now" for key in differ
+                )
                 raise StaleBackupError(
                     f"--resume: {backup} holds the checkpoint of another run ({said}); "
                     f"resume with that run's flags, or drop --resume to start over "
-                    f"(which deletes {backup}).")
+                    f"(which deletes {backup})."
+                )
     backup.mkdir(parents=True, exist_ok=True)
-    (backup / "run.json").write_text(json.dumps(
-        {"settings": _run_settings(config)}, indent=2) + "\n")
+    (backup / "run.json").write_text(
+        json.dumps({"settings": _run_settings(config)}, indent=2) + "\n"
+    )
 
 
 class _Restored(keras.callbacks.Callback):
@@ -353,39 +402,51 @@ def train(config: TrainConfig, extra_callbacks=()) -> dict:
     with strategy.scope():
         model = _build_model(config, dataset)
         optimizer = _optimizer(config)
-        model.compile(optimizer=optimizer,
-                      loss=keras.losses.SparseCategoricalCrossentropy(),
-                      metrics=["accuracy"], jit_compile=config.jit_compile)
+        model.compile(
+            optimizer=optimizer,
+            loss=keras.losses.SparseCategoricalCrossentropy(),
+            metrics=["accuracy"],
+            jit_compile=config.jit_compile,
+        )
         trainer, teacher = model, None
         if config.distill_from is not None:
             # Loaded after the student is built: the student's initialisation is
             # the same as in an undistilled run with this seed.
-            teacher = load_teacher(config.distill_from, dataset.input_shape,
-                                   dataset.num_classes, dataset.x_train[:8])
+            teacher = load_teacher(
+                config.distill_from, dataset.input_shape, dataset.num_classes, dataset.x_train[:8]
+            )
             trainer = Distiller(model, teacher, config.temperature, config.distill_weight)
             # The same optimizer: the saved student carries its trained state.
-            trainer.compile(optimizer=optimizer, metrics=["accuracy"],
-                            jit_compile=config.jit_compile)
+            trainer.compile(
+                optimizer=optimizer, metrics=["accuracy"], jit_compile=config.jit_compile
+            )
     if config.verbose:
         model.summary()
     restored = _Restored()
     callbacks = [keras.callbacks.BackupAndRestore(str(backup)), restored, *extra_callbacks]
     start = time.perf_counter()
     try:
-        history = trainer.fit(dataset.x_train, dataset.y_train, batch_size=config.batch_size,
-                              epochs=config.epochs, callbacks=callbacks,
-                              verbose=config.verbose, shuffle=True)
+        history = trainer.fit(
+            dataset.x_train,
+            dataset.y_train,
+            batch_size=config.batch_size,
+            epochs=config.epochs,
+            callbacks=callbacks,
+            verbose=config.verbose,
+            shuffle=True,
+        )
     except (ValueError, OSError) as error:
         if config.resume and not restored.done:
             raise StaleBackupError(
                 f"--resume: cannot restore the checkpoint in {backup} ({_first_line(error)}); "
                 "it was probably written by another run (other --model/--method/"
-                f"--compression); drop --resume to start over (which deletes {backup}).") \
-                from error
+                f"--compression); drop --resume to start over (which deletes {backup})."
+            ) from error
         raise
     wall_time = time.perf_counter() - start
-    test_loss, test_accuracy = model.evaluate(dataset.x_test, dataset.y_test,
-                                              batch_size=256, verbose=0)
+    test_loss, test_accuracy = model.evaluate(
+        dataset.x_test, dataset.y_test, batch_size=256, verbose=0
+    )
     distillation = None
     if teacher is not None:
         teacher_probs = teacher.predict(dataset.x_test, batch_size=256, verbose=0)
@@ -394,14 +455,16 @@ def train(config: TrainConfig, extra_callbacks=()) -> dict:
     model_path = out / "model.keras"
     model.save(model_path)
     metrics = _metrics(config, model, model_path, test_loss, test_accuracy)
-    metrics.update({
-        "replicas": int(strategy.num_replicas_in_sync),
-        "epochs_run_this_session": len(history.history.get("loss", [])),
-        "wall_time_s": wall_time,
-        "history": {k: [float(v) for v in vs] for k, vs in history.history.items()},
-        # None, or the teacher, T, a, and the teacher's test accuracy and agreement.
-        "distillation": distillation,
-    })
+    metrics.update(
+        {
+            "replicas": int(strategy.num_replicas_in_sync),
+            "epochs_run_this_session": len(history.history.get("loss", [])),
+            "wall_time_s": wall_time,
+            "history": {k: [float(v) for v in vs] for k, vs in history.history.items()},
+            # None, or the teacher, T, a, and the teacher's test accuracy and agreement.
+            "distillation": distillation,
+        }
+    )
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
     return metrics
 
@@ -410,7 +473,7 @@ def _first_line(error, limit=300) -> str:
     """``error``'s message, first line only, at most ``limit`` characters."""
     text = str(error).strip().splitlines()
     text = text[0] if text else type(error).__name__
-    return text if len(text) <= limit else text[:limit - 3] + "..."
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _op_error_reason(error) -> str:
@@ -429,8 +492,9 @@ def _distillation_summary(config, dataset, teacher_probs, student_probs) -> dict
         "temperature": config.temperature,
         "distill_weight": config.distill_weight,
         "teacher_test_accuracy": float(np.mean(teacher_probs.argmax(-1) == labels)),
-        "test_agreement_with_teacher": float(np.mean(
-            teacher_probs.argmax(-1) == student_probs.argmax(-1))),
+        "test_agreement_with_teacher": float(
+            np.mean(teacher_probs.argmax(-1) == student_probs.argmax(-1))
+        ),
     }
 
 
@@ -444,12 +508,12 @@ def _metrics(config, model, model_path, test_loss, test_accuracy) -> dict:
         "trainable_parameters": int(sum(np.prod(w.shape) for w in model.trainable_weights)),
         "stored_parameters": int(models.stored_parameters(model)),
         "virtual_parameters": int(models.virtual_parameters(model)),
-        "stored_bytes": int(sum(np.prod(w.shape) * np.dtype(w.dtype).itemsize
-                                for w in model.weights)),
+        "stored_bytes": int(
+            sum(np.prod(w.shape) * np.dtype(w.dtype).itemsize for w in model.weights)
+        ),
         "keras_file_bytes": os.path.getsize(model_path),
     }
-    metrics["compression_achieved"] = metrics["stored_parameters"] / metrics[
-        "virtual_parameters"]
+    metrics["compression_achieved"] = metrics["stored_parameters"] / metrics["virtual_parameters"]
     return metrics
 
 
@@ -476,7 +540,8 @@ class WorkerRole:
             raise TrainingError(
                 f"TF_CONFIG: task type {task_type!r} cannot train; --strategy multiworker "
                 "runs 'worker' tasks (and at most one 'chief'), so give this process "
-                "\"task\": {\"type\": \"worker\", \"index\": i}.")
+                '"task": {"type": "worker", "index": i}.'
+            )
         workers = max(1, len(cluster.get("worker", [])) + len(cluster.get("chief", [])))
         is_chief = task_type == "chief" or ("chief" not in cluster and task_id == 0)
         return cls(task_type, task_id, workers, is_chief)
@@ -518,23 +583,29 @@ class _Loop:
         replicas = strategy.num_replicas_in_sync
         self.replicas = replicas
         ce = keras.losses.sparse_categorical_crossentropy
-        averaged = [v for v in model.non_trainable_variables
-                    if "float" in str(v.dtype)] if replicas > 1 else []
+        averaged = (
+            [v for v in model.non_trainable_variables if "float" in str(v.dtype)]
+            if replicas > 1
+            else []
+        )
 
         def replica_step(x, y):
             context = tf.distribute.get_replica_context()
             r = tf.cast(context.replica_id_in_sync_group, tf.int32)
             b = tf.shape(x)[0]
-            x_mine, y_mine = x[b * r // replicas:b * (r + 1) // replicas], \
-                y[b * r // replicas:b * (r + 1) // replicas]
+            x_mine, y_mine = (
+                x[b * r // replicas : b * (r + 1) // replicas],
+                y[b * r // replicas : b * (r + 1) // replicas],
+            )
             with tf.GradientTape() as tape:
                 probs = model(x_mine, training=True)
                 if teacher is None:
                     per_example = ce(y_mine, probs)
                 else:
                     teacher_probs = tf.stop_gradient(teacher(x_mine, training=False))
-                    per_example = distillation_loss(y_mine, probs, teacher_probs,
-                                                    config.temperature, config.distill_weight)
+                    per_example = distillation_loss(
+                        y_mine, probs, teacher_probs, config.temperature, config.distill_weight
+                    )
                 per_example = tf.cast(per_example, tf.float32)
                 loss = tf.reduce_sum(per_example) / tf.cast(b, tf.float32)
                 if model.losses:
@@ -547,23 +618,29 @@ class _Loop:
                 # aggregation "none": each replica would update only its own copy
                 # from its slice, and the workers would drift apart. Average them,
                 # as tf.keras did (aggregation MEAN).
-                means = context.all_reduce(tf.distribute.ReduceOp.MEAN,
-                                           [tf.identity(v.value) for v in averaged])
+                means = context.all_reduce(
+                    tf.distribute.ReduceOp.MEAN, [tf.identity(v.value) for v in averaged]
+                )
                 for variable, mean in zip(averaged, means):
                     variable.assign(mean)
-            hits = tf.cast(tf.equal(tf.argmax(probs, axis=-1, output_type=tf.int32),
-                                    tf.cast(y_mine, tf.int32)), tf.float32)
+            hits = tf.cast(
+                tf.equal(
+                    tf.argmax(probs, axis=-1, output_type=tf.int32), tf.cast(y_mine, tf.int32)
+                ),
+                tf.float32,
+            )
             return tf.reduce_sum(per_example), tf.reduce_sum(hits)
 
-        spec = (tf.TensorSpec((None, *input_shape), tf.float32),
-                tf.TensorSpec((None,), tf.int32))
+        spec = (tf.TensorSpec((None, *input_shape), tf.float32), tf.TensorSpec((None,), tf.int32))
 
         @tf.function(input_signature=spec)
         def step(x, y):
             loss_sum, hits = strategy.run(replica_step, args=(x, y))
             total = tf.distribute.ReduceOp.SUM
-            return (strategy.reduce(total, loss_sum, axis=None),
-                    strategy.reduce(total, hits, axis=None))
+            return (
+                strategy.reduce(total, loss_sum, axis=None),
+                strategy.reduce(total, hits, axis=None),
+            )
 
         def replica_gather(value):
             context = tf.distribute.get_replica_context()
@@ -578,8 +655,9 @@ class _Loop:
 
     def gather(self, value: float) -> np.ndarray:
         """``value`` of every replica (of every worker), in replica order."""
-        result = self.strategy.experimental_local_results(
-            self._gather(tf.constant(float(value))))[0]
+        result = self.strategy.experimental_local_results(self._gather(tf.constant(float(value))))[
+            0
+        ]
         return np.asarray(result)
 
     # Checkpoints: <backup>/epoch-NNNN.npz, the latest two kept.
@@ -619,17 +697,18 @@ class _Loop:
         except (OSError, ValueError) as error:
             raise StaleBackupError(
                 f"--resume: cannot read the checkpoint {path} ({_first_line(error)}); delete "
-                "it to resume from the one before, or drop --resume to start over.") \
-                from error
+                "it to resume from the one before, or drop --resume to start over."
+            ) from error
         for group, variables in self._variables().items():
             paths = [str(p) for p in arrays.get(f"{group}/paths", [])]
             if paths != [v.path for v in variables] or any(
-                    arrays[f"{group}/{i}"].shape != tuple(v.shape)
-                    for i, v in enumerate(variables)):
+                arrays[f"{group}/{i}"].shape != tuple(v.shape) for i, v in enumerate(variables)
+            ):
                 raise StaleBackupError(
                     f"--resume: the checkpoint {path} holds the {group} variables of another "
                     f"run; resume with that run's flags, or drop --resume to start over "
-                    f"(which deletes {path.parent}).")
+                    f"(which deletes {path.parent})."
+                )
             for i, variable in enumerate(variables):
                 variable.assign(arrays[f"{group}/{i}"])
         return int(arrays["epoch"])
@@ -638,33 +717,45 @@ class _Loop:
 def _predict(model, x, batch_size=256) -> np.ndarray:
     """``model(x)`` in batches, eagerly (no Keras ``predict``: the model may
     live under MultiWorkerMirroredStrategy, whose Keras ``predict`` fails)."""
-    return np.concatenate([keras.ops.convert_to_numpy(model(x[i:i + batch_size],
-                                                            training=False))
-                           for i in range(0, len(x), batch_size)])
+    return np.concatenate(
+        [
+            keras.ops.convert_to_numpy(model(x[i : i + batch_size], training=False))
+            for i in range(0, len(x), batch_size)
+        ]
+    )
 
 
 def _build_model(config, dataset):
-    return models.build(config.model, config.method, input_shape=dataset.input_shape,
-                        num_classes=dataset.num_classes, compression=config.compression,
-                        dropout=config.dropout, seed=config.seed)
+    return models.build(
+        config.model,
+        config.method,
+        input_shape=dataset.input_shape,
+        num_classes=dataset.num_classes,
+        compression=config.compression,
+        dropout=config.dropout,
+        seed=config.seed,
+    )
 
 
 def _train_multiworker(config, dataset, strategy, extra_callbacks) -> dict:
     """One worker's part of a ``multiworker`` run (see the module doc)."""
     role = WorkerRole.of(strategy)
     out = Path(config.out)
-    backup = out / ("backup" if role.is_chief else
-                    f"backup-{role.task_type}{role.task_id}")
+    backup = out / ("backup" if role.is_chief else f"backup-{role.task_type}{role.task_id}")
     _prepare_backup(config, backup)
     with strategy.scope():
         model = _build_model(config, dataset)
-        model.compile(optimizer=_optimizer(config),
-                      loss=keras.losses.SparseCategoricalCrossentropy(), metrics=["accuracy"])
+        model.compile(
+            optimizer=_optimizer(config),
+            loss=keras.losses.SparseCategoricalCrossentropy(),
+            metrics=["accuracy"],
+        )
         model.optimizer.build(model.trainable_variables)
         teacher = None
         if config.distill_from is not None:
-            teacher = load_teacher(config.distill_from, dataset.input_shape,
-                                   dataset.num_classes, dataset.x_train[:8])
+            teacher = load_teacher(
+                config.distill_from, dataset.input_shape, dataset.num_classes, dataset.x_train[:8]
+            )
             teacher.trainable = False
     if config.verbose and role.is_chief:
         model.summary()
@@ -679,7 +770,8 @@ def _train_multiworker(config, dataset, strategy, extra_callbacks) -> dict:
             raise TrainingError(
                 f"--resume: the workers' latest checkpoints are of epochs "
                 f"{sorted(set(int(e) for e in everyone))} and {backup} no longer has epoch "
-                f"{start_epoch}; drop --resume on every worker to start over.")
+                f"{start_epoch}; drop --resume on every worker to start over."
+            )
         loop.restore(mine[start_epoch])
     for epoch, path in mine.items():
         if epoch > start_epoch:  # another worker has none of it: training redoes it
@@ -687,8 +779,10 @@ def _train_multiworker(config, dataset, strategy, extra_callbacks) -> dict:
     if config.verbose:
         where = f"{role.name} of {role.workers}" if role.workers > 1 else "one worker"
         resumed = f", resuming after epoch {start_epoch}" if start_epoch else ""
-        print(f"multiworker: {where}, {strategy.num_replicas_in_sync} replica(s) in all"
-              f"{resumed}", flush=True)
+        print(
+            f"multiworker: {where}, {strategy.num_replicas_in_sync} replica(s) in all{resumed}",
+            flush=True,
+        )
 
     x_train = np.asarray(dataset.x_train, np.float32)
     y_train = np.asarray(dataset.y_train, np.int32).reshape(-1)
@@ -696,9 +790,13 @@ def _train_multiworker(config, dataset, strategy, extra_callbacks) -> dict:
     steps = -(-n // batch)
     history = keras.callbacks.History()
     callbacks = keras.callbacks.CallbackList(
-        [history, *extra_callbacks], add_progbar=bool(config.verbose) and role.is_chief,
-        model=model, verbose=config.verbose if role.is_chief else 0,
-        epochs=config.epochs, steps=steps)
+        [history, *extra_callbacks],
+        add_progbar=bool(config.verbose) and role.is_chief,
+        model=model,
+        verbose=config.verbose if role.is_chief else 0,
+        epochs=config.epochs,
+        steps=steps,
+    )
     start = time.perf_counter()
     callbacks.on_train_begin()
     logs = {}
@@ -710,7 +808,7 @@ def _train_multiworker(config, dataset, strategy, extra_callbacks) -> dict:
             loss_sum = hits = seen = 0.0
             for i in range(steps):
                 callbacks.on_train_batch_begin(i)
-                take = order[i * batch:(i + 1) * batch]
+                take = order[i * batch : (i + 1) * batch]
                 step_loss, step_hits = loop.step(x_train[take], y_train[take])
                 loss_sum, hits = loss_sum + float(step_loss), hits + float(step_hits)
                 seen += len(take)
@@ -726,7 +824,8 @@ def _train_multiworker(config, dataset, strategy, extra_callbacks) -> dict:
             f"{role.name}: the cluster failed in epoch {epoch + 1} "
             f"({type(error).__name__}: {_op_error_reason(error)}); restart every worker with "
             f"the same flags plus --resume (this worker's last checkpoint: epoch {last}, in "
-            f"{backup}).") from error
+            f"{backup})."
+        ) from error
     callbacks.on_train_end(logs)
     wall_time = time.perf_counter() - start
     digest = weights_digest(model)
@@ -749,13 +848,17 @@ def _train_multiworker(config, dataset, strategy, extra_callbacks) -> dict:
     model.save(model_path)
     # Evaluated as saved, outside the strategy: what a user of model.keras gets.
     saved = keras.models.load_model(model_path)
-    test_loss, test_accuracy = saved.evaluate(dataset.x_test, dataset.y_test,
-                                              batch_size=256, verbose=0)
+    test_loss, test_accuracy = saved.evaluate(
+        dataset.x_test, dataset.y_test, batch_size=256, verbose=0
+    )
     distillation = None
     if teacher is not None:
         distillation = _distillation_summary(
-            config, dataset, _predict(teacher, dataset.x_test),
-            saved.predict(dataset.x_test, batch_size=256, verbose=0))
+            config,
+            dataset,
+            _predict(teacher, dataset.x_test),
+            saved.predict(dataset.x_test, batch_size=256, verbose=0),
+        )
     metrics = _metrics(config, saved, model_path, test_loss, test_accuracy)
     metrics.update(summary)
     metrics["distillation"] = distillation

@@ -81,8 +81,20 @@ METHODS = {
     "tfmot_cluster": Method(None, export="cluster"),
 }
 
-_MLP = ["dense", "small_dense", "lrd", "rer", "hashed", "hashed_int8", "hashed_dk", "smh",
-        "smh_int8", "ptq_int8", "tfmot_prune", "tfmot_cluster"]
+_MLP = [
+    "dense",
+    "small_dense",
+    "lrd",
+    "rer",
+    "hashed",
+    "hashed_int8",
+    "hashed_dk",
+    "smh",
+    "smh_int8",
+    "ptq_int8",
+    "tfmot_prune",
+    "tfmot_cluster",
+]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -96,16 +108,37 @@ class Suite:
 
 
 SUITES = {
-    "quick": Suite("fashion_mnist", ("mlp3",), (1 / 8, 1 / 64), tuple(_MLP), epochs=2,
-                   limit=6000),
-    "paper": Suite("fashion_mnist", ("mlp3", "mlp5"), (1 / 8, 1 / 64),
-                   ("dense", "small_dense", "lrd", "rer", "dk", "hashed", "hashed_dk",
-                    "hashed_int8"), epochs=15),
-    "conv": Suite("fashion_mnist", ("lenet", "cnn"), (1 / 16, 1 / 64),
-                  ("dense", "small_dense", "hashed", "freshnets", "smh", "ptq_int8",
-                   "tfmot_prune", "tfmot_cluster"), epochs=5),
-    "full": Suite("fashion_mnist", ("mlp3", "mlp5", "cnn", "lenet"), (1 / 8, 1 / 16, 1 / 64),
-                  tuple(METHODS), epochs=15),
+    "quick": Suite("fashion_mnist", ("mlp3",), (1 / 8, 1 / 64), tuple(_MLP), epochs=2, limit=6000),
+    "paper": Suite(
+        "fashion_mnist",
+        ("mlp3", "mlp5"),
+        (1 / 8, 1 / 64),
+        ("dense", "small_dense", "lrd", "rer", "dk", "hashed", "hashed_dk", "hashed_int8"),
+        epochs=15,
+    ),
+    "conv": Suite(
+        "fashion_mnist",
+        ("lenet", "cnn"),
+        (1 / 16, 1 / 64),
+        (
+            "dense",
+            "small_dense",
+            "hashed",
+            "freshnets",
+            "smh",
+            "ptq_int8",
+            "tfmot_prune",
+            "tfmot_cluster",
+        ),
+        epochs=5,
+    ),
+    "full": Suite(
+        "fashion_mnist",
+        ("mlp3", "mlp5", "cnn", "lenet"),
+        (1 / 8, 1 / 16, 1 / 64),
+        tuple(METHODS),
+        epochs=15,
+    ),
 }
 
 flags.DEFINE_enum("suite", "quick", list(SUITES), "Which grid to run.")
@@ -119,23 +152,35 @@ flags.DEFINE_integer("limit", None, "Override the suite's training-set limit (0:
 flags.DEFINE_integer("seed", 0, "Seed of every run.")
 flags.DEFINE_float("temperature", 4.0, "Distillation temperature (dk, hashed_dk).")
 flags.DEFINE_integer("num_threads", 1, "Interpreter threads for latency.")
-flags.DEFINE_bool("verbose", False,
-                  "Show each cell's model summary and per-epoch lines, and TensorFlow's logs.")
+flags.DEFINE_bool(
+    "verbose", False, "Show each cell's model summary and per-epoch lines, and TensorFlow's logs."
+)
 
 
 def _label(c: float) -> str:
     return f"1/{round(1 / c)}"
 
 
-def _train_config(suite: Suite, root: Path, model: str, method: Method, c: float,
-                  epochs: int) -> training.TrainConfig:
-    tag = f"{model}_{method.train}" + ("_dk" if method.distill else "") + (
-        f"_{round(1 / c)}" if method.compressed else "")
-    cfg = training.TrainConfig(model=model, method=method.train, compression=c,
-                               dataset=suite.dataset, data_dir=FLAGS.data_dir,
-                               limit=suite.limit, epochs=epochs, seed=FLAGS.seed,
-                               out=str(root / "train" / tag),
-                               verbose=2 if FLAGS.verbose else 0)
+def _train_config(
+    suite: Suite, root: Path, model: str, method: Method, c: float, epochs: int
+) -> training.TrainConfig:
+    tag = (
+        f"{model}_{method.train}"
+        + ("_dk" if method.distill else "")
+        + (f"_{round(1 / c)}" if method.compressed else "")
+    )
+    cfg = training.TrainConfig(
+        model=model,
+        method=method.train,
+        compression=c,
+        dataset=suite.dataset,
+        data_dir=FLAGS.data_dir,
+        limit=suite.limit,
+        epochs=epochs,
+        seed=FLAGS.seed,
+        out=str(root / "train" / tag),
+        verbose=2 if FLAGS.verbose else 0,
+    )
     if method.distill:
         teacher = _train_config(suite, root, model, METHODS["dense"], 1.0, epochs)
         _trained(teacher)
@@ -163,17 +208,21 @@ def _export(method: Method, cfg: training.TrainConfig, cell_dir: Path, dataset) 
     path = cell_dir / "model.tflite"
     if method.export == "ptq":
         from hk_experiments.baselines import ptq
+
         ptq.convert_int8(model, path, np.asarray(dataset.x_train[:500], np.float32))
         return {"path": str(path), "stored_bytes": None}
-    report = lite.convert(model, path,
-                          shared_dtype="int8" if method.export == "int8" else "float32",
-                          sample_inputs=np.asarray(dataset.x_test[:64], np.float32))
+    report = lite.convert(
+        model,
+        path,
+        shared_dtype="int8" if method.export == "int8" else "float32",
+        sample_inputs=np.asarray(dataset.x_test[:64], np.float32),
+    )
     return {"path": str(path), "stored_bytes": report.stored_bytes}
 
 
-def _tfmot(method: Method, suite: Suite, model: str, c: float, epochs: int,
-           cell_dir: Path) -> dict:
+def _tfmot(method: Method, suite: Suite, model: str, c: float, epochs: int, cell_dir: Path) -> dict:
     from hk_experiments.baselines.tfmot import run_tfmot
+
     params = {"epochs": epochs, "seed": FLAGS.seed}
     if suite.limit:
         params["limit"] = suite.limit
@@ -183,12 +232,23 @@ def _tfmot(method: Method, suite: Suite, model: str, c: float, epochs: int,
         params["sparsity"] = 1.0 - c
     else:  # as many bits per weight as the compression leaves of 32: 1/8 -> 16 clusters
         params["clusters"] = max(2, round(2 ** (32 * c)))
-    metrics = run_tfmot(model, method.export, suite.dataset, cell_dir, reuse=True,
-                        log=print if FLAGS.verbose else None, **params)
-    return {"path": str(cell_dir / "model.tflite"), "stored_bytes": None,
-            "command": " ".join(metrics.get("command", [])) if isinstance(
-                metrics.get("command"), list) else metrics.get("command"),
-            "tfmot": {k: metrics[k] for k in ("sparsity", "clusters") if k in metrics}}
+    metrics = run_tfmot(
+        model,
+        method.export,
+        suite.dataset,
+        cell_dir,
+        reuse=True,
+        log=print if FLAGS.verbose else None,
+        **params,
+    )
+    return {
+        "path": str(cell_dir / "model.tflite"),
+        "stored_bytes": None,
+        "command": " ".join(metrics.get("command", []))
+        if isinstance(metrics.get("command"), list)
+        else metrics.get("command"),
+        "tfmot": {k: metrics[k] for k in ("sparsity", "clusters") if k in metrics},
+    }
 
 
 @contextlib.contextmanager
@@ -222,8 +282,9 @@ def cell_name(model: str, name: str, c: float) -> str:
     return f"{model}_{name}" + (f"_{round(1 / c)}" if METHODS[name].compressed else "")
 
 
-def run_cell(suite_name: str, suite: Suite, root: Path, model: str, name: str,
-             c: float, dataset) -> dict:
+def run_cell(
+    suite_name: str, suite: Suite, root: Path, model: str, name: str, c: float, dataset
+) -> dict:
     """Makes (or reads) one cell: trains, exports, measures in a fresh process."""
     from hk_experiments import measure
 
@@ -244,17 +305,28 @@ def run_cell(suite_name: str, suite: Suite, root: Path, model: str, name: str,
         trained = _trained(cfg)
         exported = _export(method, cfg, cell_dir, dataset)
         from benchmarks.grid import command
+
         exported["command"] = command(cfg) + (
             f" --distill_from {cfg.distill_from} --temperature {cfg.temperature:g}"
-            if method.distill else "")
+            if method.distill
+            else ""
+        )
     measured = measure.measure_in_fresh_process(
-        exported["path"], suite.dataset, FLAGS.data_dir, num_threads=FLAGS.num_threads,
-        latency_runs=50)
+        exported["path"],
+        suite.dataset,
+        FLAGS.data_dir,
+        num_threads=FLAGS.num_threads,
+        latency_runs=50,
+    )
     result = {
-        "suite": suite_name, "model": model, "method": name,
+        "suite": suite_name,
+        "model": model,
+        "method": name,
         "compression": c if method.compressed else 1.0,
-        "accuracy": measured["accuracy"], "file_bytes": measured["file_bytes"],
-        "gzip_bytes": measured["gzip_bytes"], "stored_bytes": exported["stored_bytes"],
+        "accuracy": measured["accuracy"],
+        "file_bytes": measured["file_bytes"],
+        "gzip_bytes": measured["gzip_bytes"],
+        "stored_bytes": exported["stored_bytes"],
         "latency_ms_median": measured["latency_ms_median"],
         "peak_rss_bytes": measured["peak_rss_bytes"],
         "peak_rss_over_baseline_bytes": measured["peak_rss_over_baseline_bytes"],
@@ -266,20 +338,28 @@ def run_cell(suite_name: str, suite: Suite, root: Path, model: str, name: str,
     if "tfmot" in exported:
         result["tfmot"] = exported["tfmot"]
     result_path.write_text(json.dumps(result, indent=2))
-    print(f"  accuracy {result['accuracy']:.4f} (interpreter), {result['file_bytes']:,} B "
-          f"({result['gzip_bytes']:,} B gzipped), {result['wall_seconds']:.0f} s", flush=True)
+    print(
+        f"  accuracy {result['accuracy']:.4f} (interpreter), {result['file_bytes']:,} B "
+        f"({result['gzip_bytes']:,} B gzipped), {result['wall_seconds']:.0f} s",
+        flush=True,
+    )
     return result
 
 
 def table(rows) -> str:
-    lines = ["| model | method | compression | .tflite accuracy % | file bytes | gzip bytes | "
-             "latency ms | peak RSS MB |", "|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "| model | method | compression | .tflite accuracy % | file bytes | gzip bytes | "
+        "latency ms | peak RSS MB |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for r in sorted(rows, key=lambda r: (r["model"], -r["compression"], r["method"])):
         label = "1" if r["compression"] == 1.0 else _label(r["compression"])
-        lines.append(f"| {r['model']} | {r['method']} | {label} | {100 * r['accuracy']:.2f} | "
-                     f"{r['file_bytes']:,} | {r['gzip_bytes']:,} | "
-                     f"{r['latency_ms_median']:.3f} | "
-                     f"{r['peak_rss_over_baseline_bytes'] / 2**20:.1f} |")
+        lines.append(
+            f"| {r['model']} | {r['method']} | {label} | {100 * r['accuracy']:.2f} | "
+            f"{r['file_bytes']:,} | {r['gzip_bytes']:,} | "
+            f"{r['latency_ms_median']:.3f} | "
+            f"{r['peak_rss_over_baseline_bytes'] / 2**20:.1f} |"
+        )
     return "\n".join(lines)
 
 
@@ -322,8 +402,12 @@ DESCRIPTIONS = {
 FIGURES = (
     ("file_bytes", "accuracy_vs_bytes.png", ".tflite file size (log scale)", "bytes"),
     ("gzip_bytes", "accuracy_vs_gzip.png", "gzip -9 of the .tflite (log scale)", "bytes"),
-    ("peak_rss_over_baseline_bytes", "accuracy_vs_memory.png",
-     "peak memory of the inference process over its baseline, RSS (log scale)", "MiB"),
+    (
+        "peak_rss_over_baseline_bytes",
+        "accuracy_vs_memory.png",
+        "peak memory of the inference process over its baseline, RSS (log scale)",
+        "MiB",
+    ),
 )
 
 _BAND = 12.0  # accuracy points below the dense model that the y-axis shows
@@ -340,6 +424,7 @@ def y_band(accuracies, reference=None, band: float = _BAND) -> tuple[float, floa
     reference (the dense model's accuracy; the median without one) to just
     above the best; without points below that, from just under the worst."""
     import statistics
+
     accuracies = list(accuracies)
     top = max(accuracies) + 1.0
     ref = statistics.median(accuracies) if reference is None else reference
@@ -351,11 +436,17 @@ def y_band(accuracies, reference=None, band: float = _BAND) -> tuple[float, floa
 
 def _ticks(lo: float, hi: float, unit: str):
     import math
-    scale = 2 ** 20 if unit == "MiB" else 1.0
+
+    scale = 2**20 if unit == "MiB" else 1.0
     decades = math.log10(hi / lo)
-    steps = ((1, 2, 5) if decades > 1.2 else (1, 1.5, 2, 3, 4, 5, 6, 8) if decades > 0.6
-             else (1, 1.5, 2, 2.5, 3, 3.5, 4, 5, 6, 7, 8, 9))
-    ticks = [m * 10 ** k * scale for k in range(-3, 10) for m in steps]
+    steps = (
+        (1, 2, 5)
+        if decades > 1.2
+        else (1, 1.5, 2, 3, 4, 5, 6, 8)
+        if decades > 0.6
+        else (1, 1.5, 2, 2.5, 3, 3.5, 4, 5, 6, 7, 8, 9)
+    )
+    ticks = [m * 10**k * scale for k in range(-3, 10) for m in steps]
     ticks = [t for t in ticks if lo <= t <= hi]
 
     def fmt(v, _pos=None):
@@ -364,6 +455,7 @@ def _ticks(lo: float, hi: float, unit: str):
         if v >= 1e6:
             return f"{v / 1e6:g} MB"
         return f"{v / 1e3:g} kB" if v >= 1e3 else f"{v:g} B"
+
     return ticks, fmt
 
 
@@ -371,6 +463,7 @@ def _dodge(ax, points, diameter: float) -> None:
     """Moves markers that would overlap sideways (beeswarm), in place:
     ``points``: dicts with ``x``, ``y`` (data); adds ``dx`` (data x drawn)."""
     import numpy as np
+
     trans = ax.transData
     placed = []
     order = sorted(range(len(points)), key=lambda i: (points[i]["x"], -points[i]["y"]))
@@ -378,7 +471,7 @@ def _dodge(ax, points, diameter: float) -> None:
         px, py = trans.transform((points[i]["x"], points[i]["y"]))
         for k in (0, 1, -1, 2, -2, 3, -3, 4, -4, 5, -5, 6, -6, 7, -7):
             cx = px + k * 0.6 * diameter
-            if all((cx - qx) ** 2 + (py - qy) ** 2 >= diameter ** 2 for qx, qy in placed):
+            if all((cx - qx) ** 2 + (py - qy) ** 2 >= diameter**2 for qx, qy in placed):
                 break
         placed.append((cx, py))
         points[i]["dx"] = float(trans.inverted().transform((cx, py))[0])
@@ -402,14 +495,17 @@ def _place_labels(ax, points, renderer, diameter: float, obstacles) -> list:
             h = min(box[3], b[3]) - max(box[1], b[1])
             if w > 0 and h > 0:
                 total += w * h
-        outside = (box[0] < frame.x0 or box[2] > frame.x1 or box[1] < frame.y0
-                   or box[3] > frame.y1)
+        outside = box[0] < frame.x0 or box[2] > frame.x1 or box[1] < frame.y0 or box[3] > frame.y1
         return total + (1e9 if outside else 0.0)
 
     def crowd(p):
-        return -sum(1 for q in points if q is not p and
-                    abs(q["px"][0] - p["px"][0]) < 4 * diameter and
-                    abs(q["px"][1] - p["px"][1]) < 2 * diameter)
+        return -sum(
+            1
+            for q in points
+            if q is not p
+            and abs(q["px"][0] - p["px"][0]) < 4 * diameter
+            and abs(q["px"][1] - p["px"][1]) < 2 * diameter
+        )
 
     annotations = []
     for p in sorted((p for p in points if p["text"]), key=crowd):
@@ -420,8 +516,16 @@ def _place_labels(ax, points, renderer, diameter: float, obstacles) -> list:
         best = None
         for distance in (1.0, 2.2, 3.6, 5.0):
             g = r * distance + 2
-            for ux, uy in ((1, 0), (-1, 0), (0.7, 0.7), (0.7, -0.7), (0, 1), (0, -1),
-                           (-0.7, 0.7), (-0.7, -0.7)):
+            for ux, uy in (
+                (1, 0),
+                (-1, 0),
+                (0.7, 0.7),
+                (0.7, -0.7),
+                (0, 1),
+                (0, -1),
+                (-0.7, 0.7),
+                (-0.7, -0.7),
+            ):
                 cx, cy = p["px"][0] + ux * g, p["px"][1] + uy * g
                 x0 = cx if ux > 0 else cx - w if ux < 0 else cx - w / 2
                 y0 = cy if uy > 0 else cy - h if uy < 0 else cy - h / 2
@@ -436,11 +540,23 @@ def _place_labels(ax, points, renderer, diameter: float, obstacles) -> list:
         _, box, distance = best
         boxes.append(box)
         center = ((box[0] + box[2]) / 2 - p["px"][0], (box[1] + box[3]) / 2 - p["px"][1])
-        annotations.append(ax.annotate(
-            p["text"], xy=(p["dx"], p["y"]), xytext=center, textcoords="offset pixels",
-            ha="center", va="center", fontsize=p["fontsize"], color=p["color"],
-            arrowprops=dict(arrowstyle="-", color=p["color"], lw=0.6, alpha=0.7,
-                            shrinkA=0, shrinkB=r) if distance > 1.0 else None))
+        annotations.append(
+            ax.annotate(
+                p["text"],
+                xy=(p["dx"], p["y"]),
+                xytext=center,
+                textcoords="offset pixels",
+                ha="center",
+                va="center",
+                fontsize=p["fontsize"],
+                color=p["color"],
+                arrowprops=dict(
+                    arrowstyle="-", color=p["color"], lw=0.6, alpha=0.7, shrinkA=0, shrinkB=r
+                )
+                if distance > 1.0
+                else None,
+            )
+        )
     return annotations
 
 
@@ -449,6 +565,7 @@ def figure(rows, field: str, xlabel: str, unit: str, title: str, command: str):
     import math
 
     import matplotlib
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     from matplotlib import ticker
@@ -456,10 +573,16 @@ def figure(rows, field: str, xlabel: str, unit: str, title: str, command: str):
 
     models = sorted({r["model"] for r in rows})
     dpi = 110
-    fig, axes = plt.subplots(1, len(models), figsize=(4.0 + 7.0 * len(models), 6.6), dpi=dpi,
-                             sharey=True, squeeze=False)
-    fig.subplots_adjust(left=0.07 / len(models) ** 0.5, right=1 - 3.3 / fig.get_figwidth(),
-                        bottom=0.16, top=0.84, wspace=0.08)
+    fig, axes = plt.subplots(
+        1, len(models), figsize=(4.0 + 7.0 * len(models), 6.6), dpi=dpi, sharey=True, squeeze=False
+    )
+    fig.subplots_adjust(
+        left=0.07 / len(models) ** 0.5,
+        right=1 - 3.3 / fig.get_figwidth(),
+        bottom=0.16,
+        top=0.84,
+        wspace=0.08,
+    )
     diameter = _MARKER * dpi / 72
     present = [m for m in METHODS if any(r["method"] == m for r in rows)]
     dense = [100 * r["accuracy"] for r in rows if r["method"] == "dense"]
@@ -489,9 +612,15 @@ def figure(rows, field: str, xlabel: str, unit: str, title: str, command: str):
         model_dense = [100 * r["accuracy"] for r in cells if r["method"] == "dense"]
         if model_dense:
             ax.axhline(model_dense[0], color="black", lw=0.8, ls=":", zorder=1)
-            t = ax.text(0.005, model_dense[0], f" dense {model_dense[0]:.2f}%",
-                        transform=ax.get_yaxis_transform(), ha="left", va="bottom",
-                        fontsize=7)
+            t = ax.text(
+                0.005,
+                model_dense[0],
+                f" dense {model_dense[0]:.2f}%",
+                transform=ax.get_yaxis_transform(),
+                ha="left",
+                va="bottom",
+                fontsize=7,
+            )
             e = t.get_window_extent(renderer)
             obstacles.append((e.x0, e.y0, e.x1, e.y1))
             line_y = ax.transData.transform((lo, model_dense[0]))[1]
@@ -504,14 +633,21 @@ def figure(rows, field: str, xlabel: str, unit: str, title: str, command: str):
             text = _compression_label(r)
             if clamped:
                 text = (text + " " if text else "") + f"\u2193{accuracy:.1f}%"
-            points.append({"row": r, "x": r[field],
-                           "y": (bottom + low) / 2 if clamped else accuracy,
-                           "clamped": clamped, "text": text, "color": color,
-                           "marker": marker, "fontsize": 7.5 if clamped else 7})
+            points.append(
+                {
+                    "row": r,
+                    "x": r[field],
+                    "y": (bottom + low) / 2 if clamped else accuracy,
+                    "clamped": clamped,
+                    "text": text,
+                    "color": color,
+                    "marker": marker,
+                    "fontsize": 7.5 if clamped else 7,
+                }
+            )
         _dodge(ax, points, diameter * 1.05)
         for name in present:
-            mine = sorted((p for p in points if p["row"]["method"] == name),
-                          key=lambda p: p["x"])
+            mine = sorted((p for p in points if p["row"]["method"] == name), key=lambda p: p["x"])
             if not mine:
                 continue
             color, marker = STYLES.get(name, ("#555555", "o"))
@@ -519,31 +655,70 @@ def figure(rows, field: str, xlabel: str, unit: str, title: str, command: str):
             # stacked at one x (a dense-layout file, the memory floor) need none.
             for p, q in zip(mine, mine[1:]):
                 if abs(q["px"][0] - p["px"][0]) > 3 * diameter:
-                    ax.plot([p["dx"], q["dx"]], [p["y"], q["y"]], color=color, lw=1.0,
-                            alpha=0.45, zorder=2)
+                    ax.plot(
+                        [p["dx"], q["dx"]],
+                        [p["y"], q["y"]],
+                        color=color,
+                        lw=1.0,
+                        alpha=0.45,
+                        zorder=2,
+                    )
             for p in mine:
-                ax.plot([p["dx"]], [p["y"]], marker=marker, color=color, ms=_MARKER,
-                        mec="white" if not p["clamped"] else color, mew=0.6,
-                        mfc=color if not p["clamped"] else "white", ls="none", zorder=3)
+                ax.plot(
+                    [p["dx"]],
+                    [p["y"]],
+                    marker=marker,
+                    color=color,
+                    ms=_MARKER,
+                    mec="white" if not p["clamped"] else color,
+                    mew=0.6,
+                    mfc=color if not p["clamped"] else "white",
+                    ls="none",
+                    zorder=3,
+                )
         _place_labels(ax, points, renderer, diameter, obstacles)
     # The strip's tick says what it holds.
     yticks = [t for t in axes[0][0].get_yticks() if low < t <= top]
     axes[0][0].yaxis.set_major_locator(ticker.FixedLocator(yticks + [(bottom + low) / 2]))
-    axes[0][0].yaxis.set_major_formatter(ticker.FuncFormatter(
-        lambda v, _pos: f"< {low:g}" if v < low else f"{v:g}"))
+    axes[0][0].yaxis.set_major_formatter(
+        ticker.FuncFormatter(lambda v, _pos: f"< {low:g}" if v < low else f"{v:g}")
+    )
     axes[0][0].set_ylabel("test accuracy % (TFLite interpreter, whole test split)")
-    handles = [Line2D([], [], color=STYLES.get(m, ("#555555", "o"))[0],
-                      marker=STYLES.get(m, ("#555555", "o"))[1], ms=_MARKER, mec="white",
-                      mew=0.6, lw=1.0, label=DESCRIPTIONS.get(m, m)) for m in present]
-    fig.legend(handles=handles, loc="upper left", fontsize=8, frameon=False,
-               bbox_to_anchor=(1 - 3.2 / fig.get_figwidth(), 0.84), title="method",
-               title_fontsize=8, alignment="left")
+    handles = [
+        Line2D(
+            [],
+            [],
+            color=STYLES.get(m, ("#555555", "o"))[0],
+            marker=STYLES.get(m, ("#555555", "o"))[1],
+            ms=_MARKER,
+            mec="white",
+            mew=0.6,
+            lw=1.0,
+            label=DESCRIPTIONS.get(m, m),
+        )
+        for m in present
+    ]
+    fig.legend(
+        handles=handles,
+        loc="upper left",
+        fontsize=8,
+        frameon=False,
+        bbox_to_anchor=(1 - 3.2 / fig.get_figwidth(), 0.84),
+        title="method",
+        title_fontsize=8,
+        alignment="left",
+    )
     fig.suptitle(title, fontsize=11.5, y=0.985, va="top", linespacing=1.5)
     fig.text(0.5, 0.875, command, ha="center", fontsize=8.5, family="monospace", color="0.25")
-    fig.text(0.01, 0.015,
-             "Labels: compression (stored / dense parameters). Markers at (nearly) the same "
-             "x are dodged sideways; exact figures in results.md. Grey strip, hollow "
-             f"markers: accuracy below {low:g}%, written next to them.", fontsize=7, color="0.3")
+    fig.text(
+        0.01,
+        0.015,
+        "Labels: compression (stored / dense parameters). Markers at (nearly) the same "
+        "x are dodged sideways; exact figures in results.md. Grey strip, hollow "
+        f"markers: accuracy below {low:g}%, written next to them.",
+        fontsize=7,
+        color="0.3",
+    )
     return fig
 
 
@@ -557,8 +732,11 @@ def plot(rows, out_dir: Path, about: str, command: str) -> list[Path]:
     for field, name, xlabel, unit in FIGURES:
         if not any(r.get(field) for r in rows):
             continue
-        what = {"file_bytes": ".tflite file size", "gzip_bytes": "gzipped .tflite size",
-                "peak_rss_over_baseline_bytes": "peak inference memory"}[field]
+        what = {
+            "file_bytes": ".tflite file size",
+            "gzip_bytes": "gzipped .tflite size",
+            "peak_rss_over_baseline_bytes": "peak inference memory",
+        }[field]
         fig = figure(rows, field, xlabel, unit, f"Accuracy vs {what}\n{about}", command)
         path = Path(out_dir) / name
         fig.savefig(path)
@@ -576,15 +754,20 @@ def _command() -> str:
     return " ".join(parts)
 
 
-DATASET_NAMES = {"fashion_mnist": "Fashion-MNIST", "mnist": "MNIST",
-                 "digits": "scikit-learn digits"}
+DATASET_NAMES = {
+    "fashion_mnist": "Fashion-MNIST",
+    "mnist": "MNIST",
+    "digits": "scikit-learn digits",
+}
 
 
 def about(suite: Suite, models, epochs: int, seed: int) -> str:
     """What was run, for titles: models, data, epochs, seed."""
-    return (f"{', '.join(models)} on {DATASET_NAMES.get(suite.dataset, suite.dataset)}"
-            + (f" (first {suite.limit:,} training images)" if suite.limit else "")
-            + f", {epochs} epochs, seed {seed}")
+    return (
+        f"{', '.join(models)} on {DATASET_NAMES.get(suite.dataset, suite.dataset)}"
+        + (f" (first {suite.limit:,} training images)" if suite.limit else "")
+        + f", {epochs} epochs, seed {seed}"
+    )
 
 
 def main(argv):
@@ -594,8 +777,10 @@ def main(argv):
     suite = SUITES[FLAGS.suite]
     if FLAGS.dataset or FLAGS.limit is not None:
         suite = dataclasses.replace(
-            suite, dataset=FLAGS.dataset or suite.dataset,
-            limit=suite.limit if FLAGS.limit is None else (FLAGS.limit or None))
+            suite,
+            dataset=FLAGS.dataset or suite.dataset,
+            limit=suite.limit if FLAGS.limit is None else (FLAGS.limit or None),
+        )
     methods = FLAGS.methods or list(suite.methods)
     unknown = sorted(set(methods) - set(METHODS))
     if unknown:
@@ -603,11 +788,18 @@ def main(argv):
     root = Path(FLAGS.out) / FLAGS.suite
     root.mkdir(parents=True, exist_ok=True)
     models = FLAGS.models or list(suite.models)
-    cells = [(model, name, c) for model in models for name in methods
-             for c in (suite.compressions if METHODS[name].compressed else (1.0,))]
+    cells = [
+        (model, name, c)
+        for model in models
+        for name in methods
+        for c in (suite.compressions if METHODS[name].compressed else (1.0,))
+    ]
     names = [cell_name(*cell) for cell in cells]
-    progress = Progress(names, done=[n for n in names if (root / f"{n}.json").exists()],
-                        out=lambda line: print(line, flush=True))
+    progress = Progress(
+        names,
+        done=[n for n in names if (root / f"{n}.json").exists()],
+        out=lambda line: print(line, flush=True),
+    )
     print(f"{FLAGS.suite}: {progress.summary(str(root))}", flush=True)
     dataset = data.load(suite.dataset, FLAGS.data_dir)
     start = time.time()
@@ -621,15 +813,20 @@ def main(argv):
             progress.finish(cell)
     text = table(rows)
     epochs = FLAGS.epochs or suite.epochs
-    header = (f"Suite `{FLAGS.suite}` ({suite.dataset}"
-              + (f", first {suite.limit} training images" if suite.limit else "")
-              + f", {epochs} epochs, seed {FLAGS.seed}): "
-              f"`{_command()}`\n\n")
+    header = (
+        f"Suite `{FLAGS.suite}` ({suite.dataset}"
+        + (f", first {suite.limit} training images" if suite.limit else "")
+        + f", {epochs} epochs, seed {FLAGS.seed}): "
+        f"`{_command()}`\n\n"
+    )
     (root / "results.md").write_text(header + text + "\n")
     paths = plot(rows, root, about(suite, models, epochs, FLAGS.seed), _command())
     print("\n" + header + text)
-    print(f"\nwrote {root / 'results.md'}, " + ", ".join(p.name for p in paths)
-          + f" ({time.time() - start:.0f} s this run)")
+    print(
+        f"\nwrote {root / 'results.md'}, "
+        + ", ".join(p.name for p in paths)
+        + f" ({time.time() - start:.0f} s this run)"
+    )
 
 
 if __name__ == "__main__":

@@ -27,13 +27,21 @@ flags.DEFINE_integer("limit", None, "Evaluate on the first N test examples only.
 flags.DEFINE_integer("num_threads", 1, "Interpreter threads.")
 flags.DEFINE_integer("latency_runs", 200, "Batch-1 invocations timed per file.")
 flags.DEFINE_string("json", None, "Also write the results here.")
-flags.DEFINE_bool("verify", True, "Verify each file (hashed_keras.lite.verify) before the "
-                  "runtime sees it; --noverify only for files you trust.")
+flags.DEFINE_bool(
+    "verify",
+    True,
+    "Verify each file (hashed_keras.lite.verify) before the "
+    "runtime sees it; --noverify only for files you trust.",
+)
 
-_COLUMNS = [("accuracy", "accuracy", "{:.4f}"), ("file_bytes", "file B", "{:,}"),
-            ("gzip_bytes", "gzip B", "{:,}"), ("latency_ms_median", "latency ms", "{:.3f}"),
-            ("setup_ms", "setup ms", "{:.1f}"),
-            ("peak_rss_over_baseline_bytes", "peak mem B", "{:,}")]
+_COLUMNS = [
+    ("accuracy", "accuracy", "{:.4f}"),
+    ("file_bytes", "file B", "{:,}"),
+    ("gzip_bytes", "gzip B", "{:,}"),
+    ("latency_ms_median", "latency ms", "{:.3f}"),
+    ("setup_ms", "setup ms", "{:.1f}"),
+    ("peak_rss_over_baseline_bytes", "peak mem B", "{:,}"),
+]
 
 
 def format_table(results) -> str:
@@ -42,14 +50,14 @@ def format_table(results) -> str:
     width = max(12, *(len(n) for n in names))
     lines = [f"{'':<12} " + " ".join(f"{n:>{width}}" for n in names)]
     for key, label, fmt in _COLUMNS:
-        lines.append(f"{label:<12} " + " ".join(f"{fmt.format(r[key]):>{width}}"
-                                                for r in results))
+        lines.append(f"{label:<12} " + " ".join(f"{fmt.format(r[key]):>{width}}" for r in results))
     return "\n".join(lines)
 
 
 def main(argv):
     del argv
     from hk_experiments import measure
+
     paths = [FLAGS.tflite] + ([FLAGS.compare] if FLAGS.compare else [])
     # One line and exit status 1 for a missing or invalid file, or one that
     # does not take this data set's examples, before any work.
@@ -57,17 +65,27 @@ def main(argv):
         example_shape = data.load(FLAGS.dataset, FLAGS.data_dir).x_test.shape[1:]
     except (OSError, ValueError) as error:  # missing or malformed data files
         sys.exit(f"error: --dataset {FLAGS.dataset}: {error}")
-    model_files.check_tflite_files(paths, verify=FLAGS.verify, example_shape=example_shape,
-                                   dataset=FLAGS.dataset)
+    model_files.check_tflite_files(
+        paths, verify=FLAGS.verify, example_shape=example_shape, dataset=FLAGS.dataset
+    )
     results = []
     for path in paths:
         print(f"evaluating {path} ...", flush=True)
-        results.append(measure.measure_in_fresh_process(
-            path, FLAGS.dataset, FLAGS.data_dir, limit=FLAGS.limit,
-            num_threads=FLAGS.num_threads, latency_runs=FLAGS.latency_runs,
-            verify=FLAGS.verify))
-    print(f"\n{FLAGS.dataset} test set, {results[0]['examples']} examples, "
-          f"{FLAGS.num_threads} thread(s)")
+        results.append(
+            measure.measure_in_fresh_process(
+                path,
+                FLAGS.dataset,
+                FLAGS.data_dir,
+                limit=FLAGS.limit,
+                num_threads=FLAGS.num_threads,
+                latency_runs=FLAGS.latency_runs,
+                verify=FLAGS.verify,
+            )
+        )
+    print(
+        f"\n{FLAGS.dataset} test set, {results[0]['examples']} examples, "
+        f"{FLAGS.num_threads} thread(s)"
+    )
     print(format_table(results))
     if FLAGS.json:
         with open(FLAGS.json, "w") as f:

@@ -24,16 +24,20 @@ def read_tflite(path, *, verify: bool = True) -> bytes:
     if verify:
         from hashed_keras.lite.verify import InvalidModelError
         from hashed_keras.lite.verify import verify as verify_content
+
         try:
             verify_content(content)
         except InvalidModelError as error:
-            sys.exit(f"error: {path}: {error} (the file was not loaded; "
-                     f"--noverify skips this check for a file you trust)")
+            sys.exit(
+                f"error: {path}: {error} (the file was not loaded; "
+                f"--noverify skips this check for a file you trust)"
+            )
     return content
 
 
-def check_tflite_files(paths, *, verify: bool = True, example_shape=None,
-                       dataset: str = "") -> None:
+def check_tflite_files(
+    paths, *, verify: bool = True, example_shape=None, dataset: str = ""
+) -> None:
     """:func:`read_tflite` for each path (exits at the first problem).
 
     With ``example_shape`` (one example's shape, e.g. ``(8, 8, 1)``), also
@@ -51,6 +55,7 @@ def _shape_text(shape) -> str:
 
 def _check_input_shape(path, content: bytes, example_shape, dataset: str) -> None:
     from hashed_keras.lite import flatbuffer
+
     model = flatbuffer.read(content)
     sg = model.subgraphs[0]
     if sg.inputs is None or len(sg.inputs) == 0:
@@ -58,6 +63,8 @@ def _check_input_shape(path, content: bytes, example_shape, dataset: str) -> Non
     tensor = sg.tensors[int(sg.inputs[0])]
     expects = tuple(int(d) for d in (tensor.shape if tensor.shape is not None else ()))[1:]
     if expects != example_shape:
-        sys.exit(f"error: {path}: the model expects {_shape_text(expects)} inputs, "
-                 f"{dataset or 'the data set'} is {_shape_text(example_shape)}; evaluate it "
-                 f"on the data set it was trained on (--dataset, --data_dir).")
+        sys.exit(
+            f"error: {path}: the model expects {_shape_text(expects)} inputs, "
+            f"{dataset or 'the data set'} is {_shape_text(example_shape)}; evaluate it "
+            f"on the data set it was trained on (--dataset, --data_dir)."
+        )

@@ -29,7 +29,8 @@ ROOT = Path(__file__).resolve().parents[1]
 def _write_idx(path: Path, array: np.ndarray) -> None:
     code = {np.dtype("uint8"): 0x08}[array.dtype]
     header = struct.pack(">BBBB", 0, 0, code, array.ndim) + struct.pack(
-        f">{array.ndim}I", *array.shape)
+        f">{array.ndim}I", *array.shape
+    )
     path.write_bytes(header + array.tobytes())
 
 
@@ -63,27 +64,47 @@ def test_make_assets_builds_a_28x28_mnist_model_the_app_runs(tmp_path):
     _mnist_format_dir(data)
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
     made = subprocess.run(
-        [sys.executable, str(ROOT / "android_demo" / "make_assets.py"), "--dataset", "mnist",
-         "--data_dir", str(data), "--epochs", "3", "--out", str(assets)],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
+        [
+            sys.executable,
+            str(ROOT / "android_demo" / "make_assets.py"),
+            "--dataset",
+            "mnist",
+            "--data_dir",
+            str(data),
+            "--epochs",
+            "3",
+            "--out",
+            str(assets),
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     assert made.returncode == 0, (made.stdout + made.stderr)[-6000:]
 
     manifest = json.loads((assets / "manifest.json").read_text())
     assert manifest["input"]["shape"] == [1, 28, 28, 1]
-    assert manifest["drawing"]["fit"] == 20          # MNIST digits sit in a 20x20 box
+    assert manifest["drawing"]["fit"] == 20  # MNIST digits sit in a 20x20 box
     assert manifest["normalisation"]["levels"] == 255
     assert manifest["labels"] == [str(d) for d in range(10)]
     hashed, dense = manifest["models"]["hashed"], manifest["models"]["dense"]
     assert hashed["needs_kernels"] and not dense["needs_kernels"]
     assert dense["bytes"] > 5 * hashed["bytes"]
-    assert hashed["test_accuracy"] > 0.8            # easy data: training really happened
+    assert hashed["test_accuracy"] > 0.8  # easy data: training really happened
     assert len(manifest["test_images"]) == 10
 
     host = subprocess.run(
-        ["bash", str(ROOT / "android_demo" / "host_test" / "run.sh")], cwd=ROOT,
-        env=dict(env, PYTHON=sys.executable, HK_ASSETS=str(assets),
-                 HK_HOST_BUILD=str(tmp_path / "host")),
-        capture_output=True, text=True, timeout=1200)
+        ["bash", str(ROOT / "android_demo" / "host_test" / "run.sh")],
+        cwd=ROOT,
+        env=dict(
+            env, PYTHON=sys.executable, HK_ASSETS=str(assets), HK_HOST_BUILD=str(tmp_path / "host")
+        ),
+        capture_output=True,
+        text=True,
+        timeout=1200,
+    )
     output = host.stdout + host.stderr
     assert host.returncode == 0, output[-6000:]
     assert "python check: OK" in host.stdout

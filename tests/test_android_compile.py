@@ -39,8 +39,13 @@ pytestmark = pytest.mark.skipif(bool(_missing()), reason=f"needs {', '.join(_mis
 
 def _run(demo: Path, build: Path):
     env = dict(os.environ, HK_COMPILE_BUILD=str(build))
-    return subprocess.run(["bash", str(demo / "compile_check" / "run.sh")], env=env,
-                          capture_output=True, text=True, timeout=600)
+    return subprocess.run(
+        ["bash", str(demo / "compile_check" / "run.sh")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
 
 
 def test_every_app_source_compiles_against_the_pinned_api(tmp_path):
@@ -53,18 +58,27 @@ def test_every_app_source_compiles_against_the_pinned_api(tmp_path):
     listed = (tmp_path / "build" / "kotlin.txt").read_text().split()
     assert sorted(map(Path, listed)) == sources and len(sources) >= 5
     classes = {p.name for p in (tmp_path / "build").rglob("*.class")}
-    for name in ("MainActivity.class", "DemoViewModel.class", "HashedKerasDelegate.class",
-                 "TfliteClassifier.class", "HkNative.class", "Preprocess.class"):
+    for name in (
+        "MainActivity.class",
+        "DemoViewModel.class",
+        "HashedKerasDelegate.class",
+        "TfliteClassifier.class",
+        "HkNative.class",
+        "Preprocess.class",
+    ):
         assert name in classes
 
 
 def test_the_check_fails_without_add_delegate(tmp_path):
     """LiteRT 2.x's Interpreter.Options has no addDelegate: the check must say so."""
     demo = tmp_path / "android_demo"
-    shutil.copytree(ROOT / "android_demo", demo,
-                    ignore=shutil.ignore_patterns("build", "*.tflite", "*.png"))
-    method = re.compile(r"(@Override\s*)?public Options addDelegate\(Delegate delegate\)\s*"
-                        r"\{\s*throw new RuntimeException\(\"Stub!\"\);\s*\}")
+    shutil.copytree(
+        ROOT / "android_demo", demo, ignore=shutil.ignore_patterns("build", "*.tflite", "*.png")
+    )
+    method = re.compile(
+        r"(@Override\s*)?public Options addDelegate\(Delegate delegate\)\s*"
+        r"\{\s*throw new RuntimeException\(\"Stub!\"\);\s*\}"
+    )
     for name in ("Interpreter.java", "InterpreterApi.java"):
         stub = demo / "compile_check/stubs/org/tensorflow/lite" / name
         text, count = method.subn("", stub.read_text())

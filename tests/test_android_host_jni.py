@@ -51,11 +51,17 @@ def _missing_tools():
 @pytest.mark.skipif(bool(_missing_tools()), reason=f"needs {', '.join(_missing_tools())}")
 def test_the_apps_native_library_in_python_and_on_the_jvm(tmp_path):
     assert (ASSETS / "manifest.json").is_file(), (
-        "no assets: run `python android_demo/make_assets.py` first")
-    env = dict(os.environ, PYTHON=sys.executable, HK_HOST_BUILD=str(tmp_path / "build"),
-               TF_CPP_MIN_LOG_LEVEL="2")
-    result = subprocess.run(["bash", str(RUN)], cwd=ROOT, env=env, capture_output=True,
-                            text=True, timeout=1200)
+        "no assets: run `python android_demo/make_assets.py` first"
+    )
+    env = dict(
+        os.environ,
+        PYTHON=sys.executable,
+        HK_HOST_BUILD=str(tmp_path / "build"),
+        TF_CPP_MIN_LOG_LEVEL="2",
+    )
+    result = subprocess.run(
+        ["bash", str(RUN)], cwd=ROOT, env=env, capture_output=True, text=True, timeout=1200
+    )
     output = result.stdout + result.stderr
     assert result.returncode == 0, f"run.sh failed ({result.returncode}):\n{output[-6000:]}"
     assert "python check: OK" in result.stdout
@@ -72,20 +78,35 @@ def test_the_apps_native_library_in_python_and_on_the_jvm(tmp_path):
     assert "WARNING in native method" not in output
 
 
-@pytest.mark.skipif(shutil.which("cmake") is None or shutil.which("javac") is None,
-                    reason="needs cmake and a JDK")
+@pytest.mark.skipif(
+    shutil.which("cmake") is None or shutil.which("javac") is None, reason="needs cmake and a JDK"
+)
 def test_debug_builds_compile_the_kernels_optimised(tmp_path):
     """A debug APK must not time -O0 kernels: the app's CMake ends every compile with -O2."""
     import json
 
     build = tmp_path / "debug"
-    subprocess.run(["cmake", "-S", str(ROOT / "android_demo/app/src/main/cpp"), "-B", str(build),
-                    "-DCMAKE_BUILD_TYPE=Debug", "-DCMAKE_CXX_FLAGS_DEBUG=-O0 -g",
-                    "-DCMAKE_EXPORT_COMPILE_COMMANDS=ON"],
-                   check=True, capture_output=True, text=True, timeout=300)
+    subprocess.run(
+        [
+            "cmake",
+            "-S",
+            str(ROOT / "android_demo/app/src/main/cpp"),
+            "-B",
+            str(build),
+            "-DCMAKE_BUILD_TYPE=Debug",
+            "-DCMAKE_CXX_FLAGS_DEBUG=-O0 -g",
+            "-DCMAKE_EXPORT_COMPILE_COMMANDS=ON",
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     commands = json.loads((build / "compile_commands.json").read_text())
-    files = {Path(c["file"]).name: [t for t in c["command"].split() if t.startswith("-O")]
-             for c in commands}
+    files = {
+        Path(c["file"]).name: [t for t in c["command"].split() if t.startswith("-O")]
+        for c in commands
+    }
     assert "hk_jni.cc" in files and "delegate.cc" in files and "verify.cc" in files
     for name, flags in files.items():
         assert flags and flags[-1] == "-O2", f"{name} is compiled with {flags}"

@@ -21,7 +21,8 @@ from hk_experiments.baselines import tfmot as tfmot_runner
 ROOT = Path(__file__).resolve().parents[1]
 UNAVAILABLE = tfmot_runner.tfmot_unavailable_reason()
 needs_tfmot = pytest.mark.skipif(
-    UNAVAILABLE is not None, reason=f"tfmot baselines unavailable: {UNAVAILABLE}")
+    UNAVAILABLE is not None, reason=f"tfmot baselines unavailable: {UNAVAILABLE}"
+)
 
 SPARSITY = 0.875
 CLUSTERS = 16
@@ -30,8 +31,9 @@ CLUSTERS = 16
 def _run(tmp_path_factory, method, **params):
     out = tmp_path_factory.mktemp(f"tfmot_{method}")
     lines = []
-    metrics = tfmot_runner.run_tfmot("mlp3", method, "digits", out, log=lines.append,
-                                     epochs=2, seed=0, timeout=300, **params)
+    metrics = tfmot_runner.run_tfmot(
+        "mlp3", method, "digits", out, log=lines.append, epochs=2, seed=0, timeout=300, **params
+    )
     return metrics, lines, out
 
 
@@ -93,15 +95,24 @@ def test_worker_mirrors_the_zoo_architectures():
 
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
     result = subprocess.run(
-        [sys.executable, "-m", tfmot_runner.WORKER, "--describe"], cwd=ROOT, env=env,
-        capture_output=True, text=True, timeout=120, check=True)
+        [sys.executable, "-m", tfmot_runner.WORKER, "--describe"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
     described = json.loads(result.stdout.strip().splitlines()[-1])
     for key, archs in described.items():
         shape = tuple(int(s) for s in key.split("x"))
         for name, layers in archs.items():
             model = models.build(name, "dense", input_shape=shape)
-            expected = [[layer.name, list(layer.kernel.shape)]
-                        for layer in model.layers if hasattr(layer, "kernel")]
+            expected = [
+                [layer.name, list(layer.kernel.shape)]
+                for layer in model.layers
+                if hasattr(layer, "kernel")
+            ]
             assert layers == expected, (key, name)
 
 
@@ -114,16 +125,20 @@ def test_worker_refuses_after_tensorflow_import():
     if getattr(tf, "_tf_uses_legacy_keras", False):
         pytest.skip("this test process itself runs with TF_USE_LEGACY_KERAS=1")
     before = os.environ.get("TF_USE_LEGACY_KERAS")
-    with pytest.raises(tfmot_worker.TensorFlowAlreadyImported,
-                       match="TensorFlow was imported before"):
+    with pytest.raises(
+        tfmot_worker.TensorFlowAlreadyImported, match="TensorFlow was imported before"
+    ):
         tfmot_worker._import_tensorflow()
     assert os.environ.get("TF_USE_LEGACY_KERAS") == before  # refused before any change
     assert sys.modules.get("keras") is not None
 
 
 def test_missing_tfmot_is_a_clear_error(monkeypatch, tmp_path):
-    monkeypatch.setattr(tfmot_runner, "tfmot_unavailable_reason",
-                        lambda python=None: "tf_keras not installed: pip install ...")
+    monkeypatch.setattr(
+        tfmot_runner,
+        "tfmot_unavailable_reason",
+        lambda python=None: "tf_keras not installed: pip install ...",
+    )
     with pytest.raises(tfmot_runner.TfmotUnavailableError, match="pip install"):
         tfmot_runner.run_tfmot("mlp3", "prune", "digits", tmp_path)
 
@@ -145,8 +160,9 @@ def ptq_run(tmp_path_factory):
     model.fit(ds.x_train, ds.y_train, batch_size=50, epochs=2, verbose=0)
     dense = ptq.convert_float(model, out / "float.tflite")
     int8 = ptq.convert_int8(model, out / "int8.tflite", ds.x_train, num_samples=200)
-    int8_io = ptq.convert_int8(model, out / "int8_io.tflite", ds.x_train, num_samples=200,
-                               int8_io=True)
+    int8_io = ptq.convert_int8(
+        model, out / "int8_io.tflite", ds.x_train, num_samples=200, int8_io=True
+    )
     return ds, dense, int8, int8_io
 
 

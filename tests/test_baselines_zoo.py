@@ -27,8 +27,15 @@ NAMES = ["mlp3", "mlp5", "cnn", "lenet"]
 
 
 def _build(name, method, compression=1 / 8, seed=1, **kwargs):
-    return models.build(name, method, input_shape=SHAPE, num_classes=10,
-                        compression=compression, seed=seed, **kwargs)
+    return models.build(
+        name,
+        method,
+        input_shape=SHAPE,
+        num_classes=10,
+        compression=compression,
+        seed=seed,
+        **kwargs,
+    )
 
 
 def _masked(model):
@@ -54,13 +61,16 @@ def test_baseline_builds_and_stores_as_much_as_hashed(name, method):
     np.testing.assert_allclose(probs.sum(axis=-1), 1.0, rtol=1e-5)
     target = models.stored_parameters(hashed)
     stored = models.stored_parameters(model)
-    dense_names = [layer.name for layer in dense.layers
-                   if type(layer) in (keras.layers.Dense, keras.layers.Conv2D)]
+    dense_names = [
+        layer.name
+        for layer in dense.layers
+        if type(layer) in (keras.layers.Dense, keras.layers.Conv2D)
+    ]
     if method == "lrd":
         names = [layer.name for layer in model.layers]
         for dense_name in dense_names:  # factored as <name>_u then <name>_v, or kept
-            if dense_name in names:     # dense: a classifier with <= 16 outputs keeps
-                continue                # its full rank, which factors cannot beat
+            if dense_name in names:  # dense: a classifier with <= 16 outputs keeps
+                continue  # its full rank, which factors cannot beat
             assert names.index(f"{dense_name}_u") + 1 == names.index(f"{dense_name}_v")
             assert not model.get_layer(f"{dense_name}_u").use_bias
         assert "logits" in names  # 10 outputs: kept dense
@@ -69,10 +79,12 @@ def test_baseline_builds_and_stores_as_much_as_hashed(name, method):
         # integers, one step of mlp3's fc1 is 784 + 1000 parameters (~2%).
         # (On 8x8 inputs the full-rank classifier alone is most of the budget.)
         big = (28, 28, 1)
-        got = models.stored_parameters(models.build(name, "lrd", input_shape=big,
-                                                    compression=1 / 8, seed=1))
-        want = models.stored_parameters(models.build(name, "hashed", input_shape=big,
-                                                     compression=1 / 8, seed=1))
+        got = models.stored_parameters(
+            models.build(name, "lrd", input_shape=big, compression=1 / 8, seed=1)
+        )
+        want = models.stored_parameters(
+            models.build(name, "hashed", input_shape=big, compression=1 / 8, seed=1)
+        )
         assert abs(got - want) <= 0.05 * want, (got, want)
     else:
         # Each kernel keeps round(compression * size) weights, as many as a hashed
@@ -151,8 +163,9 @@ def test_rer_mask_survives_training_and_save_load(tmp_path):
         np.testing.assert_array_equal(layer.mask, before[layer.name][0])
         np.testing.assert_array_equal(_kernel(layer), _kernel(model.get_layer(layer.name)))
     x = digits.x_test[:8]
-    np.testing.assert_allclose(loaded.predict(x, verbose=0), model.predict(x, verbose=0),
-                               rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(
+        loaded.predict(x, verbose=0), model.predict(x, verbose=0), rtol=1e-6, atol=1e-7
+    )
     assert models.stored_parameters(loaded) == models.stored_parameters(model)
 
 
@@ -175,15 +188,24 @@ def test_baselines_convert_to_a_plain_dense_tflite(tmp_path, method):
 
 def _run_cli(*args, timeout=300):
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
-    return subprocess.run([sys.executable, "-m", "pipelines.train", *args], cwd=ROOT,
-                          env=env, capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "pipelines.train", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 @pytest.fixture(scope="module")
 def teacher(tmp_path_factory):
     out = tmp_path_factory.mktemp("teacher")
-    training.train(training.TrainConfig(model="mlp3", method="dense", limit=400, epochs=3,
-                                        out=str(out), verbose=0))
+    training.train(
+        training.TrainConfig(
+            model="mlp3", method="dense", limit=400, epochs=3, out=str(out), verbose=0
+        )
+    )
     return out / "model.keras"
 
 
@@ -204,13 +226,16 @@ def test_distillation_loss_equals_the_kl_by_hand():
     kl = (p * (np.log(p) - np.log(q))).sum(axis=-1)
     ce = -np.log(_softmax(zs)[np.arange(6), labels])
     got = keras.ops.convert_to_numpy(
-        training.distillation_loss(labels, student, teacher_probs, t, 1.0))
+        training.distillation_loss(labels, student, teacher_probs, t, 1.0)
+    )
     np.testing.assert_allclose(got, t * t * kl, rtol=1e-4)
     got = keras.ops.convert_to_numpy(
-        training.distillation_loss(labels, student, teacher_probs, t, 0.0))
+        training.distillation_loss(labels, student, teacher_probs, t, 0.0)
+    )
     np.testing.assert_allclose(got, ce, rtol=1e-4)
     got = keras.ops.convert_to_numpy(
-        training.distillation_loss(labels, student, teacher_probs, t, 0.3))
+        training.distillation_loss(labels, student, teacher_probs, t, 0.3)
+    )
     np.testing.assert_allclose(got, 0.3 * t * t * kl + 0.7 * ce, rtol=1e-4)
     # A student equal to its teacher has no distillation loss.
     same = training.distillation_loss(labels, teacher_probs, teacher_probs, t, 1.0)
@@ -231,14 +256,30 @@ def test_distiller_loss_on_one_batch_is_the_mean_kl(teacher):
     assert float(loss) == pytest.approx(9.0 * kl, rel=1e-4)
     assert not teacher_model.trainable
     assert {id(v) for v in distiller.trainable_variables} == {
-        id(v) for v in student.trainable_variables}
+        id(v) for v in student.trainable_variables
+    }
 
 
 def test_cli_distillation_writes_metrics_and_a_plain_student(tmp_path, teacher):
     out = tmp_path / "dk"
-    result = _run_cli("--model", "mlp3", "--method", "hashed", "--limit", "400",
-                      "--epochs", "2", "--distill_from", str(teacher), "--temperature", "3",
-                      "--distill_weight", "0.7", "--out", str(out))
+    result = _run_cli(
+        "--model",
+        "mlp3",
+        "--method",
+        "hashed",
+        "--limit",
+        "400",
+        "--epochs",
+        "2",
+        "--distill_from",
+        str(teacher),
+        "--temperature",
+        "3",
+        "--distill_weight",
+        "0.7",
+        "--out",
+        str(out),
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["config"]["distill_from"] == str(teacher)
@@ -259,18 +300,20 @@ def test_cli_distillation_writes_metrics_and_a_plain_student(tmp_path, teacher):
 
 def test_cli_distillation_rejects_a_missing_teacher(tmp_path):
     missing = tmp_path / "none" / "model.keras"
-    result = _run_cli("--distill_from", str(missing), "--epochs", "1",
-                      "--out", str(tmp_path / "x"))
+    result = _run_cli("--distill_from", str(missing), "--epochs", "1", "--out", str(tmp_path / "x"))
     assert result.returncode != 0
     assert "--distill_from" in result.stderr and str(missing) in result.stderr
 
 
-@pytest.mark.parametrize("field, value, message", [
-    ("temperature", 0.0, "--temperature must be > 0"),
-    ("temperature", -1.0, "--temperature must be > 0"),
-    ("distill_weight", 1.5, r"--distill_weight must be in \[0, 1\]"),
-    ("distill_weight", -0.1, r"--distill_weight must be in \[0, 1\]"),
-])
+@pytest.mark.parametrize(
+    "field, value, message",
+    [
+        ("temperature", 0.0, "--temperature must be > 0"),
+        ("temperature", -1.0, "--temperature must be > 0"),
+        ("distill_weight", 1.5, r"--distill_weight must be in \[0, 1\]"),
+        ("distill_weight", -0.1, r"--distill_weight must be in \[0, 1\]"),
+    ],
+)
 def test_bad_distillation_settings_are_named(tmp_path, field, value, message):
     config = training.TrainConfig(out=str(tmp_path / "x"), **{field: value})
     with pytest.raises(ValueError, match=message):
@@ -281,8 +324,14 @@ def test_teacher_with_other_output_shape_is_refused(tmp_path):
     path = tmp_path / "five.keras"
     _build("mlp3", "dense").save(tmp_path / "ten.keras")
     models.build("mlp3", "dense", input_shape=SHAPE, num_classes=5).save(path)
-    config = training.TrainConfig(model="mlp3", limit=100, epochs=1, verbose=0,
-                                  out=str(tmp_path / "x"), distill_from=str(path))
+    config = training.TrainConfig(
+        model="mlp3",
+        limit=100,
+        epochs=1,
+        verbose=0,
+        out=str(tmp_path / "x"),
+        distill_from=str(path),
+    )
     with pytest.raises(ValueError, match=r"output shape \(None, 5\) does not match"):
         training.train(config)
     bad_input = tmp_path / "wide.keras"
@@ -310,9 +359,16 @@ class _AtStart(keras.callbacks.Callback):
 
 
 def test_distillation_resumes_from_the_last_finished_epoch(tmp_path, teacher):
-    config = training.TrainConfig(model="mlp3", method="small_dense", limit=300, epochs=3,
-                                  out=str(tmp_path / "r"), verbose=0,
-                                  distill_from=str(teacher), distill_weight=0.9)
+    config = training.TrainConfig(
+        model="mlp3",
+        method="small_dense",
+        limit=300,
+        epochs=3,
+        out=str(tmp_path / "r"),
+        verbose=0,
+        distill_from=str(teacher),
+        distill_weight=0.9,
+    )
     crash, start = _Crash(), _AtStart()
     with pytest.raises(KeyboardInterrupt):
         training.train(config, extra_callbacks=[crash])

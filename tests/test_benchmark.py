@@ -13,13 +13,31 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def _run(*args):
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
-    return subprocess.run([sys.executable, "-m", "pipelines.benchmark", *args], cwd=ROOT,
-                          env=env, capture_output=True, text=True, timeout=900)
+    return subprocess.run(
+        [sys.executable, "-m", "pipelines.benchmark", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
 
 
 def test_tiny_grid_runs_resumes_and_reports(tmp_path):
-    args = ["--suite", "quick", "--dataset", "digits", "--limit", "0", "--epochs", "1",
-            "--methods", "dense,hashed,hashed_int8,ptq_int8", "--out", str(tmp_path)]
+    args = [
+        "--suite",
+        "quick",
+        "--dataset",
+        "digits",
+        "--limit",
+        "0",
+        "--epochs",
+        "1",
+        "--methods",
+        "dense,hashed,hashed_int8,ptq_int8",
+        "--out",
+        str(tmp_path),
+    ]
     first = _run(*args)
     assert first.returncode == 0, first.stderr[-3000:]
     assert "6 cells to run" in first.stdout
@@ -28,8 +46,14 @@ def test_tiny_grid_runs_resumes_and_reports(tmp_path):
     assert "Epoch 1/1" not in first.stdout  # quiet unless --verbose
     root = tmp_path / "quick"
     cells = sorted(p.stem for p in root.glob("*.json"))
-    assert cells == ["mlp3_dense", "mlp3_hashed_64", "mlp3_hashed_8", "mlp3_hashed_int8_64",
-                     "mlp3_hashed_int8_8", "mlp3_ptq_int8"]
+    assert cells == [
+        "mlp3_dense",
+        "mlp3_hashed_64",
+        "mlp3_hashed_8",
+        "mlp3_hashed_int8_64",
+        "mlp3_hashed_int8_8",
+        "mlp3_ptq_int8",
+    ]
     rows = {c: json.loads((root / f"{c}.json").read_text()) for c in cells}
     for row in rows.values():  # every figure from the deployed file
         assert 0.0 <= row["accuracy"] <= 1.0 and row["file_bytes"] > 0
@@ -37,8 +61,11 @@ def test_tiny_grid_runs_resumes_and_reports(tmp_path):
         assert row["latency_ms_median"] > 0
     for c in ("8", "64"):
         assert rows[f"mlp3_hashed_int8_{c}"]["file_bytes"] < rows[f"mlp3_hashed_{c}"]["file_bytes"]
-    assert rows["mlp3_hashed_64"]["file_bytes"] < rows["mlp3_hashed_8"]["file_bytes"] < (
-        rows["mlp3_dense"]["file_bytes"])
+    assert (
+        rows["mlp3_hashed_64"]["file_bytes"]
+        < rows["mlp3_hashed_8"]["file_bytes"]
+        < (rows["mlp3_dense"]["file_bytes"])
+    )
     assert rows["mlp3_ptq_int8"]["file_bytes"] < rows["mlp3_dense"]["file_bytes"] / 2.5
     # The int8 buckets are an export of the same trained model.
     assert rows["mlp3_hashed_int8_8"]["keras_accuracy"] == rows["mlp3_hashed_8"]["keras_accuracy"]
@@ -69,10 +96,12 @@ def test_progress_counts_resumed_cells_as_done_and_estimates_from_this_run():
     assert progress_line(2, 9, "x", [30.0], 1) == "cell 2 of 9 (x), ~1 min left"
     now = [0.0]
     lines = []
-    progress = Progress(["a", "b", "c", "d", "e"], done=["b", "d"], clock=lambda: now[0],
-                        out=lines.append)
+    progress = Progress(
+        ["a", "b", "c", "d", "e"], done=["b", "d"], clock=lambda: now[0], out=lines.append
+    )
     assert progress.summary("results/quick") == (
-        "5 cells: 2 done before (resumed from results/quick: b, d), 3 to run")
+        "5 cells: 2 done before (resumed from results/quick: b, d), 3 to run"
+    )
     progress.start("a")
     now[0] = 240.0
     assert progress.finish("a") == 240.0
@@ -80,8 +109,11 @@ def test_progress_counts_resumed_cells_as_done_and_estimates_from_this_run():
     now[0] = 360.0
     progress.finish("c")  # mean of 240 s and 120 s, one cell left
     progress.start("e")
-    assert lines == ["cell 1 of 5 (a), time left known after this cell",
-                     "cell 3 of 5 (c), ~8 min left", "cell 5 of 5 (e), ~3 min left"]
+    assert lines == [
+        "cell 1 of 5 (a), time left known after this cell",
+        "cell 3 of 5 (c), ~8 min left",
+        "cell 5 of 5 (e), ~3 min left",
+    ]
     assert Progress(["a"], done=["a"]).summary() == "all 1 cells done before (resumed)"
     assert Progress(["a", "b"]).summary() == "2 cells to run"
 
@@ -112,8 +144,13 @@ print(json.dumps({"texts": texts, "ylim": list(ax.get_ylim()), "colors": len(col
 
 
 def test_plot_labels_every_point_and_marks_outliers_at_the_edge(tmp_path):
-    result = subprocess.run([sys.executable, "-c", _PLOT, str(tmp_path)], cwd=ROOT,
-                            capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [sys.executable, "-c", _PLOT, str(tmp_path)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     found = json.loads(result.stdout.strip().splitlines()[-1])
     texts = found["texts"]
@@ -125,8 +162,11 @@ def test_plot_labels_every_point_and_marks_outliers_at_the_edge(tmp_path):
     assert 65 < low < 71 and high > 84.2  # the band around dense, not down to 45
     assert found["colors"] == 7  # one colour per method
     assert found["title"] == "Accuracy vs bytes: mlp3"
-    assert found["paths"] == ["accuracy_vs_bytes.png", "accuracy_vs_gzip.png",
-                              "accuracy_vs_memory.png"]
+    assert found["paths"] == [
+        "accuracy_vs_bytes.png",
+        "accuracy_vs_gzip.png",
+        "accuracy_vs_memory.png",
+    ]
     for name in found["paths"]:
         png = (tmp_path / name).read_bytes()
         assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 20_000

@@ -16,13 +16,16 @@ REPLACEMENT = {keras.layers.Dense: HashedDense, keras.layers.Conv2D: HashedConv2
 
 def sequential_model():
     keras.utils.set_random_seed(0)
-    return keras.Sequential([
-        keras.Input((8, 8, 1)),
-        keras.layers.Conv2D(4, 3, activation="relu", name="conv"),
-        keras.layers.BatchNormalization(name="bn"),
-        keras.layers.Flatten(name="flat"),
-        keras.layers.Dense(10, activation="softmax", name="fc"),
-    ], name="seq")
+    return keras.Sequential(
+        [
+            keras.Input((8, 8, 1)),
+            keras.layers.Conv2D(4, 3, activation="relu", name="conv"),
+            keras.layers.BatchNormalization(name="bn"),
+            keras.layers.Flatten(name="flat"),
+            keras.layers.Dense(10, activation="softmax", name="fc"),
+        ],
+        name="seq",
+    )
 
 
 def branch_model():
@@ -52,8 +55,7 @@ def assert_structure_preserved(original, hashed):
 def assert_projected(dense_layer, hashed_layer):
     """Buckets are the bucket-wise signed means of the dense kernel (by hand)."""
     kernel = dense_layer.kernel.numpy().astype(np.float64).reshape(-1)
-    index, sign = hashing.bucket_and_sign(kernel.size, hashed_layer.num_buckets,
-                                          hashed_layer.seed)
+    index, sign = hashing.bucket_and_sign(kernel.size, hashed_layer.num_buckets, hashed_layer.seed)
     buckets = hashed_layer.shared.numpy()
     # One bucket by hand: the one the first virtual weight reads.
     b = int(index[0])
@@ -103,8 +105,9 @@ def test_compress_project_initialisation():
     assert_projected(model.get_layer("conv"), hashed.get_layer("conv"))
     # "random" keeps the hashed layer's own initialisation instead.
     random_init = compress(model, compression=1 / 4, seed=1, initialize="random")
-    assert not np.allclose(random_init.get_layer("fc").shared.numpy(),
-                           hashed.get_layer("fc").shared.numpy())
+    assert not np.allclose(
+        random_init.get_layer("fc").shared.numpy(), hashed.get_layer("fc").shared.numpy()
+    )
 
 
 def test_compress_full_compression_projection_is_exact_where_buckets_are_unique():
@@ -148,8 +151,13 @@ def test_summarize_totals():
     assert total["name"] == "total" and total["hashed"]
     assert total["stored"] == sum(r["stored"] for r in rows[:-1]) == hashed.count_params()
     assert total["virtual"] == sum(r["virtual"] for r in rows[:-1]) == model.count_params()
-    assert rows[0] == {"name": "conv", "type": "HashedConv2D", "virtual": 40,
-                       "stored": 9 + 4, "hashed": True}
+    assert rows[0] == {
+        "name": "conv",
+        "type": "HashedConv2D",
+        "virtual": 40,
+        "stored": 9 + 4,
+        "hashed": True,
+    }
     assert rows[1]["stored"] == rows[1]["virtual"] == 16  # gamma, beta, mean, variance
     assert rows[2]["stored"] == 360 + 10 and rows[2]["virtual"] == 1450
     dense_rows = summarize(model)
@@ -163,8 +171,11 @@ def test_summarize_prints_a_table_like_model_summary(capsys):
     printed = capsys.readouterr().out.splitlines()
     assert printed[0].split() == ["layer", "type", "virtual", "stored", "stored/virtual"]
     assert any(line.split()[:2] == ["conv", "HashedConv2D"] for line in printed)
-    assert printed[-1].split()[:3] == ["total", f"{rows[-1]['virtual']:,}",
-                                       f"{rows[-1]['stored']:,}"]
+    assert printed[-1].split()[:3] == [
+        "total",
+        f"{rows[-1]['virtual']:,}",
+        f"{rows[-1]['stored']:,}",
+    ]
     lines = []
     assert summarize(hashed, print_fn=lines.append) == rows and len(lines) == 1
     assert summarize(hashed, print_fn=None) == rows
@@ -203,14 +214,16 @@ def test_compress_seed_none_gives_fresh_seeds():
 
 def test_unsupported_layers_are_left_and_named_in_warning():
     keras.utils.set_random_seed(0)
-    model = keras.Sequential([
-        keras.Input((8, 8, 2)),
-        keras.layers.DepthwiseConv2D(3, name="dw"),
-        keras.layers.Reshape((36, 2), name="reshape"),
-        keras.layers.Conv1D(2, 3, name="c1d"),
-        keras.layers.Flatten(name="flat"),
-        keras.layers.Dense(2, name="fc"),
-    ])
+    model = keras.Sequential(
+        [
+            keras.Input((8, 8, 2)),
+            keras.layers.DepthwiseConv2D(3, name="dw"),
+            keras.layers.Reshape((36, 2), name="reshape"),
+            keras.layers.Conv1D(2, 3, name="c1d"),
+            keras.layers.Flatten(name="flat"),
+            keras.layers.Dense(2, name="fc"),
+        ]
+    )
     with pytest.warns(UserWarning, match="dw") as record:
         hashed = compress(model, compression=0.5)
     message = " ".join(str(w.message) for w in record if issubclass(w.category, UserWarning))
@@ -225,8 +238,14 @@ def test_unsupported_layers_are_left_and_named_in_warning():
 
 
 def test_skipping_unsupported_layers_does_not_warn(recwarn):
-    model = keras.Sequential([keras.Input((6, 2)), keras.layers.Conv1D(2, 3, name="c1d"),
-                              keras.layers.Flatten(), keras.layers.Dense(2, name="fc")])
+    model = keras.Sequential(
+        [
+            keras.Input((6, 2)),
+            keras.layers.Conv1D(2, 3, name="c1d"),
+            keras.layers.Flatten(),
+            keras.layers.Dense(2, name="fc"),
+        ]
+    )
     compress(model, skip=["c1d"])
     assert not [w for w in recwarn if issubclass(w.category, UserWarning)]
 
@@ -234,16 +253,19 @@ def test_skipping_unsupported_layers_does_not_warn(recwarn):
 # ---------------------------------------------------------------- errors
 
 
-@pytest.mark.parametrize("kwargs,match", [
-    (dict(skip=["nope"]), "nope"),
-    (dict(per_layer={"missing": 0.5}), "missing"),
-    (dict(compression=0), "compression"),
-    (dict(compression=1.5), "compression"),
-    (dict(compression="x"), "compression"),
-    (dict(per_layer={"fc": 2.0}), "per_layer"),
-    (dict(method="pruned"), "method"),
-    (dict(initialize="zeros"), "initialize"),
-])
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        (dict(skip=["nope"]), "nope"),
+        (dict(per_layer={"missing": 0.5}), "missing"),
+        (dict(compression=0), "compression"),
+        (dict(compression=1.5), "compression"),
+        (dict(compression="x"), "compression"),
+        (dict(per_layer={"fc": 2.0}), "per_layer"),
+        (dict(method="pruned"), "method"),
+        (dict(initialize="zeros"), "initialize"),
+    ],
+)
 def test_compress_argument_errors(kwargs, match):
     with pytest.raises(ValueError, match=match):
         compress(sequential_model(), **kwargs)
@@ -270,16 +292,21 @@ def test_compress_subclassed_model_raises():
 @pytest.mark.parametrize("method", models.METHODS)
 @pytest.mark.parametrize("name", models.MODELS)
 def test_zoo_builds(name, method):
-    model = models.build(name, method, input_shape=(8, 8, 1), num_classes=10,
-                         compression=1 / 8, seed=1)
+    model = models.build(
+        name, method, input_shape=(8, 8, 1), num_classes=10, compression=1 / 8, seed=1
+    )
     assert model.name == f"{name}_{method}"
     assert model.input_shape == (None, 8, 8, 1) and model.output_shape == (None, 10)
-    hashed_layers = [layer for layer in model.layers
-                     if isinstance(layer, (HashedLayer, hashed_keras.smh.SMHLayer))]
+    hashed_layers = [
+        layer
+        for layer in model.layers
+        if isinstance(layer, (HashedLayer, hashed_keras.smh.SMHLayer))
+    ]
     if method in ("hashed", "freshnets", "smh", "smh_fixed_scale"):
         assert hashed_layers
-        assert not any(type(layer) in (keras.layers.Dense, keras.layers.Conv2D)
-                       for layer in model.layers)
+        assert not any(
+            type(layer) in (keras.layers.Dense, keras.layers.Conv2D) for layer in model.layers
+        )
         stored, virtual = models.stored_parameters(model), models.virtual_parameters(model)
         # ~1/8 of the weights, plus the unhashed biases (SMH: sizes come in steps of 2n)
         assert stored < virtual / (6 if method in ("hashed", "freshnets") else 3)
@@ -295,10 +322,12 @@ def test_zoo_builds(name, method):
 
 @pytest.mark.parametrize("name", models.MODELS)
 def test_zoo_small_dense_matches_hashed_stored_size(name):
-    hashed = models.build(name, "hashed", input_shape=(8, 8, 1), num_classes=10,
-                          compression=1 / 8, seed=1)
-    small = models.build(name, "small_dense", input_shape=(8, 8, 1), num_classes=10,
-                         compression=1 / 8, seed=1)
+    hashed = models.build(
+        name, "hashed", input_shape=(8, 8, 1), num_classes=10, compression=1 / 8, seed=1
+    )
+    small = models.build(
+        name, "small_dense", input_shape=(8, 8, 1), num_classes=10, compression=1 / 8, seed=1
+    )
     dense = models.build(name, "dense", input_shape=(8, 8, 1), num_classes=10)
     target = models.stored_parameters(hashed)
     got = models.stored_parameters(small)
@@ -320,8 +349,9 @@ def test_zoo_freshnets_stores_as_much_as_hashed(name):
 
 def test_compress_smh_routes_and_summarizes():
     keras.utils.set_random_seed(0)
-    dense = keras.Sequential([keras.Input((6,)), keras.layers.Dense(20, name="a"),
-                              keras.layers.Dense(3, name="b")])
+    dense = keras.Sequential(
+        [keras.Input((6,)), keras.layers.Dense(20, name="a"), keras.layers.Dense(3, name="b")]
+    )
     model = hashed_keras.compress(dense, method="smh", fraction=0.5, seed=0)
     rows = {r["name"]: r for r in hashed_keras.summarize(model)}
     assert rows["a"]["type"] == "SMHDense" and rows["a"]["virtual"] == 6 * 20 + 20

@@ -54,9 +54,15 @@ def write_idx(path: Path, array: np.ndarray, *, gz: bool = False) -> Path:
     return path
 
 
-def write_mnist_dir(directory: Path, *, n_train: int = 20, n_test: int = 10,
-                    size: tuple[int, int] = (5, 6), train_labels: np.ndarray | None = None,
-                    seed: int = 0) -> dict[str, np.ndarray]:
+def write_mnist_dir(
+    directory: Path,
+    *,
+    n_train: int = 20,
+    n_test: int = 10,
+    size: tuple[int, int] = (5, 6),
+    train_labels: np.ndarray | None = None,
+    seed: int = 0,
+) -> dict[str, np.ndarray]:
     """Writes four small synthetic MNIST-format IDX files (mixing plain and gzip).
 
     Args:
@@ -75,7 +81,8 @@ def write_mnist_dir(directory: Path, *, n_train: int = 20, n_test: int = 10,
     arrays = {
         "train-images-idx3-ubyte": rng.integers(0, 256, (n_train, *size), dtype=np.uint8),
         "train-labels-idx1-ubyte": (np.arange(n_train) % 10).astype(np.uint8)
-        if train_labels is None else train_labels,
+        if train_labels is None
+        else train_labels,
         "t10k-images-idx3-ubyte": rng.integers(0, 256, (n_test, *size), dtype=np.uint8),
         "t10k-labels-idx1-ubyte": (np.arange(n_test) % 10).astype(np.uint8),
     }
@@ -112,9 +119,13 @@ def test_read_idx_detects_gzip_by_magic_not_name(tmp_path):
 
 def test_read_idx_one_dimension_and_empty(tmp_path):
     np.testing.assert_array_equal(
-        data.read_idx(write_idx(tmp_path / "one", np.array([3, 1, 4], np.int32))), [3, 1, 4])
-    assert data.read_idx(write_idx(tmp_path / "empty", np.zeros((0, 28, 28), np.uint8))).shape \
-        == (0, 28, 28)
+        data.read_idx(write_idx(tmp_path / "one", np.array([3, 1, 4], np.int32))), [3, 1, 4]
+    )
+    assert data.read_idx(write_idx(tmp_path / "empty", np.zeros((0, 28, 28), np.uint8))).shape == (
+        0,
+        28,
+        28,
+    )
 
 
 def _assert_idx_error(path: Path, *fragments: str) -> None:
@@ -236,8 +247,9 @@ def test_fashion_mnist_from_data_dir(tmp_path):
     assert ds.x_train.shape == (20, 5, 6, 1) and ds.x_test.shape == (10, 5, 6, 1)
     assert ds.input_shape == (5, 6, 1)
     assert ds.x_train.dtype == np.float32 and ds.y_test.dtype == np.int32
-    np.testing.assert_allclose(ds.x_train[..., 0], arrays["train-images-idx3-ubyte"] / 255.0,
-                               rtol=1e-6)
+    np.testing.assert_allclose(
+        ds.x_train[..., 0], arrays["train-images-idx3-ubyte"] / 255.0, rtol=1e-6
+    )
     assert ds.x_train.max() == 1.0 and ds.x_train.min() >= 0.0
     np.testing.assert_array_equal(ds.y_test, arrays["t10k-labels-idx1-ubyte"])
     assert ds.num_classes == 10
@@ -317,7 +329,8 @@ def test_mnist_without_network_says_to_use_data_dir(monkeypatch):
 
     # A stand-in for keras whose download fails, so no network is ever tried.
     fake_keras = types.SimpleNamespace(
-        datasets=types.SimpleNamespace(mnist=types.SimpleNamespace(load_data=load_data)))
+        datasets=types.SimpleNamespace(mnist=types.SimpleNamespace(load_data=load_data))
+    )
     monkeypatch.setitem(sys.modules, "keras", fake_keras)
     with pytest.raises(FileNotFoundError) as info:
         data.load("mnist")
@@ -333,8 +346,10 @@ def test_mnist_without_network_says_to_use_data_dir(monkeypatch):
 
 def test_real_fashion_mnist():
     if not data.FASHION_MNIST_DIR.is_dir():
-        pytest.skip(f"{data.FASHION_MNIST_DIR} is absent; "
-                    "install it with `sudo apt-get install dataset-fashion-mnist`.")
+        pytest.skip(
+            f"{data.FASHION_MNIST_DIR} is absent; "
+            "install it with `sudo apt-get install dataset-fashion-mnist`."
+        )
     ds = data.load("fashion_mnist")
     assert ds.x_train.shape == (60000, 28, 28, 1) and ds.x_test.shape == (10000, 28, 28, 1)
     assert ds.y_train.shape == (60000,) and ds.y_test.shape == (10000,)

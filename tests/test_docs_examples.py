@@ -49,8 +49,12 @@ def _env():
 
 
 PYTHON_DOCS = [p for p in DOCS if blocks(p, "python")]
-SHELL_COMMANDS = [(p.name, module, args) for p in DOCS for block in blocks(p, "sh")
-                  for module, args in commands(block)]
+SHELL_COMMANDS = [
+    (p.name, module, args)
+    for p in DOCS
+    for block in blocks(p, "sh")
+    for module, args in commands(block)
+]
 
 
 def test_the_documents_have_examples():
@@ -61,8 +65,14 @@ def test_the_documents_have_examples():
 @pytest.mark.parametrize("path", PYTHON_DOCS, ids=lambda p: p.name)
 def test_python_blocks_run_as_written(path, tmp_path):
     script = "\n\n".join(blocks(path, "python"))
-    result = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, env=_env(),
-                            capture_output=True, text=True, timeout=600)
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=tmp_path,
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert result.returncode == 0, f"{path.name}:\n{result.stderr[-3000:]}"
 
 
@@ -74,20 +84,28 @@ flags.FLAGS([sys.argv[1], *sys.argv[2:]])
 """
 
 
-@pytest.mark.parametrize("doc,module,args", SHELL_COMMANDS,
-                         ids=[f"{d}:{m}" for d, m, _ in SHELL_COMMANDS])
+@pytest.mark.parametrize(
+    "doc,module,args", SHELL_COMMANDS, ids=[f"{d}:{m}" for d, m, _ in SHELL_COMMANDS]
+)
 def test_shell_commands_parse_with_the_modules_own_flags(doc, module, args):
-    result = subprocess.run([sys.executable, "-c", _PARSE, module, *args], cwd=ROOT,
-                            env=_env(), capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, f"{doc}: python -m {module} {' '.join(args)}:\n" + \
-        result.stderr[-2000:]
+    result = subprocess.run(
+        [sys.executable, "-c", _PARSE, module, *args],
+        cwd=ROOT,
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, (
+        f"{doc}: python -m {module} {' '.join(args)}:\n" + result.stderr[-2000:]
+    )
 
 
 def test_make_targets_in_the_readme_exist():
-    targets = set(re.findall(r"^make (\w+)", "\n".join(blocks(ROOT / "README.md", "sh")),
-                             re.M))
+    targets = set(re.findall(r"^make (\w+)", "\n".join(blocks(ROOT / "README.md", "sh")), re.M))
     assert {"demo", "test"} <= targets
     for target in targets:
-        result = subprocess.run(["make", "-n", target], cwd=ROOT, capture_output=True,
-                                text=True, timeout=60)
+        result = subprocess.run(
+            ["make", "-n", target], cwd=ROOT, capture_output=True, text=True, timeout=60
+        )
         assert result.returncode == 0, result.stderr

@@ -12,8 +12,14 @@ import tensorflow as tf
 
 import hashed_keras
 
-MODULES = ["hashed_keras.hashing", "hashed_keras.compress", "hashed_keras.layers",
-           "hashed_keras.smh", "hashed_keras.lite.ops", "hashed_keras.lite.convert"]
+MODULES = [
+    "hashed_keras.hashing",
+    "hashed_keras.compress",
+    "hashed_keras.layers",
+    "hashed_keras.smh",
+    "hashed_keras.lite.ops",
+    "hashed_keras.lite.convert",
+]
 
 
 def _examples():
@@ -33,8 +39,14 @@ def _examples():
 def test_docstring_example_runs(name, obj):
     module = importlib.import_module(obj.__module__)
     smh = importlib.import_module("hashed_keras.smh")
-    globs = {**vars(module), **{k: getattr(smh, k) for k in smh.__all__},
-             "keras": keras, "np": np, "tf": tf, "hashed_keras": hashed_keras}
+    globs = {
+        **vars(module),
+        **{k: getattr(smh, k) for k in smh.__all__},
+        "keras": keras,
+        "np": np,
+        "tf": tf,
+        "hashed_keras": hashed_keras,
+    }
     test = doctest.DocTestParser().get_doctest(obj.__doc__, globs, name, None, 0)
     runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
     keras.utils.set_random_seed(0)

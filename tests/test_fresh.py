@@ -55,8 +55,7 @@ def ref_band_bucket_and_sign(shape, band_buckets, seed, use_sign=True):
 def ref_kernel(layer):
     """The layer's spatial kernel from its buckets: xxhash contract + explicit inverse DCT."""
     shape = layer.kernel_shape
-    index, sign = ref_band_bucket_and_sign(shape, layer.band_buckets, layer.seed,
-                                           layer.use_sign)
+    index, sign = ref_band_bucket_and_sign(shape, layer.band_buckets, layer.seed, layer.use_sign)
     f = (sign * layer.shared.numpy().astype(np.float64)[index]).reshape(shape)
     dh, dw = ref_dct(shape[0]), ref_dct(shape[1])
     w = np.zeros(shape)
@@ -84,12 +83,14 @@ def image_regression(n=32, size=6, channels=2, seed=0):
 
 
 def small_model(jit=False, lr=0.02):
-    model = keras.Sequential([
-        keras.Input((6, 6, 2)),
-        FreshConv2D(4, 3, compression=0.5, seed=3, activation="tanh", name="fresh"),
-        keras.layers.GlobalAveragePooling2D(),
-        keras.layers.Dense(1, name="out"),
-    ])
+    model = keras.Sequential(
+        [
+            keras.Input((6, 6, 2)),
+            FreshConv2D(4, 3, compression=0.5, seed=3, activation="tanh", name="fresh"),
+            keras.layers.GlobalAveragePooling2D(),
+            keras.layers.Dense(1, name="out"),
+        ]
+    )
     model.compile(keras.optimizers.Adam(lr), "mse", jit_compile=jit)
     return model
 
@@ -104,16 +105,20 @@ def test_dct_matrix_is_the_orthonormal_dct2():
         np.testing.assert_allclose(d @ d.T, np.eye(n), atol=1e-12)
     np.testing.assert_allclose(hashing.dct2_basis(3, 2), np.kron(ref_dct(3), ref_dct(2)))
     kernel = np.random.default_rng(0).normal(size=(3, 2, 2, 3))
-    np.testing.assert_allclose(hashing.idct2_kernel(hashing.dct2_kernel(kernel)), kernel,
-                               atol=1e-12)
+    np.testing.assert_allclose(
+        hashing.idct2_kernel(hashing.dct2_kernel(kernel)), kernel, atol=1e-12
+    )
 
 
-@pytest.mark.parametrize("shape,band_buckets,seed,use_sign", [
-    ((3, 3, 2, 4), [4, 6, 5, 2, 1], 42, True),
-    ((3, 2, 3, 2), [3, 5, 4, 1], 2**32 - 1, True),
-    ((1, 1, 3, 5), [7], 0, True),
-    ((2, 3, 2, 2), [2, 3, 4, 2], 1234567, False),
-])
+@pytest.mark.parametrize(
+    "shape,band_buckets,seed,use_sign",
+    [
+        ((3, 3, 2, 4), [4, 6, 5, 2, 1], 42, True),
+        ((3, 2, 3, 2), [3, 5, 4, 1], 2**32 - 1, True),
+        ((1, 1, 3, 5), [7], 0, True),
+        ((2, 3, 2, 2), [2, 3, 4, 2], 1234567, False),
+    ],
+)
 def test_band_bucket_and_sign_matches_xxhash_reference(shape, band_buckets, seed, use_sign):
     index, sign = hashing.band_bucket_and_sign(shape, band_buckets, seed, use_sign=use_sign)
     ref_index, ref_sign = ref_band_bucket_and_sign(shape, band_buckets, seed, use_sign)
@@ -126,8 +131,13 @@ def test_band_bucket_and_sign_matches_xxhash_reference(shape, band_buckets, seed
 
 # The vectors of docs/hash_contract.md, section 7: FreshConv2D(4, 3,
 # compression=1/4, seed=42) on 2 channels. (key, band, bucket, sign).
-DOC_VECTORS = [(0, 0, 1, 1.0), (13, 1, 8, -1.0), (34, 2, 12, -1.0), (63, 3, 15, 1.0),
-               (71, 4, 17, -1.0)]
+DOC_VECTORS = [
+    (0, 0, 1, 1.0),
+    (13, 1, 8, -1.0),
+    (34, 2, 12, -1.0),
+    (63, 3, 15, 1.0),
+    (71, 4, 17, -1.0),
+]
 
 
 def test_documented_test_vectors():
@@ -149,12 +159,15 @@ def test_documented_test_vectors():
     assert abs(kernel[1, 2, 1, 3] - 2.75414491) < 1e-6
 
 
-@pytest.mark.parametrize("shape,buckets,allocation", [
-    ((3, 3, 4, 6), 27, "beta"),
-    ((5, 5, 2, 3), 40, "uniform"),
-    ((3, 2, 3, 4), 20, ("beta", 0.5, 4.0)),
-    ((2, 2, 3, 3), 12, [0.5, 0.3, 0.2]),
-])
+@pytest.mark.parametrize(
+    "shape,buckets,allocation",
+    [
+        ((3, 3, 4, 6), 27, "beta"),
+        ((5, 5, 2, 3), 40, "uniform"),
+        ((3, 2, 3, 4), 20, ("beta", 0.5, 4.0)),
+        ((2, 2, 3, 3), 12, [0.5, 0.3, 0.2]),
+    ],
+)
 def test_each_band_hits_only_its_pool(shape, buckets, allocation):
     kh, kw, cin, cout = shape
     band_buckets = hashing.allocate_band_buckets(shape, buckets, allocation)
@@ -162,8 +175,10 @@ def test_each_band_hits_only_its_pool(shape, buckets, allocation):
     n = hashing.band_sizes(shape)
     assert all(1 <= k <= nb for k, nb in zip(band_buckets, n))
     index, _ = hashing.band_bucket_and_sign(shape, band_buckets, 99)
-    band = (np.add.outer(np.arange(kh), np.arange(kw))[:, :, None, None]
-            + np.zeros((1, 1, cin, cout), int)).reshape(-1)
+    band = (
+        np.add.outer(np.arange(kh), np.arange(kw))[:, :, None, None]
+        + np.zeros((1, 1, cin, cout), int)
+    ).reshape(-1)
     offsets = np.cumsum([0] + band_buckets)
     for b in range(kh + kw - 1):
         hits = index[band == b]
@@ -179,11 +194,19 @@ def test_band_sizes():
     assert hashing.num_bands(3, 2) == 4
 
 
-@pytest.mark.parametrize("shape,compression", [
-    ((3, 3, 16, 32), 1 / 8), ((3, 3, 16, 32), 1 / 16), ((3, 3, 16, 32), 1 / 64),
-    ((3, 3, 64, 64), 1 / 64), ((5, 5, 8, 16), 1 / 16), ((5, 5, 8, 16), 1 / 4),
-    ((7, 7, 3, 64), 1 / 8), ((3, 3, 4, 8), 1 / 2),
-])
+@pytest.mark.parametrize(
+    "shape,compression",
+    [
+        ((3, 3, 16, 32), 1 / 8),
+        ((3, 3, 16, 32), 1 / 16),
+        ((3, 3, 16, 32), 1 / 64),
+        ((3, 3, 64, 64), 1 / 64),
+        ((5, 5, 8, 16), 1 / 16),
+        ((5, 5, 8, 16), 1 / 4),
+        ((7, 7, 3, 64), 1 / 8),
+        ((3, 3, 4, 8), 1 / 2),
+    ],
+)
 def test_default_schedule_is_non_increasing_per_coefficient(shape, compression):
     total = max(1, round(compression * math.prod(shape)))
     band_buckets = hashing.allocate_band_buckets(shape, total)
@@ -200,24 +223,50 @@ def test_allocation_rule():
     assert hashing.allocate_band_buckets(shape, 36, "uniform") == list(n // 8)
     # fractions: K * f_b when nothing binds.
     assert hashing.allocate_band_buckets(shape, 100, [0.3, 0.3, 0.2, 0.1, 0.1]) == [
-        30, 30, 20, 10, 10]
+        30,
+        30,
+        20,
+        10,
+        10,
+    ]
     # Largest remainder, ties to the lower band: 101 * f = 30.3, 30.3, 20.2, 10.1, 10.1.
     assert hashing.allocate_band_buckets(shape, 101, [0.3, 0.3, 0.2, 0.1, 0.1]) == [
-        31, 30, 20, 10, 10]
+        31,
+        30,
+        20,
+        10,
+        10,
+    ]
     # Caps: band 0 cannot take more than its 32 coefficients; the rest is redistributed
     # in proportion (0.4 : 0.2 : 0.2 : 0.2 of 100 - 32 = 68 -> 27.2, 13.6, 13.6, 13.6).
     assert hashing.allocate_band_buckets(shape, 100, [0.6, 0.1, 0.1, 0.1, 0.1]) == [
-        32, 17, 17, 17, 17]
+        32,
+        17,
+        17,
+        17,
+        17,
+    ]
     assert hashing.allocate_band_buckets(shape, 120, [0.6, 0.1, 0.1, 0.1, 0.1]) == [
-        32, 22, 22, 22, 22]
+        32,
+        22,
+        22,
+        22,
+        22,
+    ]
     # Floors: every band keeps one bucket.
     assert hashing.allocate_band_buckets(shape, 20, [0.96, 0.01, 0.01, 0.01, 0.01]) == [
-        16, 1, 1, 1, 1]
+        16,
+        1,
+        1,
+        1,
+        1,
+    ]
     assert hashing.allocate_band_buckets(shape, 5) == [1, 1, 1, 1, 1]
     assert hashing.allocate_band_buckets(shape, 288) == list(n)
     # "beta" is ("beta", 1, 2.5): the Beta pdf at the band centres, times n_b.
-    assert (hashing.allocate_band_buckets(shape, 50)
-            == hashing.allocate_band_buckets(shape, 50, ("beta", 1, 2.5)))
+    assert hashing.allocate_band_buckets(shape, 50) == hashing.allocate_band_buckets(
+        shape, 50, ("beta", 1, 2.5)
+    )
     x = (np.arange(5) + 0.5) / 5
     np.testing.assert_allclose(hashing.band_weights(shape), n * (1 - x) ** 1.5)
     # Against the unrounded water-filled quotas: never more than one bucket off.
@@ -242,8 +291,11 @@ def test_random_allocations_are_valid():
         if size < kh + kw - 1:
             continue
         total = int(rng.integers(kh + kw - 1, size + 1))
-        allocation = ["beta", "uniform", ("beta", float(rng.uniform(0.2, 3)),
-                                          float(rng.uniform(0.2, 5)))][trial % 3]
+        allocation = [
+            "beta",
+            "uniform",
+            ("beta", float(rng.uniform(0.2, 3)), float(rng.uniform(0.2, 5))),
+        ][trial % 3]
         band_buckets = hashing.allocate_band_buckets(shape, total, allocation)
         assert sum(band_buckets) == total
         assert all(1 <= k <= n for k, n in zip(band_buckets, hashing.band_sizes(shape)))
@@ -252,16 +304,19 @@ def test_random_allocations_are_valid():
 # ----------------------------------------------------------------- layer
 
 
-@pytest.mark.parametrize("kwargs,shape", [
-    (dict(filters=4, kernel_size=3, compression=0.3), (2, 7, 7, 3)),
-    (dict(filters=3, kernel_size=(3, 2), buckets=11, strides=2, padding="same"),
-     (2, 8, 7, 2)),
-    (dict(filters=2, kernel_size=5, compression=0.5, use_sign=False), (1, 6, 6, 2)),
-    (dict(filters=3, kernel_size=3, compression=0.25, dilation_rate=2, use_bias=False),
-     (2, 9, 9, 2)),
-    (dict(filters=5, kernel_size=1, compression=0.6, band_allocation="uniform"),
-     (2, 4, 4, 3)),
-])
+@pytest.mark.parametrize(
+    "kwargs,shape",
+    [
+        (dict(filters=4, kernel_size=3, compression=0.3), (2, 7, 7, 3)),
+        (dict(filters=3, kernel_size=(3, 2), buckets=11, strides=2, padding="same"), (2, 8, 7, 2)),
+        (dict(filters=2, kernel_size=5, compression=0.5, use_sign=False), (1, 6, 6, 2)),
+        (
+            dict(filters=3, kernel_size=3, compression=0.25, dilation_rate=2, use_bias=False),
+            (2, 9, 9, 2),
+        ),
+        (dict(filters=5, kernel_size=1, compression=0.6, band_allocation="uniform"), (2, 4, 4, 3)),
+    ],
+)
 def test_kernel_and_output_equal_numpy_reference(kwargs, shape):
     x = np.random.default_rng(1).normal(size=shape).astype("float32")
     layer = FreshConv2D(seed=2024, **kwargs)
@@ -270,18 +325,25 @@ def test_kernel_and_output_equal_numpy_reference(kwargs, shape):
     kernel, coefficients = ref_kernel(layer)
     np.testing.assert_allclose(layer.kernel.numpy(), kernel, rtol=1e-6, atol=1e-6)
     np.testing.assert_allclose(layer.frequency_kernel.numpy(), coefficients, rtol=0, atol=0)
-    index, sign = ref_band_bucket_and_sign(layer.kernel_shape, layer.band_buckets,
-                                           layer.seed, layer.use_sign)
+    index, sign = ref_band_bucket_and_sign(
+        layer.kernel_shape, layer.band_buckets, layer.seed, layer.use_sign
+    )
     np.testing.assert_array_equal(layer._index.numpy(), index)
     np.testing.assert_array_equal(layer._sign.numpy(), sign)
     bias = 0.0 if layer.bias is None else layer.bias.numpy()
-    expected = tf.nn.conv2d(x, kernel.astype("float32"), strides=layer.strides,
-                            padding=layer.padding.upper(),
-                            dilations=layer.dilation_rate).numpy() + bias
+    expected = (
+        tf.nn.conv2d(
+            x,
+            kernel.astype("float32"),
+            strides=layer.strides,
+            padding=layer.padding.upper(),
+            dilations=layer.dilation_rate,
+        ).numpy()
+        + bias
+    )
     out = layer(x).numpy()
     assert out.shape == expected.shape == tuple(layer.compute_output_shape(shape))
     np.testing.assert_allclose(out, expected, rtol=1e-5, atol=1e-5)
-
 
 
 def test_variables_sizes_and_spec():
@@ -296,9 +358,16 @@ def test_variables_sizes_and_spec():
     assert not isinstance(layer._index, (tf.Variable, keras.Variable))
     spec = layer.hash_spec()
     assert spec == {
-        "contract_version": hashing.CONTRACT_VERSION, "scheme": "freshnets", "seed": 1,
-        "buckets": 27, "band_buckets": layer.band_buckets, "kernel_shape": [3, 3, 4, 6],
-        "use_sign": True, "hash_bias": False, "bias_size": 6}
+        "contract_version": hashing.CONTRACT_VERSION,
+        "scheme": "freshnets",
+        "seed": 1,
+        "buckets": 27,
+        "band_buckets": layer.band_buckets,
+        "kernel_shape": [3, 3, 4, 6],
+        "use_sign": True,
+        "hash_bias": False,
+        "bias_size": 6,
+    }
     json.dumps(spec)
     # summarize() and models.stored_parameters() see it as a hashed layer.
     model = keras.Sequential([keras.Input((10, 10, 4)), layer])
@@ -354,8 +423,9 @@ def test_mixed_float16_forward():
     assert out.dtype == tf.float16
     kernel, _ = ref_kernel(layer)
     expected = tf.nn.conv2d(x, kernel.astype("float32"), 1, "VALID").numpy()
-    np.testing.assert_allclose(out.numpy().astype("float32"), expected, rtol=2e-2,
-                               atol=2e-2 * np.abs(expected).max())
+    np.testing.assert_allclose(
+        out.numpy().astype("float32"), expected, rtol=2e-2, atol=2e-2 * np.abs(expected).max()
+    )
 
 
 # -------------------------------------------------------------- training
@@ -379,8 +449,9 @@ def test_jit_compile_fit_matches_non_jit():
     assert np.all(np.isfinite(hist)) and hist[-1] < hist[0]
     plain = small_model(jit=False)
     plain.set_weights(jit.get_weights())
-    np.testing.assert_allclose(jit.predict(x, verbose=0), plain.predict(x, verbose=0),
-                               rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(
+        jit.predict(x, verbose=0), plain.predict(x, verbose=0), rtol=1e-5, atol=1e-5
+    )
 
 
 def test_mirrored_strategy_one_device():
@@ -401,10 +472,18 @@ def test_mirrored_strategy_one_device():
 def test_keras_save_load_roundtrip(tmp_path):
     x = np.random.default_rng(0).normal(size=(3, 7, 7, 2)).astype("float32")
     inputs = keras.Input((7, 7, 2))
-    h = FreshConv2D(4, 3, compression=0.25, seed=21, activation="relu", name="fc1",
-                    band_allocation=("beta", 1, 3))(inputs)
-    h = FreshConv2D(3, (2, 3), buckets=9, seed=22, name="fc2",
-                    band_allocation=[0.4, 0.3, 0.2, 0.1])(h)
+    h = FreshConv2D(
+        4,
+        3,
+        compression=0.25,
+        seed=21,
+        activation="relu",
+        name="fc1",
+        band_allocation=("beta", 1, 3),
+    )(inputs)
+    h = FreshConv2D(
+        3, (2, 3), buckets=9, seed=22, name="fc2", band_allocation=[0.4, 0.3, 0.2, 0.1]
+    )(h)
     outputs = HashedDense(2, compression=0.5, seed=23, name="hd")(keras.layers.Flatten()(h))
     model = keras.Model(inputs, outputs)
     for layer in (model.get_layer("fc1"), model.get_layer("fc2")):
@@ -417,7 +496,10 @@ def test_keras_save_load_roundtrip(tmp_path):
         a, b = model.get_layer(name), loaded.get_layer(name)
         assert isinstance(b, FreshConv2D)
         assert (b.seed, b.band_buckets, b.band_allocation) == (
-            a.seed, a.band_buckets, a.band_allocation)
+            a.seed,
+            a.band_buckets,
+            a.band_allocation,
+        )
         assert b.get_build_config()["band_buckets"] == a.band_buckets
 
 
@@ -425,8 +507,9 @@ def test_loaded_model_keeps_its_saved_band_allocation(tmp_path, monkeypatch):
     # If the allocation rule (or its default) ever changes, a saved model still
     # rebuilds with the band pools it was trained with: they are in the build config.
     x = np.random.default_rng(0).normal(size=(2, 6, 6, 2)).astype("float32")
-    model = keras.Sequential([keras.Input((6, 6, 2)),
-                              FreshConv2D(4, 3, compression=0.5, seed=1, name="f")])
+    model = keras.Sequential(
+        [keras.Input((6, 6, 2)), FreshConv2D(4, 3, compression=0.5, seed=1, name="f")]
+    )
     randomize(model.get_layer("f"))
     path = tmp_path / "m.keras"
     model.save(path)
@@ -445,11 +528,20 @@ def test_loaded_model_keeps_its_saved_band_allocation(tmp_path, monkeypatch):
     np.testing.assert_array_equal(loaded.predict(x, verbose=0), model.predict(x, verbose=0))
 
 
-@pytest.mark.parametrize("allocation", ["beta", "uniform", ("beta", 0.8, 2.0),
-                                        [0.5, 0.25, 0.15, 0.1]])
+@pytest.mark.parametrize(
+    "allocation", ["beta", "uniform", ("beta", 0.8, 2.0), [0.5, 0.25, 0.15, 0.1]]
+)
 def test_config_roundtrip(allocation):
-    layer = FreshConv2D(4, (3, 2), strides=(1, 2), padding="same", compression=0.5,
-                        band_allocation=allocation, seed=None, activation="relu")
+    layer = FreshConv2D(
+        4,
+        (3, 2),
+        strides=(1, 2),
+        padding="same",
+        compression=0.5,
+        band_allocation=allocation,
+        seed=None,
+        activation="relu",
+    )
     layer.build((None, 6, 6, 2))
     randomize(layer)
     config = json.loads(json.dumps(layer.get_config()))  # as saved in a .keras file
@@ -485,13 +577,10 @@ ERRORS = [
     (lambda: FreshConv2D(2, 3, band_allocation=("beta", 0, 2)), "band_allocation"),
     (lambda: FreshConv2D(2, 3, band_allocation=("beta", 1)), "band_allocation"),
     (lambda: FreshConv2D(2, 3, band_allocation=("gamma", 1, 2)), "band_allocation"),
-    (lambda: FreshConv2D(2, 3, band_allocation=("beta", 1, float("inf"))),
-     "band_allocation"),
+    (lambda: FreshConv2D(2, 3, band_allocation=("beta", 1, float("inf"))), "band_allocation"),
     (lambda: FreshConv2D(2, 3, band_allocation=[0.5, 0.5]), "band_allocation"),
-    (lambda: FreshConv2D(2, 3, band_allocation=[0.5, 0.2, 0.2, 0.1, 0.0]),
-     "band_allocation"),
-    (lambda: FreshConv2D(2, 3, band_allocation=[0.5, 0.2, 0.2, 0.1, 0.1]),
-     "band_allocation"),
+    (lambda: FreshConv2D(2, 3, band_allocation=[0.5, 0.2, 0.2, 0.1, 0.0]), "band_allocation"),
+    (lambda: FreshConv2D(2, 3, band_allocation=[0.5, 0.2, 0.2, 0.1, 0.1]), "band_allocation"),
     (lambda: FreshConv2D(2, 3, band_allocation=3), "band_allocation"),
     (lambda: FreshConv2D(2, 3, padding="causal"), "padding"),
     (lambda: FreshConv2D(2, 3, strides=0), "strides"),
@@ -531,13 +620,16 @@ def test_too_few_buckets_for_the_bands_raises_at_build():
 
 def conv_model():
     keras.utils.set_random_seed(0)
-    return keras.Sequential([
-        keras.Input((8, 8, 2)),
-        keras.layers.Conv2D(8, 3, activation="relu", name="conv"),
-        keras.layers.Conv2D(2, 3, name="tiny"),  # 3*3*8*2 = 144 weights
-        keras.layers.Flatten(name="flat"),
-        keras.layers.Dense(3, name="fc"),
-    ], name="cnn")
+    return keras.Sequential(
+        [
+            keras.Input((8, 8, 2)),
+            keras.layers.Conv2D(8, 3, activation="relu", name="conv"),
+            keras.layers.Conv2D(2, 3, name="tiny"),  # 3*3*8*2 = 144 weights
+            keras.layers.Flatten(name="flat"),
+            keras.layers.Dense(3, name="fc"),
+        ],
+        name="cnn",
+    )
 
 
 def test_compress_freshnets_structure_projection_and_training():
@@ -549,7 +641,11 @@ def test_compress_freshnets_structure_projection_and_training():
     model.fit(x, y, epochs=1, verbose=0)
     fresh = compress(model, method="freshnets", compression=1 / 4, seed=5)
     assert [type(layer) for layer in fresh.layers] == [
-        FreshConv2D, FreshConv2D, keras.layers.Flatten, HashedDense]
+        FreshConv2D,
+        FreshConv2D,
+        keras.layers.Flatten,
+        HashedDense,
+    ]
     conv = fresh.get_layer("conv")
     assert conv.seed == 5 and conv.num_buckets == round(3 * 3 * 2 * 8 / 4)
     assert conv.activation is keras.activations.relu
@@ -559,11 +655,13 @@ def test_compress_freshnets_structure_projection_and_training():
         kernel = dense.kernel.numpy().astype(np.float64)
         d = np.kron(ref_dct(3), ref_dct(3))
         coefficients = (d @ kernel.reshape(9, -1)).reshape(kernel.shape).reshape(-1)
-        index, sign = ref_band_bucket_and_sign(hashed.kernel_shape, hashed.band_buckets,
-                                               hashed.seed)
+        index, sign = ref_band_bucket_and_sign(
+            hashed.kernel_shape, hashed.band_buckets, hashed.seed
+        )
         k = hashed.num_buckets
-        means = (np.bincount(index, coefficients * sign, minlength=k)
-                 / np.maximum(np.bincount(index, minlength=k), 1))
+        means = np.bincount(index, coefficients * sign, minlength=k) / np.maximum(
+            np.bincount(index, minlength=k), 1
+        )
         np.testing.assert_allclose(hashed.shared.numpy(), means, rtol=1e-5, atol=1e-6)
         np.testing.assert_array_equal(hashed.bias.numpy(), dense.bias.numpy())
     # The plain HashedDense is projected as before (spatial = virtual weights).
@@ -584,24 +682,31 @@ def test_compress_freshnets_projection_is_exact_at_full_size_for_single_buckets(
     index = conv._index.numpy()
     single = np.bincount(index, minlength=conv.num_buckets)[index] == 1
     assert single.sum() > 0.2 * index.size
-    np.testing.assert_allclose(conv.frequency_kernel.numpy().reshape(-1)[single],
-                               coefficients[single], rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(
+        conv.frequency_kernel.numpy().reshape(-1)[single],
+        coefficients[single],
+        rtol=1e-5,
+        atol=1e-7,
+    )
 
 
 def test_compress_freshnets_leaves_too_small_convs_with_a_warning():
     model = conv_model()
     # At 1/32 'tiny' (144 weights) gets round(4.5) = 4 buckets < 5 bands.
     with pytest.warns(UserWarning, match="tiny.*one per frequency band"):
-        fresh = compress(model, method="freshnets", compression=1 / 32, seed=1,
-                         per_layer={"conv": 1 / 4})
+        fresh = compress(
+            model, method="freshnets", compression=1 / 32, seed=1, per_layer={"conv": 1 / 4}
+        )
     assert type(fresh.get_layer("tiny")) is keras.layers.Conv2D
-    np.testing.assert_array_equal(fresh.get_layer("tiny").kernel.numpy(),
-                                  model.get_layer("tiny").kernel.numpy())
+    np.testing.assert_array_equal(
+        fresh.get_layer("tiny").kernel.numpy(), model.get_layer("tiny").kernel.numpy()
+    )
     assert isinstance(fresh.get_layer("conv"), FreshConv2D)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        fresh = compress(model, method="freshnets", compression=1 / 32,
-                         per_layer={"conv": 1 / 4, "tiny": 1 / 8})
+        fresh = compress(
+            model, method="freshnets", compression=1 / 32, per_layer={"conv": 1 / 4, "tiny": 1 / 8}
+        )
     assert not [w for w in caught if "left unchanged" in str(w.message)]
     assert isinstance(fresh.get_layer("tiny"), FreshConv2D)
     # The plain method is unchanged by the new one.

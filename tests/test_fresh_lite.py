@@ -42,8 +42,17 @@ def lib():
     handle = ctypes.CDLL(library_path())
     handle.hk_fresh_weights.restype = ctypes.c_int
     handle.hk_fresh_weights.argtypes = [
-        ctypes.c_char_p, ctypes.c_size_t, F32P, ctypes.c_int64, F32P, ctypes.c_int64,
-        F32P, ctypes.c_int64, ctypes.c_char_p, ctypes.c_size_t]
+        ctypes.c_char_p,
+        ctypes.c_size_t,
+        F32P,
+        ctypes.c_int64,
+        F32P,
+        ctypes.c_int64,
+        F32P,
+        ctypes.c_int64,
+        ctypes.c_char_p,
+        ctypes.c_size_t,
+    ]
     return handle
 
 
@@ -54,11 +63,22 @@ def fresh_weights(lib, options, buckets, out_len, scale=None):
     out = np.full(max(out_len, 1), np.nan, np.float32)
     scale = None if scale is None else np.ascontiguousarray(scale, np.float32)
     error = ctypes.create_string_buffer(512)
+
     def ptr(a):
-        return (None if a is None else a.ctypes.data_as(F32P))
-    status = lib.hk_fresh_weights(options, len(options), ptr(buckets), buckets.size,
-                                  ptr(scale), 0 if scale is None else scale.size,
-                                  ptr(out), out_len, error, len(error))
+        return None if a is None else a.ctypes.data_as(F32P)
+
+    status = lib.hk_fresh_weights(
+        options,
+        len(options),
+        ptr(buckets),
+        buckets.size,
+        ptr(scale),
+        0 if scale is None else scale.size,
+        ptr(out),
+        out_len,
+        error,
+        len(error),
+    )
     return status, out[:out_len], error.value.decode()
 
 
@@ -69,12 +89,15 @@ def _built(filters=5, kernel_size=3, channels=3, **kwargs):
     return layer
 
 
-@pytest.mark.parametrize("kwargs", [
-    dict(compression=1 / 4, seed=42),
-    dict(kernel_size=(5, 3), compression=1 / 8, seed=7, use_sign=False),
-    dict(kernel_size=1, compression=1 / 2, seed=3),
-    dict(kernel_size=7, compression=1 / 16, seed=2**32 - 1, band_allocation="uniform"),
-])
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        dict(compression=1 / 4, seed=42),
+        dict(kernel_size=(5, 3), compression=1 / 8, seed=7, use_sign=False),
+        dict(kernel_size=1, compression=1 / 2, seed=3),
+        dict(kernel_size=7, compression=1 / 16, seed=2**32 - 1, band_allocation="uniform"),
+    ],
+)
 def test_kernel_matches_numpy_and_keras(lib, kwargs):
     layer = _built(**kwargs)
     spec = layer.hash_spec()
@@ -82,32 +105,55 @@ def test_kernel_matches_numpy_and_keras(lib, kwargs):
     want = ops.reference_fresh_weights(spec, buckets)
     keras_ohwi = np.transpose(layer.kernel.numpy(), (3, 0, 1, 2))
     np.testing.assert_allclose(want, keras_ohwi, rtol=1e-5, atol=1e-6)
-    status, got, message = fresh_weights(lib, ops.fresh_weights_options(spec), buckets,
-                                         want.size)
+    status, got, message = fresh_weights(lib, ops.fresh_weights_options(spec), buckets, want.size)
     assert status == HK_OK, message
     np.testing.assert_allclose(got.reshape(want.shape), want, rtol=1e-5, atol=1e-6)
     scale = np.linspace(0.5, 2.0, spec["kernel_shape"][-1]).astype(np.float32)
-    status, got, message = fresh_weights(lib, ops.fresh_weights_options(spec), buckets,
-                                         want.size, scale=scale)
+    status, got, message = fresh_weights(
+        lib, ops.fresh_weights_options(spec), buckets, want.size, scale=scale
+    )
     assert status == HK_OK, message
-    np.testing.assert_allclose(got.reshape(want.shape), want * scale[:, None, None, None],
-                               rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        got.reshape(want.shape), want * scale[:, None, None, None], rtol=1e-5, atol=1e-6
+    )
 
 
-GOOD = {"contract_version": 1, "seed": 42, "buckets": 18, "band_buckets": [4, 6, 5, 2, 1],
-        "kernel_shape": [3, 3, 2, 4], "layout": "ohwi", "use_sign": True}
+GOOD = {
+    "contract_version": 1,
+    "seed": 42,
+    "buckets": 18,
+    "band_buckets": [4, 6, 5, 2, 1],
+    "kernel_shape": [3, 3, 2, 4],
+    "layout": "ohwi",
+    "use_sign": True,
+}
 
 BAD_OPTIONS = [
-    ("no band_buckets", {k: v for k, v in GOOD.items() if k != "band_buckets"},
-     "missing key 'band_buckets'"),
-    ("band_buckets too short", dict(GOOD, band_buckets=[4, 6, 5, 3]),
-     "key 'band_buckets' has 4 entries; a 3x3 filter has 5 frequency bands"),
-    ("band_buckets not ints", dict(GOOD, band_buckets="many"),
-     "key 'band_buckets' must be a vector of int"),
-    ("a band with 0 buckets", dict(GOOD, band_buckets=[4, 6, 5, 3, 0]),
-     "key 'band_buckets'[4] = 0 must be in [1, 8]"),
-    ("a band above its size", dict(GOOD, band_buckets=[9, 6, 1, 1, 1]),
-     "key 'band_buckets'[0] = 9 must be in [1, 8]"),
+    (
+        "no band_buckets",
+        {k: v for k, v in GOOD.items() if k != "band_buckets"},
+        "missing key 'band_buckets'",
+    ),
+    (
+        "band_buckets too short",
+        dict(GOOD, band_buckets=[4, 6, 5, 3]),
+        "key 'band_buckets' has 4 entries; a 3x3 filter has 5 frequency bands",
+    ),
+    (
+        "band_buckets not ints",
+        dict(GOOD, band_buckets="many"),
+        "key 'band_buckets' must be a vector of int",
+    ),
+    (
+        "a band with 0 buckets",
+        dict(GOOD, band_buckets=[4, 6, 5, 3, 0]),
+        "key 'band_buckets'[4] = 0 must be in [1, 8]",
+    ),
+    (
+        "a band above its size",
+        dict(GOOD, band_buckets=[9, 6, 1, 1, 1]),
+        "key 'band_buckets'[0] = 9 must be in [1, 8]",
+    ),
     ("negative band", dict(GOOD, band_buckets=[4, -6, 5, 2, 1]), "'band_buckets'[1] = -6"),
     ("K not the sum", dict(GOOD, buckets=17), "key 'buckets' = 17 must equal the sum"),
     ("K = 0", dict(GOOD, buckets=0), "key 'buckets' = 0"),
@@ -115,8 +161,7 @@ BAD_OPTIONS = [
     ("rank 2", dict(GOOD, kernel_shape=[3, 3]), "key 'kernel_shape' has 2 dims"),
     ("filter too large", dict(GOOD, kernel_shape=[33, 3, 1, 1]), "larger than the supported"),
     ("zero channels", dict(GOOD, kernel_shape=[3, 3, 0, 4]), "'kernel_shape'[2] = 0"),
-    ("too many weights", dict(GOOD, kernel_shape=[3, 3, 2**20, 2**20]),
-     "more than 2^32 weights"),
+    ("too many weights", dict(GOOD, kernel_shape=[3, 3, 2**20, 2**20]), "more than 2^32 weights"),
     ("contract 2", dict(GOOD, contract_version=2), "unsupported contract_version 2"),
     ("seed negative", dict(GOOD, seed=-1), "key 'seed' = -1"),
     ("use_sign int", dict(GOOD, use_sign=1), "key 'use_sign' must be a bool"),
@@ -135,9 +180,10 @@ def test_bad_lengths_and_garbage_are_refused(lib):
     options = flexbuffers.Dumps(GOOD)
     assert fresh_weights(lib, options, np.ones(18), 72)[0] == HK_OK
     for buckets, out_len, scale, expected in [
-            (np.ones(17), 72, None, "buckets has 17 values; key 'buckets' says 18"),
-            (np.ones(18), 71, None, "output has 71 values; kernel_shape needs 72"),
-            (np.ones(18), 72, np.ones(3), "scale has 3 values; expected 4")]:
+        (np.ones(17), 72, None, "buckets has 17 values; key 'buckets' says 18"),
+        (np.ones(18), 71, None, "output has 71 values; kernel_shape needs 72"),
+        (np.ones(18), 72, np.ones(3), "scale has 3 values; expected 4"),
+    ]:
         status, _, message = fresh_weights(lib, options, buckets, out_len, scale)
         assert status == HK_ERROR_ARGUMENTS and expected in message, message
     raw = bytes(options)
@@ -147,6 +193,7 @@ def test_bad_lengths_and_garbage_are_refused(lib):
 
 
 # ------------------------------------------------------------------ .tflite
+
 
 def _fresh_model():
     keras.utils.set_random_seed(0)
@@ -160,8 +207,14 @@ def _fresh_model():
     model = keras.Model(inputs, outputs)
     bn = model.get_layer("bn")
     rng = np.random.default_rng(0)
-    bn.set_weights([rng.uniform(0.5, 2, 6), rng.normal(size=6), rng.normal(size=6) * 0.1,
-                    rng.uniform(0.5, 2, 6)])
+    bn.set_weights(
+        [
+            rng.uniform(0.5, 2, 6),
+            rng.normal(size=6),
+            rng.normal(size=6) * 0.1,
+            rng.uniform(0.5, 2, 6),
+        ]
+    )
     return model
 
 
@@ -171,8 +224,13 @@ def fresh_file(tmp_path_factory):
     path = tmp_path_factory.mktemp("fresh") / "fresh.tflite"
     report = lite.convert(model, path, num_samples=4)
     x = np.random.default_rng(5).random((3, 10, 10, 2), dtype=np.float32)
-    return {"model": model, "path": path, "report": report, "x": x,
-            "y": model.predict(x, verbose=0)}
+    return {
+        "model": model,
+        "path": path,
+        "report": report,
+        "x": x,
+        "y": model.predict(x, verbose=0),
+    }
 
 
 def test_convert_stores_only_the_buckets(fresh_file):
@@ -182,8 +240,7 @@ def test_convert_stores_only_the_buckets(fresh_file):
     rows = {r.name: r for r in report.layers}
     assert "per-channel scale" in rows["f1"].note
     model = flatbuffer.read(fresh_file["path"].read_bytes())
-    names = [flatbuffer.opcode_name(model, op.opcodeIndex)
-             for op in model.subgraphs[0].operators]
+    names = [flatbuffer.opcode_name(model, op.opcodeIndex) for op in model.subgraphs[0].operators]
     assert names.count("FreshWeights") == 2 and names.count("HashedWeights") == 1
 
 
@@ -208,35 +265,43 @@ def corrupted(content: bytes, change, op_name="FreshWeights") -> bytes:
     for op in model.subgraphs[0].operators:
         if flatbuffer.opcode_name(model, op.opcodeIndex) == op_name:
             options = ops.decode_options(bytes(op.customOptions))
-            op.customOptions = np.frombuffer(bytes(flexbuffers.Dumps(change(options))),
-                                             np.uint8)
+            op.customOptions = np.frombuffer(bytes(flexbuffers.Dumps(change(options))), np.uint8)
             break
     return flatbuffer.write(model)
 
 
-@pytest.mark.parametrize("change,expected", [
-    (lambda o: {**o, "band_buckets": o["band_buckets"][:-1]}, "frequency bands"),
-    (lambda o: {**o, "kernel_shape": o["kernel_shape"][:3] + [o["kernel_shape"][3] + 1]},
-     "output 0 (weights) must be float32"),
-    (lambda o: {**o, "buckets": o["buckets"] + 1}, "must equal the sum of 'band_buckets'"),
-    (lambda o: {**o, "contract_version": 9}, "unsupported contract_version 9"),
-])
+@pytest.mark.parametrize(
+    "change,expected",
+    [
+        (lambda o: {**o, "band_buckets": o["band_buckets"][:-1]}, "frequency bands"),
+        (
+            lambda o: {**o, "kernel_shape": o["kernel_shape"][:3] + [o["kernel_shape"][3] + 1]},
+            "output 0 (weights) must be float32",
+        ),
+        (lambda o: {**o, "buckets": o["buckets"] + 1}, "must equal the sum of 'band_buckets'"),
+        (lambda o: {**o, "contract_version": 9}, "unsupported contract_version 9"),
+    ],
+)
 def test_corrupted_options_fail_allocate_tensors(fresh_file, tmp_path, change, expected):
     content = corrupted(fresh_file["path"].read_bytes(), change)
     (tmp_path / "bad.tflite").write_bytes(content)
     np.save(tmp_path / "x.npy", fresh_file["x"])
-    lines, _ = _run_subprocess(__import__("sys").executable, "ai_edge_litert", tmp_path,
-                               ["bad"])
+    lines, _ = _run_subprocess(__import__("sys").executable, "ai_edge_litert", tmp_path, ["bad"])
     assert lines["bad"].startswith("ERROR") and "FreshWeights node" in lines["bad"]
     assert expected in lines["bad"], lines["bad"]
 
 
 def test_compress_freshnets_model_converts(tmp_path):
     keras.utils.set_random_seed(1)
-    dense = keras.Sequential([
-        keras.Input((12, 12, 1)), keras.layers.Conv2D(8, 3, activation="relu", name="c1"),
-        keras.layers.Conv2D(8, 3, activation="relu", name="c2"), keras.layers.Flatten(),
-        keras.layers.Dense(10, name="fc")])
+    dense = keras.Sequential(
+        [
+            keras.Input((12, 12, 1)),
+            keras.layers.Conv2D(8, 3, activation="relu", name="c1"),
+            keras.layers.Conv2D(8, 3, activation="relu", name="c2"),
+            keras.layers.Flatten(),
+            keras.layers.Dense(10, name="fc"),
+        ]
+    )
     fresh = hashed_keras.compress(dense, method="freshnets", compression=1 / 4, seed=0)
     report = lite.convert(fresh, tmp_path / "c.tflite", num_samples=4)
     assert report.max_relative_error <= 1e-5

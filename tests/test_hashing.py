@@ -14,8 +14,13 @@ U32_MAX = 2**32 - 1
 
 def ref_xxh32(keys, seed):
     """The reference: the xxhash package on each key's 4 little-endian bytes."""
-    return np.array([xxhash.xxh32_intdigest(int(k).to_bytes(4, "little"), seed)
-                     for k in np.asarray(keys).reshape(-1)], np.uint32)
+    return np.array(
+        [
+            xxhash.xxh32_intdigest(int(k).to_bytes(4, "little"), seed)
+            for k in np.asarray(keys).reshape(-1)
+        ],
+        np.uint32,
+    )
 
 
 def ref_bucket_and_sign(size, buckets, seed):
@@ -122,8 +127,10 @@ def test_tf_xxh32_casts_other_key_dtypes_and_keeps_shape():
 
 
 @pytest.mark.parametrize("mode", ["eager", "function", "jit"])
-@pytest.mark.parametrize("size,buckets,seed,use_sign", [
-    (3000, 97, 0, True), (500, 500, U32_MAX, True), (777, 1, 11, True), (1024, 33, 5, False)])
+@pytest.mark.parametrize(
+    "size,buckets,seed,use_sign",
+    [(3000, 97, 0, True), (500, 500, U32_MAX, True), (777, 1, 11, True), (1024, 33, 5, False)],
+)
 def test_tf_bucket_and_sign_is_bit_identical(mode, size, buckets, seed, use_sign):
     fn = lambda: hashing.tf_bucket_and_sign(size, buckets, seed, use_sign=use_sign)  # noqa: E731
     if mode == "function":
@@ -222,14 +229,17 @@ def test_derived_seeds_differ():
     assert len({s for _, s in pairs}) == len(seeds)
 
 
-@pytest.mark.parametrize("size,buckets,seed,match", [
-    (10, 11, 0, "buckets"),       # more buckets than virtual weights
-    (10, 0, 0, "buckets"),        # no bucket
-    (10, -3, 0, "buckets"),
-    (0, 1, 0, "weights"),         # empty virtual tensor
-    (10, 2, -1, "seed"),
-    (10, 2, 2**32, "seed"),
-])
+@pytest.mark.parametrize(
+    "size,buckets,seed,match",
+    [
+        (10, 11, 0, "buckets"),  # more buckets than virtual weights
+        (10, 0, 0, "buckets"),  # no bucket
+        (10, -3, 0, "buckets"),
+        (0, 1, 0, "weights"),  # empty virtual tensor
+        (10, 2, -1, "seed"),
+        (10, 2, 2**32, "seed"),
+    ],
+)
 def test_bucket_and_sign_errors(size, buckets, seed, match):
     with pytest.raises(ValueError, match=match):
         hashing.bucket_and_sign(size, buckets, seed)

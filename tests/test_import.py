@@ -10,11 +10,14 @@ LIBRARY = Path(__file__).resolve().parents[1] / "hashed_keras"
 
 
 def test_import_hashed_keras_loads_neither_keras_nor_tensorflow():
-    code = ("import sys, hashed_keras, hashed_keras.lite.kernel_library, "
-            "hashed_keras.lite.interpreter, hk_experiments.data\n"
-            "print(sorted(m for m in ('keras', 'tensorflow') if m in sys.modules))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True).stdout
+    code = (
+        "import sys, hashed_keras, hashed_keras.lite.kernel_library, "
+        "hashed_keras.lite.interpreter, hk_experiments.data\n"
+        "print(sorted(m for m in ('keras', 'tensorflow') if m in sys.modules))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
     assert out.strip() == "[]"
 
 

@@ -40,10 +40,15 @@ def converted(request, digits, tmp_path_factory):
     folder = tmp_path_factory.mktemp(f"{name}_{method}")
     samples = digits.x_test[:32]
     f32 = lite.convert(model, folder / "f32.tflite", sample_inputs=samples)
-    int8 = lite.convert(model, folder / "int8.tflite", shared_dtype="int8",
-                        sample_inputs=samples)
-    return {"model": model, "before": before, "f32": f32, "int8": int8,
-            "path": folder / "int8.tflite", "x": samples}
+    int8 = lite.convert(model, folder / "int8.tflite", shared_dtype="int8", sample_inputs=samples)
+    return {
+        "model": model,
+        "before": before,
+        "f32": f32,
+        "int8": int8,
+        "path": folder / "int8.tflite",
+        "x": samples,
+    }
 
 
 def test_int8_file_is_verified_smaller_and_leaves_the_model_alone(converted):
@@ -58,8 +63,7 @@ def test_int8_file_is_verified_smaller_and_leaves_the_model_alone(converted):
 
 def test_int8_tensors_carry_a_scale(converted):
     model = flatbuffer.read(converted["path"].read_bytes())
-    int8 = [t for t in model.subgraphs[0].tensors
-            if t.type == flatbuffer.schema.TensorType.INT8]
+    int8 = [t for t in model.subgraphs[0].tensors if t.type == flatbuffer.schema.TensorType.INT8]
     assert int8, "no int8 tensor in the file"
     for tensor in int8:
         assert len(tensor.quantization.scale) == 1 and tensor.quantization.scale[0] > 0
@@ -86,12 +90,12 @@ def test_int8_in_tf_lite_and_tflite_runtime(converted, tmp_path):
     _assert_close(np.load(tmp_path / "good.out.npy"), reference)
 
 
-@pytest.mark.parametrize("scale,zero_point", [(0.0, 0), (-1.0, 0), (0.01, 3),
-                                              (float("inf"), 0)])
+@pytest.mark.parametrize("scale,zero_point", [(0.0, 0), (-1.0, 0), (0.01, 3), (float("inf"), 0)])
 def test_bad_quantization_fails_allocate_tensors(converted, tmp_path, scale, zero_point):
     model = flatbuffer.read(converted["path"].read_bytes())
-    tensor = next(t for t in model.subgraphs[0].tensors
-                  if t.type == flatbuffer.schema.TensorType.INT8)
+    tensor = next(
+        t for t in model.subgraphs[0].tensors if t.type == flatbuffer.schema.TensorType.INT8
+    )
     tensor.quantization.scale = [scale]
     tensor.quantization.zeroPoint = [zero_point]
     (tmp_path / "bad.tflite").write_bytes(flatbuffer.write(model))

@@ -74,16 +74,20 @@ def _run_child(paths, options=None, timeout=120, stderr=None):
     """[(path, "OK" | "ERROR ...")] of one child process; fails on a signal.
     `stderr` (a list) receives the child's stderr."""
     result = subprocess.run(
-        [sys.executable, "-c", CHILD, library_path(), json.dumps(options or {}),
-         *map(str, paths)],
-        capture_output=True, text=True, timeout=timeout,
-        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
-    lines = [line for line in result.stdout.splitlines()
-             if line.startswith(("START", "OK", "ERROR"))]
+        [sys.executable, "-c", CHILD, library_path(), json.dumps(options or {}), *map(str, paths)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
+    )
+    lines = [
+        line for line in result.stdout.splitlines() if line.startswith(("START", "OK", "ERROR"))
+    ]
     started = [line.split(" ", 1)[1] for line in lines if line.startswith("START")]
     assert result.returncode == 0, (
         f"child died with {result.returncode} on {started[-1] if started else '?'}",
-        result.stderr[-2000:])
+        result.stderr[-2000:],
+    )
     outcomes = [line for line in lines if not line.startswith("START")]
     assert len(outcomes) == len(paths), result.stdout
     if stderr is not None:
@@ -99,6 +103,7 @@ def _refused(path, options=None):
 
 
 # ------------------------------------------------------------------ files
+
 
 def _convert(model, path, **kwargs):
     lite.convert(model, path, num_samples=2, **kwargs)
@@ -129,8 +134,11 @@ def files(tmp_path_factory):
 
 
 def _our_ops(model):
-    return [op for op in model.subgraphs[0].operators
-            if flatbuffer.opcode_name(model, op.opcodeIndex) in OURS]
+    return [
+        op
+        for op in model.subgraphs[0].operators
+        if flatbuffer.opcode_name(model, op.opcodeIndex) in OURS
+    ]
 
 
 def _tensor(model, index):
@@ -163,6 +171,7 @@ def _virtual_weights(files, base):
 
 
 # ------------------------------------------------------------------ mutations
+
 
 def _opcode_to_builtin(model, builtin=0):
     """The first of our ops gets an opcode of its own: builtin ADD, our name."""
@@ -208,8 +217,7 @@ def _hashed_bomb(model):
 def _smh_single(model, n, rank, kernel_shape):
     """Only the first SMHWeights node, with U and V of [rank, n]."""
     op = _our_ops(model)[0]
-    _set_options(op, n=n, rank=rank, start=0, kernel_shape=kernel_shape, layout="fc",
-                 bias_size=0)
+    _set_options(op, n=n, rank=rank, start=0, kernel_shape=kernel_shape, layout="fc", bias_size=0)
     op.outputs = np.array([op.outputs[0]], np.int32)
     _tensor(model, op.outputs[0]).shape = np.array(kernel_shape[::-1], np.int32)
     for i in (0, 1):
@@ -217,7 +225,8 @@ def _smh_single(model, n, rank, kernel_shape):
         tensor.shape = np.array([rank, n], np.int32)
         dtype = np.float32 if tensor.type == 0 else np.int8
         model.buffers[tensor.buffer].data = np.frombuffer(
-            np.ones(rank * n, dtype).tobytes(), np.uint8)
+            np.ones(rank * n, dtype).tobytes(), np.uint8
+        )
     model.subgraphs[0].operators = [op]
     model.subgraphs[0].outputs = np.array([op.outputs[0]], np.int32)
 
@@ -249,6 +258,7 @@ def _reshape_output_int4(model):
     """RESHAPE's output retyped to INT4: the runtime copies the float32 input's
     bytes into the smaller INT4 tensor (a heap overflow)."""
     from ai_edge_litert import schema_py_generated as schema
+
     for op in model.subgraphs[0].operators:
         code = model.operatorCodes[op.opcodeIndex]
         if max(code.builtinCode, code.deprecatedBuiltinCode) == schema.BuiltinOperator.RESHAPE:
@@ -257,38 +267,74 @@ def _reshape_output_int4(model):
 
 CASES = {
     # name: (base, mutation, fragments of the message)
-    "output_file_constant": ("smh", _output_is_file_constant,
-                             ["SMHWeights node 0", "output 0 (tensor",
-                              "is a constant of the model file"]),
-    "output_shared": ("hashed", _output_shared,
-                      ["HashedWeights node 0", "is also the output of another node"]),
-    "output_twice": ("fresh_int8", _output_twice,
-                     ["FreshWeights node 0", "output 1 is the same tensor as output 0"]),
-    "builtin_writes_constant": ("fresh_int8", _builtin_writes_buckets,
-                                ["writes output 0 (tensor", "a constant of the model file",
-                                 "refusing the graph"]),
-    "smh_v_is_u": ("smh", _smh_v_is_u,
-                   ["SMHWeights node 1: input 1 (tensor",
-                    "is not the V of the graph's other SMHWeights nodes",
-                    "the graph would run with other numbers"]),
-    "weights_as_activation": ("hashed", _weights_as_activation,
-                              ["HashedWeights node 0: output 0 (tensor",
-                               "is not read (only) as input 1 (filter)"]),
-    "reshape_output_int4": ("smh", _reshape_output_int4,
-                            ["(RESHAPE) has output 0 of type", "but its input 0 is float32",
-                             "refusing the graph"]),
-    "input_activation": ("hashed", _input_is_graph_input,
-                         ["HashedWeights node 0", "input 0 (buckets, key 'buckets')",
-                          "got float32 [1, 6]"]),
-    "bomb_hashed": ("hashed", _hashed_bomb,
-                    ["HashedWeights node 0", "rebuilds 1073741824 virtual weights",
-                     "over the limit max_virtual_weights = 67108864",
-                     "Interpreter(..., max_virtual_weights=N)"]),
-    "bomb_smh": ("smh_int8", lambda m: _smh_single(m, 1 << 15, 1, [1 << 19, 1 << 10]),
-                 ["SMHWeights node 0", "rebuilds 536870912 virtual weights"]),
-    "bomb_smh_rank": ("smh", lambda m: _smh_single(m, 1024, 1024, [1024, 1024]),
-                      ["SMHWeights node 0", "needs 1077936128 work units",
-                       "16 x max_virtual_weights = 1073741824"]),
+    "output_file_constant": (
+        "smh",
+        _output_is_file_constant,
+        ["SMHWeights node 0", "output 0 (tensor", "is a constant of the model file"],
+    ),
+    "output_shared": (
+        "hashed",
+        _output_shared,
+        ["HashedWeights node 0", "is also the output of another node"],
+    ),
+    "output_twice": (
+        "fresh_int8",
+        _output_twice,
+        ["FreshWeights node 0", "output 1 is the same tensor as output 0"],
+    ),
+    "builtin_writes_constant": (
+        "fresh_int8",
+        _builtin_writes_buckets,
+        ["writes output 0 (tensor", "a constant of the model file", "refusing the graph"],
+    ),
+    "smh_v_is_u": (
+        "smh",
+        _smh_v_is_u,
+        [
+            "SMHWeights node 1: input 1 (tensor",
+            "is not the V of the graph's other SMHWeights nodes",
+            "the graph would run with other numbers",
+        ],
+    ),
+    "weights_as_activation": (
+        "hashed",
+        _weights_as_activation,
+        ["HashedWeights node 0: output 0 (tensor", "is not read (only) as input 1 (filter)"],
+    ),
+    "reshape_output_int4": (
+        "smh",
+        _reshape_output_int4,
+        ["(RESHAPE) has output 0 of type", "but its input 0 is float32", "refusing the graph"],
+    ),
+    "input_activation": (
+        "hashed",
+        _input_is_graph_input,
+        ["HashedWeights node 0", "input 0 (buckets, key 'buckets')", "got float32 [1, 6]"],
+    ),
+    "bomb_hashed": (
+        "hashed",
+        _hashed_bomb,
+        [
+            "HashedWeights node 0",
+            "rebuilds 1073741824 virtual weights",
+            "over the limit max_virtual_weights = 67108864",
+            "Interpreter(..., max_virtual_weights=N)",
+        ],
+    ),
+    "bomb_smh": (
+        "smh_int8",
+        lambda m: _smh_single(m, 1 << 15, 1, [1 << 19, 1 << 10]),
+        ["SMHWeights node 0", "rebuilds 536870912 virtual weights"],
+    ),
+    "bomb_smh_rank": (
+        "smh",
+        lambda m: _smh_single(m, 1024, 1024, [1024, 1024]),
+        [
+            "SMHWeights node 0",
+            "needs 1077936128 work units",
+            "16 x max_virtual_weights = 1073741824",
+        ],
+    ),
 }
 
 
@@ -306,7 +352,9 @@ def test_builtin_opcode_with_our_name_is_not_taken(files, base, builtin, name):
     stderr = []
     [(_, outcome)] = _run_child(
         [_mutant(files, base, f"opcode_{name}", lambda m: _opcode_to_builtin(m, builtin))],
-        {"verbose": "1"}, stderr=stderr)
+        {"verbose": "1"},
+        stderr=stderr,
+    )
     assert outcome.startswith("ERROR") and f"{name} with custom options" in outcome, outcome
     # The file's other served nodes are taken, that one is not.
     served = len(_our_ops(flatbuffer.read(files[base].read_bytes())))
@@ -320,16 +368,21 @@ def test_builtin_opcode_that_xnnpack_reads_unchecked_is_refused(files, base):
     depends on the heap (it followed another file in the same process). The
     stock runtime never applies XNNPACK here (our operators are unresolved for
     it); with our delegate it would, so the delegate refuses the graph."""
-    path = _mutant(files, base, "opcode_strided_slice",
-                   lambda model: _opcode_to_builtin(model, builtin=45))
+    path = _mutant(
+        files, base, "opcode_strided_slice", lambda model: _opcode_to_builtin(model, builtin=45)
+    )
     # Ten times in one process, after an unmodified file: never a crash.
     outcomes = _run_child([files[base]] + [path] * 10)
     assert outcomes[0][1].startswith("OK"), outcomes[0]
     for _, outcome in outcomes[1:]:
         assert outcome.startswith("ERROR"), outcome
     message = outcomes[1][1]
-    for fragment in ("(STRIDED_SLICE) has", "STRIDED_SLICE takes 4 inputs",
-                     "refusing the graph", "convert the model again"):
+    for fragment in (
+        "(STRIDED_SLICE) has",
+        "STRIDED_SLICE takes 4 inputs",
+        "refusing the graph",
+        "convert the model again",
+    ):
         assert fragment in message, message
 
 
@@ -339,8 +392,7 @@ def test_unmodified_files_run(files):
         assert outcome.startswith("OK"), (path, outcome)
 
 
-@pytest.mark.parametrize("key,per_weight", [("max_virtual_weights", 1),
-                                            ("max_rebuild_bytes", 4)])
+@pytest.mark.parametrize("key,per_weight", [("max_virtual_weights", 1), ("max_rebuild_bytes", 4)])
 def test_limits_from_plugin_options(files, key, per_weight):
     total = _virtual_weights(files, "hashed") * per_weight  # float32 outputs
     [(_, exact)] = _run_child([files["hashed"]], {key: str(total)})

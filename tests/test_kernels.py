@@ -35,6 +35,7 @@ TFLITE214_VENV = Path(os.environ.get("HK_TFLITE214_VENV", "/tmp/tfl214"))
 
 # ------------------------------------------------------------------ ctypes API
 
+
 @pytest.fixture(scope="module")
 def lib():
     handle = ctypes.CDLL(library_path())
@@ -43,8 +44,19 @@ def lib():
     f32p = ctypes.POINTER(ctypes.c_float)
     handle.hk_hashed_weights.restype = ctypes.c_int
     handle.hk_hashed_weights.argtypes = [
-        ctypes.c_char_p, ctypes.c_size_t, f32p, ctypes.c_int64, f32p, ctypes.c_int64,
-        f32p, ctypes.c_int64, f32p, ctypes.c_int64, ctypes.c_char_p, ctypes.c_size_t]
+        ctypes.c_char_p,
+        ctypes.c_size_t,
+        f32p,
+        ctypes.c_int64,
+        f32p,
+        ctypes.c_int64,
+        f32p,
+        ctypes.c_int64,
+        f32p,
+        ctypes.c_int64,
+        ctypes.c_char_p,
+        ctypes.c_size_t,
+    ]
     return handle
 
 
@@ -54,8 +66,9 @@ def _ptr(array):
     return array.ctypes.data_as(ctypes.POINTER(ctypes.c_float))
 
 
-def hashed_weights(lib, options: bytes, buckets, scale=None, out_len=None,
-                   bias_len=None, spec=None):
+def hashed_weights(
+    lib, options: bytes, buckets, scale=None, out_len=None, bias_len=None, spec=None
+):
     """Calls hk_hashed_weights; returns (status, weights, bias, message).
 
     Lengths default to the ones ``spec`` implies (or 0 without a spec).
@@ -71,18 +84,34 @@ def hashed_weights(lib, options: bytes, buckets, scale=None, out_len=None,
     scale = None if scale is None else np.ascontiguousarray(scale, np.float32)
     error = ctypes.create_string_buffer(512)
     status = lib.hk_hashed_weights(
-        options, len(options), _ptr(buckets), buckets.size, _ptr(scale),
-        0 if scale is None else scale.size, _ptr(out), out_len, _ptr(bias), bias_len,
-        error, len(error))
+        options,
+        len(options),
+        _ptr(buckets),
+        buckets.size,
+        _ptr(scale),
+        0 if scale is None else scale.size,
+        _ptr(out),
+        out_len,
+        _ptr(bias),
+        bias_len,
+        error,
+        len(error),
+    )
     return status, out[:out_len], bias, error.value.decode()
 
 
-def make_spec(kernel_shape, buckets, seed=1234, *, use_sign=True, hash_bias=False,
-              layout="fc"):
+def make_spec(kernel_shape, buckets, seed=1234, *, use_sign=True, hash_bias=False, layout="fc"):
     out = kernel_shape[-1]
-    return {"contract_version": 1, "seed": seed, "buckets": buckets,
-            "kernel_shape": list(kernel_shape), "layout": layout, "use_sign": use_sign,
-            "hash_bias": hash_bias, "bias_size": out if hash_bias else 0}
+    return {
+        "contract_version": 1,
+        "seed": seed,
+        "buckets": buckets,
+        "kernel_shape": list(kernel_shape),
+        "layout": layout,
+        "use_sign": use_sign,
+        "hash_bias": hash_bias,
+        "bias_size": out if hash_bias else 0,
+    }
 
 
 def reference_weights(spec, layout, buckets, scale=None):
@@ -90,8 +119,9 @@ def reference_weights(spec, layout, buckets, scale=None):
     shape = [int(d) for d in spec["kernel_shape"]]
     kernel_size = int(np.prod(shape))
     size = kernel_size + (spec["bias_size"] if spec["hash_bias"] else 0)
-    index, sign = hashing.bucket_and_sign(size, spec["buckets"], spec["seed"],
-                                          use_sign=spec["use_sign"])
+    index, sign = hashing.bucket_and_sign(
+        size, spec["buckets"], spec["seed"], use_sign=spec["use_sign"]
+    )
     virtual = (sign * np.asarray(buckets, np.float32)[index]).astype(np.float32)
     kernel = virtual[:kernel_size].reshape(shape)
     kernel = kernel.T if layout == "fc" else kernel.transpose(3, 0, 1, 2)
@@ -113,8 +143,12 @@ def test_library_path_finds_the_built_library(monkeypatch, tmp_path):
 
 def test_xxh32_matches_the_numpy_reference(lib):
     rng = np.random.default_rng(0)
-    keys = np.concatenate([np.array([0, 1, 2**31 - 1, 2**31, 2**32 - 1], np.uint32),
-                           rng.integers(0, 2**32, 400, dtype=np.uint64).astype(np.uint32)])
+    keys = np.concatenate(
+        [
+            np.array([0, 1, 2**31 - 1, 2**31, 2**32 - 1], np.uint32),
+            rng.integers(0, 2**32, 400, dtype=np.uint64).astype(np.uint32),
+        ]
+    )
     for seed in [0, 1, 42, 1691, 2**31, 2**32 - 1, *rng.integers(0, 2**32, 8).tolist()]:
         want = hashing.xxh32(keys, int(seed))
         got = np.array([lib.hk_xxh32(int(k), int(seed)) for k in keys], np.uint32)
@@ -122,18 +156,27 @@ def test_xxh32_matches_the_numpy_reference(lib):
     assert lib.hk_xxh32(123456789, 42) == 0xA77BD4E9
 
 
-@pytest.mark.parametrize("case", [
-    dict(kernel_shape=[12, 8], buckets=20, layout="fc"),
-    dict(kernel_shape=[7, 5], buckets=35, layout="fc", seed=2**32 - 1),
-    dict(kernel_shape=[3, 3, 4, 6], buckets=50, layout="ohwi"),
-    dict(kernel_shape=[12, 8], buckets=20, layout="fc", scale=True),
-    dict(kernel_shape=[2, 3, 4, 5], buckets=17, layout="ohwi", scale=True),
-    dict(kernel_shape=[12, 8], buckets=30, layout="fc", hash_bias=True),
-    dict(kernel_shape=[3, 2, 2, 4], buckets=9, layout="ohwi", hash_bias=True),
-    dict(kernel_shape=[12, 8], buckets=20, layout="fc", use_sign=False),
-    dict(kernel_shape=[1, 1, 3, 2], buckets=1, layout="ohwi", use_sign=False,
-         hash_bias=True, scale=True),
-])
+@pytest.mark.parametrize(
+    "case",
+    [
+        dict(kernel_shape=[12, 8], buckets=20, layout="fc"),
+        dict(kernel_shape=[7, 5], buckets=35, layout="fc", seed=2**32 - 1),
+        dict(kernel_shape=[3, 3, 4, 6], buckets=50, layout="ohwi"),
+        dict(kernel_shape=[12, 8], buckets=20, layout="fc", scale=True),
+        dict(kernel_shape=[2, 3, 4, 5], buckets=17, layout="ohwi", scale=True),
+        dict(kernel_shape=[12, 8], buckets=30, layout="fc", hash_bias=True),
+        dict(kernel_shape=[3, 2, 2, 4], buckets=9, layout="ohwi", hash_bias=True),
+        dict(kernel_shape=[12, 8], buckets=20, layout="fc", use_sign=False),
+        dict(
+            kernel_shape=[1, 1, 3, 2],
+            buckets=1,
+            layout="ohwi",
+            use_sign=False,
+            hash_bias=True,
+            scale=True,
+        ),
+    ],
+)
 def test_hashed_weights_matches_numpy(lib, case):
     case = dict(case)
     want_scale = case.pop("scale", False)
@@ -144,7 +187,8 @@ def test_hashed_weights_matches_numpy(lib, case):
     out_size = spec["kernel_shape"][-1]
     scale = rng.uniform(0.5, 2, out_size).astype(np.float32) if want_scale else None
     status, weights, bias, message = hashed_weights(
-        lib, flexbuffers.Dumps(spec), buckets, scale, spec=spec)
+        lib, flexbuffers.Dumps(spec), buckets, scale, spec=spec
+    )
     assert status == HK_OK, message
     want, want_bias = reference_weights(spec, layout, buckets, scale)
     np.testing.assert_array_equal(weights, want.reshape(-1))
@@ -168,14 +212,15 @@ def _typed_options(spec, *, shape_kind="typed", int_kind="uint"):
     return bytes(b.Finish())
 
 
-@pytest.mark.parametrize("shape_kind,int_kind", [("typed", "uint"), ("fixed", "indirect"),
-                                                 ("typed", "int")])
+@pytest.mark.parametrize(
+    "shape_kind,int_kind", [("typed", "uint"), ("fixed", "indirect"), ("typed", "int")]
+)
 def test_other_flexbuffers_encodings(lib, shape_kind, int_kind):
     spec = make_spec([4, 3, 2, 6], 40, seed=3_000_000_000, layout="ohwi", hash_bias=True)
     buckets = np.arange(40, dtype=np.float32) - 20
     status, weights, bias, message = hashed_weights(
-        lib, _typed_options(spec, shape_kind=shape_kind, int_kind=int_kind), buckets,
-        spec=spec)
+        lib, _typed_options(spec, shape_kind=shape_kind, int_kind=int_kind), buckets, spec=spec
+    )
     assert status == HK_OK, message
     want, want_bias = reference_weights(spec, "ohwi", buckets)
     np.testing.assert_array_equal(weights, want.reshape(-1))
@@ -183,6 +228,7 @@ def test_other_flexbuffers_encodings(lib, shape_kind, int_kind):
 
 
 # ------------------------------------------------------------- bad inputs
+
 
 def _without(key):
     return lambda spec: {k: v for k, v in spec.items() if k != key}
@@ -193,19 +239,35 @@ def _with(**changes):
 
 
 BAD_OPTIONS = [
-    *[(f"missing {key}", _without(key), f"missing key '{key}'")
-      for key in ("contract_version", "seed", "buckets", "kernel_shape", "layout",
-                  "use_sign", "hash_bias", "bias_size")],
+    *[
+        (f"missing {key}", _without(key), f"missing key '{key}'")
+        for key in (
+            "contract_version",
+            "seed",
+            "buckets",
+            "kernel_shape",
+            "layout",
+            "use_sign",
+            "hash_bias",
+            "bias_size",
+        )
+    ],
     ("seed is a string", _with(seed="12"), "key 'seed' must be an int, got string"),
     ("buckets is a float", _with(buckets=20.0), "key 'buckets' must be an int, got float"),
     ("use_sign is an int", _with(use_sign=1), "key 'use_sign' must be a bool, got int"),
     ("hash_bias is a string", _with(hash_bias="no"), "key 'hash_bias' must be a bool"),
     ("layout is an int", _with(layout=3), "key 'layout' must be a string, got int"),
-    ("kernel_shape is an int", _with(kernel_shape=12),
-     "key 'kernel_shape' must be a vector of int, got int"),
+    (
+        "kernel_shape is an int",
+        _with(kernel_shape=12),
+        "key 'kernel_shape' must be a vector of int, got int",
+    ),
     ("kernel_shape has floats", _with(kernel_shape=[12.0, 8.0]), "key 'kernel_shape'"),
-    ("kernel_shape has strings", _with(kernel_shape=["a", "b"]),
-     "key 'kernel_shape' must be a vector of int"),
+    (
+        "kernel_shape has strings",
+        _with(kernel_shape=["a", "b"]),
+        "key 'kernel_shape' must be a vector of int",
+    ),
     ("contract_version 2", _with(contract_version=2), "unsupported contract_version 2"),
     ("contract_version 0", _with(contract_version=0), "unsupported contract_version 0"),
     ("negative seed", _with(seed=-1), "key 'seed' = -1 is outside [0, 2^32)"),
@@ -214,12 +276,17 @@ BAD_OPTIONS = [
     ("zero dim", _with(kernel_shape=[0, 8]), "'kernel_shape'[0] = 0 must be positive"),
     ("too many weights", _with(kernel_shape=[65536, 65537]), "more than 2^32 weights"),
     ("overflowing product", _with(kernel_shape=[2**62, 2**62]), "more than 2^32 weights"),
-    ("dims overflow int64 product", _with(kernel_shape=[2**40, 2**40]),
-     "more than 2^32 weights"),
-    ("kernel plus bias too many", _with(kernel_shape=[65536, 65536], hash_bias=True,
-                                        bias_size=65536), "more than 2^32 weights"),
-    ("dimension not int32", _with(kernel_shape=[1, 2**31], buckets=1),
-     "does not fit a tensor dimension"),
+    ("dims overflow int64 product", _with(kernel_shape=[2**40, 2**40]), "more than 2^32 weights"),
+    (
+        "kernel plus bias too many",
+        _with(kernel_shape=[65536, 65536], hash_bias=True, bias_size=65536),
+        "more than 2^32 weights",
+    ),
+    (
+        "dimension not int32",
+        _with(kernel_shape=[1, 2**31], buckets=1),
+        "does not fit a tensor dimension",
+    ),
     ("rank 1 for fc", _with(kernel_shape=[12]), "has 1 dims; layout 'fc' needs 2"),
     ("rank 2 for ohwi", _with(layout="ohwi"), "has 2 dims; layout 'ohwi' needs 4"),
     ("rank 9", _with(kernel_shape=[1] * 9), "has 9 dims"),
@@ -228,8 +295,11 @@ BAD_OPTIONS = [
     ("K above virtual size", _with(buckets=97), "key 'buckets' = 97 must be in [1, 96]"),
     ("bad layout", _with(layout="nchw"), "key 'layout' = 'nchw' is not one of 'fc', 'ohwi'"),
     ("empty layout", _with(layout=""), "key 'layout' = '' is not one of"),
-    ("bias_size with hash_bias", _with(hash_bias=True, bias_size=7),
-     "key 'bias_size' = 7 must equal the output size 8"),
+    (
+        "bias_size with hash_bias",
+        _with(hash_bias=True, bias_size=7),
+        "key 'bias_size' = 7 must equal the output size 8",
+    ),
     ("bias_size neither 0 nor out", _with(bias_size=3), "key 'bias_size' = 3 must be 0"),
     ("root is a vector", lambda spec: [1, 2, 3], "not a map"),
 ]
@@ -265,8 +335,9 @@ def test_bad_lengths_are_refused_with_a_message(lib):
         assert status == HK_ERROR_ARGUMENTS, (kwargs, message)
         assert expected in message, message
     no_bias = make_spec([12, 8], 20)
-    status, _, _, message = hashed_weights(lib, flexbuffers.Dumps(no_bias), np.ones(20),
-                                           spec=no_bias, bias_len=8)
+    status, _, _, message = hashed_weights(
+        lib, flexbuffers.Dumps(no_bias), np.ones(20), spec=no_bias, bias_len=8
+    )
     assert status == HK_ERROR_ARGUMENTS and "hash_bias is false" in message
 
 
@@ -282,22 +353,23 @@ def test_truncated_and_garbage_bytes_never_crash(lib):
             assert message, bytes(data)
         return status, message
 
-    for n in range(len(options)):                 # every truncation
+    for n in range(len(options)):  # every truncation
         assert call(options[:n])[0] != HK_OK or n == len(options)
         call(options[n:])
     assert "not a valid FlexBuffers map" in call(b"\x01\x02")[1]
     rng = np.random.default_rng(3)
     data = bytearray(options)
-    for _ in range(3000):                         # random corruptions
+    for _ in range(3000):  # random corruptions
         mutated = bytearray(data)
         for i in rng.integers(0, len(mutated), rng.integers(1, 4)):
             mutated[i] = int(rng.integers(0, 256))
         call(mutated)
-    for _ in range(3000):                         # random bytes
+    for _ in range(3000):  # random bytes
         call(rng.integers(0, 256, rng.integers(0, 200), dtype=np.uint8).tobytes())
 
 
 # ------------------------------------------------------ end to end with .tflite
+
 
 def _find_constant(model, subgraph, value):
     """Index of the float32 constant tensor whose data equals ``value``."""
@@ -308,8 +380,9 @@ def _find_constant(model, subgraph, value):
     raise AssertionError(f"no constant tensor of shape {value.shape} holds the weights")
 
 
-def rewrite_with_hashed_weights(content: bytes, layers, *, corrupt=None,
-                                buckets_as_input=False, scales=None):
+def rewrite_with_hashed_weights(
+    content: bytes, layers, *, corrupt=None, buckets_as_input=False, scales=None
+):
     """The converted model with each layer's weights made by a HashedWeights op.
 
     Built from the same flatbuffer editing functions as the converter, but with
@@ -332,8 +405,7 @@ def rewrite_with_hashed_weights(content: bytes, layers, *, corrupt=None,
             outputs.append(_find_constant(model, subgraph, bias))
         for index in outputs:
             flatbuffer.make_computed(model, subgraph, index)
-        bucket_index = flatbuffer.add_constant(model, subgraph, f"{layer.name}/buckets",
-                                               buckets)
+        bucket_index = flatbuffer.add_constant(model, subgraph, f"{layer.name}/buckets", buckets)
         if buckets_as_input:
             flatbuffer.make_computed(model, subgraph, bucket_index)
             subgraph.inputs = np.append(subgraph.inputs, bucket_index).astype(np.int32)
@@ -347,8 +419,9 @@ def rewrite_with_hashed_weights(content: bytes, layers, *, corrupt=None,
         if corrupt is not None:
             options = corrupt(options)
         new_ops.append((inputs, outputs, bytes(flexbuffers.Dumps(options))))
-        info.append({"weights": outputs[0], "buckets": bucket_index,
-                     "expected": weights, "values": buckets})
+        info.append(
+            {"weights": outputs[0], "buckets": bucket_index, "expected": weights, "values": buckets}
+        )
     for inputs, outputs, options in reversed(new_ops):  # node i is layer i
         flatbuffer.prepend_custom_op(model, subgraph, "HashedWeights", inputs, outputs, options)
     return flatbuffer.write(model), info
@@ -363,12 +436,13 @@ def _convert(model):
 @pytest.fixture(scope="module")
 def dense_case():
     keras.utils.set_random_seed(1)
-    model = keras.Sequential([
-        keras.Input((12,)),
-        HashedDense(8, buckets=20, activation="relu", seed=11, name="h1"),
-        HashedDense(5, buckets=17, use_sign=False, hash_bias=True, seed=2**32 - 1,
-                    name="h2"),
-    ])
+    model = keras.Sequential(
+        [
+            keras.Input((12,)),
+            HashedDense(8, buckets=20, activation="relu", seed=11, name="h1"),
+            HashedDense(5, buckets=17, use_sign=False, hash_bias=True, seed=2**32 - 1, name="h2"),
+        ]
+    )
     rng = np.random.default_rng(2)
     for layer in model.layers:
         layer.shared.assign(rng.standard_normal(layer.shared.shape).astype(np.float32))
@@ -377,21 +451,29 @@ def dense_case():
     content = _convert(model)
     layers = [(model.get_layer("h1"), "fc"), (model.get_layer("h2"), "fc")]
     hashed, info = rewrite_with_hashed_weights(content, layers)
-    return {"model": model, "layers": layers, "x": x, "y": model.predict(x, verbose=0),
-            "plain": content, "tflite": hashed, "info": info}
+    return {
+        "model": model,
+        "layers": layers,
+        "x": x,
+        "y": model.predict(x, verbose=0),
+        "plain": content,
+        "tflite": hashed,
+        "info": info,
+    }
 
 
 @pytest.fixture(scope="module")
 def conv_case():
     keras.utils.set_random_seed(2)
-    model = keras.Sequential([
-        keras.Input((7, 6, 3)),
-        HashedConv2D(4, 3, buckets=30, padding="same", activation="relu", seed=5,
-                     name="c1"),
-        HashedConv2D(2, (2, 3), buckets=9, hash_bias=True, seed=6, name="c2"),
-        keras.layers.Flatten(),
-        HashedDense(3, buckets=25, seed=7, name="d"),
-    ])
+    model = keras.Sequential(
+        [
+            keras.Input((7, 6, 3)),
+            HashedConv2D(4, 3, buckets=30, padding="same", activation="relu", seed=5, name="c1"),
+            HashedConv2D(2, (2, 3), buckets=9, hash_bias=True, seed=6, name="c2"),
+            keras.layers.Flatten(),
+            HashedDense(3, buckets=25, seed=7, name="d"),
+        ]
+    )
     rng = np.random.default_rng(3)
     for layer in model.layers:
         if hasattr(layer, "shared"):
@@ -399,11 +481,21 @@ def conv_case():
     model.get_layer("c1").bias.assign(rng.standard_normal(4).astype(np.float32))
     x = rng.standard_normal((2, 7, 6, 3)).astype(np.float32)
     content = _convert(model)
-    layers = [(model.get_layer("c1"), "ohwi"), (model.get_layer("c2"), "ohwi"),
-              (model.get_layer("d"), "fc")]
+    layers = [
+        (model.get_layer("c1"), "ohwi"),
+        (model.get_layer("c2"), "ohwi"),
+        (model.get_layer("d"), "fc"),
+    ]
     hashed, info = rewrite_with_hashed_weights(content, layers)
-    return {"model": model, "layers": layers, "x": x, "y": model.predict(x, verbose=0),
-            "plain": content, "tflite": hashed, "info": info}
+    return {
+        "model": model,
+        "layers": layers,
+        "x": x,
+        "y": model.predict(x, verbose=0),
+        "plain": content,
+        "tflite": hashed,
+        "info": info,
+    }
 
 
 RUNTIMES = ["ai_edge_litert", "tf.lite"]
@@ -449,8 +541,7 @@ def test_delegate_matches_keras(request, runtime, case_name, capfd):
     interpreter.allocate_tensors()
     # Constant buckets: the weights were computed in Prepare, before invoke.
     for info in case["info"]:
-        np.testing.assert_array_equal(interpreter.get_tensor(info["weights"]),
-                                      info["expected"])
+        np.testing.assert_array_equal(interpreter.get_tensor(info["weights"]), info["expected"])
     _assert_close(_run(interpreter, case["x"]), case["y"])
     _assert_close(_run(interpreter, case["x"][:1]), case["y"][:1])  # resized, again
     err = capfd.readouterr().err
@@ -462,14 +553,14 @@ def test_delegate_matches_keras(request, runtime, case_name, capfd):
 @pytest.mark.parametrize("runtime", RUNTIMES)
 def test_delegate_recomputes_non_constant_buckets(dense_case, runtime):
     content, info = rewrite_with_hashed_weights(
-        dense_case["plain"], dense_case["layers"], buckets_as_input=True)
+        dense_case["plain"], dense_case["layers"], buckets_as_input=True
+    )
     interpreter = _interpreter(runtime, content)
     feeds = [(i["buckets"], i["values"]) for i in info]
     _assert_close(_run(interpreter, dense_case["x"], feeds), dense_case["y"])
     # Other bucket values at the next invoke: the weights follow.
     h1 = dense_case["model"].get_layer("h1")
-    twice = [(i["buckets"], 2 * i["values"] if n == 0 else i["values"])
-             for n, i in enumerate(info)]
+    twice = [(i["buckets"], 2 * i["values"] if n == 0 else i["values"]) for n, i in enumerate(info)]
     h1_out = np.maximum(dense_case["x"] @ (2 * np.asarray(h1.kernel)) + np.asarray(h1.bias), 0)
     want = dense_case["model"].get_layer("h2")(h1_out).numpy()
     _assert_close(_run(interpreter, dense_case["x"], twice), want)
@@ -477,15 +568,17 @@ def test_delegate_recomputes_non_constant_buckets(dense_case, runtime):
 
 @pytest.mark.parametrize("runtime", RUNTIMES)
 def test_delegate_applies_the_per_channel_scale(conv_case, runtime):
-    scales = [2.0 ** (np.arange(layer.hash_spec()["kernel_shape"][-1]) % 3 - 1)
-              for layer, _ in conv_case["layers"]]
-    content, info = rewrite_with_hashed_weights(conv_case["plain"], conv_case["layers"],
-                                                scales=scales)
+    scales = [
+        2.0 ** (np.arange(layer.hash_spec()["kernel_shape"][-1]) % 3 - 1)
+        for layer, _ in conv_case["layers"]
+    ]
+    content, info = rewrite_with_hashed_weights(
+        conv_case["plain"], conv_case["layers"], scales=scales
+    )
     interpreter = _interpreter(runtime, content)
     interpreter.allocate_tensors()
     for entry in info:
-        np.testing.assert_array_equal(interpreter.get_tensor(entry["weights"]),
-                                      entry["expected"])
+        np.testing.assert_array_equal(interpreter.get_tensor(entry["weights"]), entry["expected"])
     assert np.all(np.isfinite(_run(interpreter, conv_case["x"])))
 
 
@@ -495,16 +588,31 @@ def test_model_without_hashed_ops_is_left_alone(dense_case):
 
 
 CORRUPTIONS = {
-    "K wrong": (lambda o: {**o, "buckets": o["buckets"] - 1},
-                ["HashedWeights node 0", "input 0 (buckets, key 'buckets') must be float32",
-                 "of shape [19]", "got float32 [20]"]),
-    "kernel_shape mismatch": (lambda o: {**o, "kernel_shape": [12, 9], "bias_size": 9},
-                              ["HashedWeights node 0", "output 0 (weights) must be float32 "
-                               "[9, 12]", "got float32 [8, 12]"]),
-    "bad layout": (lambda o: {**o, "layout": "oihw"},
-                   ["invalid custom options", "key 'layout' = 'oihw'"]),
-    "contract_version": (lambda o: {**o, "contract_version": 7},
-                         ["unsupported contract_version 7"]),
+    "K wrong": (
+        lambda o: {**o, "buckets": o["buckets"] - 1},
+        [
+            "HashedWeights node 0",
+            "input 0 (buckets, key 'buckets') must be float32",
+            "of shape [19]",
+            "got float32 [20]",
+        ],
+    ),
+    "kernel_shape mismatch": (
+        lambda o: {**o, "kernel_shape": [12, 9], "bias_size": 9},
+        [
+            "HashedWeights node 0",
+            "output 0 (weights) must be float32 [9, 12]",
+            "got float32 [8, 12]",
+        ],
+    ),
+    "bad layout": (
+        lambda o: {**o, "layout": "oihw"},
+        ["invalid custom options", "key 'layout' = 'oihw'"],
+    ),
+    "contract_version": (
+        lambda o: {**o, "contract_version": 7},
+        ["unsupported contract_version 7"],
+    ),
 }
 
 
@@ -517,6 +625,7 @@ def _corrupt_first(fn):
             return options
         state["done"] = True
         return fn(options)
+
     return apply
 
 
@@ -526,7 +635,8 @@ def corrupted_models(dense_case, tmp_path_factory):
     paths = {}
     for name, (fn, _) in CORRUPTIONS.items():
         content, _ = rewrite_with_hashed_weights(
-            dense_case["plain"], dense_case["layers"], corrupt=_corrupt_first(fn))
+            dense_case["plain"], dense_case["layers"], corrupt=_corrupt_first(fn)
+        )
         path = folder / (name.replace(" ", "_") + ".tflite")
         path.write_bytes(content)
         paths[name] = path
@@ -566,8 +676,11 @@ RUNNER = textwrap.dedent("""
 def _run_subprocess(python, runtime, folder, names):
     result = subprocess.run(
         [str(python), "-c", RUNNER, runtime, library_path(), str(folder), *names],
-        capture_output=True, text=True, timeout=300,
-        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
+    )
     # A crash shows as a negative return code (the signal).
     assert result.returncode == 0, (result.returncode, result.stdout, result.stderr)
     lines = dict(line.split(": ", 1) for line in result.stdout.splitlines() if ": " in line)
@@ -584,8 +697,7 @@ def _check_corrupted(lines, folder, dense_case):
     _assert_close(np.load(folder / "good.out.npy"), dense_case["y"])
 
 
-def test_corrupted_models_fail_allocate_tensors_with_a_message(corrupted_models,
-                                                                dense_case):
+def test_corrupted_models_fail_allocate_tensors_with_a_message(corrupted_models, dense_case):
     folder, paths = corrupted_models
     names = [p.stem for p in paths.values()] + ["good"]
     lines, _ = _run_subprocess(sys.executable, "ai_edge_litert", folder, names)
@@ -594,14 +706,17 @@ def test_corrupted_models_fail_allocate_tensors_with_a_message(corrupted_models,
 
 def test_corrupted_model_in_tf_lite_raises(dense_case):
     content, _ = rewrite_with_hashed_weights(
-        dense_case["plain"], dense_case["layers"],
-        corrupt=_corrupt_first(CORRUPTIONS["kernel_shape mismatch"][0]))
+        dense_case["plain"],
+        dense_case["layers"],
+        corrupt=_corrupt_first(CORRUPTIONS["kernel_shape mismatch"][0]),
+    )
     interpreter = _interpreter("tf.lite", content)
     with pytest.raises(RuntimeError, match=r"output 0 \(weights\) must be float32 \[9, 12\]"):
         interpreter.allocate_tensors()
 
 
 # ------------------------------------------------------------ tflite_runtime 2.14
+
 
 def _tflite214_python():
     """The python of a venv with tflite-runtime 2.14 (and numpy<2), made if needed."""
@@ -610,14 +725,24 @@ def _tflite214_python():
     if python.exists() and subprocess.run(check, capture_output=True).returncode == 0:
         return python
     try:
-        subprocess.run(["python3", "-m", "venv", str(TFLITE214_VENV)], check=True,
-                       capture_output=True, timeout=300)
-        subprocess.run([str(python), "-m", "pip", "install", "-q", "tflite-runtime==2.14.0",
-                        "numpy<2"], check=True, capture_output=True, timeout=900)
+        subprocess.run(
+            ["python3", "-m", "venv", str(TFLITE214_VENV)],
+            check=True,
+            capture_output=True,
+            timeout=300,
+        )
+        subprocess.run(
+            [str(python), "-m", "pip", "install", "-q", "tflite-runtime==2.14.0", "numpy<2"],
+            check=True,
+            capture_output=True,
+            timeout=900,
+        )
     except (subprocess.SubprocessError, OSError) as error:
         output = getattr(error, "stderr", b"") or b""
-        pytest.skip(f"cannot make a tflite-runtime 2.14 venv at {TFLITE214_VENV} "
-                    f"(no network?): {error} {output.decode(errors='replace')[-300:]}")
+        pytest.skip(
+            f"cannot make a tflite-runtime 2.14 venv at {TFLITE214_VENV} "
+            f"(no network?): {error} {output.decode(errors='replace')[-300:]}"
+        )
     if subprocess.run(check, capture_output=True).returncode != 0:
         pytest.skip("tflite-runtime 2.14 does not import in its venv")
     return python

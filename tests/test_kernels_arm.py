@@ -39,8 +39,9 @@ def _run(triple: str, build: Path) -> str:
     if reason:
         pytest.skip(reason)
     env = dict(os.environ, HK_ARM_BUILD=str(build))
-    result = subprocess.run(["bash", str(SCRIPT), triple], env=env, capture_output=True,
-                            text=True, timeout=1800)
+    result = subprocess.run(
+        ["bash", str(SCRIPT), triple], env=env, capture_output=True, text=True, timeout=1800
+    )
     output = result.stdout + result.stderr
     assert result.returncode == 0, f"run_arm_tests.sh {triple} failed:\n{output[-8000:]}"
     assert f"PASS {triple}" in result.stdout

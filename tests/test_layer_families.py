@@ -28,24 +28,33 @@ def test_conv_channels_first_matches_channels_last(conv):
     last.set_weights([rng.normal(size=w.shape).astype("float32") for w in last.weights])
     first.set_weights(last.get_weights())
     out_first = first(np.transpose(x, (0, 3, 1, 2))).numpy()
-    np.testing.assert_allclose(np.transpose(out_first, (0, 2, 3, 1)), last(x).numpy(),
-                               rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(
+        np.transpose(out_first, (0, 2, 3, 1)), last(x).numpy(), rtol=1e-5, atol=1e-5
+    )
 
 
 # The model of each family, built inside the strategy's scope; and the shapes of all
 # its variables: the shared ones (buckets, SMH factors) and biases or scales only.
 FAMILIES = {
-    "hashed": ("""keras.Sequential([keras.Input((6, 6, 1)), keras.layers.Flatten(),
+    "hashed": (
+        """keras.Sequential([keras.Input((6, 6, 1)), keras.layers.Flatten(),
                    HashedDense(16, compression=0.5, seed=1, activation="tanh"),
-                   HashedDense(3, buckets=8, seed=2)])""", [[288], [16], [8], [3]]),
-    "freshnets": ("""keras.Sequential([keras.Input((6, 6, 1)),
+                   HashedDense(3, buckets=8, seed=2)])""",
+        [[288], [16], [8], [3]],
+    ),
+    "freshnets": (
+        """keras.Sequential([keras.Input((6, 6, 1)),
                       FreshConv2D(4, 3, compression=0.5, seed=1, activation="relu"),
                       keras.layers.Flatten(), HashedDense(3, compression=0.5, seed=2)])""",
-                  [[18], [4], [96], [3]]),
-    "smh": ("""compress_smh(keras.Sequential([keras.Input((6, 6, 1)),
+        [[18], [4], [96], [3]],
+    ),
+    "smh": (
+        """compress_smh(keras.Sequential([keras.Input((6, 6, 1)),
                    keras.layers.Conv2D(4, 3, activation="relu", name="conv"),
                    keras.layers.Flatten(), keras.layers.Dense(3, name="fc")]),
-                fraction=0.7, seed=1)""", None),  # U, V, two scales: checked below
+                fraction=0.7, seed=1)""",
+        None,
+    ),  # U, V, two scales: checked below
 }
 
 MIRRORED_SCRIPT = """
@@ -88,13 +97,22 @@ print("RESULT " + json.dumps({{
 def test_mirrored_strategy_two_cpus(family):
     build, shapes = FAMILIES[family]
     script = MIRRORED_SCRIPT.format(build=textwrap.dedent(build))
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2",
-               PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
-    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                          timeout=300, env=env, cwd=str(ROOT))
+    env = dict(
+        os.environ,
+        TF_CPP_MIN_LOG_LEVEL="2",
+        PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+        cwd=str(ROOT),
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     line = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")][-1]
-    result = json.loads(line[len("RESULT "):])
+    result = json.loads(line[len("RESULT ") :])
     assert result["replicas"] == 2
     assert result["loss"][-1] < result["loss"][0]
     if shapes is None:

@@ -18,8 +18,9 @@ from hashed_keras.layers import HashedConv2D, HashedDense
 
 def virtual_weights(layer):
     """``sign[i] * buckets[index[i]]`` from the numpy contract and the layer's buckets."""
-    index, sign = hashing.bucket_and_sign(layer.virtual_size, layer.num_buckets, layer.seed,
-                                          use_sign=layer.use_sign)
+    index, sign = hashing.bucket_and_sign(
+        layer.virtual_size, layer.num_buckets, layer.seed, use_sign=layer.use_sign
+    )
     return sign.astype(np.float64) * layer.shared.numpy().astype(np.float64)[index]
 
 
@@ -53,8 +54,13 @@ def regression_data(n=64, d=8, out=3, seed=0):
 
 # ------------------------------------------------------------ forward pass
 
-DENSE_CASES = [dict(), dict(hash_bias=True), dict(use_sign=False), dict(use_bias=False),
-               dict(hash_bias=True, use_sign=False)]
+DENSE_CASES = [
+    dict(),
+    dict(hash_bias=True),
+    dict(use_sign=False),
+    dict(use_bias=False),
+    dict(hash_bias=True, use_sign=False),
+]
 
 
 @pytest.mark.parametrize("kwargs", DENSE_CASES)
@@ -69,8 +75,9 @@ def test_dense_output_equals_manual_computation(kwargs):
     # The `kernel` property materialises the same virtual kernel.
     np.testing.assert_allclose(layer.kernel.numpy(), kernel, rtol=1e-6)
     # The eager hash constants are the contract's.
-    index, sign = hashing.bucket_and_sign(layer.virtual_size, layer.num_buckets, 1234,
-                                          use_sign=layer.use_sign)
+    index, sign = hashing.bucket_and_sign(
+        layer.virtual_size, layer.num_buckets, 1234, use_sign=layer.use_sign
+    )
     np.testing.assert_array_equal(layer._index.numpy(), index)
     np.testing.assert_array_equal(layer._sign.numpy(), sign)
 
@@ -106,31 +113,49 @@ def test_conv_output_equals_manual_convolution(kwargs):
     layer.build(x.shape)
     randomize(layer)
     kernel, bias = manual_kernel_and_bias(layer)
-    expected = tf.nn.conv2d(x, kernel.astype("float32"), strides=kwargs.get("strides", 1),
-                            padding=kwargs.get("padding", "valid").upper(),
-                            dilations=kwargs.get("dilation_rate", 1)).numpy() + bias
+    expected = (
+        tf.nn.conv2d(
+            x,
+            kernel.astype("float32"),
+            strides=kwargs.get("strides", 1),
+            padding=kwargs.get("padding", "valid").upper(),
+            dilations=kwargs.get("dilation_rate", 1),
+        ).numpy()
+        + bias
+    )
     out = layer(x).numpy()
     assert out.shape == expected.shape
     np.testing.assert_allclose(out, expected, rtol=1e-5, atol=1e-5)
     # And against keras.ops.conv with the same kernel.
-    expected_k = keras.ops.convert_to_numpy(keras.ops.conv(
-        x, kernel.astype("float32"), strides=kwargs.get("strides", 1),
-        padding=kwargs.get("padding", "valid"),
-        dilation_rate=kwargs.get("dilation_rate", 1))) + bias
+    expected_k = (
+        keras.ops.convert_to_numpy(
+            keras.ops.conv(
+                x,
+                kernel.astype("float32"),
+                strides=kwargs.get("strides", 1),
+                padding=kwargs.get("padding", "valid"),
+                dilation_rate=kwargs.get("dilation_rate", 1),
+            )
+        )
+        + bias
+    )
     np.testing.assert_allclose(out, expected_k, rtol=1e-5, atol=1e-5)
 
 
 # ------------------------------------------------------------- variables
 
 
-@pytest.mark.parametrize("kwargs,virtual,buckets,bias", [
-    (dict(compression=0.25), 8 * 5, 10, 5),
-    (dict(compression=0.25, hash_bias=True), 8 * 5 + 5, 11, 0),  # round(11.25)
-    (dict(buckets=7), 8 * 5, 7, 5),
-    (dict(buckets=7, use_bias=False), 8 * 5, 7, 0),
-    (dict(compression=1e-6), 8 * 5, 1, 5),  # at least one bucket
-    (dict(compression=1), 8 * 5, 40, 5),
-])
+@pytest.mark.parametrize(
+    "kwargs,virtual,buckets,bias",
+    [
+        (dict(compression=0.25), 8 * 5, 10, 5),
+        (dict(compression=0.25, hash_bias=True), 8 * 5 + 5, 11, 0),  # round(11.25)
+        (dict(buckets=7), 8 * 5, 7, 5),
+        (dict(buckets=7, use_bias=False), 8 * 5, 7, 0),
+        (dict(compression=1e-6), 8 * 5, 1, 5),  # at least one bucket
+        (dict(compression=1), 8 * 5, 40, 5),
+    ],
+)
 def test_dense_trainable_variables_and_sizes(kwargs, virtual, buckets, bias):
     layer = HashedDense(5, seed=3, **kwargs)
     layer.build((None, 8))
@@ -163,20 +188,19 @@ def test_conv_trainable_variables_and_sizes():
 
 def _gather_reference(layer, x, loss_fn, compute_dtype=tf.float32):
     """Loss gradient w.r.t. buckets via a plain tf.gather formulation."""
-    index, sign = hashing.bucket_and_sign(layer.virtual_size, layer.num_buckets, layer.seed,
-                                          use_sign=layer.use_sign)
+    index, sign = hashing.bucket_and_sign(
+        layer.virtual_size, layer.num_buckets, layer.seed, use_sign=layer.use_sign
+    )
     buckets = tf.Variable(layer.shared.numpy())
     bias = None if layer.bias is None else tf.constant(layer.bias.numpy())
     n = layer.kernel_size_virtual
     with tf.GradientTape() as tape:
         v = tf.gather(tf.cast(buckets, compute_dtype), index) * tf.cast(sign, compute_dtype)
         kernel = tf.reshape(v[:n], layer.kernel_shape)
-        b = v[n:] if layer.hash_bias else (
-            None if bias is None else tf.cast(bias, compute_dtype))
+        b = v[n:] if layer.hash_bias else (None if bias is None else tf.cast(bias, compute_dtype))
         xc = tf.cast(x, compute_dtype)
         if isinstance(layer, HashedConv2D):
-            out = tf.nn.conv2d(xc, kernel, strides=layer.strides,
-                               padding=layer.padding.upper())
+            out = tf.nn.conv2d(xc, kernel, strides=layer.strides, padding=layer.padding.upper())
         else:
             out = xc @ kernel
         if b is not None:
@@ -191,12 +215,15 @@ def _loss(out):
     return tf.reduce_sum(tf.square(out) * weights) / 10.0
 
 
-@pytest.mark.parametrize("make,shape", [
-    (lambda: HashedDense(6, buckets=11, seed=4), (7, 9)),
-    (lambda: HashedDense(6, buckets=11, seed=4, hash_bias=True), (7, 9)),
-    (lambda: HashedDense(6, buckets=11, seed=4, use_sign=False), (7, 9)),
-    (lambda: HashedConv2D(5, 3, compression=0.2, seed=9, padding="same"), (2, 6, 6, 3)),
-])
+@pytest.mark.parametrize(
+    "make,shape",
+    [
+        (lambda: HashedDense(6, buckets=11, seed=4), (7, 9)),
+        (lambda: HashedDense(6, buckets=11, seed=4, hash_bias=True), (7, 9)),
+        (lambda: HashedDense(6, buckets=11, seed=4, use_sign=False), (7, 9)),
+        (lambda: HashedConv2D(5, 3, compression=0.2, seed=9, padding="same"), (2, 6, 6, 3)),
+    ],
+)
 def test_bucket_gradient_equals_gather_gradient(make, shape):
     x = np.random.default_rng(5).normal(size=shape).astype("float32")
     layer = make()
@@ -235,12 +262,14 @@ def test_mixed_float16_gradient_and_training():
     np.testing.assert_allclose(g.numpy(), ref, rtol=2e-2, atol=5e-3 * scale)
 
     keras.utils.set_random_seed(0)
-    model = keras.Sequential([
-        keras.Input((8,)),
-        HashedDense(16, compression=0.5, seed=1, activation="tanh"),
-        HashedDense(3, buckets=12, seed=2),
-        keras.layers.Activation("linear", dtype="float32"),
-    ])
+    model = keras.Sequential(
+        [
+            keras.Input((8,)),
+            HashedDense(16, compression=0.5, seed=1, activation="tanh"),
+            HashedDense(3, buckets=12, seed=2),
+            keras.layers.Activation("linear", dtype="float32"),
+        ]
+    )
     assert model.layers[0](tf.zeros((1, 8))).dtype == tf.float16
     model.compile(keras.optimizers.Adam(0.02), "mse")
     hist = model.fit(x, y, epochs=6, batch_size=16, verbose=0).history["loss"]
@@ -255,12 +284,14 @@ def test_mixed_float16_conv_trains():
     x = rng.normal(size=(32, 6, 6, 2)).astype("float32")
     y = x.mean(axis=(1, 2, 3))[:, None].astype("float32") * 4
     keras.utils.set_random_seed(0)
-    model = keras.Sequential([
-        keras.Input((6, 6, 2)),
-        HashedConv2D(4, 3, compression=0.5, seed=3, padding="same"),
-        keras.layers.Flatten(),
-        keras.layers.Dense(1, dtype="float32"),
-    ])
+    model = keras.Sequential(
+        [
+            keras.Input((6, 6, 2)),
+            HashedConv2D(4, 3, compression=0.5, seed=3, padding="same"),
+            keras.layers.Flatten(),
+            keras.layers.Dense(1, dtype="float32"),
+        ]
+    )
     assert model.layers[0].output.dtype == "float16"
     model.compile(keras.optimizers.Adam(0.01), "mse")
     hist = model.fit(x, y, epochs=8, batch_size=8, verbose=0).history["loss"]
@@ -271,11 +302,13 @@ def test_mixed_float16_conv_trains():
 
 
 def _mlp(jit=False, lr=0.02):
-    model = keras.Sequential([
-        keras.Input((8,)),
-        HashedDense(16, compression=0.5, seed=11, activation="tanh", name="h1"),
-        HashedDense(3, buckets=10, seed=12, name="h2"),
-    ])
+    model = keras.Sequential(
+        [
+            keras.Input((8,)),
+            HashedDense(16, compression=0.5, seed=11, activation="tanh", name="h1"),
+            HashedDense(3, buckets=10, seed=12, name="h2"),
+        ]
+    )
     model.compile(keras.optimizers.Adam(lr), "mse", jit_compile=jit)
     return model
 
@@ -310,8 +343,9 @@ def test_jit_fit_matches_non_jit_predictions():
     assert np.all(np.isfinite(hist)) and hist[-1] < hist[0]
     plain = _mlp(jit=False)
     plain.set_weights(jit.get_weights())
-    np.testing.assert_allclose(jit.predict(x, verbose=0), plain.predict(x, verbose=0),
-                               rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(
+        jit.predict(x, verbose=0), plain.predict(x, verbose=0), rtol=1e-5, atol=1e-5
+    )
 
 
 def test_jit_and_non_jit_training_agree():
@@ -332,10 +366,14 @@ def test_jit_conv_fit():
     y = rng.normal(size=(16, 2)).astype("float32")
 
     def make(jit):
-        model = keras.Sequential([
-            keras.Input((6, 6, 2)),
-            HashedConv2D(3, 3, compression=0.5, seed=3, activation="relu"),
-            keras.layers.Flatten(), HashedDense(2, compression=0.5, seed=4)])
+        model = keras.Sequential(
+            [
+                keras.Input((6, 6, 2)),
+                HashedConv2D(3, 3, compression=0.5, seed=3, activation="relu"),
+                keras.layers.Flatten(),
+                HashedDense(2, compression=0.5, seed=4),
+            ]
+        )
         model.compile(keras.optimizers.Adam(0.01), "mse", jit_compile=jit)
         return model
 
@@ -345,8 +383,9 @@ def test_jit_conv_fit():
     assert hist[-1] < hist[0]
     plain = make(False)
     plain.set_weights(jit.get_weights())
-    np.testing.assert_allclose(jit.predict(x, verbose=0), plain.predict(x, verbose=0),
-                               rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(
+        jit.predict(x, verbose=0), plain.predict(x, verbose=0), rtol=1e-5, atol=1e-5
+    )
 
 
 # ----------------------------------------------------------- save / load
@@ -358,8 +397,11 @@ def _h5_datasets(keras_file, tmp_path):
         archive.extract("model.weights.h5", tmp_path)
     shapes = {}
     with h5py.File(tmp_path / "model.weights.h5") as f:
-        f.visititems(lambda name, obj: shapes.__setitem__(name, obj.shape)
-                     if isinstance(obj, h5py.Dataset) else None)
+        f.visititems(
+            lambda name, obj: (
+                shapes.__setitem__(name, obj.shape) if isinstance(obj, h5py.Dataset) else None
+            )
+        )
     return shapes
 
 
@@ -396,8 +438,9 @@ def test_weights_h5_holds_only_buckets_and_bias(tmp_path):
     model.save_weights(path)
     with h5py.File(path) as f:
         shapes = {}
-        f.visititems(lambda n, o: shapes.__setitem__(n, o.shape)
-                     if isinstance(o, h5py.Dataset) else None)
+        f.visititems(
+            lambda n, o: shapes.__setitem__(n, o.shape) if isinstance(o, h5py.Dataset) else None
+        )
     layer_shapes = [s for n, s in shapes.items() if n.startswith("layers/")]
     assert sorted(layer_shapes) == sorted([(64,), (16,), (10,), (3,)])
     # Nothing else of virtual size (8*16 + 16*3 weights) is stored anywhere.
@@ -409,8 +452,7 @@ def test_weights_h5_holds_only_buckets_and_bias(tmp_path):
 
 
 def test_saved_file_far_smaller_than_dense(tmp_path):
-    hashed = keras.Sequential([keras.Input((2000,)),
-                               HashedDense(2000, compression=1 / 64, seed=1)])
+    hashed = keras.Sequential([keras.Input((2000,)), HashedDense(2000, compression=1 / 64, seed=1)])
     dense = keras.Sequential([keras.Input((2000,)), keras.layers.Dense(2000)])
     hashed.save(tmp_path / "hashed.keras")
     dense.save(tmp_path / "dense.keras")

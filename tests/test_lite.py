@@ -22,8 +22,11 @@ ROOT = Path(__file__).resolve().parents[1]
 def _custom_ops(path):
     model = flatbuffer.read(Path(path).read_bytes())
     sg = model.subgraphs[0]
-    return [(flatbuffer.opcode_name(model, op.opcodeIndex), op) for op in sg.operators
-            if flatbuffer.opcode_name(model, op.opcodeIndex) in ops.CUSTOM_OPS]
+    return [
+        (flatbuffer.opcode_name(model, op.opcodeIndex), op)
+        for op in sg.operators
+        if flatbuffer.opcode_name(model, op.opcodeIndex) in ops.CUSTOM_OPS
+    ]
 
 
 def _trained(model, input_shape, steps=2):
@@ -35,16 +38,21 @@ def _trained(model, input_shape, steps=2):
 
 def _conv_bn_model():
     keras.utils.set_random_seed(1)
-    return _trained(keras.Sequential([
-        keras.Input((12, 12, 1)),
-        HashedConv2D(4, 3, compression=1 / 4, name="c1"),
-        keras.layers.BatchNormalization(name="bn"),  # folded into c1 by TFLite
-        keras.layers.ReLU(),
-        keras.layers.MaxPooling2D(),
-        keras.layers.Flatten(),
-        HashedDense(16, compression=1 / 8, activation="relu", hash_bias=True, name="d1"),
-        HashedDense(3, compression=1 / 2, use_sign=False, activation="softmax", name="d2"),
-    ]), (12, 12, 1))
+    return _trained(
+        keras.Sequential(
+            [
+                keras.Input((12, 12, 1)),
+                HashedConv2D(4, 3, compression=1 / 4, name="c1"),
+                keras.layers.BatchNormalization(name="bn"),  # folded into c1 by TFLite
+                keras.layers.ReLU(),
+                keras.layers.MaxPooling2D(),
+                keras.layers.Flatten(),
+                HashedDense(16, compression=1 / 8, activation="relu", hash_bias=True, name="d1"),
+                HashedDense(3, compression=1 / 2, use_sign=False, activation="softmax", name="d2"),
+            ]
+        ),
+        (12, 12, 1),
+    )
 
 
 def test_convert_stores_only_shared_variables_and_matches_keras(tmp_path):
@@ -124,8 +132,14 @@ def test_unfindable_weights_are_refused_with_advice(tmp_path, monkeypatch):
 
 def _run(module, *args, timeout=600):
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
-    return subprocess.run([sys.executable, "-m", module, *args], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", module, *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def test_convert_inspect_evaluate_pipelines(tmp_path):
@@ -133,22 +147,41 @@ def test_convert_inspect_evaluate_pipelines(tmp_path):
     model = models.build("mlp3", "hashed", input_shape=(8, 8, 1), compression=1 / 8, seed=0)
     _trained(model, (8, 8, 1))
     model.save(tmp_path / "model.keras")
-    result = _run("pipelines.convert", "--model", str(tmp_path / "model.keras"),
-                  "--out", str(tmp_path / "h.tflite"), "--dense_out", str(tmp_path / "d.tflite"),
-                  "--dataset", "digits")
+    result = _run(
+        "pipelines.convert",
+        "--model",
+        str(tmp_path / "model.keras"),
+        "--out",
+        str(tmp_path / "h.tflite"),
+        "--dense_out",
+        str(tmp_path / "d.tflite"),
+        "--dataset",
+        "digits",
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     assert "smaller" in result.stdout and "fc1" in result.stdout
     result = _run("pipelines.inspect", str(tmp_path / "h.tflite"), "--json")
     assert result.returncode == 0, result.stderr[-3000:]
-    info = json.loads(result.stdout[result.stdout.index("{"):])
+    info = json.loads(result.stdout[result.stdout.index("{") :])
     custom = [op for op in info["subgraphs"][0]["operators"] if op["op"] == "HashedWeights"]
     assert len(custom) == 2 and custom[0]["options"]["contract_version"] == 1
-    result = _run("pipelines.evaluate", "--tflite", str(tmp_path / "h.tflite"),
-                  "--compare", str(tmp_path / "d.tflite"), "--dataset", "digits",
-                  "--latency_runs", "20", "--json", str(tmp_path / "eval.json"))
+    result = _run(
+        "pipelines.evaluate",
+        "--tflite",
+        str(tmp_path / "h.tflite"),
+        "--compare",
+        str(tmp_path / "d.tflite"),
+        "--dataset",
+        "digits",
+        "--latency_runs",
+        "20",
+        "--json",
+        str(tmp_path / "eval.json"),
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     hashed, dense = json.loads((tmp_path / "eval.json").read_text())
     from hk_experiments import data
+
     digits = data.load("digits")
     expected = float((model.predict(digits.x_test, verbose=0).argmax(-1) == digits.y_test).mean())
     assert hashed["accuracy"] == pytest.approx(expected, abs=1e-9)

@@ -30,11 +30,13 @@ VIRTUAL_WEIGHTS = 16 * 24 + 24 * 3  # the two HashedDense kernels below
 @pytest.fixture(scope="module")
 def hashed_file(tmp_path_factory):
     keras.utils.set_random_seed(3)
-    model = keras.Sequential([
-        keras.Input((16,)),
-        HashedDense(24, compression=1 / 4, activation="relu", name="d1"),
-        HashedDense(3, compression=1 / 2, activation="softmax", name="d2"),
-    ])
+    model = keras.Sequential(
+        [
+            keras.Input((16,)),
+            HashedDense(24, compression=1 / 4, activation="relu", name="d1"),
+            HashedDense(3, compression=1 / 2, activation="softmax", name="d2"),
+        ]
+    )
     path = tmp_path_factory.mktemp("loading") / "m.tflite"
     lite.convert(model, path)
     return path
@@ -44,16 +46,21 @@ def _constant_as_graph_input(content: bytes) -> bytes:
     """Class 1 of issue 11: a constant (the buckets) listed as a graph input."""
     model = flatbuffer.read(content)
     sg = model.subgraphs[0]
-    buckets = next(i for i, t in enumerate(sg.tensors)
-                   if flatbuffer.buffer_bytes(model, t) > 0)
+    buckets = next(i for i, t in enumerate(sg.tensors) if flatbuffer.buffer_bytes(model, t) > 0)
     sg.inputs = np.append(sg.inputs, buckets).astype(np.int32)
     return flatbuffer.write(model)
 
 
 def _run_child(code: str, timeout=120):
     env = dict(os.environ, PYTHONPATH=str(ROOT), TF_CPP_MIN_LOG_LEVEL="3")
-    return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True,
-                          text=True, timeout=timeout, env=env, cwd=ROOT)
+    return subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+        cwd=ROOT,
+    )
 
 
 def test_interpreter_refuses_a_constant_graph_input_before_the_runtime(hashed_file, tmp_path):
@@ -93,15 +100,15 @@ def test_limits_are_enforced_by_the_verifier_and_by_the_kernels(hashed_file):
     with pytest.raises(InvalidModelError, match="max_virtual_weights"):
         lite.Interpreter(model_content=content, max_virtual_weights=small)
     # Without the verifier, the delegate refuses the same file itself.
-    interpreter = lite.Interpreter(model_content=content, max_virtual_weights=small,
-                                   verify=False)
+    interpreter = lite.Interpreter(model_content=content, max_virtual_weights=small, verify=False)
     with pytest.raises(RuntimeError, match="max_virtual_weights"):
         interpreter.allocate_tensors()
     # Raised to exactly what the model needs, it runs.
     interpreter = lite.Interpreter(model_content=content, max_virtual_weights=VIRTUAL_WEIGHTS)
     interpreter.allocate_tensors()
-    interpreter.set_tensor(interpreter.get_input_details()[0]["index"],
-                           np.ones((1, 16), np.float32))
+    interpreter.set_tensor(
+        interpreter.get_input_details()[0]["index"], np.ones((1, 16), np.float32)
+    )
     interpreter.invoke()
     with pytest.raises(ValueError, match="positive int"):
         lite.Interpreter(model_content=content, max_rebuild_bytes=0)
@@ -109,12 +116,19 @@ def test_limits_are_enforced_by_the_verifier_and_by_the_kernels(hashed_file):
 
 def _pipeline(*args):
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
-    return subprocess.run([sys.executable, "-m", *args], capture_output=True, text=True,
-                          timeout=300, env=env, cwd=ROOT)
+    return subprocess.run(
+        [sys.executable, "-m", *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+        cwd=ROOT,
+    )
 
 
-@pytest.mark.parametrize("content", [b"", b"\x00" * 7, os.urandom(4096)],
-                         ids=["empty", "short", "random"])
+@pytest.mark.parametrize(
+    "content", [b"", b"\x00" * 7, os.urandom(4096)], ids=["empty", "short", "random"]
+)
 def test_inspect_refuses_invalid_files_with_one_line(tmp_path, content):
     path = tmp_path / "x.tflite"
     path.write_bytes(content)
@@ -147,8 +161,7 @@ def test_inspect_shows_a_valid_file(hashed_file):
 def test_converted_files_honour_the_umask(hashed_file, tmp_path):
     old = os.umask(0o022)
     try:
-        model = keras.Sequential([keras.Input((4,)),
-                                  HashedDense(3, compression=1 / 2, name="d")])
+        model = keras.Sequential([keras.Input((4,)), HashedDense(3, compression=1 / 2, name="d")])
         lite.convert(model, tmp_path / "u.tflite")
     finally:
         os.umask(old)

@@ -27,8 +27,22 @@ from hk_experiments import data
 ROOT = Path(__file__).resolve().parents[1]
 # Full digits (1437 training examples, 29 steps an epoch): long enough that a
 # worker can be killed between two epochs.
-FLAGS = ("--strategy", "multiworker", "--model", "mlp3", "--method", "hashed",
-         "--dataset", "digits", "--epochs", "8", "--batch_size", "50", "--seed", "3")
+FLAGS = (
+    "--strategy",
+    "multiworker",
+    "--model",
+    "mlp3",
+    "--method",
+    "hashed",
+    "--dataset",
+    "digits",
+    "--epochs",
+    "8",
+    "--batch_size",
+    "50",
+    "--seed",
+    "3",
+)
 EPOCHS = 8
 TIMEOUT = 240
 
@@ -58,9 +72,13 @@ class _Process:
     def __init__(self, args, log: Path, tf_config=None):
         self.log = log
         self.stdout, self.stderr = open(f"{log}.out", "w"), open(f"{log}.err", "w")
-        self.popen = subprocess.Popen([sys.executable, "-m", "pipelines.train", *args],
-                                      cwd=ROOT, env=_env(tf_config), stdout=self.stdout,
-                                      stderr=self.stderr)
+        self.popen = subprocess.Popen(
+            [sys.executable, "-m", "pipelines.train", *args],
+            cwd=ROOT,
+            env=_env(tf_config),
+            stdout=self.stdout,
+            stderr=self.stderr,
+        )
 
     def wait(self, timeout=TIMEOUT):
         try:
@@ -81,9 +99,14 @@ class _Process:
 def _workers(out, logs, *extra, n=2):
     """Starts ``n`` workers of one cluster on 127.0.0.1, all with ``--out out``."""
     cluster = {"worker": [f"127.0.0.1:{port}" for port in _free_ports(n)]}
-    return [_Process([*FLAGS, "--out", str(out), *extra], logs / f"worker{i}",
-                     {"cluster": cluster, "task": {"type": "worker", "index": i}})
-            for i in range(n)]
+    return [
+        _Process(
+            [*FLAGS, "--out", str(out), *extra],
+            logs / f"worker{i}",
+            {"cluster": cluster, "task": {"type": "worker", "index": i}},
+        )
+        for i in range(n)
+    ]
 
 
 def _finish(processes):
@@ -115,8 +138,12 @@ def runs(tmp_path_factory):
     workers = _workers(root / "two", root)
     single = _Process([*FLAGS, "--out", str(root / "one")], root / "single")
     codes = _finish([*workers, single])
-    return {"root": root, "codes": codes, "seconds": time.perf_counter() - start,
-            "outputs": [p.output() for p in (*workers, single)]}
+    return {
+        "root": root,
+        "codes": codes,
+        "seconds": time.perf_counter() - start,
+        "outputs": [p.output() for p in (*workers, single)],
+    }
 
 
 def test_two_workers_finish_and_the_chief_writes_one_model(runs):
@@ -150,8 +177,9 @@ def test_two_workers_train_like_one_worker_with_the_same_global_batch(runs):
     # the order of float sums (2 replicas' gradients vs one batch's).
     assert abs(two["test_accuracy"] - one["test_accuracy"]) <= 2 / 360
     np.testing.assert_allclose(two["history"]["loss"], one["history"]["loss"], rtol=1e-3)
-    for a, b in zip(_weights(root / "two" / "model.keras"),
-                    _weights(root / "one" / "model.keras"), strict=True):
+    for a, b in zip(
+        _weights(root / "two" / "model.keras"), _weights(root / "one" / "model.keras"), strict=True
+    ):
         np.testing.assert_allclose(a, b, atol=1e-4)
 
 
@@ -162,8 +190,10 @@ def test_resume_after_a_worker_is_killed_continues_from_the_last_checkpoint(runs
     try:
         deadline = time.monotonic() + TIMEOUT
         # Kill worker 1 once both workers have checkpointed epoch 2.
-        while not ((chief_backup / "epoch-0002.npz").exists()
-                   and (worker_backup / "epoch-0002.npz").exists()):
+        while not (
+            (chief_backup / "epoch-0002.npz").exists()
+            and (worker_backup / "epoch-0002.npz").exists()
+        ):
             assert workers[1].popen.poll() is None, workers[1].output()[1][-3000:]
             assert time.monotonic() < deadline, "no checkpoint of epoch 2"
             time.sleep(0.01)
@@ -182,6 +212,7 @@ def test_resume_after_a_worker_is_killed_continues_from_the_last_checkpoint(runs
 
     def latest(backup):
         return max(int(p.stem.split("-")[1]) for p in backup.glob("epoch-*.npz"))
+
     expected = min(latest(chief_backup), latest(worker_backup))
     assert 2 <= expected < EPOCHS
 
@@ -194,6 +225,7 @@ def test_resume_after_a_worker_is_killed_continues_from_the_last_checkpoint(runs
     assert metrics["epochs_run_this_session"] == EPOCHS - expected
     assert _digest_of_worker(resumed[1].output()[0]) == metrics["weights_sha256"]
     # Nothing lost or redone: the same weights as the uninterrupted run.
-    for a, b in zip(_weights(out / "model.keras"),
-                    _weights(runs["root"] / "two" / "model.keras"), strict=True):
+    for a, b in zip(
+        _weights(out / "model.keras"), _weights(runs["root"] / "two" / "model.keras"), strict=True
+    ):
         np.testing.assert_allclose(a, b, atol=1e-5)

@@ -60,23 +60,51 @@ def _parts(content):
     """The model's parts, to see which ones a mutant changed."""
     model = mutators.read(content)
     sg = model.subgraphs[0]
-    tensors = [(tuple(mutators._ints(t.shape)), t.type, t.buffer, bool(t.isVariable),
-                None if t.quantization is None else (
-                    tuple(mutators._ints(t.quantization.zeroPoint)),
-                    None if t.quantization.scale is None else
-                    tuple(float(s) for s in t.quantization.scale),
-                    t.quantization.quantizedDimension)) for t in sg.tensors]
-    operators = [(op.opcodeIndex, mutators._ints(op.inputs), mutators._ints(op.outputs),
-                  op.customOptionsFormat, op.builtinOptionsType) for op in sg.operators]
-    options = [None if op.customOptions is None else bytes(op.customOptions)
-               for op in sg.operators]
-    codes = [(c.builtinCode, c.deprecatedBuiltinCode, mutators._custom(c), c.version)
-             for c in model.operatorCodes]
-    buffers = [(None if b.data is None else bytes(np.asarray(b.data, np.uint8)), b.offset,
-                b.size) for b in model.buffers]
-    return {"tensors": repr(tensors), "operators": repr(operators), "options": options,
-            "codes": codes, "buffers": buffers,
-            "io": (mutators._ints(sg.inputs), mutators._ints(sg.outputs))}
+    tensors = [
+        (
+            tuple(mutators._ints(t.shape)),
+            t.type,
+            t.buffer,
+            bool(t.isVariable),
+            None
+            if t.quantization is None
+            else (
+                tuple(mutators._ints(t.quantization.zeroPoint)),
+                None
+                if t.quantization.scale is None
+                else tuple(float(s) for s in t.quantization.scale),
+                t.quantization.quantizedDimension,
+            ),
+        )
+        for t in sg.tensors
+    ]
+    operators = [
+        (
+            op.opcodeIndex,
+            mutators._ints(op.inputs),
+            mutators._ints(op.outputs),
+            op.customOptionsFormat,
+            op.builtinOptionsType,
+        )
+        for op in sg.operators
+    ]
+    options = [None if op.customOptions is None else bytes(op.customOptions) for op in sg.operators]
+    codes = [
+        (c.builtinCode, c.deprecatedBuiltinCode, mutators._custom(c), c.version)
+        for c in model.operatorCodes
+    ]
+    buffers = [
+        (None if b.data is None else bytes(np.asarray(b.data, np.uint8)), b.offset, b.size)
+        for b in model.buffers
+    ]
+    return {
+        "tensors": repr(tensors),
+        "operators": repr(operators),
+        "options": options,
+        "codes": codes,
+        "buffers": buffers,
+        "io": (mutators._ints(sg.inputs), mutators._ints(sg.outputs)),
+    }
 
 
 ALLOWED = {
@@ -98,8 +126,9 @@ def test_each_schema_family_changes_only_its_part(seed_files, family):
     changed_any = set()
     for block in range(3):
         for k, name in enumerate(names):
-            index = (block * len(mutators.FAMILIES) + mutators.FAMILIES.index(family)) * \
-                len(names) + k
+            index = (block * len(mutators.FAMILIES) + mutators.FAMILIES.index(family)) * len(
+                names
+            ) + k
             mutant = mutators.mutate(seed_files, 11, index)
             assert mutant.family == family and mutant.seed_name == name
             before, after = _parts(seed_files[name]), _parts(mutant.content)
@@ -124,14 +153,18 @@ def test_options_edits_change_the_option_they_name(seed_files):
         op_index = int(mutant.edits[0].split()[1])
         key = mutant.edits[0].split("option '")[1].split("'")[0]
         before = mutators.decode(
-            mutators.read(seed_files[mutant.seed_name]).subgraphs[0].operators[op_index]
-            .customOptions)
+            mutators.read(seed_files[mutant.seed_name])
+            .subgraphs[0]
+            .operators[op_index]
+            .customOptions
+        )
         after = mutators.decode(
-            mutators.read(mutant.content).subgraphs[0].operators[op_index].customOptions)
-        assert repr(before.get(key, "absent")) != repr(after.get(key, "absent")), \
-            mutant.description
-        assert {k: v for k, v in before.items() if k != key} == \
-            {k: v for k, v in after.items() if k != key}, mutant.description
+            mutators.read(mutant.content).subgraphs[0].operators[op_index].customOptions
+        )
+        assert repr(before.get(key, "absent")) != repr(after.get(key, "absent")), mutant.description
+        assert {k: v for k, v in before.items() if k != key} == {
+            k: v for k, v in after.items() if k != key
+        }, mutant.description
         checked += 1
     assert checked >= 5
 
@@ -141,8 +174,9 @@ def test_byte_and_field_families_edit_what_they_say(seed_files):
     for block in range(4):
         for family in ("bytes", "fields"):
             for k, name in enumerate(names):
-                index = (block * len(mutators.FAMILIES) + mutators.FAMILIES.index(family)) \
-                    * len(names) + k
+                index = (block * len(mutators.FAMILIES) + mutators.FAMILIES.index(family)) * len(
+                    names
+                ) + k
                 mutant = mutators.mutate(seed_files, 2, index)
                 seed = seed_files[name]
                 if "truncated" in mutant.description:
@@ -155,11 +189,15 @@ def test_byte_and_field_families_edit_what_they_say(seed_files):
                     assert all(f"{i}:" in mutant.description for i in differ)
                 else:  # each in-place edit is one field of at most 8 bytes
                     positions = {f.where: f for f in field_locations(seed)}
-                    edited = [positions[e.rsplit(" ", 6)[0]] for e in mutant.edits
-                              if e.rsplit(" ", 6)[0] in positions]
+                    edited = [
+                        positions[e.rsplit(" ", 6)[0]]
+                        for e in mutant.edits
+                        if e.rsplit(" ", 6)[0] in positions
+                    ]
                     assert edited, mutant.description
-                    covered = {p for f in edited
-                               for p in range(f.pos, f.pos + struct.calcsize(f.fmt))}
+                    covered = {
+                        p for f in edited for p in range(f.pos, f.pos + struct.calcsize(f.fmt))
+                    }
                     assert set(differ) <= covered, (mutant.description, differ)
 
 
@@ -229,10 +267,15 @@ def test_runner_tells_ok_error_crash_and_hang_apart(seed_dir, tmp_path):
     bad.write_bytes(b"not a flatbuffer at all")
     env = runner.worker_env(memory_mb=4096)
     with runner.Pool(2, 8.0, tmp_path / "logs", env) as pool:
-        jobs = [runner.Job(good, "bare", "ok"), runner.Job(str(bad), "bare", "error"),
-                runner.Job(good, "_crash", "crash"), runner.Job(good, "_hang", "hang"),
-                runner.Job(good, "stock", "stock"), runner.Job(good, "bare", "after"),
-                runner.Job(good, "bare", "fresh", fresh=True)]
+        jobs = [
+            runner.Job(good, "bare", "ok"),
+            runner.Job(str(bad), "bare", "error"),
+            runner.Job(good, "_crash", "crash"),
+            runner.Job(good, "_hang", "hang"),
+            runner.Job(good, "stock", "stock"),
+            runner.Job(good, "bare", "after"),
+            runner.Job(good, "bare", "fresh", fresh=True),
+        ]
         done = {job.tag: job for job in pool.run_all(jobs)}
         assert pool.ready_info["keras_loaded"] is False  # workers stay TF-free
     assert done["ok"].outcome == "ok" and done["after"].outcome == "ok"
@@ -246,20 +289,32 @@ def test_runner_tells_ok_error_crash_and_hang_apart(seed_dir, tmp_path):
 
 def _slice(seed_dir, tmp_path, routes):
     campaign = tflite_mutation.Campaign(
-        count=SLICE_COUNT, seed=SLICE_SEED, routes=routes, timeout=10.0, workers=2,
-        out=tmp_path / "out", seeds_dir=seed_dir, log=lambda *_: None)
+        count=SLICE_COUNT,
+        seed=SLICE_SEED,
+        routes=routes,
+        timeout=10.0,
+        workers=2,
+        out=tmp_path / "out",
+        seeds_dir=seed_dir,
+        log=lambda *_: None,
+    )
     return campaign.run()
 
 
 def _report(summary, route):
-    lines = [f"{f['route']} {f['outcome']} #{f['index']} {f['seed']} {f['family']}: "
-             f"{f['description'][:150]} -> {f['message'][:80]} (verifier "
-             f"{f.get('verify_code')}, stock alone {f.get('stock', '?')[:30]}, dense twin "
-             f"{f.get('dense_twin')}) {f.get('sanitizer', '')[:200]}"
-             for f in summary["findings"] if f["route"] == route
-             and not (route == "bare" and f["excused_on_bare"])]
-    lines += [f"{s['route']} SILENT #{s['index']} {s['seed']}: {s['description'][:150]}"
-              for s in summary["silent"] if s["route"] == route]
+    lines = [
+        f"{f['route']} {f['outcome']} #{f['index']} {f['seed']} {f['family']}: "
+        f"{f['description'][:150]} -> {f['message'][:80]} (verifier "
+        f"{f.get('verify_code')}, stock alone {f.get('stock', '?')[:30]}, dense twin "
+        f"{f.get('dense_twin')}) {f.get('sanitizer', '')[:200]}"
+        for f in summary["findings"]
+        if f["route"] == route and not (route == "bare" and f["excused_on_bare"])
+    ]
+    lines += [
+        f"{s['route']} SILENT #{s['index']} {s['seed']}: {s['description'][:150]}"
+        for s in summary["silent"]
+        if s["route"] == route
+    ]
     return "\n".join(lines)
 
 
@@ -267,13 +322,18 @@ def test_ci_slice_never_crashes_or_hangs_our_loading_path(seed_dir, tmp_path):
     summary = _slice(seed_dir, tmp_path, ("ours",))
     table = summary["table"]["ours"]
     assert table["all"]["mutants"] == SLICE_COUNT
-    assert all(table[f].get("mutants", 0) == SLICE_COUNT // len(mutators.FAMILIES)
-               for f in mutators.FAMILIES)
+    assert all(
+        table[f].get("mutants", 0) == SLICE_COUNT // len(mutators.FAMILIES)
+        for f in mutators.FAMILIES
+    )
     # Valid models (other seeds, values, K with buckets to match) are never refused.
     assert table["values"].get("ok", 0) == table["values"]["mutants"], table["values"]
     failures = summary["failures"]
-    assert failures["ours_crashes"] == 0 and failures["ours_hangs"] == 0 and \
-        failures["ours_silent"] == 0, _report(summary, "ours")
+    assert (
+        failures["ours_crashes"] == 0
+        and failures["ours_hangs"] == 0
+        and failures["ours_silent"] == 0
+    ), _report(summary, "ours")
 
 
 def test_ci_slice_bare_delegate_crashes_only_on_class_1_2_files(seed_dir, tmp_path):
@@ -286,11 +346,12 @@ def test_dense_twin_replaces_our_operators_by_constants(seed_files, tmp_path):
     twin = mutators.dense_twin(content)
     model, seed = mutators.read(twin), mutators.read(content)
     assert not mutators._ours(model)
-    assert len(model.subgraphs[0].operators) == \
-        len(seed.subgraphs[0].operators) - len(mutators._ours(seed))
+    assert len(model.subgraphs[0].operators) == len(seed.subgraphs[0].operators) - len(
+        mutators._ours(seed)
+    )
     path = tmp_path / "twin.tflite"
     path.write_bytes(twin)
     with runner.Pool(1, 20.0, tmp_path / "logs", runner.worker_env()) as pool:
-        job, = pool.run_all([runner.Job(str(path), "stock", "twin", outputs=True)])
+        (job,) = pool.run_all([runner.Job(str(path), "stock", "twin", outputs=True)])
     assert job.outcome == "ok" and job.result["outputs"][0][1] == [1, 10]
     assert mutators.dense_twin(b"garbage") is None

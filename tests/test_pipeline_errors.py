@@ -18,8 +18,14 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def _run(*args):
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
-    return subprocess.run([sys.executable, "-m", *args], capture_output=True, text=True,
-                          timeout=300, env=env, cwd=ROOT)
+    return subprocess.run(
+        [sys.executable, "-m", *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+        cwd=ROOT,
+    )
 
 
 def _one_line_error(result, *needles):
@@ -38,15 +44,25 @@ def models(tmp_path_factory):
     keras.utils.set_random_seed(0)
     dense = keras.Sequential([keras.Input((64,)), keras.layers.Dense(10, name="fc")])
     dense.save(root / "dense.keras")
-    wide = keras.Sequential([keras.Input((28, 28, 1)), keras.layers.Flatten(),
-                             HashedDense(10, compression=1 / 8, name="fc")])
+    wide = keras.Sequential(
+        [
+            keras.Input((28, 28, 1)),
+            keras.layers.Flatten(),
+            HashedDense(10, compression=1 / 8, name="fc"),
+        ]
+    )
     lite.convert(wide, root / "mnist_shaped.tflite")
     return root
 
 
 def test_convert_names_a_missing_file_and_a_file_that_is_not_a_keras_model(tmp_path):
-    missing = _run("pipelines.convert", "--model", str(tmp_path / "none.keras"),
-                   "--out", str(tmp_path / "o.tflite"))
+    missing = _run(
+        "pipelines.convert",
+        "--model",
+        str(tmp_path / "none.keras"),
+        "--out",
+        str(tmp_path / "o.tflite"),
+    )
     _one_line_error(missing, "none.keras", "no such file")
     text = tmp_path / "text.keras"
     text.write_text("not a model\n")
@@ -56,8 +72,13 @@ def test_convert_names_a_missing_file_and_a_file_that_is_not_a_keras_model(tmp_p
 
 
 def test_convert_warns_when_nothing_was_compressed(models, tmp_path):
-    result = _run("pipelines.convert", "--model", str(models / "dense.keras"),
-                  "--out", str(tmp_path / "d.tflite"))
+    result = _run(
+        "pipelines.convert",
+        "--model",
+        str(models / "dense.keras"),
+        "--out",
+        str(tmp_path / "d.tflite"),
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     assert "nothing was compressed" in result.stderr
     assert (tmp_path / "d.tflite").stat().st_mode & 0o777 == 0o666 & ~_umask()
@@ -70,6 +91,13 @@ def _umask():
 
 
 def test_evaluate_names_both_shapes_when_the_data_set_does_not_fit(models):
-    result = _run("pipelines.evaluate", "--tflite", str(models / "mnist_shaped.tflite"),
-                  "--dataset", "digits", "--limit", "10")
+    result = _run(
+        "pipelines.evaluate",
+        "--tflite",
+        str(models / "mnist_shaped.tflite"),
+        "--dataset",
+        "digits",
+        "--limit",
+        "10",
+    )
     _one_line_error(result, "mnist_shaped.tflite", "expects 28x28x1", "digits is 8x8x1")

@@ -30,15 +30,18 @@ from hashed_keras.smh import (
 
 def conv_model():
     keras.utils.set_random_seed(0)
-    return keras.Sequential([
-        keras.Input((8, 8, 1)),
-        keras.layers.Conv2D(4, 3, activation="relu", name="conv"),
-        keras.layers.BatchNormalization(name="bn"),
-        keras.layers.MaxPooling2D(name="pool"),
-        keras.layers.Flatten(name="flat"),
-        keras.layers.Dense(12, activation="relu", name="fc1"),
-        keras.layers.Dense(10, name="fc2"),
-    ], name="seq")
+    return keras.Sequential(
+        [
+            keras.Input((8, 8, 1)),
+            keras.layers.Conv2D(4, 3, activation="relu", name="conv"),
+            keras.layers.BatchNormalization(name="bn"),
+            keras.layers.MaxPooling2D(name="pool"),
+            keras.layers.Flatten(name="flat"),
+            keras.layers.Dense(12, activation="relu", name="fc1"),
+            keras.layers.Dense(10, name="fc2"),
+        ],
+        name="seq",
+    )
 
 
 def mlp(width=200, out=100):
@@ -57,8 +60,9 @@ def resnet_block_model():
     x = keras.layers.BatchNormalization(name="stem_bn")(x)
     x = keras.layers.ReLU(name="stem_relu")(x)
     # Identity block.
-    y = keras.layers.Conv2D(8, 3, padding="same", use_bias=False, name="b1_conv1",
-                            kernel_initializer="he_normal")(x)
+    y = keras.layers.Conv2D(
+        8, 3, padding="same", use_bias=False, name="b1_conv1", kernel_initializer="he_normal"
+    )(x)
     y = keras.layers.BatchNormalization(name="b1_bn1")(y)
     y = keras.layers.ReLU(name="b1_relu1")(y)
     y = keras.layers.Conv2D(8, 3, padding="same", use_bias=False, name="b1_conv2")(y)
@@ -132,15 +136,17 @@ def test_forward_equals_dense_model_with_reconstructed_weights():
     assert isinstance(s, keras.Model) and not isinstance(s, keras.Sequential)
     assert s.name == "seq"
     assert [layer.name for layer in s.layers if not isinstance(layer, SMHFactors)][1:] == [
-        layer.name for layer in model.layers]
+        layer.name for layer in model.layers
+    ]
     assert type(s.get_layer("conv")) is SMHConv2D and type(s.get_layer("fc1")) is SMHDense
     assert s.get_layer("fc1").activation is keras.activations.relu
     # BatchNormalization keeps its weights (moving statistics included).
     for a, b in zip(model.get_layer("bn").get_weights(), s.get_layer("bn").get_weights()):
         np.testing.assert_array_equal(a, b)
     twin = dense_twin(model, s)
-    np.testing.assert_allclose(s.predict(x, verbose=0), twin.predict(x, verbose=0),
-                               rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(
+        s.predict(x, verbose=0), twin.predict(x, verbose=0), rtol=1e-4, atol=1e-5
+    )
 
 
 def test_spec_alone_rebuilds_the_weights_from_only_the_needed_rows():
@@ -153,26 +159,39 @@ def test_spec_alone_rebuilds_the_weights_from_only_the_needed_rows():
     reference = smh_weights(s)
     for layer in smh_layers(s):
         spec = layer.smh_spec()
-        assert set(spec) >= {"n", "rank", "start", "size", "kernel_shape", "kernel_weights",
-                             "use_bias", "bias_size", "bias_start", "bias_scale", "rows",
-                             "scale", "learn_scale", "layout", "version"}
+        assert set(spec) >= {
+            "n",
+            "rank",
+            "start",
+            "size",
+            "kernel_shape",
+            "kernel_weights",
+            "use_bias",
+            "bias_size",
+            "bias_start",
+            "bias_scale",
+            "rows",
+            "scale",
+            "learn_scale",
+            "layout",
+            "version",
+        }
         json.dumps(spec)  # plain types only
         r0, r1 = spec["rows"]
-        rows = u[:, r0:r1 + 1].T @ v  # (r1 - r0 + 1) x n, never n x n
+        rows = u[:, r0 : r1 + 1].T @ v  # (r1 - r0 + 1) x n, never n x n
         flat = rows.reshape(-1)
         off = spec["start"] - r0 * spec["n"]
-        kernel = spec["scale"] * flat[off:off + spec["kernel_weights"]]
-        np.testing.assert_allclose(kernel.reshape(spec["kernel_shape"]),
-                                   reference[layer.name][0], rtol=1e-12)
+        kernel = spec["scale"] * flat[off : off + spec["kernel_weights"]]
+        np.testing.assert_allclose(
+            kernel.reshape(spec["kernel_shape"]), reference[layer.name][0], rtol=1e-12
+        )
         b = spec["bias_start"] - r0 * spec["n"]
-        bias = spec["scale"] * spec["bias_scale"] * flat[b:b + spec["bias_size"]]
+        bias = spec["scale"] * spec["bias_scale"] * flat[b : b + spec["bias_size"]]
         np.testing.assert_allclose(bias, reference[layer.name][1], rtol=1e-12)
         # The layer's own tensors agree with the numpy reference.
         kt, bt = layer.smh_kernel_and_bias([factors.U, factors.V])
-        np.testing.assert_allclose(kt.numpy(), reference[layer.name][0], rtol=1e-4,
-                                   atol=1e-6)
-        np.testing.assert_allclose(bt.numpy(), reference[layer.name][1], rtol=1e-4,
-                                   atol=1e-6)
+        np.testing.assert_allclose(kt.numpy(), reference[layer.name][0], rtol=1e-4, atol=1e-6)
+        np.testing.assert_allclose(bt.numpy(), reference[layer.name][1], rtol=1e-4, atol=1e-6)
 
 
 def test_layers_compute_only_their_rows_never_the_full_matrix():
@@ -181,14 +200,25 @@ def test_layers_compute_only_their_rows_never_the_full_matrix():
     n = smh_factors(s).n
     layers = smh_layers(s)
     # In the traced graph no matmul (nor anything else) has an n x n output.
-    graph = tf.function(lambda t: s(t, training=True)).get_concrete_function(
-        tf.TensorSpec((2, 8, 8, 3))).graph
-    shapes = [tuple(o.shape.as_list()) for op in graph.get_operations() for o in op.outputs
-              if o.shape.rank == 2]
+    graph = (
+        tf.function(lambda t: s(t, training=True))
+        .get_concrete_function(tf.TensorSpec((2, 8, 8, 3)))
+        .graph
+    )
+    shapes = [
+        tuple(o.shape.as_list())
+        for op in graph.get_operations()
+        for o in op.outputs
+        if o.shape.rank == 2
+    ]
     assert (n, n) not in shapes
-    matmul_rows = sorted(o.shape[0] for op in graph.get_operations()
-                         if op.type in ("MatMul", "BatchMatMulV2") for o in op.outputs
-                         if o.shape[1] == n)
+    matmul_rows = sorted(
+        o.shape[0]
+        for op in graph.get_operations()
+        if op.type in ("MatMul", "BatchMatMulV2")
+        for o in op.outputs
+        if o.shape[1] == n
+    )
     assert sorted(matmul_rows) == sorted(layer.rows for layer in layers)
     # Summed over the model, about one matrix of rows (n + one per layer), not L.
     assert sum(matmul_rows) <= n + len(layers) and max(matmul_rows) < n
@@ -203,8 +233,8 @@ def test_initialisation_statistics():
     factors = smh_factors(s)
     m = factors.rank
     u, v = factors.U.numpy(), factors.V.numpy()
-    assert abs(u.std() - m ** -0.25) < 0.05 * m ** -0.25
-    assert abs(v.std() - m ** -0.25) < 0.05 * m ** -0.25
+    assert abs(u.std() - m**-0.25) < 0.05 * m**-0.25
+    assert abs(v.std() - m**-0.25) < 0.05 * m**-0.25
     m_hat = u.T.astype(np.float64) @ v
     assert abs(m_hat.std() - 1.0) < 0.05 and abs(m_hat.mean()) < 0.05
     weights = smh_weights(s)
@@ -217,15 +247,18 @@ def test_initialisation_statistics():
     assert weights["d2"][1] is None  # use_bias=False: nothing tiled for it
 
 
-@pytest.mark.parametrize("init,shape,expected", [
-    ("glorot_uniform", (3, 3, 16, 32), math.sqrt(2 / (144 + 288))),
-    ("he_normal", (3, 3, 16, 32), math.sqrt(2 / 144)),
-    ("lecun_normal", (20, 5), math.sqrt(1 / 20)),
-    (keras.initializers.VarianceScaling(2.0, "fan_out", "uniform"), (4, 6), math.sqrt(2 / 6)),
-    (keras.initializers.RandomNormal(stddev=0.3), (4, 6), 0.3),
-    (keras.initializers.RandomUniform(-0.5, 0.5), (4, 6), 1 / math.sqrt(12)),
-    ("zeros", (10, 30), math.sqrt(2 / 40)),  # a degenerate std falls back to Glorot
-])
+@pytest.mark.parametrize(
+    "init,shape,expected",
+    [
+        ("glorot_uniform", (3, 3, 16, 32), math.sqrt(2 / (144 + 288))),
+        ("he_normal", (3, 3, 16, 32), math.sqrt(2 / 144)),
+        ("lecun_normal", (20, 5), math.sqrt(1 / 20)),
+        (keras.initializers.VarianceScaling(2.0, "fan_out", "uniform"), (4, 6), math.sqrt(2 / 6)),
+        (keras.initializers.RandomNormal(stddev=0.3), (4, 6), 0.3),
+        (keras.initializers.RandomUniform(-0.5, 0.5), (4, 6), 1 / math.sqrt(12)),
+        ("zeros", (10, 30), math.sqrt(2 / 40)),  # a degenerate std falls back to Glorot
+    ],
+)
 def test_initializer_std(init, shape, expected):
     assert smh.initializer_std(init, shape) == pytest.approx(expected, rel=1e-6)
 
@@ -236,8 +269,10 @@ def test_initializer_std_matches_keras_draws():
         assert smh.initializer_std(name, (64, 64, 3)) == pytest.approx(drawn, rel=0.03)
 
 
-@pytest.mark.parametrize("kwargs", [dict(fraction=0.5), dict(fraction=0.9),
-                                    dict(target_size=20_000), dict(target_size=45_000)])
+@pytest.mark.parametrize(
+    "kwargs",
+    [dict(fraction=0.5), dict(fraction=0.9), dict(target_size=20_000), dict(target_size=45_000)],
+)
 def test_stored_size_within_one_percent_of_target(kwargs):
     model = mlp()
     total = 200 * 200 + 200 + 200 * 100
@@ -254,8 +289,10 @@ def test_stored_size_within_one_percent_of_target(kwargs):
     # The reported size is what Keras holds and counts.
     assert report["stored_size"] == s.count_params()
     assert report["rows"][-1]["stored"] == s.count_params()
-    assert smh_factors(s).stored_size() + sum(
-        layer.stored_size() for layer in smh_layers(s)) == report["stored_size"]
+    assert (
+        smh_factors(s).stored_size() + sum(layer.stored_size() for layer in smh_layers(s))
+        == report["stored_size"]
+    )
 
 
 def test_small_targets_land_within_one_percent_and_too_small_targets_raise():
@@ -281,8 +318,9 @@ def test_learn_scale_false_keeps_scales_fixed_and_counts_them():
     scales = [layer.scale for layer in smh_layers(s)]
     assert all(not w.trainable for w in scales)
     before = [float(w.numpy()) for w in scales]
-    s.compile(keras.optimizers.Adam(0.01), keras.losses.SparseCategoricalCrossentropy(
-        from_logits=True))
+    s.compile(
+        keras.optimizers.Adam(0.01), keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    )
     s.fit(x, y, epochs=1, batch_size=16, verbose=0)
     assert [float(w.numpy()) for w in scales] == before
     assert smh_summary(s)["stored_size"] == s.count_params() - 16  # minus BN: 4 x 4
@@ -293,9 +331,11 @@ def test_learn_scale_false_keeps_scales_fixed_and_counts_them():
 
 
 def _compiled(model, jit=False, lr=0.02):
-    model.compile(keras.optimizers.Adam(lr),
-                  keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                  jit_compile=jit)
+    model.compile(
+        keras.optimizers.Adam(lr),
+        keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        jit_compile=jit,
+    )
     return model
 
 
@@ -321,9 +361,9 @@ def test_resnet_block_compresses_trains_and_matches_reference():
     convs = [layer.name for layer in model.layers if isinstance(layer, keras.layers.Conv2D)]
     assert [layer.name for layer in smh_layers(s)] == convs + ["logits"]
     assert type(s.get_layer("b1_add")) is keras.layers.Add
-    np.testing.assert_allclose(s.predict(x, verbose=0),
-                               dense_twin(model, s).predict(x, verbose=0),
-                               rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(
+        s.predict(x, verbose=0), dense_twin(model, s).predict(x, verbose=0), rtol=1e-4, atol=1e-5
+    )
     _compiled(s, lr=0.01)
     hist = s.fit(x, y, epochs=6, batch_size=8, verbose=0).history["loss"]
     assert np.all(np.isfinite(hist)) and hist[-1] < hist[0]
@@ -334,8 +374,11 @@ def _h5_datasets(keras_file, tmp_path):
         archive.extract("model.weights.h5", tmp_path)
     shapes = {}
     with h5py.File(tmp_path / "model.weights.h5") as f:
-        f.visititems(lambda name, obj: shapes.__setitem__(name, obj.shape)
-                     if isinstance(obj, h5py.Dataset) else None)
+        f.visititems(
+            lambda name, obj: (
+                shapes.__setitem__(name, obj.shape) if isinstance(obj, h5py.Dataset) else None
+            )
+        )
     return shapes
 
 
@@ -362,18 +405,22 @@ def test_keras_save_load_identical_outputs_and_shared_factors(tmp_path):
     # ... and shares it: zeroing V zeroes every SMH kernel and bias at once.
     saved_v = factors.V.numpy()
     factors.V.assign(np.zeros_like(saved_v))
-    assert all(np.all(k == 0) and (b is None or np.all(b == 0))
-               for k, b in smh_weights(loaded).values())
+    assert all(
+        np.all(k == 0) and (b is None or np.all(b == 0)) for k, b in smh_weights(loaded).values()
+    )
     for layer in smh_layers(loaded):
         kernel, _ = layer.smh_kernel_and_bias(
-            [keras.ops.convert_to_tensor(factors.U), keras.ops.convert_to_tensor(factors.V)])
+            [keras.ops.convert_to_tensor(factors.U), keras.ops.convert_to_tensor(factors.V)]
+        )
         assert not np.any(kernel.numpy())
     factors.V.assign(saved_v)
     # Training continues identically from the saved state.
-    loaded.compile(keras.optimizers.SGD(0.05),
-                   keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-    s.compile(keras.optimizers.SGD(0.05),
-              keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    loaded.compile(
+        keras.optimizers.SGD(0.05), keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    )
+    s.compile(
+        keras.optimizers.SGD(0.05), keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    )
     s.fit(x, y, epochs=1, batch_size=8, shuffle=False, verbose=0)
     loaded.fit(x, y, epochs=1, batch_size=8, shuffle=False, verbose=0)
     for a, b in zip(s.get_weights(), loaded.get_weights()):
@@ -407,8 +454,9 @@ def test_jit_compile_fit_and_predictions_match():
     plain.fit(x, y, epochs=2, batch_size=16, shuffle=False, verbose=0)
     for a, b in zip(jit.get_weights(), plain.get_weights()):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
-    np.testing.assert_allclose(jit.predict(x, verbose=0), plain.predict(x, verbose=0),
-                               rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(
+        jit.predict(x, verbose=0), plain.predict(x, verbose=0), rtol=1e-4, atol=1e-5
+    )
 
 
 def test_functional_model_with_shared_layer_and_two_inputs():
@@ -422,31 +470,37 @@ def test_functional_model_with_shared_layer_and_two_inputs():
     assert [x.name for x in s.inputs] == ["a", "b"]
     assert smh_summary(s)["virtual_size"] == 6 * 8 + 8 + 16 * 3 + 3  # "shared" once
     rng = np.random.default_rng(0)
-    xa, xb = rng.normal(size=(4, 6)).astype("float32"), rng.normal(size=(4, 6)).astype(
-        "float32")
-    np.testing.assert_allclose(s.predict([xa, xb], verbose=0),
-                               dense_twin(model, s).predict([xa, xb], verbose=0),
-                               rtol=1e-4, atol=1e-5)
+    xa, xb = rng.normal(size=(4, 6)).astype("float32"), rng.normal(size=(4, 6)).astype("float32")
+    np.testing.assert_allclose(
+        s.predict([xa, xb], verbose=0),
+        dense_twin(model, s).predict([xa, xb], verbose=0),
+        rtol=1e-4,
+        atol=1e-5,
+    )
 
 
 def test_skip_and_unsupported_layers_stay_with_their_weights():
     keras.utils.set_random_seed(0)
-    model = keras.Sequential([
-        keras.Input((8, 8, 2)),
-        keras.layers.DepthwiseConv2D(3, name="dw"),
-        keras.layers.Conv2D(4, 1, name="pw"),
-        keras.layers.Flatten(name="flat"),
-        keras.layers.Dense(6, name="fc"),
-        keras.layers.Dense(3, name="out"),
-    ])
-    with pytest.warns(UserWarning, match=r"left unchanged: dw \(no SMH twin for "
-                                         r"DepthwiseConv2D\)"):
+    model = keras.Sequential(
+        [
+            keras.Input((8, 8, 2)),
+            keras.layers.DepthwiseConv2D(3, name="dw"),
+            keras.layers.Conv2D(4, 1, name="pw"),
+            keras.layers.Flatten(name="flat"),
+            keras.layers.Dense(6, name="fc"),
+            keras.layers.Dense(3, name="out"),
+        ]
+    )
+    with pytest.warns(
+        UserWarning,
+        match=r"left unchanged: dw \(no SMH twin for "
+        r"DepthwiseConv2D\)",
+    ):
         s = compress_smh(model, target_size=782, seed=0, skip=["out"])  # M = 13 exactly
     assert type(s.get_layer("dw")) is keras.layers.DepthwiseConv2D
     assert type(s.get_layer("out")) is keras.layers.Dense
     for name in ("dw", "out"):
-        for a, b in zip(model.get_layer(name).get_weights(),
-                        s.get_layer(name).get_weights()):
+        for a, b in zip(model.get_layer(name).get_weights(), s.get_layer(name).get_weights()):
             np.testing.assert_array_equal(a, b)
     assert [layer.name for layer in smh_layers(s)] == ["pw", "fc"]
     assert smh_summary(s)["virtual_size"] == 2 * 4 + 4 + 144 * 6 + 6
@@ -473,8 +527,9 @@ def _subclassed():
 
 
 def _no_weights():
-    return keras.Sequential([keras.Input((4, 4, 1)), keras.layers.Flatten(),
-                             keras.layers.BatchNormalization()])
+    return keras.Sequential(
+        [keras.Input((4, 4, 1)), keras.layers.Flatten(), keras.layers.BatchNormalization()]
+    )
 
 
 MODEL_ERRORS = [
@@ -498,11 +553,12 @@ MODEL_ERRORS = [
     (lambda: compress_smh(conv_model(), fraction=0.5, skip=["nope"]), r"\['nope'\]"),
     (lambda: compress_smh(_subclassed(), fraction=0.5), "subclassed"),
     (lambda: compress_smh(keras.layers.Dense(3), fraction=0.5), "subclassed"),
-    (lambda: compress_smh(keras.Sequential([keras.layers.Dense(3)]), fraction=0.5),
-     "built model"),
+    (lambda: compress_smh(keras.Sequential([keras.layers.Dense(3)]), fraction=0.5), "built model"),
     (lambda: compress_smh(_no_weights(), fraction=0.5), "no Dense or Conv2D"),
-    (lambda: compress_smh(conv_model(), fraction=0.5,
-                          skip=["conv", "fc1", "fc2"]), "no Dense or Conv2D"),
+    (
+        lambda: compress_smh(conv_model(), fraction=0.5, skip=["conv", "fc1", "fc2"]),
+        "no Dense or Conv2D",
+    ),
 ]
 
 
@@ -561,8 +617,9 @@ def test_xla_rebuild_matches_plain_rebuild_in_outputs_and_gradients():
     for m in (plain, xla):
         with tf.GradientTape() as tape:
             loss = loss_fn(y, m(x, training=False))
-        grads.append([tf.convert_to_tensor(g).numpy()
-                      for g in tape.gradient(loss, m.trainable_variables)])
+        grads.append(
+            [tf.convert_to_tensor(g).numpy() for g in tape.gradient(loss, m.trainable_variables)]
+        )
     np.testing.assert_allclose(xla(x).numpy(), plain(x).numpy(), rtol=1e-4, atol=1e-5)
     for a, b in zip(*grads):
         np.testing.assert_allclose(a, b, rtol=1e-3, atol=1e-5 * max(1.0, np.abs(a).max()))
@@ -572,13 +629,15 @@ def test_mixed_float16_trains_with_float32_factors():
     keras.mixed_precision.set_global_policy("mixed_float16")
     x, y = image_data(n=32)
     keras.utils.set_random_seed(0)
-    model = keras.Sequential([
-        keras.Input((8, 8, 1)),
-        keras.layers.Conv2D(4, 3, activation="relu", name="conv"),
-        keras.layers.Flatten(name="flat"),
-        keras.layers.Dense(10, name="fc"),
-        keras.layers.Activation("linear", dtype="float32", name="out"),
-    ])
+    model = keras.Sequential(
+        [
+            keras.Input((8, 8, 1)),
+            keras.layers.Conv2D(4, 3, activation="relu", name="conv"),
+            keras.layers.Flatten(name="flat"),
+            keras.layers.Dense(10, name="fc"),
+            keras.layers.Activation("linear", dtype="float32", name="out"),
+        ]
+    )
     s = _compiled(_quiet_compress(model, fraction=0.5, seed=0), lr=0.01)
     assert smh_factors(s).U.dtype == "float32"
     assert s.get_layer("fc").output.dtype == "float16"

@@ -42,28 +42,61 @@ def lib():
     handle = ctypes.CDLL(library_path())
     handle.hk_smh_weights.restype = ctypes.c_int
     handle.hk_smh_weights.argtypes = [
-        ctypes.c_char_p, ctypes.c_size_t, F32P, ctypes.c_int64, F32P, ctypes.c_int64,
-        F32P, ctypes.c_int64, F32P, ctypes.c_int64, F32P, ctypes.c_int64, F32P,
-        ctypes.c_int64, ctypes.c_char_p, ctypes.c_size_t]
+        ctypes.c_char_p,
+        ctypes.c_size_t,
+        F32P,
+        ctypes.c_int64,
+        F32P,
+        ctypes.c_int64,
+        F32P,
+        ctypes.c_int64,
+        F32P,
+        ctypes.c_int64,
+        F32P,
+        ctypes.c_int64,
+        F32P,
+        ctypes.c_int64,
+        ctypes.c_char_p,
+        ctypes.c_size_t,
+    ]
     return handle
 
 
 def smh_weights(lib, options, u, v, scales, out_len, bias_len=0, channel=None):
     """Calls hk_smh_weights: (status, weights, bias, message)."""
-    arrays = [None if a is None else np.ascontiguousarray(a, np.float32)
-              for a in (u, v, scales, channel)]
+    arrays = [
+        None if a is None else np.ascontiguousarray(a, np.float32) for a in (u, v, scales, channel)
+    ]
     out = np.full(max(out_len, 1), np.nan, np.float32)
     bias = np.full(bias_len, np.nan, np.float32) if bias_len else None
+
     def ptr(a):
-        return (None if a is None else a.ctypes.data_as(F32P))
+        return None if a is None else a.ctypes.data_as(F32P)
+
     def size(a):
-        return (0 if a is None else a.size)
+        return 0 if a is None else a.size
+
     error = ctypes.create_string_buffer(512)
     options = bytes(options)
     u, v, scales, channel = arrays
-    status = lib.hk_smh_weights(options, len(options), ptr(u), size(u), ptr(v), size(v),
-                                ptr(scales), size(scales), ptr(channel), size(channel),
-                                ptr(out), out_len, ptr(bias), bias_len, error, len(error))
+    status = lib.hk_smh_weights(
+        options,
+        len(options),
+        ptr(u),
+        size(u),
+        ptr(v),
+        size(v),
+        ptr(scales),
+        size(scales),
+        ptr(channel),
+        size(channel),
+        ptr(out),
+        out_len,
+        ptr(bias),
+        bias_len,
+        error,
+        len(error),
+    )
     return status, out[:out_len], bias, error.value.decode()
 
 
@@ -84,8 +117,14 @@ def _resnet_block():
 def smh_model():
     model = hashed_keras.compress(_resnet_block(), method="smh", fraction=0.4, seed=0)
     rng = np.random.default_rng(0)
-    model.get_layer("bn").set_weights([rng.uniform(0.5, 2, 8), rng.normal(size=8),
-                                       rng.normal(size=8) * 0.1, rng.uniform(0.5, 2, 8)])
+    model.get_layer("bn").set_weights(
+        [
+            rng.uniform(0.5, 2, 8),
+            rng.normal(size=8),
+            rng.normal(size=8) * 0.1,
+            rng.uniform(0.5, 2, 8),
+        ]
+    )
     for layer in smh.smh_layers(model):  # distinct scales
         layer.scale.assign(rng.uniform(0.5, 1.5))
     return model
@@ -99,19 +138,28 @@ def test_kernel_matches_numpy_and_keras(lib, smh_model, name, layout):
     u, v = factors.U.numpy(), factors.V.numpy()
     want, want_bias = ops.reference_smh_weights(spec, u, v, layout)
     kernel, bias = layer.smh_kernel_and_bias([factors.U, factors.V])
-    np.testing.assert_allclose(want, np.transpose(kernel.numpy(), ops.LAYOUTS[layout]),
-                               rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        want, np.transpose(kernel.numpy(), ops.LAYOUTS[layout]), rtol=1e-5, atol=1e-6
+    )
     np.testing.assert_allclose(want_bias, bias.numpy(), rtol=1e-5, atol=1e-6)
     options = ops.smh_weights_options(spec, layout, with_bias=True)
-    status, got, got_bias, message = smh_weights(lib, options, u, v, ops.smh_scales(spec),
-                                                 want.size, want_bias.size)
+    status, got, got_bias, message = smh_weights(
+        lib, options, u, v, ops.smh_scales(spec), want.size, want_bias.size
+    )
     assert status == HK_OK, message
     np.testing.assert_allclose(got.reshape(want.shape), want, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(got_bias, want_bias, rtol=1e-5, atol=1e-6)
 
 
-GOOD = {"contract_version": 1, "n": 9, "rank": 3, "start": 5, "kernel_shape": [6, 4],
-        "layout": "fc", "bias_size": 4}
+GOOD = {
+    "contract_version": 1,
+    "n": 9,
+    "rank": 3,
+    "start": 5,
+    "kernel_shape": [6, 4],
+    "layout": "fc",
+    "bias_size": 4,
+}
 
 BAD_OPTIONS = [
     ("no n", {k: v for k, v in GOOD.items() if k != "n"}, "missing key 'n'"),
@@ -131,8 +179,7 @@ BAD_OPTIONS = [
 @pytest.mark.parametrize("name,options,expected", BAD_OPTIONS, ids=[c[0] for c in BAD_OPTIONS])
 def test_bad_options_are_refused_with_a_message(lib, name, options, expected):
     ones = np.ones(27)
-    status, _, _, message = smh_weights(lib, flexbuffers.Dumps(options), ones, ones,
-                                        [1, 1], 24, 4)
+    status, _, _, message = smh_weights(lib, flexbuffers.Dumps(options), ones, ones, [1, 1], 24, 4)
     assert status == HK_ERROR_OPTIONS, (name, message)
     assert expected in message, message
 
@@ -142,11 +189,12 @@ def test_bad_lengths_are_refused(lib):
     ones = np.ones(27)
     assert smh_weights(lib, options, ones, ones, [1, 1], 24, 4)[0] == HK_OK
     for args, kwargs, expected in [
-            ((np.ones(26), ones, [1, 1], 24, 4), {}, "U and V must have rank * n = 27"),
-            ((ones, ones, [1], 24, 4), {}, "scales has 1 values; expected 2"),
-            ((ones, ones, [1, 1], 23, 4), {}, "output has 23 values"),
-            ((ones, ones, [1, 1], 24, 0), {}, "bias output has 0 values"),
-            ((ones, ones, [1, 1], 24, 4), {"channel": np.ones(3)}, "channel scale has 3")]:
+        ((np.ones(26), ones, [1, 1], 24, 4), {}, "U and V must have rank * n = 27"),
+        ((ones, ones, [1], 24, 4), {}, "scales has 1 values; expected 2"),
+        ((ones, ones, [1, 1], 23, 4), {}, "output has 23 values"),
+        ((ones, ones, [1, 1], 24, 0), {}, "bias output has 0 values"),
+        ((ones, ones, [1, 1], 24, 4), {"channel": np.ones(3)}, "channel scale has 3"),
+    ]:
         status, _, _, message = smh_weights(lib, options, *args, **kwargs)
         assert status == HK_ERROR_ARGUMENTS and expected in message, message
 
@@ -168,8 +216,9 @@ def test_convert_stores_the_factors_once(smh_file, smh_model):
     names = [flatbuffer.opcode_name(model, op.opcodeIndex) for op in subgraph.operators]
     assert names.count("SMHWeights") == 3
     factors = smh.smh_factors(smh_model)
-    shapes = [tuple(t.shape) for t in subgraph.tensors
-              if flatbuffer.constant_value(model, t) is not None]
+    shapes = [
+        tuple(t.shape) for t in subgraph.tensors if flatbuffer.constant_value(model, t) is not None
+    ]
     assert shapes.count(tuple(factors.U.shape)) == 2  # U and V, once each
     assert "per-channel scale" in {r.name: r for r in report.layers}["c1"].note
 
@@ -189,13 +238,18 @@ def test_tflite_runtime_214_matches_keras(smh_file, tmp_path):
     _assert_close(np.load(tmp_path / "good.out.npy"), smh_file["y"])
 
 
-@pytest.mark.parametrize("change,expected", [
-    (lambda o: {**o, "n": o["n"] + 1}, "input 0 (U) (keys 'rank', 'n') must be float32"),
-    (lambda o: {**o, "start": 10**9}, "do not fit the"),
-    (lambda o: {**o, "rank": o["rank"] + 1}, "input 0 (U) (keys 'rank', 'n') must be float32"),
-    (lambda o: {**o, "kernel_shape": [1] + o["kernel_shape"][1:]},
-     "output 0 (weights) must be float32"),
-])
+@pytest.mark.parametrize(
+    "change,expected",
+    [
+        (lambda o: {**o, "n": o["n"] + 1}, "input 0 (U) (keys 'rank', 'n') must be float32"),
+        (lambda o: {**o, "start": 10**9}, "do not fit the"),
+        (lambda o: {**o, "rank": o["rank"] + 1}, "input 0 (U) (keys 'rank', 'n') must be float32"),
+        (
+            lambda o: {**o, "kernel_shape": [1] + o["kernel_shape"][1:]},
+            "output 0 (weights) must be float32",
+        ),
+    ],
+)
 def test_corrupted_options_fail_allocate_tensors(smh_file, tmp_path, change, expected):
     content = corrupted(smh_file["path"].read_bytes(), change, "SMHWeights")
     (tmp_path / "bad.tflite").write_bytes(content)

@@ -31,7 +31,8 @@ OPS = schema.BuiltinOperator
 
 def _samples_module():
     spec = importlib.util.spec_from_file_location(
-        "make_verify_samples", KERNELS / "tests" / "make_verify_samples.py")
+        "make_verify_samples", KERNELS / "tests" / "make_verify_samples.py"
+    )
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -41,6 +42,7 @@ def _samples_module():
 def files(tmp_path_factory):
     """{name: bytes} of freshly converted files (the samples' models) and a dense one."""
     from hashed_keras import lite
+
     samples = _samples_module()
     folder = tmp_path_factory.mktemp("verify")
     x = np.random.default_rng(0).random((4, 8, 8, 1), dtype=np.float32)
@@ -60,8 +62,18 @@ def _refused(content, reason, *needles, **limits):
         verify(content, **limits)
     error = info.value
     assert error.reason == reason, error.message
-    assert error.code == {"schema": 10, "buffer": 11, "index": 12, "tensor": 13,
-                          "graph": 14, "operator": 15, "limit": 16}[reason]
+    assert (
+        error.code
+        == {
+            "schema": 10,
+            "buffer": 11,
+            "index": 12,
+            "tensor": 13,
+            "graph": 14,
+            "operator": 15,
+            "limit": 16,
+        }[reason]
+    )
     assert "\n" not in error.message
     for needle in needles:
         assert needle in error.message, (needle, error.message)
@@ -96,6 +108,7 @@ def _name(model, index) -> str:
 
 # ------------------------------------------------------------------ valid files
 
+
 def test_every_converted_file_passes(files):
     assert len(files) == 7
     for _name, content in files.items():
@@ -128,6 +141,7 @@ def test_a_changed_seed_and_changed_buckets_are_valid_models(files):
 
 # ------------------------------------------------------- one mutant per check
 
+
 def test_truncated_and_random_bytes_are_not_a_model(files):
     content = files["hashed-mlp-float32"]
     for cut in (0, 3, 8, 64, len(content) // 2, len(content) - 1):
@@ -141,8 +155,13 @@ def test_constant_as_graph_input(files):
     model = flatbuffer.read(files["hashed-mlp-float32"])
     _, op = _op(model, "HashedWeights")
     model.subgraphs[0].inputs = [op.inputs[0]]
-    _refused(flatbuffer.write(model), "graph", "input 0", _name(model, op.inputs[0]),
-             "cannot be a constant")
+    _refused(
+        flatbuffer.write(model),
+        "graph",
+        "input 0",
+        _name(model, op.inputs[0]),
+        "cannot be a constant",
+    )
 
 
 def _patch_buffer(content: bytes, buffer_index: int, offset: int, size: int) -> bytes:
@@ -157,26 +176,35 @@ def test_out_of_line_buffer_outside_the_file(files):
     model = flatbuffer.read(files["hashed-mlp-float32"])
     buffer = _tensor(model, _op(model, "HashedWeights")[1].inputs[0]).buffer
     for offset, size in ((2**64 - 1, 16), (2**63, 2**63), (16, 2**64 - 8), (10**6, 4)):
-        _refused(_patch_buffer(files["hashed-mlp-float32"], buffer, offset, size), "buffer",
-                 f"buffer {buffer}", str(offset), "outside")
+        _refused(
+            _patch_buffer(files["hashed-mlp-float32"], buffer, offset, size),
+            "buffer",
+            f"buffer {buffer}",
+            str(offset),
+            "outside",
+        )
     # Inside the file (any bytes of it): a buffer, which then must have the tensor's size.
     content = files["hashed-mlp-float32"]
-    bytes_needed = flatbuffer.buffer_bytes(model, _tensor(model, _op(model, "HashedWeights")[1]
-                                                          .inputs[0]))
+    bytes_needed = flatbuffer.buffer_bytes(
+        model, _tensor(model, _op(model, "HashedWeights")[1].inputs[0])
+    )
     verify(_patch_buffer(content, buffer, 16, bytes_needed))
     _refused(_patch_buffer(content, buffer, 16, bytes_needed - 4), "tensor", "needs")
 
 
 def test_custom_opcode_switched_to_a_builtin(files):
-    for name, op_name in (("hashed-mlp-float32", "HashedWeights"),
-                          ("smh-cnn-float32", "SMHWeights"),
-                          ("freshnets-cnn-int8", "FreshWeights")):
+    for name, op_name in (
+        ("hashed-mlp-float32", "HashedWeights"),
+        ("smh-cnn-float32", "SMHWeights"),
+        ("freshnets-cnn-int8", "FreshWeights"),
+    ):
         model = flatbuffer.read(files[name])
         index, op = _op(model, op_name)
         code = model.operatorCodes[op.opcodeIndex]
         code.builtinCode = code.deprecatedBuiltinCode = OPS.STRIDED_SLICE
-        _refused(flatbuffer.write(model), "graph", f"operator {index} (STRIDED_SLICE)",
-                 "custom options")
+        _refused(
+            flatbuffer.write(model), "graph", f"operator {index} (STRIDED_SLICE)", "custom options"
+        )
 
 
 def test_builtin_and_deprecated_codes_disagree(files):
@@ -194,16 +222,26 @@ def test_our_output_pointed_at_a_constant_buffer(files):
     model.buffers.append(schema.BufferT())
     model.buffers[-1].data = np.zeros(elements * 4, np.uint8)
     weights.buffer = len(model.buffers) - 1
-    _refused(flatbuffer.write(model), "graph", _name(model, op.outputs[0]),
-             f"operator {index} (CUSTOM 'FreshWeights')", "is a constant")
+    _refused(
+        flatbuffer.write(model),
+        "graph",
+        _name(model, op.outputs[0]),
+        f"operator {index} (CUSTOM 'FreshWeights')",
+        "is a constant",
+    )
 
 
 def test_our_input_pointed_at_an_activation(files):
     model = flatbuffer.read(files["hashed-cnn-int8"])
     index, op = _op(model, "HashedWeights")
     _tensor(model, op.inputs[0]).buffer = 0  # the empty buffer: an arena tensor
-    _refused(flatbuffer.write(model), "operator", f"operator {index}", "not a constant",
-             _name(model, op.inputs[0]))
+    _refused(
+        flatbuffer.write(model),
+        "operator",
+        f"operator {index}",
+        "not a constant",
+        _name(model, op.inputs[0]),
+    )
 
 
 def test_decompression_bomb_is_over_the_default_limits(files):
@@ -211,8 +249,9 @@ def test_decompression_bomb_is_over_the_default_limits(files):
     index, op = _op(model, "HashedWeights")
     options = _options(op)
     weights = _tensor(model, op.outputs[0])
-    _set_options(op, kernel_shape=[1 << 20, 1 << 10],
-                 bias_size=(1 << 10) if options["hash_bias"] else 0)
+    _set_options(
+        op, kernel_shape=[1 << 20, 1 << 10], bias_size=(1 << 10) if options["hash_bias"] else 0
+    )
     weights.shape = np.array([1 << 10, 1 << 20], np.int32)
     if options["hash_bias"]:
         _tensor(model, op.outputs[1]).shape = np.array([1 << 10], np.int32)
@@ -224,8 +263,9 @@ def test_decompression_bomb_is_over_the_default_limits(files):
     # options declare (the runtime's own shape checks come later).
     big = 1 << 36
     verify(content, max_virtual_weights=big, max_rebuild_bytes=big, max_tensor_bytes=big)
-    message = _refused(content, "limit", "max_virtual_weights", max_rebuild_bytes=big,
-                       max_tensor_bytes=big)
+    message = _refused(
+        content, "limit", "max_virtual_weights", max_rebuild_bytes=big, max_tensor_bytes=big
+    )
     assert f"operator {index}" in message
 
 
@@ -318,22 +358,25 @@ def test_our_operators_options_and_wiring(files):
 
     model = flatbuffer.read(content)  # weights exposed as a model output
     _, op = _op(model, "HashedWeights")
-    model.subgraphs[0].outputs = np.array([*model.subgraphs[0].outputs, op.outputs[0]],
-                                          np.int32)
+    model.subgraphs[0].outputs = np.array([*model.subgraphs[0].outputs, op.outputs[0]], np.int32)
     _refused(flatbuffer.write(model), "operator", "model output")
 
 
 def test_shared_buckets_and_int8_scale(files):
     model = flatbuffer.read(files["hashed-cnn-int8"])
-    ops = [op for op in model.subgraphs[0].operators
-           if flatbuffer.opcode_name(model, op.opcodeIndex) == "HashedWeights"]
+    ops = [
+        op
+        for op in model.subgraphs[0].operators
+        if flatbuffer.opcode_name(model, op.opcodeIndex) == "HashedWeights"
+    ]
     assert len(ops) >= 2
     # Two layers reading one bucket tensor (of the right length for both).
     first = _tensor(model, ops[0].inputs[0])
     _set_options(ops[1], buckets=_options(ops[0])["buckets"])
     ops[1].inputs[0] = ops[0].inputs[0]
-    _refused(flatbuffer.write(model), "operator", "read by 2 operators",
-             flatbuffer.tensor_name(first))
+    _refused(
+        flatbuffer.write(model), "operator", "read by 2 operators", flatbuffer.tensor_name(first)
+    )
 
     for scale in (float("inf"), float("nan"), 0.0, -1.0):
         model = flatbuffer.read(files["hashed-cnn-int8"])
@@ -357,11 +400,15 @@ def test_verify_file_and_argument_errors(files, tmp_path):
     assert issubclass(InvalidModelError, ValueError)
 
 
-@pytest.mark.skipif(shutil.which("flatc") is None,
-                    reason="flatc (flatbuffers-compiler) not installed")
+@pytest.mark.skipif(
+    shutil.which("flatc") is None, reason="flatc (flatbuffers-compiler) not installed"
+)
 def test_generated_schema_header_matches_flatc():
-    result = subprocess.run(["bash", str(KERNELS / "schema" / "regenerate.sh"), "--check"],
-                            capture_output=True, text=True)
+    result = subprocess.run(
+        ["bash", str(KERNELS / "schema" / "regenerate.sh"), "--check"],
+        capture_output=True,
+        text=True,
+    )
     if result.returncode == 2:
         pytest.skip(result.stderr.strip())
     assert result.returncode == 0, result.stderr
@@ -382,10 +429,11 @@ def _smallest_passing(content, key):
 
 
 def _delegate_runs(content, **options) -> str:
-    """"" if the bare delegate with these plugin options runs the file, else the error."""
+    """ "" if the bare delegate with these plugin options runs the file, else the error."""
     from ai_edge_litert.interpreter import Interpreter, load_delegate
 
     from hashed_keras.lite.kernel_library import library_path
+
     try:
         delegate = load_delegate(library_path(), options={k: str(v) for k, v in options.items()})
         interpreter = Interpreter(model_content=content, experimental_delegates=[delegate])
@@ -410,21 +458,30 @@ def test_verifier_and_delegate_agree_on_the_limits(files, name):
 def test_smh_factors_and_scales_are_wired_as_converted(files):
     content = files["smh-cnn-float32"]
     model = flatbuffer.read(content)  # U and V swapped in one operator: M transposed
-    ops = [op for op in model.subgraphs[0].operators
-           if flatbuffer.opcode_name(model, op.opcodeIndex) == "SMHWeights"]
+    ops = [
+        op
+        for op in model.subgraphs[0].operators
+        if flatbuffer.opcode_name(model, op.opcodeIndex) == "SMHWeights"
+    ]
     assert len(ops) >= 2
     ops[1].inputs[0], ops[1].inputs[1] = ops[1].inputs[1], ops[1].inputs[0]
     _refused(flatbuffer.write(model), "operator", "U", "V")
 
     model = flatbuffer.read(content)  # U read as V too
-    ops = [op for op in model.subgraphs[0].operators
-           if flatbuffer.opcode_name(model, op.opcodeIndex) == "SMHWeights"]
+    ops = [
+        op
+        for op in model.subgraphs[0].operators
+        if flatbuffer.opcode_name(model, op.opcodeIndex) == "SMHWeights"
+    ]
     ops[0].inputs[1] = ops[0].inputs[0]
     _refused(flatbuffer.write(model), "operator", "U")
 
     model = flatbuffer.read(content)  # one layer's scales read by another layer
-    ops = [op for op in model.subgraphs[0].operators
-           if flatbuffer.opcode_name(model, op.opcodeIndex) == "SMHWeights"]
+    ops = [
+        op
+        for op in model.subgraphs[0].operators
+        if flatbuffer.opcode_name(model, op.opcodeIndex) == "SMHWeights"
+    ]
     ops[1].inputs[2] = ops[0].inputs[2]
     _refused(flatbuffer.write(model), "operator", "input 2", "read by 2 operators")
 
@@ -437,6 +494,7 @@ def test_metadata_buffer_index_out_of_range(files):
 
 
 # ------------------------------------------------- builtin operators' wiring
+
 
 def _builtin(model, code):
     """(index, operator) of the first builtin operator `code`."""
@@ -460,14 +518,24 @@ def test_builtin_code_changed_under_another_builtins_options(files):
         model = flatbuffer.read(files[name])
         index, op = _builtin(model, OPS.STRIDED_SLICE)
         _set_code(model, op, OPS.SPLIT)
-        _refused(flatbuffer.write(model), "operator", f"operator {index} (SPLIT)",
-                 "StridedSliceOptions", "SplitOptions")
+        _refused(
+            flatbuffer.write(model),
+            "operator",
+            f"operator {index} (SPLIT)",
+            "StridedSliceOptions",
+            "SplitOptions",
+        )
     # A builtin with options under a builtin that reads none.
     model = flatbuffer.read(files["hashed-cnn-int8"])
     index, op = _builtin(model, OPS.MAX_POOL_2D)
     _set_code(model, op, OPS.RELU)
-    _refused(flatbuffer.write(model), "operator", f"operator {index} (RELU)",
-             "Pool2DOptions", "reads none")
+    _refused(
+        flatbuffer.write(model),
+        "operator",
+        f"operator {index} (RELU)",
+        "Pool2DOptions",
+        "reads none",
+    )
     # Options shared by two builtins (MaximumMinimumOptions) and NONE are fine.
     model = flatbuffer.read(files["hashed-cnn-int8"])
     _, op = _builtin(model, OPS.RESHAPE)
@@ -508,14 +576,23 @@ def test_builtin_input_and_output_counts(files):
     model = flatbuffer.read(files["hashed-mlp-float32"])
     index, op = _builtin(model, OPS.STRIDED_SLICE)
     op.inputs = op.inputs[:3]
-    _refused(flatbuffer.write(model), "operator", f"operator {index} (STRIDED_SLICE)",
-             "3 inputs and 1 outputs", "takes 4 inputs")
+    _refused(
+        flatbuffer.write(model),
+        "operator",
+        f"operator {index} (STRIDED_SLICE)",
+        "3 inputs and 1 outputs",
+        "takes 4 inputs",
+    )
 
     model = flatbuffer.read(files["hashed-cnn-int8"])
     index, op = _builtin(model, OPS.MAX_POOL_2D)
     op.outputs = list(op.outputs) + [op.inputs[0]]
-    _refused(flatbuffer.write(model), "operator", f"operator {index} (MAX_POOL_2D)",
-             "takes 1 inputs and 1 outputs")
+    _refused(
+        flatbuffer.write(model),
+        "operator",
+        f"operator {index} (MAX_POOL_2D)",
+        "takes 1 inputs and 1 outputs",
+    )
 
 
 def test_absent_input_only_where_the_builtin_has_an_optional_one(files):
@@ -523,8 +600,13 @@ def test_absent_input_only_where_the_builtin_has_an_optional_one(files):
     model = flatbuffer.read(files["smh-mlp-int8"])
     index, op = _builtin(model, OPS.STRIDED_SLICE)
     op.inputs[3] = -1
-    _refused(flatbuffer.write(model), "operator", f"operator {index} (STRIDED_SLICE)",
-             "input 3 is -1", "not optional")
+    _refused(
+        flatbuffer.write(model),
+        "operator",
+        f"operator {index} (STRIDED_SLICE)",
+        "input 3 is -1",
+        "not optional",
+    )
 
     model = flatbuffer.read(files["hashed-cnn-int8"])
     index, op = _builtin(model, OPS.CONV_2D)
@@ -532,9 +614,12 @@ def test_absent_input_only_where_the_builtin_has_an_optional_one(files):
     _refused(flatbuffer.write(model), "operator", f"operator {index} (CONV_2D)", "input 0 is -1")
     # A FULLY_CONNECTED without bias (-1 at input 2), as the converter writes.
     model = flatbuffer.read(files["hashed-mlp-float32"])
-    assert any(flatbuffer.opcode_name(model, op.opcodeIndex) == "FULLY_CONNECTED"
-               and len(op.inputs) == 3 and op.inputs[2] == -1
-               for op in model.subgraphs[0].operators)
+    assert any(
+        flatbuffer.opcode_name(model, op.opcodeIndex) == "FULLY_CONNECTED"
+        and len(op.inputs) == 3
+        and op.inputs[2] == -1
+        for op in model.subgraphs[0].operators
+    )
     verify(files["hashed-mlp-float32"])
 
 
@@ -548,8 +633,13 @@ def test_misaligned_float32_constant_of_our_operator(files):
     size = flatbuffer.buffer_bytes(model, tensor)
     verify(_patch_buffer(content, tensor.buffer, 16, size))
     for offset in (17, 18, 19):
-        _refused(_patch_buffer(content, tensor.buffer, offset, size), "buffer",
-                 f"offset {offset}", "not a multiple of 4", f"buffer {tensor.buffer}")
+        _refused(
+            _patch_buffer(content, tensor.buffer, offset, size),
+            "buffer",
+            f"offset {offset}",
+            "not a multiple of 4",
+            f"buffer {tensor.buffer}",
+        )
 
 
 def test_zero_point_outside_int32(files):
@@ -558,8 +648,14 @@ def test_zero_point_outside_int32(files):
     model = flatbuffer.read(files["smh-mlp-int8"])
     index = _op(model, "SMHWeights")[1].inputs[1]
     _tensor(model, index).quantization.zeroPoint = np.array([2**40])
-    _refused(flatbuffer.write(model), "tensor", _name(model, index), "zero point 0",
-             "1099511627776", "outside int32")
+    _refused(
+        flatbuffer.write(model),
+        "tensor",
+        _name(model, index),
+        "zero point 0",
+        "1099511627776",
+        "outside int32",
+    )
 
 
 def test_counts_declared_by_options_match_the_wiring(files):
@@ -569,14 +665,24 @@ def test_counts_declared_by_options_match_the_wiring(files):
     model = flatbuffer.read(files["hashed-mlp-float32"])
     index, op = _builtin(model, OPS.RESHAPE)
     _set_code(model, op, OPS.SPLIT)
-    _refused(flatbuffer.write(model), "operator", f"operator {index} (SPLIT)",
-             "num_splits is 0", "1 outputs")
+    _refused(
+        flatbuffer.write(model),
+        "operator",
+        f"operator {index} (SPLIT)",
+        "num_splits is 0",
+        "1 outputs",
+    )
     model = flatbuffer.read(files["hashed-cnn-int8"])
     index, op = _builtin(model, OPS.PACK)
     assert op.builtinOptions.valuesCount == len(op.inputs)  # as converted
     op.builtinOptions.valuesCount += 1
-    _refused(flatbuffer.write(model), "operator", f"operator {index} (PACK)",
-             f"values_count is {len(op.inputs) + 1}", f"{len(op.inputs)} inputs")
+    _refused(
+        flatbuffer.write(model),
+        "operator",
+        f"operator {index} (PACK)",
+        f"values_count is {len(op.inputs) + 1}",
+        f"{len(op.inputs)} inputs",
+    )
 
 
 def test_outputs_of_the_builtins_input_type(files):
@@ -588,14 +694,24 @@ def test_outputs_of_the_builtins_input_type(files):
         model = flatbuffer.read(files["smh-mlp-int8"])
         index, op = _builtin(model, OPS.RESHAPE)
         _tensor(model, op.outputs[0]).type = new_type
-        _refused(flatbuffer.write(model), "operator", f"operator {index} (RESHAPE)",
-                 flatbuffer.type_name(new_type), "input 0", "FLOAT32")
+        _refused(
+            flatbuffer.write(model),
+            "operator",
+            f"operator {index} (RESHAPE)",
+            flatbuffer.type_name(new_type),
+            "input 0",
+            "FLOAT32",
+        )
     for new_type in (schema.TensorType.STRING, schema.TensorType.VARIANT):
         model = flatbuffer.read(files["freshnets-cnn-int8"])
         index, op = _builtin(model, OPS.SOFTMAX)
         _tensor(model, op.outputs[0]).type = new_type
-        _refused(flatbuffer.write(model), "operator", f"operator {index} (SOFTMAX)",
-                 "or another of INT8, UINT8, INT16")
+        _refused(
+            flatbuffer.write(model),
+            "operator",
+            f"operator {index} (SOFTMAX)",
+            "or another of INT8, UINT8, INT16",
+        )
     # The same edit on the tensor's reader side: FULLY_CONNECTED's output.
     model = flatbuffer.read(files["hashed-mlp-float32"])
     index, op = _builtin(model, OPS.FULLY_CONNECTED)

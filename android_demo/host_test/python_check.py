@@ -58,8 +58,8 @@ def read_png_gray8(path) -> np.ndarray:
         raise ValueError(f"{path}: not a PNG")
     pos, idat, header = 8, b"", None
     while pos < len(data):
-        length, kind = struct.unpack(">I4s", data[pos:pos + 8])
-        body = data[pos + 8:pos + 8 + length]
+        length, kind = struct.unpack(">I4s", data[pos : pos + 8])
+        body = data[pos + 8 : pos + 8 + length]
         if kind == b"IHDR":
             header = struct.unpack(">IIBBBBB", body)
         elif kind == b"IDAT":
@@ -71,7 +71,7 @@ def read_png_gray8(path) -> np.ndarray:
     raw = zlib.decompress(idat)
     rows, prev = [], bytearray(width)
     for y in range(height):
-        line = raw[y * (width + 1):(y + 1) * (width + 1)]
+        line = raw[y * (width + 1) : (y + 1) * (width + 1)]
         kind, row = line[0], bytearray(line[1:])
         for x in range(width):
             left = row[x - 1] if x else 0
@@ -134,8 +134,11 @@ def classify_drawings(args, jni_lib) -> int:
     manifest = json.loads((assets / "manifest.json").read_text())
     shape = manifest["input"]["shape"]
     expected = {i["file"]: i.get("hashed_prediction") for i in manifest["test_images"]}
-    hashed = Interpreter(model_path=str(assets / manifest["models"]["hashed"]["file"]),
-                         num_threads=1, experimental_delegates=[load_delegate(jni_lib)])
+    hashed = Interpreter(
+        model_path=str(assets / manifest["models"]["hashed"]["file"]),
+        num_threads=1,
+        experimental_delegates=[load_delegate(jni_lib)],
+    )
     recognised = total = 0
     for line in Path(args.drawings).read_text().splitlines():
         kind, name, label, n, *values = line.split()
@@ -147,12 +150,15 @@ def classify_drawings(args, jni_lib) -> int:
         total += 1
         recognised += int(predicted == int(label))
         if predicted != int(label):
-            print(f"  drawn {name} classified as {predicted} (image: "
-                  f"{expected.get(name)}, label {label})")
+            print(
+                f"  drawn {name} classified as {predicted} (image: "
+                f"{expected.get(name)}, label {label})"
+            )
     # Not every drawing can match: the drawing path boxes the ink and centres
     # it (MNIST's convention), which the 8x8 digits' frames do not follow.
-    print(f"drawings through Preprocess.fromDrawing + libhk_jni.so: {recognised}/{total} "
-          f"recognised")
+    print(
+        f"drawings through Preprocess.fromDrawing + libhk_jni.so: {recognised}/{total} recognised"
+    )
     check(total > 0, "no drawings")
     return 1 if FAILURES else 0
 
@@ -161,8 +167,11 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--jni-lib", required=True, help="libhk_jni.so built by the app's CMake")
     p.add_argument("--assets", required=True)
-    p.add_argument("--drawings", default=None,
-                   help="only classify the drawings HostTest.java wrote (see classify_drawings)")
+    p.add_argument(
+        "--drawings",
+        default=None,
+        help="only classify the drawings HostTest.java wrote (see classify_drawings)",
+    )
     p.add_argument("--out", required=True)
     p.add_argument("--random", type=int, default=8, help="random inputs in [0, 1)")
     p.add_argument("--seed", type=int, default=0)
@@ -188,24 +197,30 @@ def main(argv=None) -> int:
     # HkNative.createDelegate as these plugin options), attached to the
     # Interpreter before it allocates (ModifyGraphWithDelegate).
     app_caps = {"max_virtual_weights": str(16 << 20), "max_rebuild_bytes": str(128 << 20)}
-    hashed = Interpreter(model_path=hashed_path, num_threads=1,
-                         experimental_delegates=[load_delegate(jni_lib, options=app_caps)])
+    hashed = Interpreter(
+        model_path=hashed_path,
+        num_threads=1,
+        experimental_delegates=[load_delegate(jni_lib, options=app_caps)],
+    )
     dense = Interpreter(model_path=dense_path, num_threads=1)
     # The Python package's own build of the same kernel sources.
-    package = Interpreter(model_path=hashed_path, num_threads=1,
-                          experimental_delegates=[load_delegate(str(library_path()))])
+    package = Interpreter(
+        model_path=hashed_path,
+        num_threads=1,
+        experimental_delegates=[load_delegate(str(library_path()))],
+    )
 
     cases = []
     expected = {}
     for image in manifest["test_images"]:
         gray = read_png_gray8(assets / image["file"])
-        cases.append(("image", image["file"], image["label"],
-                      normalise(gray, levels).reshape(shape)))
+        cases.append(
+            ("image", image["file"], image["label"], normalise(gray, levels).reshape(shape))
+        )
         expected[image["file"]] = image.get("hashed_prediction")
     rng = np.random.default_rng(args.seed)
     for i in range(args.random):
-        cases.append(("random", f"random_{i}", -1,
-                      rng.random(shape, dtype=np.float32)))
+        cases.append(("random", f"random_{i}", -1, rng.random(shape, dtype=np.float32)))
 
     keys = [0, 1, 2, 1000, 2**31 + 5, 2**32 - 1]
     seeds = [0, 1, 123456789, 2**32 - 1]
@@ -225,21 +240,29 @@ def main(argv=None) -> int:
         d_package = float(np.max(np.abs(yh - yp)))
         worst_dense, worst_package = max(worst_dense, d_dense), max(worst_package, d_package)
         check(d_dense <= 1e-5, f"{name}: |hashed via libhk_jni.so - dense| = {d_dense:.3g} > 1e-5")
-        check(d_package == 0.0, f"{name}: libhk_jni.so and the package's kernels differ "
-                                f"by {d_package:.3g}")
+        check(
+            d_package == 0.0,
+            f"{name}: libhk_jni.so and the package's kernels differ by {d_package:.3g}",
+        )
         same_class += int(np.argmax(yh) == np.argmax(yd))
         if kind == "image" and expected.get(name) is not None:
-            check(int(np.argmax(yh)) == expected[name],
-                  f"{name}: predicted {int(np.argmax(yh))}, manifest says {expected[name]}")
-        lines += [f"case {kind} {name} {label}",
-                  f"input {x.size} {floats(x)}",
-                  f"hashed {yh.size} {floats(yh)}",
-                  f"dense {yd.size} {floats(yd)}",
-                  "end"]
-    print(f"hashed.tflite via load_delegate(libhk_jni.so, the app's caps) in ai_edge_litert "
-          f"{ai_edge_litert.__version__}: {len(cases)} cases, max |hashed - dense| = "
-          f"{worst_dense:.3g} (tolerance 1e-5), max |app library - package kernels| = "
-          f"{worst_package:.3g}, same class {same_class}/{len(cases)}")
+            check(
+                int(np.argmax(yh)) == expected[name],
+                f"{name}: predicted {int(np.argmax(yh))}, manifest says {expected[name]}",
+            )
+        lines += [
+            f"case {kind} {name} {label}",
+            f"input {x.size} {floats(x)}",
+            f"hashed {yh.size} {floats(yh)}",
+            f"dense {yd.size} {floats(yd)}",
+            "end",
+        ]
+    print(
+        f"hashed.tflite via load_delegate(libhk_jni.so, the app's caps) in ai_edge_litert "
+        f"{ai_edge_litert.__version__}: {len(cases)} cases, max |hashed - dense| = "
+        f"{worst_dense:.3g} (tolerance 1e-5), max |app library - package kernels| = "
+        f"{worst_package:.3g}, same class {same_class}/{len(cases)}"
+    )
 
     # Without the delegate the hashed model must not run.
     try:
@@ -259,13 +282,17 @@ def main(argv=None) -> int:
         print(f"max_virtual_weights not supported by these kernels ({e}); cap not checked")
     if capped is not None:
         try:
-            run(Interpreter(model_path=hashed_path, num_threads=1,
-                            experimental_delegates=[capped]), cases[0][3])
+            run(
+                Interpreter(model_path=hashed_path, num_threads=1, experimental_delegates=[capped]),
+                cases[0][3],
+            )
             message = None
         except (RuntimeError, ValueError) as e:
             message = str(e)
-        check(message is not None and "max_virtual_weights" in message,
-              f"max_virtual_weights=1000 did not refuse the model: {message!r}")
+        check(
+            message is not None and "max_virtual_weights" in message,
+            f"max_virtual_weights=1000 did not refuse the model: {message!r}",
+        )
         first = next((s for s in (message or "").splitlines() if "max_virtual_weights" in s), "")
         print(f"hashed.tflite with max_virtual_weights=1000: {first.strip()}")
 

@@ -35,6 +35,7 @@ class Field:
       pos: byte position in the file.
       fmt: its ``struct`` format (little-endian).
     """
+
     where: str
     kind: str
     pos: int
@@ -74,8 +75,7 @@ class _Walker:
         if elem_fmt is not None:
             size = struct.calcsize(elem_fmt)
             for i in range(length):
-                self.fields.append(Field(f"{where}[{i}]", "element", start + i * size,
-                                         elem_fmt))
+                self.fields.append(Field(f"{where}[{i}]", "element", start + i * size, elem_fmt))
         if not tables:
             return []
         out = []

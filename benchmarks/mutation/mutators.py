@@ -60,25 +60,71 @@ except ImportError:  # pragma: no cover - TensorFlow's copy
     from tensorflow.lite.python import schema_py_generated as schema
     from tensorflow.lite.tools import flatbuffer_utils as _fbu
 
-FAMILIES = ("options", "options_bytes", "tensor", "buffer", "operator", "opcode",
-            "graph_io", "fields", "bytes", "values", "bomb")
+FAMILIES = (
+    "options",
+    "options_bytes",
+    "tensor",
+    "buffer",
+    "operator",
+    "opcode",
+    "graph_io",
+    "fields",
+    "bytes",
+    "values",
+    "bomb",
+)
 OUR_OPS = ("HashedWeights", "FreshWeights", "SMHWeights")
 CUSTOM = schema.BuiltinOperator.CUSTOM
 # Shared variables: the inputs whose values a valid model may change.
 SHARED_INPUTS = {"HashedWeights": (0,), "FreshWeights": (0,), "SMHWeights": (0, 1)}
 # Every key of docs/tflite_format.md (the kernels ignore others).
-KNOWN_OPTIONS = ("contract_version", "seed", "buckets", "kernel_shape", "layout", "use_sign",
-                 "hash_bias", "bias_size", "band_buckets", "n", "rank", "start")
+KNOWN_OPTIONS = (
+    "contract_version",
+    "seed",
+    "buckets",
+    "kernel_shape",
+    "layout",
+    "use_sign",
+    "hash_bias",
+    "bias_size",
+    "band_buckets",
+    "n",
+    "rank",
+    "start",
+)
 # Inputs an operator cannot run without (the others, channel scales, are optional).
 REQUIRED_INPUTS = {"HashedWeights": 1, "FreshWeights": 1, "SMHWeights": 3}
 # Options whose value (in range) selects values, not shapes: a valid model.
 VALUE_OPTIONS = ("seed", "use_sign", "start")
 
-INT_SPECIALS = (0, -1, 1, 2, 2**31 - 1, 2**31, -(2**31), 2**32 - 1, 2**32, 2**40,
-                2**63 - 1, -(2**63), 2**64 - 1)
+INT_SPECIALS = (
+    0,
+    -1,
+    1,
+    2,
+    2**31 - 1,
+    2**31,
+    -(2**31),
+    2**32 - 1,
+    2**32,
+    2**40,
+    2**63 - 1,
+    -(2**63),
+    2**64 - 1,
+)
 I32_SPECIALS = (0, -1, 1, 2, 3, 2**31 - 1, -(2**31), 65535, 1 << 20, 1 << 30)
-FLOAT_SPECIALS = (0.0, -0.0, -1.0, float("nan"), float("inf"), -float("inf"), 1e-45,
-                  1e38, 3.4e38, 1e-30)
+FLOAT_SPECIALS = (
+    0.0,
+    -0.0,
+    -1.0,
+    float("nan"),
+    float("inf"),
+    -float("inf"),
+    1e-45,
+    1e38,
+    3.4e38,
+    1e-30,
+)
 
 
 @dataclass
@@ -94,6 +140,7 @@ class Mutant:
       valid_model: every edit makes a valid, different model (family ``values``):
         the silent-wrong-result check does not apply.
     """
+
     index: int
     seed_name: str
     family: str
@@ -107,6 +154,7 @@ class Mutant:
 
 
 # ----------------------------------------------------------------------------- helpers
+
 
 def read(content: bytes):
     return _fbu.convert_bytearray_to_object(bytearray(content))
@@ -137,8 +185,11 @@ def op_name(model, op) -> str | None:
 def _ours(model):
     """(operator index, operator, custom name) of our operators in subgraph 0."""
     sg = model.subgraphs[0]
-    return [(i, op, op_name(model, op)) for i, op in enumerate(sg.operators)
-            if op_name(model, op) in OUR_OPS]
+    return [
+        (i, op, op_name(model, op))
+        for i, op in enumerate(sg.operators)
+        if op_name(model, op) in OUR_OPS
+    ]
 
 
 def _is_constant(model, tensor) -> bool:
@@ -204,6 +255,7 @@ def _i32_value(rng, old=None):
 
 # ------------------------------------------------------------------- FlexBuffers encoding
 
+
 class TypedInts(list):
     """A list encoded as a typed vector of ints (as C++ builders often do)."""
 
@@ -262,14 +314,18 @@ def _set_options(op, content: bytes) -> None:
 
 # ----------------------------------------------------------------------- family: options
 
+
 def _edit_option_value(rng, key, value):
     """A new value for one option and its description."""
     r = rng.random()
     if isinstance(value, bool):
         new = rng.choice([not value, 0, 1, 2, "true", None])
     elif isinstance(value, int):
-        new = _int_value(rng, value) if r < 0.85 else rng.choice(
-            [float(value), str(value), [value], None, True])
+        new = (
+            _int_value(rng, value)
+            if r < 0.85
+            else rng.choice([float(value), str(value), [value], None, True])
+        )
     elif isinstance(value, str):
         new = rng.choice(["fc", "ohwi", "", "FC", "ohwi\x00", "oihw", "x" * 300, 0, None])
     elif isinstance(value, list):
@@ -292,8 +348,9 @@ def _edit_option_value(rng, key, value):
         elif choice == 5:
             new = TypedInts(ints)
         else:
-            new = rng.choice([ints[0] if ints else 0, "x", [1.5] * max(1, len(ints)),
-                              [[v] for v in ints]])
+            new = rng.choice(
+                [ints[0] if ints else 0, "x", [1.5] * max(1, len(ints)), [[v] for v in ints]]
+            )
     else:
         new = _int_value(rng)
     return new
@@ -337,13 +394,17 @@ def options_edit(model, rng) -> str:
     try:
         content = encode(options)
     except Exception:  # noqa: BLE001
-        content = bytes(flexbuffers.Dumps({k: v for k, v in options.items()
-                                           if not isinstance(v, int) or v < 2**63}))
+        content = bytes(
+            flexbuffers.Dumps(
+                {k: v for k, v in options.items() if not isinstance(v, int) or v < 2**63}
+            )
+        )
     _set_options(op, content)
     return f"operator {index} ({name}) {desc}"
 
 
 # ------------------------------------------------------------------ family: options_bytes
+
 
 def options_bytes_edit(model, rng) -> str:
     index, op = _pick_op(model, rng, ours_bias=0.95)
@@ -370,8 +431,17 @@ def options_bytes_edit(model, rng) -> str:
         for _ in range(rng.randint(1, 4)):
             pos = rng.randrange(len(data))
             old = data[pos]
-            data[pos] = rng.choice([0, 0xFF, 0x7F, 0x80, old ^ (1 << rng.randrange(8)),
-                                    rng.randrange(256), (old + 1) & 0xFF])
+            data[pos] = rng.choice(
+                [
+                    0,
+                    0xFF,
+                    0x7F,
+                    0x80,
+                    old ^ (1 << rng.randrange(8)),
+                    rng.randrange(256),
+                    (old + 1) & 0xFF,
+                ]
+            )
             flips.append(f"{pos}:{old}->{data[pos]}")
         desc = "options bytes " + ",".join(flips)
     op.customOptions = np.frombuffer(bytes(data), np.uint8).copy() if data else None
@@ -411,16 +481,16 @@ def tensor_edit(model, rng) -> str:
     if r < 0.72:  # buffer
         old = tensor.buffer
         constants = [sg.tensors[i].buffer for i in _constant_tensors(model)]
-        empties = [i for i, b in enumerate(model.buffers)
-                   if b.data is None or len(b.data) == 0]
+        empties = [i for i, b in enumerate(model.buffers) if b.data is None or len(b.data) == 0]
         c = rng.randrange(5)
         if c <= 1 and constants:  # an activation (or another constant) at a constant buffer
             tensor.buffer = rng.choice(constants)
         elif c == 2 and empties:
             tensor.buffer = rng.choice(empties)
         elif c == 3:
-            tensor.buffer = rng.choice([len(model.buffers), len(model.buffers) + 1, 2**31,
-                                        2**32 - 1])
+            tensor.buffer = rng.choice(
+                [len(model.buffers), len(model.buffers) + 1, 2**31, 2**32 - 1]
+            )
         else:
             tensor.buffer = 0
         return f"{where} buffer {old} -> {tensor.buffer}"
@@ -440,12 +510,13 @@ def tensor_edit(model, rng) -> str:
             q.scale = np.array([value], np.float32)
             return f"{where} {first}scale -> [{value}]"
         if c == 2:
-            q.scale = np.array([0.01, 0.02, 0.03][:rng.randint(0, 3)], np.float32)
+            q.scale = np.array([0.01, 0.02, 0.03][: rng.randint(0, 3)], np.float32)
             return f"{where} {first}{len(q.scale)} scales"
         if c == 3:
             zp = rng.choice([1, -1, 127, -128, 2**40])
-            q.zeroPoint = np.array([zp] * max(1, len(q.scale) if q.scale is not None else 1),
-                                   np.int64)
+            q.zeroPoint = np.array(
+                [zp] * max(1, len(q.scale) if q.scale is not None else 1), np.int64
+            )
             return f"{where} {first}zero point -> {zp}"
         if c == 4:
             q.quantizedDimension = rng.choice([1, 3, 7, -1, 2**31 - 1])
@@ -457,6 +528,7 @@ def tensor_edit(model, rng) -> str:
 
 
 # ------------------------------------------------------------------------- family: buffer
+
 
 def _constant_buffers(model):
     sg = model.subgraphs[0]
@@ -482,9 +554,9 @@ def buffer_edit(model, rng) -> str:
     data = bytes(np.asarray(buffer.data, np.uint8)) if buffer.data is not None else b""
     c = rng.randrange(6)
     if c == 0:
-        new = data[:-rng.choice([1, 2, 4, 8])] if data else data
+        new = data[: -rng.choice([1, 2, 4, 8])] if data else data
     elif c == 1:
-        new = data[:len(data) // 2]
+        new = data[: len(data) // 2]
     elif c == 2:
         new = b""
     elif c == 3:
@@ -516,8 +588,7 @@ def out_of_line(content: bytes, model, rng) -> tuple[bytes, str]:
     head = write(model)
     assert len(head) == len(first)
     out = bytearray(head + bytes(start - len(head)) + data)
-    offset_field = next(f for f in field_locations(bytes(out))
-                        if f.where == f"buffer {b} offset")
+    offset_field = next(f for f in field_locations(bytes(out)) if f.where == f"buffer {b} offset")
     size_field = next(f for f in field_locations(bytes(out)) if f.where == f"buffer {b} size")
     c = rng.randrange(9)
     total = len(out)
@@ -558,6 +629,7 @@ def out_of_line(content: bytes, model, rng) -> tuple[bytes, str]:
 
 # ----------------------------------------------------------------------- family: operator
 
+
 def operator_edit(model, rng) -> str:
     sg = model.subgraphs[0]
     index, op = _pick_op(model, rng)
@@ -566,8 +638,9 @@ def operator_edit(model, rng) -> str:
     r = rng.random()
     if r < 0.12:
         old = op.opcodeIndex
-        op.opcodeIndex = rng.choice([rng.randrange(len(model.operatorCodes)),
-                                     len(model.operatorCodes), 2**31, 2**32 - 1])
+        op.opcodeIndex = rng.choice(
+            [rng.randrange(len(model.operatorCodes)), len(model.operatorCodes), 2**31, 2**32 - 1]
+        )
         return f"{where} opcode_index {old} -> {op.opcodeIndex}"
     if r < 0.62:
         which = "inputs" if rng.random() < 0.55 else "outputs"
@@ -579,9 +652,18 @@ def operator_edit(model, rng) -> str:
             if which == "outputs" and rng.random() < 0.5 and _constant_tensors(model):
                 values[i] = rng.choice(_constant_tensors(model))  # a constant as output
             else:
-                values[i] = rng.choice([-1, n_tensors, n_tensors + 5, 2**31 - 1, -2,
-                                        rng.randrange(n_tensors), rng.randrange(n_tensors),
-                                        int(sg.inputs[0])])
+                values[i] = rng.choice(
+                    [
+                        -1,
+                        n_tensors,
+                        n_tensors + 5,
+                        2**31 - 1,
+                        -2,
+                        rng.randrange(n_tensors),
+                        rng.randrange(n_tensors),
+                        int(sg.inputs[0]),
+                    ]
+                )
         elif c == 3:
             values = values[:-1]
         elif c == 4:
@@ -629,6 +711,7 @@ def operator_edit(model, rng) -> str:
         del sg.operators[index]
         return f"{where} removed"
     import copy
+
     sg.operators.insert(index, copy.deepcopy(op))
     return f"{where} duplicated (two writers of its outputs)"
 
@@ -639,18 +722,30 @@ BUILTINS = [v for k, v in vars(schema.BuiltinOperator).items() if not k.startswi
 
 
 def opcode_edit(model, rng) -> str:
-    ours = [i for i, code in enumerate(model.operatorCodes)
-            if max(code.builtinCode, code.deprecatedBuiltinCode) == CUSTOM]
+    ours = [
+        i
+        for i, code in enumerate(model.operatorCodes)
+        if max(code.builtinCode, code.deprecatedBuiltinCode) == CUSTOM
+    ]
     others = [i for i in range(len(model.operatorCodes)) if i not in ours]
     r = rng.random()
     if ours and r < 0.45:
         i = rng.choice(ours)
         code = model.operatorCodes[i]
-        new = rng.choice([schema.BuiltinOperator.STRIDED_SLICE,
-                          schema.BuiltinOperator.FULLY_CONNECTED,
-                          schema.BuiltinOperator.CONV_2D, schema.BuiltinOperator.RESHAPE,
-                          schema.BuiltinOperator.GATHER, rng.choice(BUILTINS),
-                          rng.randrange(0, 127), 127, 300, -1])
+        new = rng.choice(
+            [
+                schema.BuiltinOperator.STRIDED_SLICE,
+                schema.BuiltinOperator.FULLY_CONNECTED,
+                schema.BuiltinOperator.CONV_2D,
+                schema.BuiltinOperator.RESHAPE,
+                schema.BuiltinOperator.GATHER,
+                rng.choice(BUILTINS),
+                rng.randrange(0, 127),
+                127,
+                300,
+                -1,
+            ]
+        )
         c = rng.randrange(3)
         if c == 0:
             code.builtinCode, code.deprecatedBuiltinCode = new, min(new, 127) if new >= 0 else 0
@@ -658,15 +753,18 @@ def opcode_edit(model, rng) -> str:
             code.builtinCode = new
         else:
             code.deprecatedBuiltinCode = max(-128, min(127, new))
-        return (f"operator_codes[{i}] ({_custom(code)}) builtin {CUSTOM} -> "
-                f"builtin_code {code.builtinCode}, deprecated {code.deprecatedBuiltinCode}")
+        return (
+            f"operator_codes[{i}] ({_custom(code)}) builtin {CUSTOM} -> "
+            f"builtin_code {code.builtinCode}, deprecated {code.deprecatedBuiltinCode}"
+        )
     if ours and r < 0.8:
         i = rng.choice(ours)
         code = model.operatorCodes[i]
         old = _custom(code)
-        new = rng.choice([n for n in OUR_OPS if n != old] + [
-            "", old.lower(), old + "\x00x", old[:-1], old + " ", "x" * 1000, "FlexHashed",
-            None])
+        new = rng.choice(
+            [n for n in OUR_OPS if n != old]
+            + ["", old.lower(), old + "\x00x", old[:-1], old + " ", "x" * 1000, "FlexHashed", None]
+        )
         code.customCode = None if new is None else new.encode()
         return f"operator_codes[{i}] custom_code {old!r} -> {new!r}"
     if others and r < 0.93:
@@ -688,6 +786,7 @@ def _custom(code) -> str:
 
 
 # ----------------------------------------------------------------------- family: graph_io
+
 
 def graph_io_edit(model, rng) -> str:
     sg = model.subgraphs[0]
@@ -725,12 +824,19 @@ def graph_io_edit(model, rng) -> str:
 # ------------------------------------------------------------------------- family: fields
 
 _FIELD_GROUPS = (
-    ("tensor", lambda f: " tensor " in f.where and " tensors " not in f.where
-     and "name" not in f.where),
+    (
+        "tensor",
+        lambda f: " tensor " in f.where and " tensors " not in f.where and "name" not in f.where,
+    ),
     ("operator", lambda f: " operator " in f.where and "custom_options[" not in f.where),
     ("opcode", lambda f: f.where.startswith("operator_codes") and "custom_code[" not in f.where),
-    ("io", lambda f: f.where.startswith("subgraph") and (" inputs" in f.where[:25]
-                                                         or " outputs" in f.where[:25])),
+    (
+        "io",
+        lambda f: (
+            f.where.startswith("subgraph")
+            and (" inputs" in f.where[:25] or " outputs" in f.where[:25])
+        ),
+    ),
     ("buffer", lambda f: f.where.startswith("buffer")),
     ("length", lambda f: f.kind == "length"),
     ("offset", lambda f: f.kind == "offset"),
@@ -769,8 +875,22 @@ def fields_edit(content: bytes, rng, fields, related: set) -> tuple[bytes, str]:
         bits = 8 * size
         signed = f.fmt[1].islower()
         lo, hi = (-(2 ** (bits - 1)), 2 ** (bits - 1) - 1) if signed else (0, 2**bits - 1)
-        candidates_v = [0, 1, -1, old + 1, old - 1, old + 4, old - 4, old * 2, hi, lo,
-                        2**31 - 1, 2**31, 2**16, rng.randrange(2**bits)]
+        candidates_v = [
+            0,
+            1,
+            -1,
+            old + 1,
+            old - 1,
+            old + 4,
+            old - 4,
+            old * 2,
+            hi,
+            lo,
+            2**31 - 1,
+            2**31,
+            2**16,
+            rng.randrange(2**bits),
+        ]
         if f.kind in ("offset", "length"):
             candidates_v += [len(content), len(content) - old, old + 8, 2**32 - 4]
         new = rng.choice(candidates_v)
@@ -781,22 +901,32 @@ def fields_edit(content: bytes, rng, fields, related: set) -> tuple[bytes, str]:
 
 # -------------------------------------------------------------------------- family: bytes
 
+
 def bytes_edit(content: bytes, rng) -> tuple[bytes, str]:
     out = bytearray(content)
     if rng.random() < 0.12:
         cut = rng.choice([rng.randrange(len(out)), len(out) - rng.randint(1, 64), 8, 0])
-        return bytes(out[:max(0, cut)]), f"file truncated {len(out)} -> {max(0, cut)} bytes"
+        return bytes(out[: max(0, cut)]), f"file truncated {len(out)} -> {max(0, cut)} bytes"
     flips = []
     for _ in range(rng.randint(1, 8)):
         pos = rng.randrange(len(out))
         old = out[pos]
-        out[pos] = rng.choice([old ^ (1 << rng.randrange(8)), rng.randrange(256), 0, 0xFF,
-                               (old + 1) & 0xFF, (old - 1) & 0xFF])
+        out[pos] = rng.choice(
+            [
+                old ^ (1 << rng.randrange(8)),
+                rng.randrange(256),
+                0,
+                0xFF,
+                (old + 1) & 0xFF,
+                (old - 1) & 0xFF,
+            ]
+        )
         flips.append(f"{pos}:{old}->{out[pos]}")
     return bytes(out), "bytes " + ",".join(flips)
 
 
 # ------------------------------------------------------------------------ family: values
+
 
 def values_edit(model, rng) -> str:
     """A valid, different model (see :data:`VALUE_OPTIONS`, shared variables)."""
@@ -821,8 +951,7 @@ def values_edit(model, rng) -> str:
     if r < 0.4 and "start" in options:
         return _smh_start(op, options, rng, index)
     if r < 0.7:  # other values of a shared variable (or any constant input)
-        i = rng.choice(SHARED_INPUTS[name]) if rng.random() < 0.8 else rng.randrange(
-            len(op.inputs))
+        i = rng.choice(SHARED_INPUTS[name]) if rng.random() < 0.8 else rng.randrange(len(op.inputs))
         t = int(op.inputs[i]) if i < len(op.inputs) else -1
         if t < 0:
             return "optional input absent"
@@ -839,10 +968,13 @@ def values_edit(model, rng) -> str:
         buffer.data = new.copy()
         return f"operator {index} ({name}) input {i} (tensor {t}) values replaced"
     if r < 0.85:  # a scale value, still positive and finite
-        candidates = [t for t in (int(v) for v in op.inputs if v >= 0)
-                      if sg.tensors[t].quantization is not None
-                      and sg.tensors[t].quantization.scale is not None
-                      and len(sg.tensors[t].quantization.scale) == 1]
+        candidates = [
+            t
+            for t in (int(v) for v in op.inputs if v >= 0)
+            if sg.tensors[t].quantization is not None
+            and sg.tensors[t].quantization.scale is not None
+            and len(sg.tensors[t].quantization.scale) == 1
+        ]
         if candidates:
             t = rng.choice(candidates)
             q = sg.tensors[t].quantization
@@ -854,9 +986,9 @@ def values_edit(model, rng) -> str:
         t = int(op.inputs[0])
         tensor = sg.tensors[t]
         virtual = int(np.prod(options["kernel_shape"])) + (
-            int(options["bias_size"]) if options.get("hash_bias") else 0)
-        k = rng.choice([1, 2, max(1, options["buckets"] // 2), virtual,
-                        rng.randint(1, virtual)])
+            int(options["bias_size"]) if options.get("hash_bias") else 0
+        )
+        k = rng.choice([1, 2, max(1, options["buckets"] // 2), virtual, rng.randint(1, virtual)])
         old = options["buckets"]
         options["buckets"] = k
         _set_options(op, encode(options))
@@ -889,8 +1021,11 @@ def _smh_start(op, options, rng, index):
 def _channel_scale(model, op, rng, index, name):
     sg = model.subgraphs[0]
     optional = {"HashedWeights": 1, "FreshWeights": 1, "SMHWeights": 3}[name]
-    i = optional if len(op.inputs) > optional and op.inputs[optional] >= 0 else (
-        2 if name == "SMHWeights" else None)
+    i = (
+        optional
+        if len(op.inputs) > optional and op.inputs[optional] >= 0
+        else (2 if name == "SMHWeights" else None)
+    )
     if i is None:
         return f"operator {index} ({name}) has no scale input"
     tensor = sg.tensors[int(op.inputs[i])]
@@ -902,6 +1037,7 @@ def _channel_scale(model, op, rng, index, name):
 
 
 # -------------------------------------------------------------------------- family: bomb
+
 
 def bomb_edit(model, rng) -> str:
     """Options and output shape agree on a huge virtual size (a decompression bomb)."""
@@ -944,16 +1080,25 @@ def bomb_edit(model, rng) -> str:
     tensor = sg.tensors[int(op.outputs[0])]
     if all(d < 2**31 for d in weights_shape):
         tensor.shape = np.array(weights_shape, np.int32)
-    return (f"operator {index} ({name}) kernel_shape -> {shape} "
-            f"({int(np.prod(shape)):,} weights), output 0 shape -> {weights_shape}{extra}")
+    return (
+        f"operator {index} ({name}) kernel_shape -> {shape} "
+        f"({int(np.prod(shape)):,} weights), output 0 shape -> {weights_shape}{extra}"
+    )
 
 
 # --------------------------------------------------------------------------- the mutant
 
-_OBJECT_EDITS = {"options": options_edit, "options_bytes": options_bytes_edit,
-                 "tensor": tensor_edit, "buffer": buffer_edit, "operator": operator_edit,
-                 "opcode": opcode_edit, "graph_io": graph_io_edit, "values": values_edit,
-                 "bomb": bomb_edit}
+_OBJECT_EDITS = {
+    "options": options_edit,
+    "options_bytes": options_bytes_edit,
+    "tensor": tensor_edit,
+    "buffer": buffer_edit,
+    "operator": operator_edit,
+    "opcode": opcode_edit,
+    "graph_io": graph_io_edit,
+    "values": values_edit,
+    "bomb": bomb_edit,
+}
 
 
 def mutant_rng(seed: int, index: int) -> random.Random:
@@ -984,8 +1129,14 @@ def mutate(seeds: dict, seed: int, index: int, families=FAMILIES) -> Mutant:
     if family == "bomb":
         count = 1
     for attempt in range(5):
-        content = _apply(original, family, rng, count if attempt == 0 else 1, mutant.edits,
-                         mutant.content or original)
+        content = _apply(
+            original,
+            family,
+            rng,
+            count if attempt == 0 else 1,
+            mutant.edits,
+            mutant.content or original,
+        )
         mutant.content = content
         if content != original:
             break
@@ -1024,6 +1175,7 @@ def _safe(edit, model, rng) -> str:
 
 # ----------------------------------------------------------------------- what must match
 
+
 def _options_structure(model, op):
     if op.customOptions is None:
         return None
@@ -1043,10 +1195,12 @@ def _options_structure(model, op):
         elif key == "use_sign":
             value = isinstance(value, bool)
         elif key == "band_buckets":  # another allocation of the same K: a valid model
-            value = (isinstance(value, list) and len(value),
-                     isinstance(value, list) and all(isinstance(v, int) and v >= 1
-                                                     for v in value)
-                     and sum(value) == options.get("buckets"))
+            value = (
+                isinstance(value, list) and len(value),
+                isinstance(value, list)
+                and all(isinstance(v, int) and v >= 1 for v in value)
+                and sum(value) == options.get("buckets"),
+            )
         elif key == "start":
             try:
                 size = int(np.prod(options["kernel_shape"])) + int(options["bias_size"])
@@ -1072,9 +1226,12 @@ def _quant_structure(q):
     if q is None:
         return None
     scale = [] if q.scale is None else [float(s) for s in q.scale]
-    return (len(scale), all(math.isfinite(s) and s > 0 for s in scale),
-            None if q.zeroPoint is None else tuple(_int32(z) for z in q.zeroPoint),
-            int(q.quantizedDimension) if len(scale) > 1 else None)
+    return (
+        len(scale),
+        all(math.isfinite(s) and s > 0 for s in scale),
+        None if q.zeroPoint is None else tuple(_int32(z) for z in q.zeroPoint),
+        int(q.quantizedDimension) if len(scale) > 1 else None,
+    )
 
 
 def _code(model, index):
@@ -1115,37 +1272,67 @@ def structure(content: bytes):
     try:
         graphs = []
         for sg in model.subgraphs or ():
-            ours = [(i, op, REQUIRED_INPUTS[op_name(model, op)])
-                    for i, op in enumerate(sg.operators or ())
-                    if op_name(model, op) in OUR_OPS]
-            mine = sorted({t for _, op, k in ours
-                           for t in _ints(op.inputs)[:k] + _ints(op.outputs)})
+            ours = [
+                (i, op, REQUIRED_INPUTS[op_name(model, op)])
+                for i, op in enumerate(sg.operators or ())
+                if op_name(model, op) in OUR_OPS
+            ]
+            mine = sorted(
+                {t for _, op, k in ours for t in _ints(op.inputs)[:k] + _ints(op.outputs)}
+            )
             tensors = []
             for t in mine:
                 if not 0 <= t < len(sg.tensors or ()):
                     tensors.append((t, "out of range"))
                     continue
                 tensor = sg.tensors[t]
-                buffer = (model.buffers[tensor.buffer]
-                          if 0 <= tensor.buffer < len(model.buffers or ()) else None)
-                size = None if buffer is None else (
-                    buffer.size if buffer.offset > 1 else
-                    0 if buffer.data is None else len(buffer.data))
-                quant = (None if tensor.type in (schema.TensorType.FLOAT32,
-                                                 schema.TensorType.FLOAT16)
-                         else _quant_structure(tensor.quantization))  # ignored on floats
+                buffer = (
+                    model.buffers[tensor.buffer]
+                    if 0 <= tensor.buffer < len(model.buffers or ())
+                    else None
+                )
+                size = (
+                    None
+                    if buffer is None
+                    else (
+                        buffer.size
+                        if buffer.offset > 1
+                        else 0
+                        if buffer.data is None
+                        else len(buffer.data)
+                    )
+                )
+                quant = (
+                    None
+                    if tensor.type in (schema.TensorType.FLOAT32, schema.TensorType.FLOAT16)
+                    else _quant_structure(tensor.quantization)
+                )  # ignored on floats
                 tensors.append((t, _ints(tensor.shape), tensor.type, size, quant))
             mine_set = set(mine)
-            uses = tuple(sorted((_code(model, op.opcodeIndex), k, t)
-                                for op in sg.operators or ()
-                                for k, t in enumerate(_ints(op.inputs)[:2])
-                                if t in mine_set))
+            uses = tuple(
+                sorted(
+                    (_code(model, op.opcodeIndex), k, t)
+                    for op in sg.operators or ()
+                    for k, t in enumerate(_ints(op.inputs)[:2])
+                    if t in mine_set
+                )
+            )
             # Graph inputs only: a tensor of ours listed as a graph output as
             # well changes no number of the model's other outputs.
             io = tuple(t for t in _ints(sg.inputs) if t in mine_set)
-            ops = tuple(sorted(repr((_code(model, op.opcodeIndex), _ints(op.inputs)[:k],
-                                     _ints(op.outputs), _options_structure(model, op)))
-                               for i, op, k in ours))
+            ops = tuple(
+                sorted(
+                    repr(
+                        (
+                            _code(model, op.opcodeIndex),
+                            _ints(op.inputs)[:k],
+                            _ints(op.outputs),
+                            _options_structure(model, op),
+                        )
+                    )
+                    for i, op, k in ours
+                )
+            )
             graphs.append((ops, tuple(tensors), uses, io))
         return tuple(graphs)
     except Exception:  # noqa: BLE001 - an unpackable mutant
@@ -1166,10 +1353,13 @@ def class12(content: bytes) -> str | None:
         return None
     try:
         for b, buffer in enumerate(model.buffers or ()):
-            if buffer.offset > 1 and (buffer.offset + buffer.size > len(content)
-                                      or buffer.offset + buffer.size >= 2**64):
-                return f"class 2: buffer {b} offset {buffer.offset} size {buffer.size} " \
-                       f"outside the {len(content)}-byte file"
+            if buffer.offset > 1 and (
+                buffer.offset + buffer.size > len(content) or buffer.offset + buffer.size >= 2**64
+            ):
+                return (
+                    f"class 2: buffer {b} offset {buffer.offset} size {buffer.size} "
+                    f"outside the {len(content)}-byte file"
+                )
         for sg in model.subgraphs or ():
             for i in sg.inputs if sg.inputs is not None else ():
                 if 0 <= i < len(sg.tensors) and _is_constant(model, sg.tensors[i]):
@@ -1202,8 +1392,11 @@ def dense_twin(content: bytes) -> bytes | None:
                     continue
                 tensor = sg.tensors[t]
                 shape = _ints(tensor.shape)
-                if tensor.type != schema.TensorType.FLOAT32 or any(d <= 0 for d in shape) \
-                        or int(np.prod(shape)) > 2**24:
+                if (
+                    tensor.type != schema.TensorType.FLOAT32
+                    or any(d <= 0 for d in shape)
+                    or int(np.prod(shape)) > 2**24
+                ):
                     return None
                 buffer = schema.BufferT()
                 buffer.data = np.zeros(4 * int(np.prod(shape)), np.uint8)

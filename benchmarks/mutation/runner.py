@@ -30,6 +30,7 @@ ROOT = Path(__file__).resolve().parents[2]
 @dataclass
 class Job:
     """One file through one route; ``tag`` is the caller's (e.g. the mutant index)."""
+
     path: str
     route: str
     tag: object = None
@@ -43,8 +44,12 @@ class Job:
 def asan_runtime() -> str | None:
     """Path of clang's ``libclang_rt.asan-x86_64.so`` (for LD_PRELOAD), or None."""
     try:
-        out = subprocess.run(["clang", "-print-file-name=libclang_rt.asan-x86_64.so"],
-                             capture_output=True, text=True, timeout=30).stdout.strip()
+        out = subprocess.run(
+            ["clang", "-print-file-name=libclang_rt.asan-x86_64.so"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        ).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return None
     return out if out and os.path.isabs(out) and os.path.isfile(out) else None
@@ -53,24 +58,29 @@ def asan_runtime() -> str | None:
 def worker_env(kernels: str | None = None, asan: bool = False, memory_mb: int = 0) -> dict:
     """The environment of a worker: kernels override, ASan preload, memory cap."""
     env = dict(os.environ)
-    env["PYTHONPATH"] = str(ROOT) + (os.pathsep + env["PYTHONPATH"]
-                                     if env.get("PYTHONPATH") else "")
+    env["PYTHONPATH"] = str(ROOT) + (
+        os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else ""
+    )
     env["TF_CPP_MIN_LOG_LEVEL"] = "2"
     if kernels:
         env["HASHED_KERAS_KERNELS"] = str(Path(kernels).resolve())
     if asan:
         runtime = asan_runtime()
         if runtime is None:
-            raise RuntimeError("--asan needs clang's ASan runtime (libclang_rt.asan-x86_64.so): "
-                               "apt-get install -y clang.")
+            raise RuntimeError(
+                "--asan needs clang's ASan runtime (libclang_rt.asan-x86_64.so): "
+                "apt-get install -y clang."
+            )
         env["LD_PRELOAD"] = runtime
         # Python itself leaks by design; a report is a crash (exit code 1 without an answer).
         # RLIMIT_AS does not work with ASan (it reserves terabytes of address space):
         # ASan's own caps keep a decompression bomb from taking the machine's memory
         # (going over them is a crash, like bad_alloc in a normal build).
-        env["ASAN_OPTIONS"] = ("detect_leaks=0:abort_on_error=1:handle_segv=1:"
-                               "detect_odr_violation=0:max_allocation_size_mb=3072:"
-                               f"hard_rss_limit_mb={memory_mb or 4096}")
+        env["ASAN_OPTIONS"] = (
+            "detect_leaks=0:abort_on_error=1:handle_segv=1:"
+            "detect_odr_violation=0:max_allocation_size_mb=3072:"
+            f"hard_rss_limit_mb={memory_mb or 4096}"
+        )
         env["UBSAN_OPTIONS"] = "print_stacktrace=1:halt_on_error=1"
         memory_mb = 0
     env["HK_MUTATION_MEMORY_MB"] = str(memory_mb)
@@ -82,9 +92,14 @@ class _Worker:
         self.log_path = log_path
         self.log = open(log_path, "ab")
         self.proc = subprocess.Popen(
-            [python, "-m", "benchmarks.mutation.worker"], cwd=str(ROOT), env=env,
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.log,
-            start_new_session=True)
+            [python, "-m", "benchmarks.mutation.worker"],
+            cwd=str(ROOT),
+            env=env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self.log,
+            start_new_session=True,
+        )
         self.buffer = b""
         self.ready = None
         self.job: Job | None = None
@@ -99,8 +114,12 @@ class _Worker:
         self.log_offset = self.log_path.stat().st_size
         self.started = time.perf_counter()
         self.deadline = self.started + timeout
-        line = json.dumps({"path": job.path, "route": job.route, "tag": str(job.tag),
-                           "outputs": job.outputs}) + "\n"
+        line = (
+            json.dumps(
+                {"path": job.path, "route": job.route, "tag": str(job.tag), "outputs": job.outputs}
+            )
+            + "\n"
+        )
         self.proc.stdin.write(line.encode())
         self.proc.stdin.flush()
 
@@ -155,8 +174,15 @@ class Pool:
       startup_timeout: seconds a new worker may take to import the runtime.
     """
 
-    def __init__(self, workers: int, timeout: float, log_dir, env: dict,
-                 python: str = sys.executable, startup_timeout: float = 120.0):
+    def __init__(
+        self,
+        workers: int,
+        timeout: float,
+        log_dir,
+        env: dict,
+        python: str = sys.executable,
+        startup_timeout: float = 120.0,
+    ):
         self.size = workers
         self.timeout = timeout
         self.log_dir = Path(log_dir)
@@ -172,8 +198,7 @@ class Pool:
 
     def _start(self) -> _Worker:
         self.started_workers += 1
-        worker = _Worker(self.env, self.log_dir / f"worker{self.started_workers}.log",
-                         self.python)
+        worker = _Worker(self.env, self.log_dir / f"worker{self.started_workers}.log", self.python)
         # Wait for the "ready" line.
         deadline = time.perf_counter() + self.startup_timeout
         while b"\n" not in worker.buffer:
@@ -251,8 +276,9 @@ class Pool:
                     if b"\n" in worker.buffer:
                         line, worker.buffer = worker.buffer.split(b"\n", 1)
                         result = json.loads(line)
-                        outcome = {"ok": "ok", "error": "error"}.get(result.get("status"),
-                                                                     "harness")
+                        outcome = {"ok": "ok", "error": "error"}.get(
+                            result.get("status"), "harness"
+                        )
                         done.append(self._finish(worker, outcome, result, alive=True))
                     continue
                 # EOF: the worker died with the job in flight.
@@ -262,16 +288,29 @@ class Pool:
                     code = None
                 worker.log.flush()
                 tail = worker.stderr_tail()
-                done.append(self._finish(worker, "crash", {
-                    "message": describe_exit(code), "returncode": code,
-                    "stderr": tail}, alive=False))
+                done.append(
+                    self._finish(
+                        worker,
+                        "crash",
+                        {"message": describe_exit(code), "returncode": code, "stderr": tail},
+                        alive=False,
+                    )
+                )
             now = time.perf_counter()
             for worker in list(self.busy):
                 if worker.job is not None and now >= worker.deadline:
                     worker.kill()
-                    done.append(self._finish(worker, "hang", {
-                        "message": f"no answer in {self.timeout:g} s (killed)",
-                        "stderr": worker.stderr_tail()}, alive=False))
+                    done.append(
+                        self._finish(
+                            worker,
+                            "hang",
+                            {
+                                "message": f"no answer in {self.timeout:g} s (killed)",
+                                "stderr": worker.stderr_tail(),
+                            },
+                            alive=False,
+                        )
+                    )
         return done
 
     def run_all(self, jobs) -> list[Job]:

@@ -24,12 +24,14 @@ VERSION = 1  # bump when the models below change, to rebuild cached seeds
 
 def seed_names(operators=OPERATORS, shared_dtypes=SHARED_DTYPES) -> list[str]:
     """``"hashed-mlp-float32"``, ... for the chosen operators and dtypes."""
-    return [f"{op}-{arch}-{dtype}" for op in operators for arch in ARCHS[op]
-            for dtype in shared_dtypes]
+    return [
+        f"{op}-{arch}-{dtype}" for op in operators for arch in ARCHS[op] for dtype in shared_dtypes
+    ]
 
 
 def _dense_model(arch):
     import keras
+
     layers = keras.layers
     inputs = keras.Input(INPUT_SHAPE, name="image")
     if arch == "mlp":
@@ -52,12 +54,13 @@ def _hashed_mlp():
     import keras
 
     from hashed_keras.layers import HashedDense
+
     inputs = keras.Input(INPUT_SHAPE, name="image")
     x = keras.layers.Flatten(name="flatten")(inputs)
-    x = HashedDense(24, compression=1 / 4, hash_bias=True, seed=11, activation="relu",
-                    name="fc1")(x)
-    outputs = HashedDense(10, compression=1 / 4, seed=12, activation="softmax",
-                          name="logits")(x)
+    x = HashedDense(24, compression=1 / 4, hash_bias=True, seed=11, activation="relu", name="fc1")(
+        x
+    )
+    outputs = HashedDense(10, compression=1 / 4, seed=12, activation="softmax", name="logits")(x)
     return keras.Model(inputs, outputs, name="mlp_hashed")
 
 
@@ -66,22 +69,29 @@ def build_model(operator: str, arch: str):
     import keras
 
     import hashed_keras
+
     keras.utils.set_random_seed(0)
     if operator == "hashed" and arch == "mlp":
         model = _hashed_mlp()
     elif operator == "smh":
-        model = hashed_keras.compress(_dense_model(arch), method="smh", fraction=1 / 4,
-                                      seed=5)
+        model = hashed_keras.compress(_dense_model(arch), method="smh", fraction=1 / 4, seed=5)
     else:
-        model = hashed_keras.compress(_dense_model(arch), method=operator,
-                                      compression=1 / 4, seed=5, initialize="random")
+        model = hashed_keras.compress(
+            _dense_model(arch), method=operator, compression=1 / 4, seed=5, initialize="random"
+        )
     # Non-trivial BatchNormalization statistics, so its folded channel scale is not 1.
     for layer in model.layers:
         if isinstance(layer, keras.layers.BatchNormalization):
             gamma, beta, mean, var = layer.get_weights()
             rng = np.random.default_rng(1)
-            layer.set_weights([rng.uniform(0.5, 2, gamma.shape).astype(np.float32), beta,
-                               mean, rng.uniform(0.5, 2, var.shape).astype(np.float32)])
+            layer.set_weights(
+                [
+                    rng.uniform(0.5, 2, gamma.shape).astype(np.float32),
+                    beta,
+                    mean,
+                    rng.uniform(0.5, 2, var.shape).astype(np.float32),
+                ]
+            )
     return model
 
 
@@ -110,11 +120,15 @@ def build_seeds(folder, names, log=print) -> dict[str, Path]:
         path = folder / f"{name}.tflite"
         meta = folder / f"{name}.json"
         paths[name] = path
-        if path.is_file() and meta.is_file() and json.loads(meta.read_text()).get(
-                "version") == VERSION:
+        if (
+            path.is_file()
+            and meta.is_file()
+            and json.loads(meta.read_text()).get("version") == VERSION
+        ):
             continue
         operator, arch, dtype = name.split("-")
         from hashed_keras import lite
+
         model = build_model(operator, arch)
         # The converter's own check is replaced by ours (below), which runs the file
         # through the bare delegate: the seeds do not depend on the loader under test.
@@ -127,16 +141,29 @@ def build_seeds(folder, names, log=print) -> dict[str, Path]:
             error = float(np.abs(got - want).max() / np.abs(want).max())
             if error > 1e-4:
                 path.unlink()
-                raise RuntimeError(f"seed {name}: the file's outputs differ from Keras' "
-                                   f"by {error:.1e} (relative); fix the converter first.")
+                raise RuntimeError(
+                    f"seed {name}: the file's outputs differ from Keras' "
+                    f"by {error:.1e} (relative); fix the converter first."
+                )
         else:
             error = None  # int8 rounding: only that it runs
-        meta.write_text(json.dumps({"version": VERSION, "operator": operator, "arch": arch,
-                                    "shared_dtype": dtype, "bytes": len(content),
-                                    "stored_bytes": report.stored_bytes,
-                                    "max_relative_error": error}))
-        log(f"seed {name}: {len(content):,} bytes"
-            + ("" if error is None else f" (max relative error vs Keras {error:.1e})"))
+        meta.write_text(
+            json.dumps(
+                {
+                    "version": VERSION,
+                    "operator": operator,
+                    "arch": arch,
+                    "shared_dtype": dtype,
+                    "bytes": len(content),
+                    "stored_bytes": report.stored_bytes,
+                    "max_relative_error": error,
+                }
+            )
+        )
+        log(
+            f"seed {name}: {len(content):,} bytes"
+            + ("" if error is None else f" (max relative error vs Keras {error:.1e})")
+        )
     return paths
 
 
@@ -149,8 +176,10 @@ def run_bare(content: bytes, x: np.ndarray) -> np.ndarray:
     from ai_edge_litert import interpreter as litert
 
     from hashed_keras.lite.kernel_library import library_path
+
     interpreter = litert.Interpreter(
-        model_content=content, experimental_delegates=[litert.load_delegate(library_path())])
+        model_content=content, experimental_delegates=[litert.load_delegate(library_path())]
+    )
     interpreter.allocate_tensors()
     interpreter.set_tensor(interpreter.get_input_details()[0]["index"], x)
     interpreter.invoke()

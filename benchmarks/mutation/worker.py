@@ -45,8 +45,10 @@ def _light_packages():
     """Makes ``import hashed_keras.lite.X`` skip the package ``__init__`` files."""
     if "hashed_keras" in sys.modules:
         return
-    for name, folder in (("hashed_keras", ROOT / "hashed_keras"),
-                         ("hashed_keras.lite", ROOT / "hashed_keras" / "lite")):
+    for name, folder in (
+        ("hashed_keras", ROOT / "hashed_keras"),
+        ("hashed_keras.lite", ROOT / "hashed_keras" / "lite"),
+    ):
         module = types.ModuleType(name)
         module.__path__ = [str(folder)]
         module.__file__ = str(folder / "__init__.py")
@@ -60,6 +62,7 @@ class Routes:
         from ai_edge_litert import interpreter as litert
 
         from hashed_keras.lite.kernel_library import library_path
+
         self.np = np
         self.litert = litert
         self.library = library_path()
@@ -76,14 +79,14 @@ class Routes:
                 import inspect
 
                 from hashed_keras.lite.interpreter import Interpreter
+
                 self._ours = Interpreter
                 if "verify" not in inspect.signature(Interpreter.__init__).parameters:
                     self.ours_kwargs = {}
             return self._ours(model_content=content, **self.ours_kwargs)
         if route == "bare":
             delegate = self.litert.load_delegate(self.library)
-            return self.litert.Interpreter(model_content=content,
-                                           experimental_delegates=[delegate])
+            return self.litert.Interpreter(model_content=content, experimental_delegates=[delegate])
         if route == "stock":
             return self.litert.Interpreter(model_content=content)
         raise ValueError(f"unknown route {route!r}")
@@ -94,19 +97,33 @@ class Routes:
             function = getattr(lib, "hk_verify_model", None)
             if function is not None:
                 function.restype = ctypes.c_int
-                function.argtypes = [ctypes.c_char_p, ctypes.c_size_t, ctypes.c_void_p,
-                                     ctypes.c_char_p, ctypes.c_size_t]
+                function.argtypes = [
+                    ctypes.c_char_p,
+                    ctypes.c_size_t,
+                    ctypes.c_void_p,
+                    ctypes.c_char_p,
+                    ctypes.c_size_t,
+                ]
             self._verify = function or False
         if self._verify is False:
-            return {"status": "ok", "stage": "verify", "code": None,
-                    "message": "hk_verify_model is not in the library"}
+            return {
+                "status": "ok",
+                "stage": "verify",
+                "code": None,
+                "message": "hk_verify_model is not in the library",
+            }
         error = ctypes.create_string_buffer(1024)
         code = self._verify(content, len(content), None, error, len(error))
-        return {"status": "ok", "stage": "verify", "code": int(code),
-                "message": error.value.decode(errors="replace")}
+        return {
+            "status": "ok",
+            "stage": "verify",
+            "code": int(code),
+            "message": error.value.decode(errors="replace"),
+        }
 
     def run(self, route, content, want_outputs):
         from benchmarks.mutation.seeds import sample_input
+
         np = self.np
         stage = "load"
         interpreter = None
@@ -129,16 +146,32 @@ class Routes:
             outputs = []
             for detail in interpreter.get_output_details():
                 value = interpreter.get_tensor(detail["index"])
-                outputs.append(value.astype(np.float64).ravel().tolist()[:4096]
-                               if want_outputs and value.size <= 4096 else None)
-                outputs[-1] = [int(detail["index"]), list(value.shape), str(value.dtype),
-                               outputs[-1]]
-            result = {"status": "ok", "stage": "done", "outputs": outputs,
-                      "message": "inputs too large: not set" if skipped else ""}
+                outputs.append(
+                    value.astype(np.float64).ravel().tolist()[:4096]
+                    if want_outputs and value.size <= 4096
+                    else None
+                )
+                outputs[-1] = [
+                    int(detail["index"]),
+                    list(value.shape),
+                    str(value.dtype),
+                    outputs[-1],
+                ]
+            result = {
+                "status": "ok",
+                "stage": "done",
+                "outputs": outputs,
+                "message": "inputs too large: not set" if skipped else "",
+            }
         except Exception as error:  # noqa: BLE001 - every Python exception is a clean error
             line = (str(error).strip().splitlines() or [""])[0][:400]
-            result = {"status": "error", "stage": stage, "type": type(error).__name__,
-                      "message": line, "code": getattr(error, "code", None)}
+            result = {
+                "status": "error",
+                "stage": stage,
+                "type": type(error).__name__,
+                "message": line,
+                "code": getattr(error, "code", None),
+            }
         del interpreter
         gc.collect()
         return result
@@ -151,15 +184,24 @@ def main():
     limit_mb = int(os.environ.get("HK_MUTATION_MEMORY_MB", "0") or 0)
     if limit_mb > 0:
         import resource
+
         resource.setrlimit(resource.RLIMIT_AS, (limit_mb << 20, limit_mb << 20))
     start = time.perf_counter()
     _light_packages()
     routes = Routes()
     keras_loaded = "keras" in sys.modules or "tensorflow" in sys.modules
-    protocol.write(json.dumps({"ready": True, "import_seconds": time.perf_counter() - start,
-                               "keras_loaded": keras_loaded,
-                               "has_verifier": routes.has_verifier,
-                               "library": routes.library}) + "\n")
+    protocol.write(
+        json.dumps(
+            {
+                "ready": True,
+                "import_seconds": time.perf_counter() - start,
+                "keras_loaded": keras_loaded,
+                "has_verifier": routes.has_verifier,
+                "library": routes.library,
+            }
+        )
+        + "\n"
+    )
     for line in sys.stdin:
         request = json.loads(line)
         route = request["route"]

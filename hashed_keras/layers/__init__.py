@@ -8,5 +8,15 @@ from hashed_keras.layers.masked import MaskedConv2D, MaskedDense
 from hashed_keras.layers.smh import SMHConv2D, SMHDense, SMHLayer
 from hashed_keras.layers.smh_factors import SMHFactors
 
-__all__ = ["HashedLayer", "HashedDense", "HashedConv2D", "FreshConv2D", "MaskedDense",
-           "MaskedConv2D", "SMHFactors", "SMHLayer", "SMHDense", "SMHConv2D"]
+__all__ = [
+    "HashedLayer",
+    "HashedDense",
+    "HashedConv2D",
+    "FreshConv2D",
+    "MaskedDense",
+    "MaskedConv2D",
+    "SMHFactors",
+    "SMHLayer",
+    "SMHDense",
+    "SMHConv2D",
+]

@@ -15,7 +15,8 @@ from hashed_keras.layers.compressed import CompressedLayer
 def fan_in_uniform():
     """The HashedNets authors' initialisation: ``U(±1/sqrt(fan_in))``."""
     return keras.initializers.VarianceScaling(
-        scale=1.0 / 3.0, mode="fan_in", distribution="uniform")
+        scale=1.0 / 3.0, mode="fan_in", distribution="uniform"
+    )
 
 
 class HashedLayer(CompressedLayer, keras.layers.Layer):
@@ -27,14 +28,26 @@ class HashedLayer(CompressedLayer, keras.layers.Layer):
 
     export_scheme = "hashednets"
 
-    def __init__(self, *, compression=None, buckets=None, use_sign=True, hash_bias=False,
-                 seed=None, use_bias=True, activation=None,
-                 kernel_initializer=None, bias_initializer="zeros",
-                 kernel_regularizer=None, bias_regularizer=None,
-                 kernel_constraint=None, bias_constraint=None, **kwargs):
+    def __init__(
+        self,
+        *,
+        compression=None,
+        buckets=None,
+        use_sign=True,
+        hash_bias=False,
+        seed=None,
+        use_bias=True,
+        activation=None,
+        kernel_initializer=None,
+        bias_initializer="zeros",
+        kernel_regularizer=None,
+        bias_regularizer=None,
+        kernel_constraint=None,
+        bias_constraint=None,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
-        self.compression, self.buckets = weight_sharing.validate_sharing_args(
-            compression, buckets)
+        self.compression, self.buckets = weight_sharing.validate_sharing_args(compression, buckets)
         self.use_sign = validate.boolean(use_sign, "use_sign")
         self.hash_bias = validate.boolean(hash_bias, "hash_bias")
         if hash_bias and not use_bias:
@@ -43,7 +56,8 @@ class HashedLayer(CompressedLayer, keras.layers.Layer):
         self.use_bias = bool(use_bias)
         self.activation = keras.activations.get(activation)
         self.kernel_initializer = keras.initializers.get(
-            kernel_initializer if kernel_initializer is not None else fan_in_uniform())
+            kernel_initializer if kernel_initializer is not None else fan_in_uniform()
+        )
         self.bias_initializer = keras.initializers.get(bias_initializer)
         self.kernel_regularizer = keras.regularizers.get(kernel_regularizer)
         self.bias_regularizer = keras.regularizers.get(bias_regularizer)
@@ -68,36 +82,48 @@ class HashedLayer(CompressedLayer, keras.layers.Layer):
         self.kernel_shape = tuple(int(d) for d in kernel_shape)
         self.kernel_size_virtual = math.prod(self.kernel_shape)
         self.bias_size = int(bias_size) if self.use_bias else 0
-        self.virtual_size = self.kernel_size_virtual + (
-            self.bias_size if self.hash_bias else 0)
+        self.virtual_size = self.kernel_size_virtual + (self.bias_size if self.hash_bias else 0)
         if self.virtual_size > hashing.MAX_VIRTUAL_SIZE:
             raise ValueError(
                 f"Layer '{self.name}' has {self.virtual_size} virtual weights; the hash "
-                "contract keys at most 2**32 per layer.")
+                "contract keys at most 2**32 per layer."
+            )
         self.num_buckets = weight_sharing.resolve_buckets(
-            self.virtual_size, self.compression, self.buckets)
+            self.virtual_size, self.compression, self.buckets
+        )
         self.shared = self.add_weight(
-            name="buckets", shape=(self.num_buckets,),
+            name="buckets",
+            shape=(self.num_buckets,),
             initializer=weight_sharing.VirtualShapeInitializer(
-                self.kernel_initializer, self.kernel_shape),
-            regularizer=self.kernel_regularizer, constraint=self.kernel_constraint,
-            trainable=True, dtype=self.dtype)
+                self.kernel_initializer, self.kernel_shape
+            ),
+            regularizer=self.kernel_regularizer,
+            constraint=self.kernel_constraint,
+            trainable=True,
+            dtype=self.dtype,
+        )
         if self.use_bias and not self.hash_bias:
             self.bias = self.add_weight(
-                name="bias", shape=(self.bias_size,), initializer=self.bias_initializer,
-                regularizer=self.bias_regularizer, constraint=self.bias_constraint,
-                trainable=True, dtype=self.dtype)
+                name="bias",
+                shape=(self.bias_size,),
+                initializer=self.bias_initializer,
+                regularizer=self.bias_regularizer,
+                constraint=self.bias_constraint,
+                trainable=True,
+                dtype=self.dtype,
+            )
         else:
             self.bias = None
         self._index, self._sign = weight_sharing.hash_constants(
-            self.virtual_size, self.num_buckets, self.seed, self.use_sign)
+            self.virtual_size, self.num_buckets, self.seed, self.use_sign
+        )
 
     def shared_kernel_and_bias(self):
         """The virtual kernel (Keras layout) and bias (or None), as tensors."""
         virtual = weight_sharing.gather_shared(self.shared, self._index, self._sign)
         if self.hash_bias:
             kernel = tf.reshape(virtual[: self.kernel_size_virtual], self.kernel_shape)
-            return kernel, virtual[self.kernel_size_virtual:]
+            return kernel, virtual[self.kernel_size_virtual :]
         return tf.reshape(virtual, self.kernel_shape), self.bias
 
     @property
@@ -139,19 +165,21 @@ class HashedLayer(CompressedLayer, keras.layers.Layer):
 
     def get_config(self):
         config = super().get_config()
-        config.update({
-            "compression": self.compression,
-            "buckets": self.buckets,
-            "use_sign": self.use_sign,
-            "hash_bias": self.hash_bias,
-            "seed": self.seed,
-            "use_bias": self.use_bias,
-            "activation": keras.activations.serialize(self.activation),
-            "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
-            "bias_initializer": keras.initializers.serialize(self.bias_initializer),
-            "kernel_regularizer": keras.regularizers.serialize(self.kernel_regularizer),
-            "bias_regularizer": keras.regularizers.serialize(self.bias_regularizer),
-            "kernel_constraint": keras.constraints.serialize(self.kernel_constraint),
-            "bias_constraint": keras.constraints.serialize(self.bias_constraint),
-        })
+        config.update(
+            {
+                "compression": self.compression,
+                "buckets": self.buckets,
+                "use_sign": self.use_sign,
+                "hash_bias": self.hash_bias,
+                "seed": self.seed,
+                "use_bias": self.use_bias,
+                "activation": keras.activations.serialize(self.activation),
+                "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
+                "bias_initializer": keras.initializers.serialize(self.bias_initializer),
+                "kernel_regularizer": keras.regularizers.serialize(self.kernel_regularizer),
+                "bias_regularizer": keras.regularizers.serialize(self.bias_regularizer),
+                "kernel_constraint": keras.constraints.serialize(self.kernel_constraint),
+                "bias_constraint": keras.constraints.serialize(self.bias_constraint),
+            }
+        )
         return config

@@ -35,6 +35,7 @@ class CompressedLayer:
 
     def add_bias_and_activate(self, outputs, bias, channel_shape=None):
         if bias is not None:
-            outputs = outputs + (bias if channel_shape is None else
-                                 keras.ops.reshape(bias, channel_shape))
+            outputs = outputs + (
+                bias if channel_shape is None else keras.ops.reshape(bias, channel_shape)
+            )
         return outputs if self.activation is None else self.activation(outputs)

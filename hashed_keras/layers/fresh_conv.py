@@ -78,18 +78,44 @@ class FreshConv2D(HashedConv2D):
     [71, 98, 89, 27, 3]
     """
 
-    def __init__(self, filters, kernel_size, strides=1, padding="valid",
-                 data_format=None, dilation_rate=1, compression=None, buckets=None,
-                 band_allocation="beta", use_sign=True, seed=None, activation=None,
-                 use_bias=True, **kwargs):
+    def __init__(
+        self,
+        filters,
+        kernel_size,
+        strides=1,
+        padding="valid",
+        data_format=None,
+        dilation_rate=1,
+        compression=None,
+        buckets=None,
+        band_allocation="beta",
+        use_sign=True,
+        seed=None,
+        activation=None,
+        use_bias=True,
+        **kwargs,
+    ):
         hash_bias = kwargs.pop("hash_bias", False)
         if hash_bias is not False:
             raise ValueError(
                 f"`hash_bias` is not supported by FreshConv2D (its bias is a plain "
-                f"vector; only kernel coefficients are hashed), got {hash_bias!r}.")
-        super().__init__(filters, kernel_size, strides, padding, data_format, dilation_rate,
-                         compression=compression, buckets=buckets, use_sign=use_sign,
-                         seed=seed, activation=activation, use_bias=use_bias, **kwargs)
+                f"vector; only kernel coefficients are hashed), got {hash_bias!r}."
+            )
+        super().__init__(
+            filters,
+            kernel_size,
+            strides,
+            padding,
+            data_format,
+            dilation_rate,
+            compression=compression,
+            buckets=buckets,
+            use_sign=use_sign,
+            seed=seed,
+            activation=activation,
+            use_bias=use_bias,
+            **kwargs,
+        )
         kh, kw = self.kernel_size
         bands = hashing.num_bands(kh, kw)
         self.band_allocation = hashing.normalize_band_allocation(band_allocation, bands)
@@ -97,7 +123,8 @@ class FreshConv2D(HashedConv2D):
             raise ValueError(
                 f"`buckets`={self.buckets} is too few for FreshConv2D: a {kh}x{kw} filter "
                 f"has {bands} frequency bands and each needs at least one bucket; pass "
-                f"buckets >= {bands}.")
+                f"buckets >= {bands}."
+            )
         self.band_buckets = None
         self._saved_band_buckets = None
 
@@ -107,23 +134,27 @@ class FreshConv2D(HashedConv2D):
         """Creates the buckets and bias, and the frequency hash constants."""
         kernel_shape = tuple(int(d) for d in kernel_shape)
         total = weight_sharing.resolve_buckets(
-            int(np.prod(kernel_shape)), self.compression, self.buckets)
+            int(np.prod(kernel_shape)), self.compression, self.buckets
+        )
         try:
             if self._saved_band_buckets is not None:
                 # A loaded model keeps the allocation it was trained with.
                 band_buckets = hashing.check_band_buckets(
-                    kernel_shape, self._saved_band_buckets, total)
+                    kernel_shape, self._saved_band_buckets, total
+                )
             else:
                 band_buckets = hashing.allocate_band_buckets(
-                    kernel_shape, total, self.band_allocation)
+                    kernel_shape, total, self.band_allocation
+                )
         except ValueError as error:
             raise ValueError(f"FreshConv2D '{self.name}': {error}") from error
         # The buckets (drawn on the virtual shape) and the plain bias are
         # HashedLayer's; only the index and sign differ.
         super().build_shared(kernel_shape, bias_size)
         self.band_buckets = band_buckets
-        index, sign = hashing.band_bucket_and_sign(kernel_shape, band_buckets, self.seed,
-                                                   use_sign=self.use_sign)
+        index, sign = hashing.band_bucket_and_sign(
+            kernel_shape, band_buckets, self.seed, use_sign=self.use_sign
+        )
         kh, kw = kernel_shape[:2]
         with tf.init_scope():
             self._index, self._sign = tf.constant(index), tf.constant(sign)
@@ -139,8 +170,10 @@ class FreshConv2D(HashedConv2D):
         bands = hashing.num_bands(*layer.get_config()["kernel_size"])
         if buckets >= bands:
             return None
-        return (f"FreshConv2D needs >= {bands} buckets (one per frequency band), compression "
-                f"{compression:g} gives {buckets} of {size}: raise it with per_layer, or skip")
+        return (
+            f"FreshConv2D needs >= {bands} buckets (one per frequency band), compression "
+            f"{compression:g} gives {buckets} of {size}: raise it with per_layer, or skip"
+        )
 
     def hashed_kernel(self, kernel):
         """The values a dense ``kernel`` gives the hashed coefficients: its 2-D DCT."""
@@ -182,10 +215,12 @@ class FreshConv2D(HashedConv2D):
         kernel that does not implement the scheme must refuse the spec.
         """
         spec = super().hash_spec()
-        spec.update({
-            "scheme": hashing.FRESHNETS_SCHEME,
-            "band_buckets": list(self.band_buckets),
-        })
+        spec.update(
+            {
+                "scheme": hashing.FRESHNETS_SCHEME,
+                "band_buckets": list(self.band_buckets),
+            }
+        )
         return spec
 
     def get_build_config(self):
@@ -203,6 +238,5 @@ class FreshConv2D(HashedConv2D):
         config = super().get_config()
         config.pop("hash_bias", None)
         allocation = self.band_allocation
-        config["band_allocation"] = (allocation if isinstance(allocation, str)
-                                     else list(allocation))
+        config["band_allocation"] = allocation if isinstance(allocation, str) else list(allocation)
         return config

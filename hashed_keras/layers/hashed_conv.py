@@ -23,14 +23,14 @@ def conv_arguments(filters, kernel_size, strides, padding, data_format, dilation
     data_format = data_format or keras.config.image_data_format()
     if data_format not in ("channels_last", "channels_first"):
         raise ValueError(
-            "`data_format` must be 'channels_last' or 'channels_first', "
-            f"got {data_format!r}.")
+            f"`data_format` must be 'channels_last' or 'channels_first', got {data_format!r}."
+        )
     if max(strides) > 1 and max(dilation_rate) > 1:
         raise ValueError(
             f"`strides` > 1 together with `dilation_rate` > 1 is not supported "
-            f"(got strides={strides}, dilation_rate={dilation_rate}).")
-    return (int(filters), kernel_size, strides, padding.lower(), data_format,
-            dilation_rate)
+            f"(got strides={strides}, dilation_rate={dilation_rate})."
+        )
+    return (int(filters), kernel_size, strides, padding.lower(), data_format, dilation_rate)
 
 
 class ConvGeometry:
@@ -45,15 +45,27 @@ class ConvGeometry:
 
     def output_shape_for(self, input_shape):
         from keras.src.ops.operation_utils import compute_conv_output_shape
+
         return compute_conv_output_shape(
-            input_shape, self.filters, self.kernel_size, strides=self.strides,
-            padding=self.padding, data_format=self.data_format,
-            dilation_rate=self.dilation_rate)
+            input_shape,
+            self.filters,
+            self.kernel_size,
+            strides=self.strides,
+            padding=self.padding,
+            data_format=self.data_format,
+            dilation_rate=self.dilation_rate,
+        )
 
     def set_geometry(self, args) -> None:
         """Sets the six convolution attributes from :func:`conv_arguments`' result."""
-        (self.filters, self.kernel_size, self.strides, self.padding, self.data_format,
-         self.dilation_rate) = args
+        (
+            self.filters,
+            self.kernel_size,
+            self.strides,
+            self.padding,
+            self.data_format,
+            self.dilation_rate,
+        ) = args
         self.input_spec = keras.layers.InputSpec(ndim=4)
 
     def kernel_shape_for(self, input_shape) -> tuple:
@@ -62,24 +74,39 @@ class ConvGeometry:
         if channels is None:
             raise ValueError(
                 f"{type(self).__name__} '{self.name}' needs a known channel dimension, got "
-                f"input shape {input_shape}.")
+                f"input shape {input_shape}."
+            )
         self.output_shape_for(input_shape)  # validates the spatial size
         self.input_spec = keras.layers.InputSpec(ndim=4, axes={self._channel_axis: channels})
         return self.kernel_size + (channels, self.filters)
 
     def apply_kernel(self, inputs, kernel, bias):
         """The layer's output: the convolution, plus the bias, activated."""
-        outputs = keras.ops.conv(inputs, kernel, strides=self.strides, padding=self.padding,
-                                 dilation_rate=self.dilation_rate, data_format=self.data_format)
-        shape = (1, 1, 1, self.filters) if self.data_format == "channels_last" else (
-            1, self.filters, 1, 1)
+        outputs = keras.ops.conv(
+            inputs,
+            kernel,
+            strides=self.strides,
+            padding=self.padding,
+            dilation_rate=self.dilation_rate,
+            data_format=self.data_format,
+        )
+        shape = (
+            (1, 1, 1, self.filters)
+            if self.data_format == "channels_last"
+            else (1, self.filters, 1, 1)
+        )
         return self.add_bias_and_activate(outputs, bias, shape)
 
     def get_config(self):
-        return {**super().get_config(), "filters": self.filters,
-                "kernel_size": self.kernel_size, "strides": self.strides,
-                "padding": self.padding, "data_format": self.data_format,
-                "dilation_rate": self.dilation_rate}
+        return {
+            **super().get_config(),
+            "filters": self.filters,
+            "kernel_size": self.kernel_size,
+            "strides": self.strides,
+            "padding": self.padding,
+            "data_format": self.data_format,
+            "dilation_rate": self.dilation_rate,
+        }
 
 
 @keras.saving.register_keras_serializable(package="hashed_keras")
@@ -111,14 +138,34 @@ class HashedConv2D(ConvGeometry, HashedLayer):
     18
     """
 
-    def __init__(self, filters, kernel_size, strides=1, padding="valid",
-                 data_format=None, dilation_rate=1, compression=None, buckets=None,
-                 use_sign=True, hash_bias=False, seed=None, activation=None,
-                 use_bias=True, **kwargs):
-        geometry = conv_arguments(filters, kernel_size, strides, padding, data_format,
-                                  dilation_rate)
-        super().__init__(compression=compression, buckets=buckets, use_sign=use_sign,
-                         hash_bias=hash_bias, seed=seed, activation=activation,
-                         use_bias=use_bias, **kwargs)
+    def __init__(
+        self,
+        filters,
+        kernel_size,
+        strides=1,
+        padding="valid",
+        data_format=None,
+        dilation_rate=1,
+        compression=None,
+        buckets=None,
+        use_sign=True,
+        hash_bias=False,
+        seed=None,
+        activation=None,
+        use_bias=True,
+        **kwargs,
+    ):
+        geometry = conv_arguments(
+            filters, kernel_size, strides, padding, data_format, dilation_rate
+        )
+        super().__init__(
+            compression=compression,
+            buckets=buckets,
+            use_sign=use_sign,
+            hash_bias=hash_bias,
+            seed=seed,
+            activation=activation,
+            use_bias=use_bias,
+            **kwargs,
+        )
         self.set_geometry(geometry)
-

@@ -23,14 +23,18 @@ class DenseGeometry:
         if input_dim is None:
             raise ValueError(
                 f"{type(self).__name__} '{self.name}' needs a known last input dimension, "
-                f"got input shape {input_shape}.")
+                f"got input shape {input_shape}."
+            )
         self.input_spec = keras.layers.InputSpec(min_ndim=2, axes={-1: input_dim})
         return (input_dim, self.units)
 
     def apply_kernel(self, inputs, kernel, bias):
         """The layer's output: ``inputs @ kernel``, plus the bias, activated."""
-        outputs = tf.tensordot(inputs, kernel, 1) if len(inputs.shape) > 2 else (
-            tf.matmul(inputs, kernel))
+        outputs = (
+            tf.tensordot(inputs, kernel, 1)
+            if len(inputs.shape) > 2
+            else (tf.matmul(inputs, kernel))
+        )
         return self.add_bias_and_activate(outputs, bias)
 
     def output_shape_for(self, input_shape):
@@ -81,10 +85,27 @@ class HashedDense(DenseGeometry, HashedLayer):
     99000
     """
 
-    def __init__(self, units, compression=None, buckets=None, use_sign=True,
-                 hash_bias=False, seed=None, activation=None, use_bias=True, **kwargs):
+    def __init__(
+        self,
+        units,
+        compression=None,
+        buckets=None,
+        use_sign=True,
+        hash_bias=False,
+        seed=None,
+        activation=None,
+        use_bias=True,
+        **kwargs,
+    ):
         validate.integer(units, "units", 1)
-        super().__init__(compression=compression, buckets=buckets, use_sign=use_sign,
-                         hash_bias=hash_bias, seed=seed, activation=activation,
-                         use_bias=use_bias, **kwargs)
+        super().__init__(
+            compression=compression,
+            buckets=buckets,
+            use_sign=use_sign,
+            hash_bias=hash_bias,
+            seed=seed,
+            activation=activation,
+            use_bias=use_bias,
+            **kwargs,
+        )
         self.set_units(units)

@@ -38,8 +38,9 @@ def edge_mask(shape, kept: int, seed: int) -> np.ndarray:
     """
     size = int(np.prod(shape))
     if not 1 <= kept <= size:
-        raise ValueError(f"`kept` must be in [1, {size}] for a kernel of shape "
-                         f"{tuple(shape)}, got {kept}.")
+        raise ValueError(
+            f"`kept` must be in [1, {size}] for a kernel of shape {tuple(shape)}, got {kept}."
+        )
     keys = hashing.xxh32(np.arange(size, dtype=np.uint32), seed)
     order = np.argsort(keys, kind="stable")
     mask = np.zeros(size, np.float32)
@@ -63,8 +64,9 @@ class _MaskedMixin(CompressedLayer):
         shape = tuple(int(d) for d in self._kernel.shape)
         size = int(np.prod(shape))
         if self.kept is not None and self.kept > size:
-            raise ValueError(f"Layer '{self.name}': `kept`={self.kept} is more than its "
-                             f"{size} kernel weights.")
+            raise ValueError(
+                f"Layer '{self.name}': `kept`={self.kept} is more than its {size} kernel weights."
+            )
         kept = weight_sharing.resolve_buckets(size, self.compression, self.kept)
         self.num_kept = int(kept)
         self._mask = edge_mask(shape, self.num_kept, self.seed)
@@ -132,8 +134,7 @@ class MaskedConv2D(_MaskedMixin, keras.layers.Conv2D):
       **kwargs: ``keras.layers.Conv2D`` arguments (no ``lora_rank``).
     """
 
-    def __init__(self, filters, kernel_size, compression=None, kept=None, seed=None,
-                 **kwargs):
+    def __init__(self, filters, kernel_size, compression=None, kept=None, seed=None, **kwargs):
         super().__init__(filters, kernel_size, **kwargs)
         self._init_mask_args(compression, kept, seed)
 

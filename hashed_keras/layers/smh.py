@@ -23,16 +23,16 @@ from hashed_keras.layers.smh_factors import SPEC_VERSION
 
 
 def _rows_product(u, v, r0, r1):
-    return tf.matmul(u[:, r0:r1 + 1], v, transpose_a=True)
+    return tf.matmul(u[:, r0 : r1 + 1], v, transpose_a=True)
 
 
 def _slice_and_scale(u, v, scale, r0, r1, offset, kernel_size, bias_size, bias_scale):
     rows = _rows_product(u, v, r0, r1)
     flat = tf.reshape(rows, [-1])
-    kernel = flat[offset:offset + kernel_size] * scale
+    kernel = flat[offset : offset + kernel_size] * scale
     if not bias_size:
         return kernel, None
-    bias = flat[offset + kernel_size:offset + kernel_size + bias_size] * (scale * bias_scale)
+    bias = flat[offset + kernel_size : offset + kernel_size + bias_size] * (scale * bias_scale)
     return kernel, bias
 
 
@@ -74,8 +74,19 @@ class SMHLayer(CompressedLayer, keras.layers.Layer):
 
     export_scheme = "smh"
 
-    def __init__(self, *, n, start, scale_init=1.0, learn_scale=True, bias_scale=1.0,
-                 use_xla=False, activation=None, use_bias=True, **kwargs):
+    def __init__(
+        self,
+        *,
+        n,
+        start,
+        scale_init=1.0,
+        learn_scale=True,
+        bias_scale=1.0,
+        use_xla=False,
+        activation=None,
+        use_bias=True,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         self.n = validate.integer(n, "n", 1)
         self.start = validate.integer(start, "start", 0)
@@ -109,7 +120,8 @@ class SMHLayer(CompressedLayer, keras.layers.Layer):
                 raise ValueError(
                     f"{type(self).__name__} '{self.name}' has n={self.n} but received "
                     f"factors of shape {u_shape}; pass the [U, V] output of the model's "
-                    f"SMHFactors(n={self.n}, ...).")
+                    f"SMHFactors(n={self.n}, ...)."
+                )
             self.rank = int(u_shape[0])
         else:
             self.rank = None
@@ -117,12 +129,16 @@ class SMHLayer(CompressedLayer, keras.layers.Layer):
         if end > self.n * self.n:
             raise ValueError(
                 f"{type(self).__name__} '{self.name}' reads positions [{self.start}, {end}) "
-                f"of M_hat, beyond its n*n = {self.n * self.n} entries.")
+                f"of M_hat, beyond its n*n = {self.n * self.n} entries."
+            )
         self.row_start = self.start // self.n
         self.row_end = (end - 1) // self.n
         self.scale = self.add_weight(
-            name="scale", shape=(), initializer=keras.initializers.Constant(self.scale_init),
-            trainable=self.learn_scale)
+            name="scale",
+            shape=(),
+            initializer=keras.initializers.Constant(self.scale_init),
+            trainable=self.learn_scale,
+        )
 
     @property
     def rows(self) -> int:
@@ -135,8 +151,17 @@ class SMHLayer(CompressedLayer, keras.layers.Layer):
         r0, r1 = self.row_start, self.row_end
         scale = keras.ops.cast(self.scale, u.dtype)
         fn = _slice_and_scale_xla if self.use_xla else _slice_and_scale
-        kernel, bias = fn(u, v, scale, r0, r1, self.start - r0 * self.n,
-                          self.kernel_size_virtual, self.bias_size, self.bias_scale)
+        kernel, bias = fn(
+            u,
+            v,
+            scale,
+            r0,
+            r1,
+            self.start - r0 * self.n,
+            self.kernel_size_virtual,
+            self.bias_size,
+            self.bias_scale,
+        )
         return tf.reshape(kernel, self.kernel_shape), bias
 
     def stored_size(self) -> int:
@@ -176,28 +201,34 @@ class SMHLayer(CompressedLayer, keras.layers.Layer):
 
     def get_config(self):
         config = super().get_config()
-        config.update({
-            "n": self.n,
-            "start": self.start,
-            "scale_init": self.scale_init,
-            "learn_scale": self.learn_scale,
-            "bias_scale": self.bias_scale,
-            "use_xla": self.use_xla,
-            "use_bias": self.use_bias,
-            "activation": keras.activations.serialize(self.activation),
-        })
+        config.update(
+            {
+                "n": self.n,
+                "start": self.start,
+                "scale_init": self.scale_init,
+                "learn_scale": self.learn_scale,
+                "bias_scale": self.bias_scale,
+                "use_xla": self.use_xla,
+                "use_bias": self.use_bias,
+                "activation": keras.activations.serialize(self.activation),
+            }
+        )
         return config
 
 
 def _factors_shape_or_none(factors_shape):
     if factors_shape is None:
         return None
-    if isinstance(factors_shape, (list, tuple)) and len(factors_shape) == 2 and all(
-            isinstance(s, (list, tuple)) for s in factors_shape):
+    if (
+        isinstance(factors_shape, (list, tuple))
+        and len(factors_shape) == 2
+        and all(isinstance(s, (list, tuple)) for s in factors_shape)
+    ):
         return factors_shape
     raise ValueError(
         "SMH layers take the factors [U, V] (the output of SMHFactors) as their second "
-        f"input; got a second input of shape {factors_shape}.")
+        f"input; got a second input of shape {factors_shape}."
+    )
 
 
 @keras.saving.register_keras_serializable(package="hashed_keras")
@@ -225,13 +256,31 @@ class SMHDense(DenseGeometry, SMHLayer):
     [0, 5]
     """
 
-    def __init__(self, units, n, start, scale_init=1.0, learn_scale=True, bias_scale=1.0,
-                 use_xla=False, activation=None, use_bias=True, **kwargs):
-        super().__init__(n=n, start=start, scale_init=scale_init, learn_scale=learn_scale,
-                         bias_scale=bias_scale, use_xla=use_xla, activation=activation,
-                         use_bias=use_bias, **kwargs)
+    def __init__(
+        self,
+        units,
+        n,
+        start,
+        scale_init=1.0,
+        learn_scale=True,
+        bias_scale=1.0,
+        use_xla=False,
+        activation=None,
+        use_bias=True,
+        **kwargs,
+    ):
+        super().__init__(
+            n=n,
+            start=start,
+            scale_init=scale_init,
+            learn_scale=learn_scale,
+            bias_scale=bias_scale,
+            use_xla=use_xla,
+            activation=activation,
+            use_bias=use_bias,
+            **kwargs,
+        )
         self.set_units(units)
-
 
 
 @keras.saving.register_keras_serializable(package="hashed_keras")
@@ -261,15 +310,38 @@ class SMHConv2D(ConvGeometry, SMHLayer):
     (None, 8, 8, 8)
     """
 
-    def __init__(self, filters, kernel_size, strides=1, padding="valid", data_format=None,
-                 dilation_rate=1, n=None, start=None, scale_init=1.0, learn_scale=True,
-                 bias_scale=1.0, use_xla=False, activation=None, use_bias=True, **kwargs):
-        geometry = conv_arguments(filters, kernel_size, strides, padding, data_format,
-                                  dilation_rate)
+    def __init__(
+        self,
+        filters,
+        kernel_size,
+        strides=1,
+        padding="valid",
+        data_format=None,
+        dilation_rate=1,
+        n=None,
+        start=None,
+        scale_init=1.0,
+        learn_scale=True,
+        bias_scale=1.0,
+        use_xla=False,
+        activation=None,
+        use_bias=True,
+        **kwargs,
+    ):
+        geometry = conv_arguments(
+            filters, kernel_size, strides, padding, data_format, dilation_rate
+        )
         if n is None or start is None:
             raise ValueError("SMHConv2D needs `n` and `start` (its place in M_hat).")
-        super().__init__(n=n, start=start, scale_init=scale_init, learn_scale=learn_scale,
-                         bias_scale=bias_scale, use_xla=use_xla, activation=activation,
-                         use_bias=use_bias, **kwargs)
+        super().__init__(
+            n=n,
+            start=start,
+            scale_init=scale_init,
+            learn_scale=learn_scale,
+            bias_scale=bias_scale,
+            use_xla=use_xla,
+            activation=activation,
+            use_bias=use_bias,
+            **kwargs,
+        )
         self.set_geometry(geometry)
-

@@ -59,24 +59,27 @@ class SMHFactors(CompressedLayer, keras.layers.Layer):
             if virtual_size > self.n * self.n:
                 raise ValueError(
                     f"`virtual_size`={virtual_size} does not fit in an n x n matrix with "
-                    f"n={self.n}; n must be at least ceil(sqrt(virtual_size)).")
+                    f"n={self.n}; n must be at least ceil(sqrt(virtual_size))."
+                )
         self.virtual_size = virtual_size
         self.supports_masking = False
 
     @property
     def stddev(self) -> float:
         """``rank**(-1/4)``: the initial std of ``U`` and ``V`` entries."""
-        return self.rank ** -0.25
+        return self.rank**-0.25
 
     def build(self, input_shape=None):
         def init(offset):
             seed = None if self.seed is None else (self.seed + offset) % 2**32
             return keras.initializers.RandomNormal(stddev=self.stddev, seed=seed)
 
-        self.u = self.add_weight(name="U", shape=(self.rank, self.n), initializer=init(0),
-                                 trainable=True)
-        self.v = self.add_weight(name="V", shape=(self.rank, self.n), initializer=init(1),
-                                 trainable=True)
+        self.u = self.add_weight(
+            name="U", shape=(self.rank, self.n), initializer=init(0), trainable=True
+        )
+        self.v = self.add_weight(
+            name="V", shape=(self.rank, self.n), initializer=init(1), trainable=True
+        )
 
     @property
     def U(self):  # noqa: N802 - the paper's name
@@ -95,8 +98,10 @@ class SMHFactors(CompressedLayer, keras.layers.Layer):
 
     def compute_output_spec(self, inputs):
         shape = (self.rank, self.n)
-        return [keras.KerasTensor(shape, dtype=self.compute_dtype),
-                keras.KerasTensor(shape, dtype=self.compute_dtype)]
+        return [
+            keras.KerasTensor(shape, dtype=self.compute_dtype),
+            keras.KerasTensor(shape, dtype=self.compute_dtype),
+        ]
 
     def dense_size(self) -> int:
         """0: its layers count the virtual weights."""
@@ -108,12 +113,19 @@ class SMHFactors(CompressedLayer, keras.layers.Layer):
 
     def smh_spec(self) -> dict:
         """What an on-device kernel needs about the factors (see ``docs/smh.md``)."""
-        return {"version": SPEC_VERSION, "n": self.n, "rank": self.rank,
-                "virtual_size": self.virtual_size, "U_shape": [self.rank, self.n],
-                "V_shape": [self.rank, self.n], "seed": self.seed}
+        return {
+            "version": SPEC_VERSION,
+            "n": self.n,
+            "rank": self.rank,
+            "virtual_size": self.virtual_size,
+            "U_shape": [self.rank, self.n],
+            "V_shape": [self.rank, self.n],
+            "seed": self.seed,
+        }
 
     def get_config(self):
         config = super().get_config()
-        config.update({"n": self.n, "rank": self.rank, "seed": self.seed,
-                       "virtual_size": self.virtual_size})
+        config.update(
+            {"n": self.n, "rank": self.rank, "seed": self.seed, "virtual_size": self.virtual_size}
+        )
         return config

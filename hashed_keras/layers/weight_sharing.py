@@ -31,7 +31,8 @@ def resolve_buckets(virtual_size: int, compression=None, buckets=None) -> int:
         if virtual_size < buckets:
             raise ValueError(
                 f"`buckets`={buckets} is more than the layer's {virtual_size} virtual "
-                f"weights; pass at most {virtual_size} buckets (or use a plain layer).")
+                f"weights; pass at most {virtual_size} buckets (or use a plain layer)."
+            )
         return int(buckets)
     return max(1, int(round(float(compression) * virtual_size)))
 
@@ -43,7 +44,8 @@ def validate_sharing_args(compression, buckets):
         if compression is not None:
             raise ValueError(
                 "Pass either `compression` or `buckets`, not both "
-                f"(got compression={compression!r}, buckets={buckets!r}).")
+                f"(got compression={compression!r}, buckets={buckets!r})."
+            )
         return None, int(buckets)
     if compression is None:
         compression = 1 / 8
@@ -64,8 +66,7 @@ def validate_seed(seed) -> int:
 
 def hash_constants(virtual_size: int, num_buckets: int, seed: int, use_sign: bool):
     """Eager ``(index, sign)`` constants for a layer, created outside any graph."""
-    index, sign = hashing.bucket_and_sign(virtual_size, num_buckets, seed,
-                                          use_sign=use_sign)
+    index, sign = hashing.bucket_and_sign(virtual_size, num_buckets, seed, use_sign=use_sign)
     with tf.init_scope():
         return tf.constant(index), tf.constant(sign)
 

@@ -9,11 +9,24 @@ neither Keras nor TensorFlow.
 
 from hashed_keras._lazy import lazy_package
 
-_NAMES = {"convert": "convert", "ConversionError": "convert", "ConversionReport": "convert",
-          "Interpreter": "interpreter", "make_interpreter": "interpreter",
-          "load_kernels": "interpreter", "library_path": "kernel_library"}
-lazy_package(__name__, {**{name: f"{module}:{name}" for name, module in _NAMES.items()},
-                        **{name: name for name in ("flatbuffer", "interpreter", "kernel_library",
-                                                   "measure", "ops", "verify")}})
+_NAMES = {
+    "convert": "convert",
+    "ConversionError": "convert",
+    "ConversionReport": "convert",
+    "Interpreter": "interpreter",
+    "make_interpreter": "interpreter",
+    "load_kernels": "interpreter",
+    "library_path": "kernel_library",
+}
+lazy_package(
+    __name__,
+    {
+        **{name: f"{module}:{name}" for name, module in _NAMES.items()},
+        **{
+            name: name
+            for name in ("flatbuffer", "interpreter", "kernel_library", "measure", "ops", "verify")
+        },
+    },
+)
 
 __all__ = list(_NAMES)

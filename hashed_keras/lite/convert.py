@@ -61,17 +61,23 @@ class ConversionReport:
 
     def table(self) -> str:
         """The per-layer size table, as text."""
-        head = (f"{'layer':<24} {'type':<14} {'virtual':>10} {'stored':>9} "
-                f"{'dense B':>10} {'in file B':>10}  note")
+        head = (
+            f"{'layer':<24} {'type':<14} {'virtual':>10} {'stored':>9} "
+            f"{'dense B':>10} {'in file B':>10}  note"
+        )
         lines = [head, "-" * len(head)]
         for r in self.layers:
-            lines.append(f"{r.name:<24} {r.type:<14} {r.virtual_params:>10,} "
-                         f"{r.stored_params:>9,} {r.dense_bytes:>10,} {r.file_bytes:>10,}  "
-                         f"{r.note}")
+            lines.append(
+                f"{r.name:<24} {r.type:<14} {r.virtual_params:>10,} "
+                f"{r.stored_params:>9,} {r.dense_bytes:>10,} {r.file_bytes:>10,}  "
+                f"{r.note}"
+            )
         summary = f"file {self.path}: {self.file_bytes:,} B"
         if not self.dense:  # the bound is a promise about files that store shared variables
-            summary += (f"; stored variables {self.stored_bytes:,} B; "
-                        f"bound 1.02x+8KiB = {self.size_bound_bytes:,} B")
+            summary += (
+                f"; stored variables {self.stored_bytes:,} B; "
+                f"bound 1.02x+8KiB = {self.size_bound_bytes:,} B"
+            )
         if self.max_relative_error is not None:
             summary += f"; max relative error vs Keras {self.max_relative_error:.2e}"
         lines.append(summary)
@@ -89,6 +95,7 @@ def _all_layers(model):
 
 def _tflite_bytes(model) -> bytes:
     import tensorflow as tf
+
     converter = tf.lite.TFLiteConverter.from_keras_model(model)
     with contextlib.redirect_stdout(io.StringIO()):  # Keras' export prints its captures
         return converter.convert()
@@ -136,7 +143,8 @@ def _layout(layer) -> str:
         return "fc" if rank == 2 else "ohwi"
     raise ConversionError(
         f"Layer '{layer.name}' ({type(layer).__name__}) has a rank-{rank} kernel; only "
-        "Dense-like (2-D) and Conv2D-like (4-D) kernels have a TFLite operator.")
+        "Dense-like (2-D) and Conv2D-like (4-D) kernels have a TFLite operator."
+    )
 
 
 def _find_bias(model, subgraph, expected_bias, taken):
@@ -165,13 +173,15 @@ def quantize_int8(value: np.ndarray) -> tuple[np.ndarray, float]:
     return q, scale
 
 
-def _rewrite(content: bytes, compressed_layers, keras_model,
-             shared_dtype="float32") -> tuple[bytes, dict, list]:
+def _rewrite(
+    content: bytes, compressed_layers, keras_model, shared_dtype="float32"
+) -> tuple[bytes, dict, list]:
     model = flatbuffer.read(content)
     if len(model.subgraphs) != 1:
         raise ConversionError(
             f"The converted model has {len(model.subgraphs)} subgraphs; only single-"
-            "subgraph models (no control flow) are supported.")
+            "subgraph models (no control flow) are supported."
+        )
     subgraph = model.subgraphs[0]
     taken, placed, constants, substitutes = set(), {}, {}, []
     for layer in compressed_layers:
@@ -185,13 +195,15 @@ def _rewrite(content: bytes, compressed_layers, keras_model,
                 f"Layer '{layer.name}': its weights {lowering.weights.shape} were not found "
                 "in the converted model (TFLite fused them with something this converter "
                 "does not recognise, e.g. a non per-channel transform). Leave the layer "
-                "dense (compress(..., skip=[...])), or export with dense=True.")
+                "dense (compress(..., skip=[...])), or export with dense=True."
+            )
         taken.add(index)
         outputs = [index]
         note = "BatchNorm folded: per-channel scale" if scale is not None else ""
         if lowering.bias is not None:
-            bias_index = None if scale is not None else _find_bias(
-                model, subgraph, lowering.bias, taken)
+            bias_index = (
+                None if scale is not None else _find_bias(model, subgraph, lowering.bias, taken)
+            )
             if bias_index is None:
                 lowering = lowering.without_bias
                 note = (note + "; " if note else "") + "bias folded: stored dense"
@@ -203,10 +215,15 @@ def _rewrite(content: bytes, compressed_layers, keras_model,
             if name not in constants:
                 if variable is not None and shared_dtype == "int8":
                     q, q_scale = quantize_int8(value)
-                    constants[name] = flatbuffer.add_constant(model, subgraph, name, q,
-                                                              scale=q_scale)
-                    substitutes.append((variable, (q.astype(np.float32) * np.float32(q_scale))
-                                        .reshape(variable.shape)))
+                    constants[name] = flatbuffer.add_constant(
+                        model, subgraph, name, q, scale=q_scale
+                    )
+                    substitutes.append(
+                        (
+                            variable,
+                            (q.astype(np.float32) * np.float32(q_scale)).reshape(variable.shape),
+                        )
+                    )
                     stored += q.nbytes + 4
                 else:
                     constants[name] = flatbuffer.add_constant(model, subgraph, name, value)
@@ -217,8 +234,9 @@ def _rewrite(content: bytes, compressed_layers, keras_model,
             stored += scale.nbytes
         for output in outputs:
             flatbuffer.make_computed(model, subgraph, output)
-        flatbuffer.prepend_custom_op(model, subgraph, lowering.op, inputs, outputs,
-                                     lowering.options)
+        flatbuffer.prepend_custom_op(
+            model, subgraph, lowering.op, inputs, outputs, lowering.options
+        )
         placed[layer.name] = (stored, note)
     return flatbuffer.write(model), placed, substitutes
 
@@ -238,8 +256,12 @@ def _substituted(substitutes):
 
 def _sample_inputs(model, sample_inputs, num_samples, seed):
     if sample_inputs is not None:
-        return [np.asarray(x, np.float32) for x in (
-            sample_inputs if isinstance(sample_inputs, (list, tuple)) else [sample_inputs])]
+        return [
+            np.asarray(x, np.float32)
+            for x in (
+                sample_inputs if isinstance(sample_inputs, (list, tuple)) else [sample_inputs]
+            )
+        ]
     rng = np.random.default_rng(seed)
     samples = []
     for tensor in model.inputs:
@@ -265,15 +287,18 @@ def run_tflite(interpreter, inputs):
 def _verify(model, content, inputs, tolerance, use_kernels):
     from hashed_keras.lite.interpreter import make_interpreter
     from hashed_keras.lite.verify import InvalidModelError, verify
+
     try:  # the file must pass the same verification as every loader's
         verify(content)
     except InvalidModelError as error:
-        raise ConversionError(f"The converted file fails verification: {error}; "
-                              f"nothing was written.") from None
+        raise ConversionError(
+            f"The converted file fails verification: {error}; nothing was written."
+        ) from None
     if use_kernels:
         interpreter = make_interpreter(model_content=content, verify=False)
     else:
         from hashed_keras.lite.interpreter import _default_runtime, _runtime_module
+
         interpreter = _runtime_module(_default_runtime()).Interpreter(model_content=content)
     got = run_tflite(interpreter, inputs)
     want = model.predict(inputs if len(inputs) > 1 else inputs[0], verbose=0)
@@ -290,7 +315,8 @@ def _verify(model, content, inputs, tolerance, use_kernels):
     if not worst <= tolerance:
         raise ConversionError(
             f"The converted model differs from Keras by {worst:.3g} (relative), more than "
-            f"the tolerance {tolerance:g}; nothing was written.")
+            f"the tolerance {tolerance:g}; nothing was written."
+        )
     return worst
 
 
@@ -315,9 +341,18 @@ def _write_atomically(path: Path, content: bytes):
         raise
 
 
-def convert(model, path, *, dense=False, shared_dtype="float32", verify=True,
-            sample_inputs=None, num_samples=8, tolerance=DEFAULT_TOLERANCE,
-            seed=0) -> ConversionReport:
+def convert(
+    model,
+    path,
+    *,
+    dense=False,
+    shared_dtype="float32",
+    verify=True,
+    sample_inputs=None,
+    num_samples=8,
+    tolerance=DEFAULT_TOLERANCE,
+    seed=0,
+) -> ConversionReport:
     """Converts ``model`` to a `.tflite` file at ``path``.
 
     Args:
@@ -348,13 +383,18 @@ def convert(model, path, *, dense=False, shared_dtype="float32", verify=True,
     path = Path(path)
     if shared_dtype not in SHARED_DTYPES:
         raise ValueError(f"`shared_dtype` must be one of {SHARED_DTYPES}, got {shared_dtype!r}.")
-    hashed = [layer for layer in _all_layers(model)
-              if isinstance(layer, CompressedLayer) and layer.export_scheme is not None]
+    hashed = [
+        layer
+        for layer in _all_layers(model)
+        if isinstance(layer, CompressedLayer) and layer.export_scheme is not None
+    ]
     if shared_dtype != "float32" and (dense or not hashed):
         raise ConversionError(
             f"shared_dtype={shared_dtype!r} quantizes the shared variables of compressed "
-            "layers; this model has none to quantize" + (" (dense=True)." if dense else ".")
-            + " Use TFLite's post-training quantization for dense models.")
+            "layers; this model has none to quantize"
+            + (" (dense=True)." if dense else ".")
+            + " Use TFLite's post-training quantization for dense models."
+        )
     content = _tflite_bytes(model)
     placed, substitutes = {}, []
     if not dense and hashed:
@@ -376,9 +416,19 @@ def convert(model, path, *, dense=False, shared_dtype="float32", verify=True,
         stored += 4 * n_stored
         compressed = isinstance(layer, CompressedLayer)
         virtual = layer.dense_size() if compressed else n_stored
-        default = (0, layer.export_note) if compressed and layer.export_note else (
-            4 * virtual, "dense")
+        default = (
+            (0, layer.export_note) if compressed and layer.export_note else (4 * virtual, "dense")
+        )
         file_bytes, note = placed.get(layer.name, default)
-        rows.append(LayerRow(layer.name, type(layer).__name__, int(virtual), n_stored,
-                             4 * int(virtual), int(file_bytes), note))
+        rows.append(
+            LayerRow(
+                layer.name,
+                type(layer).__name__,
+                int(virtual),
+                n_stored,
+                4 * int(virtual),
+                int(file_bytes),
+                note,
+            )
+        )
     return ConversionReport(str(path), path.stat().st_size, stored, rows, error, dense)

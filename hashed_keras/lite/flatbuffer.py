@@ -122,8 +122,10 @@ def make_computed(model, subgraph, tensor_index: int) -> None:
 def custom_opcode(model, custom_code: str) -> int:
     """Index of the CUSTOM operator code ``custom_code``, added if missing."""
     for i, code in enumerate(model.operatorCodes):
-        if (max(code.builtinCode, code.deprecatedBuiltinCode) == schema.BuiltinOperator.CUSTOM
-                and opcode_name(model, i) == custom_code):
+        if (
+            max(code.builtinCode, code.deprecatedBuiltinCode) == schema.BuiltinOperator.CUSTOM
+            and opcode_name(model, i) == custom_code
+        ):
             return i
     code = schema.OperatorCodeT()
     code.builtinCode = schema.BuiltinOperator.CUSTOM
@@ -134,8 +136,7 @@ def custom_opcode(model, custom_code: str) -> int:
     return len(model.operatorCodes) - 1
 
 
-def prepend_custom_op(model, subgraph, custom_code: str, inputs, outputs,
-                      options: bytes) -> None:
+def prepend_custom_op(model, subgraph, custom_code: str, inputs, outputs, options: bytes) -> None:
     """Inserts a CUSTOM operator with FlexBuffers options before all others.
 
     Its inputs are constants, so the front of the execution plan is a valid

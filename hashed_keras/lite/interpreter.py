@@ -21,6 +21,7 @@ def _runtime_module(name: str):
         return importlib.import_module("ai_edge_litert.interpreter")
     if name == "tensorflow":
         import tensorflow as tf
+
         return _TfLite(tf)
     if name == "tflite_runtime":
         return importlib.import_module("tflite_runtime.interpreter")
@@ -43,21 +44,25 @@ def _default_runtime() -> str:
         except ImportError:
             continue
     raise ImportError(
-        "No TFLite runtime found: pip install ai-edge-litert (or tensorflow, or "
-        "tflite-runtime).")
+        "No TFLite runtime found: pip install ai-edge-litert (or tensorflow, or tflite-runtime)."
+    )
 
 
 def _delegate_options(max_virtual_weights=None, max_rebuild_bytes=None) -> dict:
     """The delegate plugin's options for the limits (docs/tflite_format.md, "Limits")."""
     from hashed_keras.lite.verify import _limit  # the one check of a limit's value
-    return {key: str(_limit(key, value))
-            for key, value in (("max_virtual_weights", max_virtual_weights),
-                               ("max_rebuild_bytes", max_rebuild_bytes))
-            if value is not None}
+
+    return {
+        key: str(_limit(key, value))
+        for key, value in (
+            ("max_virtual_weights", max_virtual_weights),
+            ("max_rebuild_bytes", max_rebuild_bytes),
+        )
+        if value is not None
+    }
 
 
-def load_kernels(runtime: str | None = None, *, max_virtual_weights=None,
-                 max_rebuild_bytes=None):
+def load_kernels(runtime: str | None = None, *, max_virtual_weights=None, max_rebuild_bytes=None):
     """The hashed_keras kernels as a delegate object of ``runtime``.
 
     Args:
@@ -68,7 +73,8 @@ def load_kernels(runtime: str | None = None, *, max_virtual_weights=None,
     """
     module = _runtime_module(runtime or _default_runtime())
     return module.load_delegate(
-        library_path(), _delegate_options(max_virtual_weights, max_rebuild_bytes))
+        library_path(), _delegate_options(max_virtual_weights, max_rebuild_bytes)
+    )
 
 
 def _load(model_path, model_content, verify, limits):
@@ -84,21 +90,30 @@ def _load(model_path, model_content, verify, limits):
     content = bytes(model_content)
     if verify:
         from hashed_keras.lite.verify import verify as verify_content
+
         verify_content(content, **limits)
     return content
 
 
 def _delegates(module, extra, limits):
     """Our kernels first, then the caller's delegates."""
-    options = _delegate_options(limits.get("max_virtual_weights"),
-                                limits.get("max_rebuild_bytes"))
+    options = _delegate_options(limits.get("max_virtual_weights"), limits.get("max_rebuild_bytes"))
     return [module.load_delegate(library_path(), options), *(extra or [])]
 
 
-def make_interpreter(model_path=None, model_content=None, *, num_threads=None,
-                     runtime: str | None = None, experimental_delegates=None, verify=True,
-                     max_virtual_weights=None, max_rebuild_bytes=None,
-                     max_tensor_bytes=None, **kwargs):
+def make_interpreter(
+    model_path=None,
+    model_content=None,
+    *,
+    num_threads=None,
+    runtime: str | None = None,
+    experimental_delegates=None,
+    verify=True,
+    max_virtual_weights=None,
+    max_rebuild_bytes=None,
+    max_tensor_bytes=None,
+    **kwargs,
+):
     """A stock interpreter of ``runtime`` with the kernels loaded.
 
     The model is verified first (:func:`hashed_keras.lite.verify.verify`): an
@@ -126,16 +141,20 @@ def make_interpreter(model_path=None, model_content=None, *, num_threads=None,
     module = _runtime_module(runtime)
     limits = _limits(max_virtual_weights, max_rebuild_bytes, max_tensor_bytes)
     content = _load(model_path, model_content, verify, limits)
-    return module.Interpreter(model_content=content, num_threads=num_threads,
-                              experimental_delegates=_delegates(module, experimental_delegates,
-                                                                limits),
-                              **kwargs)
+    return module.Interpreter(
+        model_content=content,
+        num_threads=num_threads,
+        experimental_delegates=_delegates(module, experimental_delegates, limits),
+        **kwargs,
+    )
 
 
 def _limits(max_virtual_weights, max_rebuild_bytes, max_tensor_bytes) -> dict:
-    return {"max_virtual_weights": max_virtual_weights,
-            "max_rebuild_bytes": max_rebuild_bytes,
-            "max_tensor_bytes": max_tensor_bytes}
+    return {
+        "max_virtual_weights": max_virtual_weights,
+        "max_rebuild_bytes": max_rebuild_bytes,
+        "max_tensor_bytes": max_tensor_bytes,
+    }
 
 
 def __getattr__(name):
@@ -173,16 +192,28 @@ def _interpreter_class(stock):
           **kwargs: passed on to the stock interpreter.
         """
 
-        def __init__(self, model_path=None, model_content=None, num_threads=None,
-                     experimental_delegates=None, *, verify=True, max_virtual_weights=None,
-                     max_rebuild_bytes=None, max_tensor_bytes=None, **kwargs):
+        def __init__(
+            self,
+            model_path=None,
+            model_content=None,
+            num_threads=None,
+            experimental_delegates=None,
+            *,
+            verify=True,
+            max_virtual_weights=None,
+            max_rebuild_bytes=None,
+            max_tensor_bytes=None,
+            **kwargs,
+        ):
             module = _runtime_module(_default_runtime())
             limits = _limits(max_virtual_weights, max_rebuild_bytes, max_tensor_bytes)
             content = _load(model_path, model_content, verify, limits)
-            super().__init__(model_content=content, num_threads=num_threads,
-                             experimental_delegates=_delegates(module, experimental_delegates,
-                                                               limits),
-                             **kwargs)
+            super().__init__(
+                model_content=content,
+                num_threads=num_threads,
+                experimental_delegates=_delegates(module, experimental_delegates, limits),
+                **kwargs,
+            )
 
     Interpreter.__qualname__ = "Interpreter"
     return Interpreter

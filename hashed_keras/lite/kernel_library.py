@@ -58,8 +58,7 @@ def library_path() -> str:
     if override:
         path = Path(override).expanduser()
         if not path.is_file():
-            raise FileNotFoundError(
-                f"${ENV_VAR} is set to {override!r}, which is not a file.")
+            raise FileNotFoundError(f"${ENV_VAR} is set to {override!r}, which is not a file.")
         return str(path.resolve())
     name = library_file_name()
     beside = Path(__file__).resolve().parent / name
@@ -71,4 +70,5 @@ def library_path() -> str:
     raise FileNotFoundError(
         f"The hashed_keras kernels library ({name}) is not built. Run "
         f"`pip install -e .` (or `make` targets, which do it) in the repository "
-        f"to compile it with CMake, or set ${ENV_VAR} to a built copy.")
+        f"to compile it with CMake, or set ${ENV_VAR} to a built copy."
+    )

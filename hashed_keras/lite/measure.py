@@ -20,8 +20,17 @@ def file_sizes(path) -> dict:
     return {"file_bytes": len(content), "gzip_bytes": len(gzip.compress(content, 9))}
 
 
-def measure(path, x_test, y_test, *, num_threads=None, latency_runs=200, batch_size=256,
-            runtime=None, verify=True) -> dict:
+def measure(
+    path,
+    x_test,
+    y_test,
+    *,
+    num_threads=None,
+    latency_runs=200,
+    batch_size=256,
+    runtime=None,
+    verify=True,
+) -> dict:
     """Measures one file in this process.
 
     Returns:
@@ -29,22 +38,24 @@ def measure(path, x_test, y_test, *, num_threads=None, latency_runs=200, batch_s
       ``latency_ms_median`` and ``latency_ms_p90`` (batch 1), sizes.
     """
     from hashed_keras.lite.interpreter import make_interpreter
+
     start = time.perf_counter()
-    interpreter = make_interpreter(str(path), num_threads=num_threads, runtime=runtime,
-                                   verify=verify)
+    interpreter = make_interpreter(
+        str(path), num_threads=num_threads, runtime=runtime, verify=verify
+    )
     interpreter.allocate_tensors()
     setup_ms = (time.perf_counter() - start) * 1e3
     inp = interpreter.get_input_details()[0]
     out = interpreter.get_output_details()[0]
     correct = 0
     for start_i in range(0, len(x_test), batch_size):
-        batch = np.asarray(x_test[start_i:start_i + batch_size], np.float32)
+        batch = np.asarray(x_test[start_i : start_i + batch_size], np.float32)
         interpreter.resize_tensor_input(inp["index"], list(batch.shape))
         interpreter.allocate_tensors()
         interpreter.set_tensor(inp["index"], batch)
         interpreter.invoke()
         pred = interpreter.get_tensor(out["index"]).argmax(axis=-1)
-        correct += int((pred == y_test[start_i:start_i + batch_size]).sum())
+        correct += int((pred == y_test[start_i : start_i + batch_size]).sum())
     interpreter.resize_tensor_input(inp["index"], [1, *x_test.shape[1:]])
     interpreter.allocate_tensors()
     sample = np.asarray(x_test[:1], np.float32)

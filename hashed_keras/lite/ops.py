@@ -24,7 +24,7 @@ CUSTOM_OPS = (HASHED_WEIGHTS, FRESH_WEIGHTS, SMH_WEIGHTS)
 
 # Keras kernel layout -> TFLite weight layout, per builtin consumer.
 LAYOUTS = {
-    "fc": (1, 0),          # Dense [in, out] -> FULLY_CONNECTED [out, in]
+    "fc": (1, 0),  # Dense [in, out] -> FULLY_CONNECTED [out, in]
     "ohwi": (3, 0, 1, 2),  # Conv2D [h, w, in, out] -> CONV_2D [out, h, w, in]
 }
 
@@ -38,16 +38,20 @@ def hashed_weights_options(spec: dict, layout: str) -> bytes:
     """
     if layout not in LAYOUTS:
         raise ValueError(f"layout must be one of {sorted(LAYOUTS)}, got {layout!r}.")
-    return bytes(flexbuffers.Dumps({
-        "contract_version": int(spec["contract_version"]),
-        "seed": int(spec["seed"]),
-        "buckets": int(spec["buckets"]),
-        "kernel_shape": [int(d) for d in spec["kernel_shape"]],
-        "layout": layout,
-        "use_sign": bool(spec["use_sign"]),
-        "hash_bias": bool(spec["hash_bias"]),
-        "bias_size": int(spec["bias_size"]) if spec["hash_bias"] else 0,
-    }))
+    return bytes(
+        flexbuffers.Dumps(
+            {
+                "contract_version": int(spec["contract_version"]),
+                "seed": int(spec["seed"]),
+                "buckets": int(spec["buckets"]),
+                "kernel_shape": [int(d) for d in spec["kernel_shape"]],
+                "layout": layout,
+                "use_sign": bool(spec["use_sign"]),
+                "hash_bias": bool(spec["hash_bias"]),
+                "bias_size": int(spec["bias_size"]) if spec["hash_bias"] else 0,
+            }
+        )
+    )
 
 
 def decode_options(options: bytes) -> dict:
@@ -57,10 +61,10 @@ def decode_options(options: bytes) -> dict:
 
 def virtual_weights(spec: dict, buckets: np.ndarray) -> np.ndarray:
     """The layer's flat virtual tensor (kernel, then bias if hashed), in numpy."""
-    size = int(np.prod(spec["kernel_shape"])) + (
-        int(spec["bias_size"]) if spec["hash_bias"] else 0)
-    index, sign = hashing.bucket_and_sign(size, int(spec["buckets"]), int(spec["seed"]),
-                                          use_sign=bool(spec["use_sign"]))
+    size = int(np.prod(spec["kernel_shape"])) + (int(spec["bias_size"]) if spec["hash_bias"] else 0)
+    index, sign = hashing.bucket_and_sign(
+        size, int(spec["buckets"]), int(spec["seed"]), use_sign=bool(spec["use_sign"])
+    )
     return np.asarray(buckets, np.float32)[index] * sign
 
 
@@ -75,22 +79,27 @@ def reference_weights(spec: dict, buckets: np.ndarray, layout: str):
 
 def fresh_weights_options(spec: dict) -> bytes:
     """FlexBuffers custom options of a ``FreshWeights`` op (``FreshConv2D.hash_spec()``)."""
-    return bytes(flexbuffers.Dumps({
-        "contract_version": int(spec["contract_version"]),
-        "seed": int(spec["seed"]),
-        "buckets": int(spec["buckets"]),
-        "band_buckets": [int(k) for k in spec["band_buckets"]],
-        "kernel_shape": [int(d) for d in spec["kernel_shape"]],
-        "layout": "ohwi",
-        "use_sign": bool(spec["use_sign"]),
-    }))
+    return bytes(
+        flexbuffers.Dumps(
+            {
+                "contract_version": int(spec["contract_version"]),
+                "seed": int(spec["seed"]),
+                "buckets": int(spec["buckets"]),
+                "band_buckets": [int(k) for k in spec["band_buckets"]],
+                "kernel_shape": [int(d) for d in spec["kernel_shape"]],
+                "layout": "ohwi",
+                "use_sign": bool(spec["use_sign"]),
+            }
+        )
+    )
 
 
 def reference_fresh_weights(spec: dict, buckets: np.ndarray) -> np.ndarray:
     """What a ``FreshWeights`` op outputs: the OHWI spatial kernel (float32)."""
     shape = tuple(int(d) for d in spec["kernel_shape"])
-    index, sign = hashing.band_bucket_and_sign(shape, spec["band_buckets"], int(spec["seed"]),
-                                               use_sign=bool(spec["use_sign"]))
+    index, sign = hashing.band_bucket_and_sign(
+        shape, spec["band_buckets"], int(spec["seed"]), use_sign=bool(spec["use_sign"])
+    )
     coefficients = (np.asarray(buckets, np.float64)[index] * sign).reshape(shape)
     kernel = hashing.idct2_kernel(coefficients).astype(np.float32)
     return np.ascontiguousarray(kernel.transpose(LAYOUTS["ohwi"]))
@@ -100,15 +109,19 @@ def smh_weights_options(spec: dict, layout: str, with_bias: bool) -> bytes:
     """FlexBuffers custom options of an ``SMHWeights`` op (``SMHLayer.smh_spec()``)."""
     if layout not in LAYOUTS:
         raise ValueError(f"layout must be one of {sorted(LAYOUTS)}, got {layout!r}.")
-    return bytes(flexbuffers.Dumps({
-        "contract_version": hashing.CONTRACT_VERSION,
-        "n": int(spec["n"]),
-        "rank": int(spec["rank"]),
-        "start": int(spec["start"]),
-        "kernel_shape": [int(d) for d in spec["kernel_shape"]],
-        "layout": layout,
-        "bias_size": int(spec["bias_size"]) if with_bias else 0,
-    }))
+    return bytes(
+        flexbuffers.Dumps(
+            {
+                "contract_version": hashing.CONTRACT_VERSION,
+                "n": int(spec["n"]),
+                "rank": int(spec["rank"]),
+                "start": int(spec["start"]),
+                "kernel_shape": [int(d) for d in spec["kernel_shape"]],
+                "layout": layout,
+                "bias_size": int(spec["bias_size"]) if with_bias else 0,
+            }
+        )
+    )
 
 
 def smh_scales(spec: dict) -> np.ndarray:
@@ -122,14 +135,14 @@ def reference_smh_weights(spec: dict, u: np.ndarray, v: np.ndarray, layout: str)
     n, start = int(spec["n"]), int(spec["start"])
     kernel_size, bias_size = int(spec["kernel_weights"]), int(spec["bias_size"])
     r0, r1 = start // n, (start + kernel_size + bias_size - 1) // n
-    rows = (np.asarray(u, np.float64)[:, r0:r1 + 1].T @ np.asarray(v, np.float64))
-    flat = rows.reshape(-1)[start - r0 * n:]
+    rows = np.asarray(u, np.float64)[:, r0 : r1 + 1].T @ np.asarray(v, np.float64)
+    flat = rows.reshape(-1)[start - r0 * n :]
     scales = smh_scales(spec).astype(np.float64)
     kernel = (flat[:kernel_size] * scales[0]).astype(np.float32)
     kernel = kernel.reshape(spec["kernel_shape"]).transpose(LAYOUTS[layout])
     bias = None
     if bias_size:
-        bias = (flat[kernel_size:kernel_size + bias_size] * scales[1]).astype(np.float32)
+        bias = (flat[kernel_size : kernel_size + bias_size] * scales[1]).astype(np.float32)
     return np.ascontiguousarray(kernel), bias
 
 
@@ -172,8 +185,12 @@ def _lower_hashed(layer, layout: str, model) -> Lowering:
 
     def make(with_bias):
         s = spec if with_bias else dict(spec, hash_bias=False, bias_size=0)
-        return Lowering(HASHED_WEIGHTS, inputs, hashed_weights_options(s, layout),
-                        *reference_weights(s, buckets, layout))
+        return Lowering(
+            HASHED_WEIGHTS,
+            inputs,
+            hashed_weights_options(s, layout),
+            *reference_weights(s, buckets, layout),
+        )
 
     return _with_bias_fallback(make, spec["hash_bias"])
 
@@ -182,22 +199,33 @@ def _lower_fresh(layer, layout: str, model) -> Lowering:
     if layout != "ohwi":
         raise ValueError(f"Layer '{layer.name}': FreshWeights feeds CONV_2D only.")
     spec, buckets = layer.export_spec(), _variable(layer.shared)
-    return Lowering(FRESH_WEIGHTS, [(f"{layer.name}/buckets", buckets, layer.shared)],
-                    fresh_weights_options(spec), reference_fresh_weights(spec, buckets))
+    return Lowering(
+        FRESH_WEIGHTS,
+        [(f"{layer.name}/buckets", buckets, layer.shared)],
+        fresh_weights_options(spec),
+        reference_fresh_weights(spec, buckets),
+    )
 
 
 def _lower_smh(layer, layout: str, model) -> Lowering:
     from hashed_keras import smh
+
     spec = layer.export_spec()
     factors = smh.smh_factors(model)
     u, v = _variable(factors.U), _variable(factors.V)
-    inputs = [(f"{factors.name}/U", u, factors.U), (f"{factors.name}/V", v, factors.V),
-              (f"{layer.name}/scales", smh_scales(spec), None)]
+    inputs = [
+        (f"{factors.name}/U", u, factors.U),
+        (f"{factors.name}/V", v, factors.V),
+        (f"{layer.name}/scales", smh_scales(spec), None),
+    ]
 
     def make(with_bias):
-        return Lowering(SMH_WEIGHTS, inputs, smh_weights_options(spec, layout, with_bias),
-                        *reference_smh_weights(spec if with_bias else dict(spec, bias_size=0),
-                                               u, v, layout))
+        return Lowering(
+            SMH_WEIGHTS,
+            inputs,
+            smh_weights_options(spec, layout, with_bias),
+            *reference_smh_weights(spec if with_bias else dict(spec, bias_size=0), u, v, layout),
+        )
 
     return _with_bias_fallback(make, bool(spec["bias_size"]))
 
@@ -211,8 +239,7 @@ def _with_bias_fallback(make, bias: bool) -> Lowering:
 
 
 # The registry of export schemes (``CompressedLayer.export_scheme``): how each is lowered.
-LOWERINGS = {"hashednets": _lower_hashed, hashing.FRESHNETS_SCHEME: _lower_fresh,
-             "smh": _lower_smh}
+LOWERINGS = {"hashednets": _lower_hashed, hashing.FRESHNETS_SCHEME: _lower_fresh, "smh": _lower_smh}
 
 
 def lower(layer, layout: str, model=None) -> Lowering:
@@ -227,6 +254,5 @@ def lower(layer, layout: str, model=None) -> Lowering:
       ValueError: the layer has no operator (its message names the layer).
     """
     if layer.export_scheme not in LOWERINGS:
-        raise ValueError(
-            f"Layer '{layer.name}': unknown export scheme {layer.export_scheme!r}.")
+        raise ValueError(f"Layer '{layer.name}': unknown export scheme {layer.export_scheme!r}.")
     return LOWERINGS[layer.export_scheme](layer, layout, model)

@@ -55,10 +55,12 @@ class InvalidModelError(ValueError):
 
 
 class _HkLimits(ctypes.Structure):
-    _fields_ = [("struct_size", ctypes.c_uint64),
-                ("max_virtual_weights", ctypes.c_uint64),
-                ("max_rebuild_bytes", ctypes.c_uint64),
-                ("max_tensor_bytes", ctypes.c_uint64)]
+    _fields_ = [
+        ("struct_size", ctypes.c_uint64),
+        ("max_virtual_weights", ctypes.c_uint64),
+        ("max_rebuild_bytes", ctypes.c_uint64),
+        ("max_tensor_bytes", ctypes.c_uint64),
+    ]
 
 
 _lock = threading.Lock()
@@ -75,11 +77,16 @@ def _verify_function():
             except AttributeError as error:  # an old build of the library
                 raise RuntimeError(
                     f"The kernels library {library_path()} has no hk_verify_model: "
-                    "it predates the verifier; rebuild it (`pip install -e .`).") from error
+                    "it predates the verifier; rebuild it (`pip install -e .`)."
+                ) from error
             function.restype = ctypes.c_int
-            function.argtypes = [ctypes.c_char_p, ctypes.c_size_t,
-                                 ctypes.POINTER(_HkLimits), ctypes.c_char_p,
-                                 ctypes.c_size_t]
+            function.argtypes = [
+                ctypes.c_char_p,
+                ctypes.c_size_t,
+                ctypes.POINTER(_HkLimits),
+                ctypes.c_char_p,
+                ctypes.c_size_t,
+            ]
             _function = function
         return _function
 
@@ -94,9 +101,13 @@ def _limit(name: str, value) -> int:
     return value
 
 
-def verify(content, *, max_virtual_weights: int | None = None,
-           max_rebuild_bytes: int | None = None,
-           max_tensor_bytes: int | None = None) -> None:
+def verify(
+    content,
+    *,
+    max_virtual_weights: int | None = None,
+    max_rebuild_bytes: int | None = None,
+    max_tensor_bytes: int | None = None,
+) -> None:
     """Verifies a `.tflite` model held in memory; raises if it is invalid.
 
     Args:
@@ -132,10 +143,12 @@ def verify(content, *, max_virtual_weights: int | None = None,
         content = bytes(content)
     if not isinstance(content, bytes):
         raise TypeError(f"content must be bytes, got {type(content).__name__}.")
-    limits = _HkLimits(ctypes.sizeof(_HkLimits),
-                       _limit("max_virtual_weights", max_virtual_weights),
-                       _limit("max_rebuild_bytes", max_rebuild_bytes),
-                       _limit("max_tensor_bytes", max_tensor_bytes))
+    limits = _HkLimits(
+        ctypes.sizeof(_HkLimits),
+        _limit("max_virtual_weights", max_virtual_weights),
+        _limit("max_rebuild_bytes", max_rebuild_bytes),
+        _limit("max_tensor_bytes", max_tensor_bytes),
+    )
     error = ctypes.create_string_buffer(_ERROR_LEN)
     code = _verify_function()(content, len(content), ctypes.byref(limits), error, _ERROR_LEN)
     if code != OK:
@@ -166,7 +179,8 @@ def verify_file(path, **limits) -> None:
     if not os.path.isfile(path):
         raise FileNotFoundError(
             f"No model file at {path!r}: check the path (convert a model with "
-            "hashed_keras.lite.convert or pipelines.convert).")
+            "hashed_keras.lite.convert or pipelines.convert)."
+        )
     with open(path, "rb") as file:
         content = file.read()
     try:

@@ -19,6 +19,17 @@ from hashed_keras.smh.compress import compress_smh
 from hashed_keras.smh.layout import initializer_std, plan_layout
 from hashed_keras.smh.report import smh_factors, smh_layers, smh_summary, smh_weights
 
-__all__ = ["SMHFactors", "SMHLayer", "SMHDense", "SMHConv2D", "compress_smh",
-           "smh_summary", "smh_weights", "smh_layers", "smh_factors", "plan_layout",
-           "initializer_std", "SPEC_VERSION"]
+__all__ = [
+    "SMHFactors",
+    "SMHLayer",
+    "SMHDense",
+    "SMHConv2D",
+    "compress_smh",
+    "smh_summary",
+    "smh_weights",
+    "smh_layers",
+    "smh_factors",
+    "plan_layout",
+    "initializer_std",
+    "SPEC_VERSION",
+]

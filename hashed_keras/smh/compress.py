@@ -23,15 +23,22 @@ from hashed_keras.smh.layout import initializer_std, plan_layout
 _log = logging.getLogger(__name__)
 
 
-_DROPPED_KEYS = ("kernel_regularizer", "bias_regularizer", "kernel_constraint",
-                 "bias_constraint")
+_DROPPED_KEYS = ("kernel_regularizer", "bias_regularizer", "kernel_constraint", "bias_constraint")
 
 
 def _twin(layer, kind, n, start, scale_init, learn_scale, bias_scale, use_xla):
-    return make_twin(SMHDense if kind == "dense" else SMHConv2D, layer, kind,
-                     ("name", "activation", "use_bias", "dtype", "activity_regularizer"),
-                     n=n, start=start, scale_init=scale_init, learn_scale=learn_scale,
-                     bias_scale=bias_scale, use_xla=use_xla)
+    return make_twin(
+        SMHDense if kind == "dense" else SMHConv2D,
+        layer,
+        kind,
+        ("name", "activation", "use_bias", "dtype", "activity_regularizer"),
+        n=n,
+        start=start,
+        scale_init=scale_init,
+        learn_scale=learn_scale,
+        bias_scale=bias_scale,
+        use_xla=use_xla,
+    )
 
 
 def _unique_name(base, taken):
@@ -48,8 +55,16 @@ def _input_name(tensor):
     return getattr(operation, "name", None) or tensor.name
 
 
-def compress_smh(model, target_size=None, fraction=None, learn_scale=True, seed=None,
-                 skip=(), bias_scale=1.0, use_xla=False):
+def compress_smh(
+    model,
+    target_size=None,
+    fraction=None,
+    learn_scale=True,
+    seed=None,
+    skip=(),
+    bias_scale=1.0,
+    use_xla=False,
+):
     """Returns a functional SMH twin of ``model`` (Structured Multi-Hashing).
 
     Every Dense and Conv2D layer (kernel, then bias) is tiled, in the order of
@@ -125,24 +140,41 @@ def compress_smh(model, target_size=None, fraction=None, learn_scale=True, seed=
             f"{100 * (stored - target) / target:+.1f}% "
             f"off the target {target} (n = {n}, rank = {rank}): SMH sizes come in steps of "
             "2 * rank.",
-            stacklevel=2)
+            stacklevel=2,
+        )
     twins = {}
     for (layer, kind, shape, _), start in zip(plan, layout["starts"]):
-        s = initializer_std(layer.get_config().get("kernel_initializer", "glorot_uniform"),
-                            shape)
+        s = initializer_std(layer.get_config().get("kernel_initializer", "glorot_uniform"), shape)
         twins[id(layer)] = _twin(layer, kind, n, start, s, learn_scale, bias_scale, use_xla)
-    new_model = _rebuild(model, twins, SMHFactors(
-        n=n, rank=rank, seed=seed, virtual_size=layout["N"],
-        name=_unique_name("smh_factors", {layer.name for layer in model.layers})))
+    new_model = _rebuild(
+        model,
+        twins,
+        SMHFactors(
+            n=n,
+            rank=rank,
+            seed=seed,
+            virtual_size=layout["N"],
+            name=_unique_name("smh_factors", {layer.name for layer in model.layers}),
+        ),
+    )
     if unsupported:
         listing = ", ".join(f"{name} ({why})" for name, why in unsupported)
         warnings.warn(f"compress_smh(): left unchanged: {listing}.", stacklevel=2)
     if dropped:
         warnings.warn(
             "compress_smh(): kernel/bias regularizers and constraints are not carried over "
-            f"to SMH layers: {', '.join(dropped)}.", stacklevel=2)
-    _log.info("compress_smh(): %d layers, N=%d, n=%d, rank=%d, stored %d (target %d)",
-              len(plan), layout["N"], n, rank, stored, target)
+            f"to SMH layers: {', '.join(dropped)}.",
+            stacklevel=2,
+        )
+    _log.info(
+        "compress_smh(): %d layers, N=%d, n=%d, rank=%d, stored %d (target %d)",
+        len(plan),
+        layout["N"],
+        n,
+        rank,
+        stored,
+        target,
+    )
     return new_model
 
 
@@ -151,11 +183,13 @@ def _check_model(model, target_size, fraction):
     if (target_size is None) == (fraction is None):
         raise ValueError(
             "Pass exactly one of `target_size` (stored scalars) or `fraction` (of the "
-            f"model's weights), got target_size={target_size!r}, fraction={fraction!r}.")
+            f"model's weights), got target_size={target_size!r}, fraction={fraction!r}."
+        )
     if not model.built or not model.inputs:
         raise ValueError(
             "compress_smh() needs a built model with known inputs (create it with "
-            "keras.Input, or call model.build(input_shape) first).")
+            "keras.Input, or call model.build(input_shape) first)."
+        )
 
 
 def _check_skip(model, skip) -> set:
@@ -165,7 +199,8 @@ def _check_skip(model, skip) -> set:
     if unknown:
         raise ValueError(
             f"Layers {unknown} named in `skip` are not in the model; its layers are "
-            f"{sorted(names)}.")
+            f"{sorted(names)}."
+        )
     return skip
 
 
@@ -189,15 +224,17 @@ def _plan(model, skip):
             if any(layer.get_config().get(k) for k in _DROPPED_KEYS):
                 dropped.append(layer.name)
             continue
-        if reason is None and (has_kernel(layer) or (
-                isinstance(layer, keras.Model) and layer.weights)):
+        if reason is None and (
+            has_kernel(layer) or (isinstance(layer, keras.Model) and layer.weights)
+        ):
             reason = f"no SMH twin for {type(layer).__name__}"
         if reason:
             unsupported.append((layer.name, reason))
     if not plan:
         raise ValueError(
             "compress_smh(): the model has no Dense or Conv2D layer to compress "
-            f"(layers: {[layer.name for layer in model.layers]}).")
+            f"(layers: {[layer.name for layer in model.layers]})."
+        )
     return plan, unsupported, dropped
 
 
@@ -206,7 +243,8 @@ def _rebuild(model, twins, factors_layer):
     Untouched layers keep their weights (BatchNorm statistics included)."""
     inputs = keras.tree.map_structure(
         lambda x: keras.Input(batch_shape=x.shape, dtype=x.dtype, name=_input_name(x)),
-        model.inputs[0] if isinstance(model, keras.Sequential) else model.input)
+        model.inputs[0] if isinstance(model, keras.Sequential) else model.input,
+    )
     factors = factors_layer(keras.tree.flatten(inputs)[0])
 
     def call(layer, *args, **kwargs):

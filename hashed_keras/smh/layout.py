@@ -37,10 +37,10 @@ def initializer_std(initializer, shape) -> float:
     fan_in, fan_out = compute_fans(shape)
     std = None
     if isinstance(init, keras.initializers.VarianceScaling):
-        fan_in, fan_out = compute_fans(shape, getattr(init, "input_axes", None),
-                                getattr(init, "output_axes", None))
-        fan = {"fan_in": fan_in, "fan_out": fan_out,
-               "fan_avg": (fan_in + fan_out) / 2.0}[init.mode]
+        fan_in, fan_out = compute_fans(
+            shape, getattr(init, "input_axes", None), getattr(init, "output_axes", None)
+        )
+        fan = {"fan_in": fan_in, "fan_out": fan_out, "fan_avg": (fan_in + fan_out) / 2.0}[init.mode]
         std = math.sqrt(float(init.scale) / max(1.0, fan))
     elif isinstance(init, keras.initializers.TruncatedNormal):
         # Keras' truncated normal: cut at 2 stddev; the std after truncation.
@@ -58,7 +58,6 @@ def initializer_std(initializer, shape) -> float:
     if not (std and math.isfinite(std) and std > 0):
         std = math.sqrt(2.0 / max(1, fan_in + fan_out))
     return std
-
 
 
 def plan_layout(sizes, target_size=None, fraction=None):
@@ -87,7 +86,8 @@ def plan_layout(sizes, target_size=None, fraction=None):
     if (target_size is None) == (fraction is None):
         raise ValueError(
             "Pass exactly one of `target_size` (stored scalars) or `fraction` (of the "
-            f"model's weights), got target_size={target_size!r}, fraction={fraction!r}.")
+            f"model's weights), got target_size={target_size!r}, fraction={fraction!r}."
+        )
     sizes = [int(s) for s in sizes]
     if not sizes or min(sizes) < 1:
         raise ValueError(f"Layer sizes must be positive, got {sizes}.")
@@ -104,19 +104,27 @@ def plan_layout(sizes, target_size=None, fraction=None):
         if target > total:
             raise ValueError(
                 f"`target_size`={target} is larger than the {total} weights it would "
-                "compress; pass at most that (or keep the dense model).")
+                "compress; pass at most that (or keep the dense model)."
+            )
         what = f"`target_size`={target}"
     if target < smallest:
         raise ValueError(
             f"{what} is below the smallest SMH model of these {layers} layers: "
             f"2*n + {layers} = {smallest} (M = 1: U and V are 1 x n each with n = {n} "
             f"= ceil(sqrt({total})), plus one scale per layer). Use target_size >= "
-            f"{smallest} (fraction >= {smallest / total:.3g}).")
+            f"{smallest} (fraction >= {smallest / total:.3g})."
+        )
     # M as large as n = ceil(sqrt(N)) allows, then n widened so that
     # 2 M n + L lands within M of T (n^2 >= N still holds): the size is within
     # 1/(2n) of the target instead of in steps of 2n.
     rank = max(1, (target - layers) // (2 * n))
     n = max(n, int(round((target - layers) / (2 * rank))))
     starts = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(int).tolist()
-    return {"N": total, "n": n, "rank": rank, "starts": starts, "target_size": target,
-            "stored_size": 2 * rank * n + layers}
+    return {
+        "N": total,
+        "n": n,
+        "rank": rank,
+        "starts": starts,
+        "target_size": target,
+        "stored_size": 2 * rank * n + layers,
+    }

@@ -11,8 +11,10 @@ from hashed_keras.layers.smh_factors import SMHFactors
 
 def smh_layers(model):
     """The model's :class:`SMHLayer` layers, in tiling order (by ``start``)."""
-    return sorted((layer for layer in model.layers if isinstance(layer, SMHLayer)),
-                  key=lambda layer: layer.start)
+    return sorted(
+        (layer for layer in model.layers if isinstance(layer, SMHLayer)),
+        key=lambda layer: layer.start,
+    )
 
 
 def smh_factors(model):
@@ -24,7 +26,8 @@ def smh_factors(model):
     found = [layer for layer in model.layers if isinstance(layer, SMHFactors)]
     if len(found) != 1:
         raise ValueError(
-            f"Expected one SMHFactors layer in model '{model.name}', found {len(found)}.")
+            f"Expected one SMHFactors layer in model '{model.name}', found {len(found)}."
+        )
     return found[0]
 
 
@@ -54,18 +57,34 @@ def smh_summary(model) -> dict:
     per_layer = []
     for layer in layers:
         spec = layer.smh_spec()
-        per_layer.append({"name": layer.name, "type": type(layer).__name__,
-                          "start": spec["start"], "kernel_weights": spec["kernel_weights"],
-                          "bias_size": spec["bias_size"], "virtual": spec["size"],
-                          "rows": spec["rows"], "scale": spec["scale"]})
+        per_layer.append(
+            {
+                "name": layer.name,
+                "type": type(layer).__name__,
+                "start": spec["start"],
+                "kernel_weights": spec["kernel_weights"],
+                "bias_size": spec["bias_size"],
+                "virtual": spec["size"],
+                "rows": spec["rows"],
+                "scale": spec["scale"],
+            }
+        )
     virtual = sum(r["virtual"] for r in per_layer)
     stored = factors.stored_size() + len(layers)
     from hashed_keras.compress import summarize  # which imports this package
+
     rows = summarize(model, print_fn=None)
-    return {"n": factors.n, "rank": factors.rank, "virtual_size": virtual,
-            "factors_size": factors.stored_size(), "scales": len(layers),
-            "stored_size": stored, "compression": stored / max(1, virtual),
-            "layers": per_layer, "rows": rows}
+    return {
+        "n": factors.n,
+        "rank": factors.rank,
+        "virtual_size": virtual,
+        "factors_size": factors.stored_size(),
+        "scales": len(layers),
+        "stored_size": stored,
+        "compression": stored / max(1, virtual),
+        "layers": per_layer,
+        "rows": rows,
+    }
 
 
 def smh_weights(model) -> dict:
@@ -89,10 +108,10 @@ def smh_weights(model) -> dict:
     for layer in smh_layers(model):
         spec = layer.smh_spec()
         scale = float(keras.ops.convert_to_numpy(layer.scale))
-        kernel = scale * flat[spec["start"]:spec["start"] + spec["kernel_weights"]]
+        kernel = scale * flat[spec["start"] : spec["start"] + spec["kernel_weights"]]
         bias = None
         if spec["use_bias"]:
             b0 = spec["bias_start"]
-            bias = scale * spec["bias_scale"] * flat[b0:b0 + spec["bias_size"]]
+            bias = scale * spec["bias_scale"] * flat[b0 : b0 + spec["bias_size"]]
         out[layer.name] = (kernel.reshape(spec["kernel_shape"]), bias)
     return out

@@ -31,12 +31,14 @@ def _representative(inputs, num_samples):
     if num_samples is not None:
         x = x[:num_samples]
     if len(x) == 0:
-        raise ValueError("representative_inputs is empty: the converter needs examples "
-                         "to calibrate the activation ranges.")
+        raise ValueError(
+            "representative_inputs is empty: the converter needs examples "
+            "to calibrate the activation ranges."
+        )
 
     def generate():
         for i in range(len(x)):
-            yield [x[i:i + 1]]
+            yield [x[i : i + 1]]
 
     return generate
 
@@ -69,8 +71,14 @@ def convert_float(keras_model, path) -> dict:
     return _write(path, _convert(tf.lite.TFLiteConverter.from_keras_model(keras_model)))
 
 
-def convert_int8(keras_model, path, representative_inputs, *, int8_io: bool = False,
-                 num_samples: int | None = 500) -> dict:
+def convert_int8(
+    keras_model,
+    path,
+    representative_inputs,
+    *,
+    int8_io: bool = False,
+    num_samples: int | None = 500,
+) -> dict:
     """Writes the full-integer int8 ``.tflite`` of ``keras_model`` to ``path``.
 
     Args:
@@ -112,8 +120,10 @@ def io_details(path) -> dict:
 
     interpreter = Interpreter(model_path=str(path))
     result = {}
-    for kind, detail in (("input", interpreter.get_input_details()[0]),
-                         ("output", interpreter.get_output_details()[0])):
+    for kind, detail in (
+        ("input", interpreter.get_input_details()[0]),
+        ("output", interpreter.get_output_details()[0]),
+    ):
         result[f"{kind}_dtype"] = np.dtype(detail["dtype"]).name
         scale, zero_point = detail["quantization"]
         result[f"{kind}_quantization"] = [float(scale), int(zero_point)]
@@ -132,8 +142,10 @@ def quantize_input(x, input_detail):
         return np.asarray(x, np.float32)
     scale, zero_point = input_detail["quantization"]
     if scale == 0:
-        raise ValueError(f"input {input_detail.get('name')!r} is {dtype.name} without "
-                         "quantization parameters.")
+        raise ValueError(
+            f"input {input_detail.get('name')!r} is {dtype.name} without quantization parameters."
+        )
     info = np.iinfo(dtype)
-    return np.clip(np.round(np.asarray(x, np.float32) / scale + zero_point),
-                   info.min, info.max).astype(dtype)
+    return np.clip(
+        np.round(np.asarray(x, np.float32) / scale + zero_point), info.min, info.max
+    ).astype(dtype)

@@ -29,10 +29,12 @@ from hk_experiments.baselines import tfmot_worker
 WORKER = "hk_experiments.baselines.tfmot_worker"  # run as `python -m WORKER`
 # The directory holding hk_experiments, for a `python` other than this one.
 _ROOT = Path(__file__).resolve().parents[2]
-INSTALL_HINT = ("pip install --no-deps tf-keras==2.21.0 tensorflow-model-optimization==0.8.1 "
-                "(or `pip install --no-deps -r requirements-baselines.txt` in the repository; "
-                "--no-deps because tf-keras depends on the full `tensorflow` wheel, which "
-                "would be installed on top of tensorflow-cpu)")
+INSTALL_HINT = (
+    "pip install --no-deps tf-keras==2.21.0 tensorflow-model-optimization==0.8.1 "
+    "(or `pip install --no-deps -r requirements-baselines.txt` in the repository; "
+    "--no-deps because tf-keras depends on the full `tensorflow` wheel, which "
+    "would be installed on top of tensorflow-cpu)"
+)
 
 
 class TfmotUnavailableError(ImportError):
@@ -54,10 +56,13 @@ def tfmot_unavailable_reason(python: str | None = None) -> str | None:
     if python is None or os.path.realpath(python) == os.path.realpath(sys.executable):
         missing = [n for n in names if importlib.util.find_spec(n) is None]
     else:
-        code = ("import importlib.util as u; print(' '.join(n for n in "
-                f"{names!r} if u.find_spec(n) is None))")
-        missing = subprocess.run([python, "-c", code], capture_output=True, text=True,
-                                 check=True).stdout.split()
+        code = (
+            "import importlib.util as u; print(' '.join(n for n in "
+            f"{names!r} if u.find_spec(n) is None))"
+        )
+        missing = subprocess.run(
+            [python, "-c", code], capture_output=True, text=True, check=True
+        ).stdout.split()
     if not missing:
         return None
     return f"{' and '.join(missing)} not installed: {INSTALL_HINT}"
@@ -75,16 +80,32 @@ def _flag_args(params: dict) -> list[str]:
     return args
 
 
-def worker_command(model: str, method: str, dataset: str, out, *, python: str | None = None,
-                   **params) -> list[str]:
+def worker_command(
+    model: str, method: str, dataset: str, out, *, python: str | None = None, **params
+) -> list[str]:
     """The worker's argv for these arguments (flags as in ``tfmot_worker --help``)."""
-    return [python or sys.executable, "-m", WORKER,
-            *_flag_args({"model": model, "method": method, "dataset": dataset,
-                         "out": str(out), **params})]
+    return [
+        python or sys.executable,
+        "-m",
+        WORKER,
+        *_flag_args(
+            {"model": model, "method": method, "dataset": dataset, "out": str(out), **params}
+        ),
+    ]
 
 
-def run_tfmot(model: str, method: str, dataset: str, out, *, log=print, reuse: bool = False,
-              timeout: float | None = None, python: str | None = None, **params) -> dict:
+def run_tfmot(
+    model: str,
+    method: str,
+    dataset: str,
+    out,
+    *,
+    log=print,
+    reuse: bool = False,
+    timeout: float | None = None,
+    python: str | None = None,
+    **params,
+) -> dict:
     """Trains, compresses with tfmot, converts and measures one model in a subprocess.
 
     Args:
@@ -124,14 +145,18 @@ def run_tfmot(model: str, method: str, dataset: str, out, *, log=print, reuse: b
         if shlex.split(previous.get("command", ""))[3:] == argv[3:]:
             return previous
     metrics_path.unlink(missing_ok=True)
-    env = dict(os.environ, TF_USE_LEGACY_KERAS="1", PYTHONUNBUFFERED="1",
-               PYTHONPATH=os.pathsep.join(filter(None, [str(_ROOT),
-                                                        os.environ.get("PYTHONPATH")])))
+    env = dict(
+        os.environ,
+        TF_USE_LEGACY_KERAS="1",
+        PYTHONUNBUFFERED="1",
+        PYTHONPATH=os.pathsep.join(filter(None, [str(_ROOT), os.environ.get("PYTHONPATH")])),
+    )
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     tail = collections.deque(maxlen=40)
     start = time.monotonic()
-    process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                               text=True, bufsize=1, env=env)
+    process = subprocess.Popen(
+        argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1, env=env
+    )
     timer = None
     if timeout is not None:
         timer = threading.Timer(timeout, process.kill)
@@ -154,8 +179,12 @@ def run_tfmot(model: str, method: str, dataset: str, out, *, log=print, reuse: b
         raise TfmotUnavailableError(last)
     if code != 0 or not metrics_path.exists():
         elapsed = time.monotonic() - start
-        why = (f"killed after the {timeout} s timeout" if timeout is not None
-               and elapsed >= timeout and code < 0 else f"exit code {code}")
-        raise TfmotWorkerError(f"tfmot worker failed ({why}): {' '.join(argv)}\n"
-                               f"last output:\n{last}")
+        why = (
+            f"killed after the {timeout} s timeout"
+            if timeout is not None and elapsed >= timeout and code < 0
+            else f"exit code {code}"
+        )
+        raise TfmotWorkerError(
+            f"tfmot worker failed ({why}): {' '.join(argv)}\nlast output:\n{last}"
+        )
     return json.loads(metrics_path.read_text())

@@ -57,8 +57,11 @@ INPUT_SHAPES = {"digits": (8, 8, 1), "fashion_mnist": (28, 28, 1), "mnist": (28,
 
 EXIT_MISSING = 3
 EXIT_TF_IMPORTED = 4
-INSTALL_HINT = ("pip install --no-deps tf-keras==2.21.0 tensorflow-model-optimization==0.8.1 "
-                "(or: pip install --no-deps -r requirements-baselines.txt)")
+INSTALL_HINT = (
+    "pip install --no-deps tf-keras==2.21.0 tensorflow-model-optimization==0.8.1 "
+    "(or: pip install --no-deps -r requirements-baselines.txt)"
+)
+
 
 class TensorFlowAlreadyImported(RuntimeError):
     """TensorFlow was imported before TF_USE_LEGACY_KERAS=1 could be set."""
@@ -87,16 +90,21 @@ def _import_tensorflow():
             "Run the worker in a process of its own: `python -m "
             "hk_experiments.baselines.tfmot_worker ...` or "
             "hk_experiments.baselines.tfmot.run_tfmot(...), not from a process that imported "
-            "tensorflow, keras or hashed_keras.")
+            "tensorflow, keras or hashed_keras."
+        )
     os.environ["TF_USE_LEGACY_KERAS"] = "1"
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    missing = [name for name in ("tf_keras", "tensorflow_model_optimization")
-               if importlib.util.find_spec(name) is None]
+    missing = [
+        name
+        for name in ("tf_keras", "tensorflow_model_optimization")
+        if importlib.util.find_spec(name) is None
+    ]
     if missing:
         raise ImportError(f"{' and '.join(missing)} not installed: {INSTALL_HINT}")
     import tensorflow as tf
     import tensorflow_model_optimization as tfmot
     import tf_keras
+
     return tf, tf_keras, tfmot
 
 
@@ -109,15 +117,19 @@ def load_data(name, data_dir=None, limit=None, seed=0):
       test split is kept whole.
     """
     if name == "mnist" and data_dir is None:
-        raise ValueError("--dataset mnist needs --data_dir here (the keras.datasets "
-                         "fallback would import Keras 3 into the tf_keras process).")
+        raise ValueError(
+            "--dataset mnist needs --data_dir here (the keras.datasets "
+            "fallback would import Keras 3 into the tf_keras process)."
+        )
     dataset = data.load(name, data_dir)
     if limit is not None:
         import numpy as np
+
         # data._subset's training draw: the first permutation of default_rng(seed).
         keep = np.random.default_rng(seed).permutation(len(dataset.x_train))[:limit]
-        dataset = dataclasses.replace(dataset, x_train=dataset.x_train[keep],
-                                      y_train=dataset.y_train[keep])
+        dataset = dataclasses.replace(
+            dataset, x_train=dataset.x_train[keep], y_train=dataset.y_train[keep]
+        )
     return dataset
 
 
@@ -133,8 +145,9 @@ def build_model(keras, name, input_shape, num_classes=10):
     x = inputs
     for i, filters in enumerate(arch.convs):
         pad = zoo.conv_padding(arch.pad, *x.shape[1:3])
-        x = layers.Conv2D(filters, zoo.kernel_size(pad), padding=pad, activation="relu",
-                          name=f"conv{i + 1}")(x)
+        x = layers.Conv2D(
+            filters, zoo.kernel_size(pad), padding=pad, activation="relu", name=f"conv{i + 1}"
+        )(x)
         if min(x.shape[1:3]) >= 2:
             x = layers.MaxPooling2D(2, name=f"pool{i + 1}")(x)
     x = layers.Flatten(name="flatten")(x)
@@ -152,8 +165,11 @@ def describe(keras):
         result[key] = {}
         for name in MODELS:
             model = build_model(keras, name, shape)
-            result[key][name] = [[layer.name, list(layer.kernel.shape)]
-                                 for layer in model.layers if hasattr(layer, "kernel")]
+            result[key][name] = [
+                [layer.name, list(layer.kernel.shape)]
+                for layer in model.layers
+                if hasattr(layer, "kernel")
+            ]
     return result
 
 
@@ -168,15 +184,17 @@ def layer_stats(model):
             continue
         k = kernel.numpy()
         bias = getattr(layer, "bias", None)
-        rows.append({
-            "name": layer.name,
-            "type": type(layer).__name__,
-            "kernel_shape": list(k.shape),
-            "kernel_params": int(k.size),
-            "kernel_nonzero": int(np.count_nonzero(k)),
-            "kernel_unique": int(np.unique(k).size),
-            "bias_params": 0 if bias is None else int(np.prod(bias.shape)),
-        })
+        rows.append(
+            {
+                "name": layer.name,
+                "type": type(layer).__name__,
+                "kernel_shape": list(k.shape),
+                "kernel_params": int(k.size),
+                "kernel_nonzero": int(np.count_nonzero(k)),
+                "kernel_unique": int(np.unique(k).size),
+                "bias_params": 0 if bias is None else int(np.prod(bias.shape)),
+            }
+        )
     return rows
 
 
@@ -185,6 +203,7 @@ def _make_interpreter(path, num_threads=None):
         from ai_edge_litert.interpreter import Interpreter
     except ImportError:
         import tensorflow as tf
+
         Interpreter = tf.lite.Interpreter
     return Interpreter(model_path=str(path), num_threads=num_threads)
 
@@ -198,8 +217,9 @@ def _to_input(batch, detail):
         return np.asarray(batch, np.float32)
     scale, zero_point = detail["quantization"]
     info = np.iinfo(dtype)
-    return np.clip(np.round(np.asarray(batch) / scale + zero_point),
-                   info.min, info.max).astype(dtype)
+    return np.clip(np.round(np.asarray(batch) / scale + zero_point), info.min, info.max).astype(
+        dtype
+    )
 
 
 def evaluate_tflite(path, x, y, batch_size=256, num_threads=None):
@@ -209,13 +229,13 @@ def evaluate_tflite(path, x, y, batch_size=256, num_threads=None):
     out = interpreter.get_output_details()[0]
     correct = 0
     for start in range(0, len(x), batch_size):
-        batch = x[start:start + batch_size]
+        batch = x[start : start + batch_size]
         interpreter.resize_tensor_input(inp["index"], list(batch.shape))
         interpreter.allocate_tensors()
         interpreter.set_tensor(inp["index"], _to_input(batch, inp))
         interpreter.invoke()
         pred = interpreter.get_tensor(out["index"]).argmax(axis=-1)
-        correct += int((pred == y[start:start + batch_size]).sum())
+        correct += int((pred == y[start : start + batch_size]).sum())
     return correct / len(x)
 
 
@@ -243,11 +263,17 @@ def tflite_weight_stats(path):
             value = interpreter.get_tensor(index)
         except ValueError:
             continue
-        rows.append({"op": op["op_name"], "name": details[index]["name"],
-                     "shape": [int(s) for s in value.shape],
-                     "dtype": np.dtype(value.dtype).name, "params": int(value.size),
-                     "nonzero": int(np.count_nonzero(value)),
-                     "unique": int(np.unique(value).size)})
+        rows.append(
+            {
+                "op": op["op_name"],
+                "name": details[index]["name"],
+                "shape": [int(s) for s in value.shape],
+                "dtype": np.dtype(value.dtype).name,
+                "params": int(value.size),
+                "nonzero": int(np.count_nonzero(value)),
+                "unique": int(np.unique(value).size),
+            }
+        )
     return rows
 
 
@@ -267,23 +293,37 @@ def _prune_schedule(tfmot, args, finetune_steps):
     frequency = args.frequency or max(1, last // 20)
     if args.schedule == "constant":
         schedule = tfmot.sparsity.keras.ConstantSparsity(
-            args.sparsity, begin_step=args.begin_step, frequency=frequency)
-        return schedule, {"schedule": "constant", "begin_step": args.begin_step,
-                          "frequency": frequency}
+            args.sparsity, begin_step=args.begin_step, frequency=frequency
+        )
+        return schedule, {
+            "schedule": "constant",
+            "begin_step": args.begin_step,
+            "frequency": frequency,
+        }
     end = args.end_step
     if end is None:
-        end = args.begin_step + (max(0, int(0.75 * last) - args.begin_step)
-                                 // frequency) * frequency
+        end = (
+            args.begin_step + (max(0, int(0.75 * last) - args.begin_step) // frequency) * frequency
+        )
     if end <= args.begin_step:
         raise ValueError(
             f"{finetune_steps} fine-tuning steps are too few for a polynomial schedule "
             f"(end_step {end} <= begin_step {args.begin_step}); train longer or use "
-            "--schedule constant.")
+            "--schedule constant."
+        )
     schedule = tfmot.sparsity.keras.PolynomialDecay(
-        initial_sparsity=0.0, final_sparsity=args.sparsity, begin_step=args.begin_step,
-        end_step=end, frequency=frequency)
-    return schedule, {"schedule": "polynomial", "begin_step": args.begin_step,
-                      "end_step": end, "frequency": frequency}
+        initial_sparsity=0.0,
+        final_sparsity=args.sparsity,
+        begin_step=args.begin_step,
+        end_step=end,
+        frequency=frequency,
+    )
+    return schedule, {
+        "schedule": "polynomial",
+        "begin_step": args.begin_step,
+        "end_step": end,
+        "frequency": frequency,
+    }
 
 
 def _convert(tf, model, optimize):
@@ -311,21 +351,23 @@ def run(args, argv):
     t = time.perf_counter()
     ds = load_data(args.dataset, args.data_dir, args.limit, args.seed)
     phases["data"] = time.perf_counter() - t
-    _log(f"{args.dataset}: {len(ds.x_train)} train, {len(ds.x_test)} test examples, "
-         f"input {ds.input_shape}")
+    _log(
+        f"{args.dataset}: {len(ds.x_train)} train, {len(ds.x_test)} test examples, "
+        f"input {ds.input_shape}"
+    )
 
     keras.utils.set_random_seed(args.seed)
     model = build_model(keras, args.model, ds.input_shape, ds.num_classes)
-    model.compile(optimizer=keras.optimizers.Adam(args.learning_rate),
-                  loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    model.compile(
+        optimizer=keras.optimizers.Adam(args.learning_rate),
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+    )
     t = time.perf_counter()
-    _log(f"dense training: {args.model}, {model.count_params():,} parameters, "
-         f"{args.epochs} epochs")
-    model.fit(ds.x_train, ds.y_train, batch_size=args.batch_size, epochs=args.epochs,
-              verbose=2)
+    _log(f"dense training: {args.model}, {model.count_params():,} parameters, {args.epochs} epochs")
+    model.fit(ds.x_train, ds.y_train, batch_size=args.batch_size, epochs=args.epochs, verbose=2)
     phases["train"] = time.perf_counter() - t
-    dense_accuracy = float(model.evaluate(ds.x_test, ds.y_test, batch_size=256,
-                                          verbose=0)[1])
+    dense_accuracy = float(model.evaluate(ds.x_test, ds.y_test, batch_size=256, verbose=0)[1])
     _log(f"dense test accuracy (Keras): {dense_accuracy:.4f}")
 
     finetune_epochs = args.epochs if args.finetune_epochs is None else args.finetune_epochs
@@ -343,26 +385,39 @@ def run(args, argv):
         strip = tfmot.sparsity.keras.strip_pruning
     else:
         init = tfmot.clustering.keras.CentroidInitialization.KMEANS_PLUS_PLUS
-        params = {"number_of_clusters": args.clusters,
-                  "cluster_centroids_init": "KMEANS_PLUS_PLUS"}
+        params = {"number_of_clusters": args.clusters, "cluster_centroids_init": "KMEANS_PLUS_PLUS"}
         wrapped = tfmot.clustering.keras.cluster_weights(
-            model, number_of_clusters=args.clusters, cluster_centroids_init=init)
+            model, number_of_clusters=args.clusters, cluster_centroids_init=init
+        )
         strip = tfmot.clustering.keras.strip_clustering
-    params.update(finetune_epochs=finetune_epochs, finetune_steps=finetune_steps,
-                  finetune_learning_rate=finetune_lr)
-    wrapped.compile(optimizer=keras.optimizers.Adam(finetune_lr),
-                    loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-    _log(f"{args.method} fine-tuning: {finetune_epochs} epochs, "
-         f"{json.dumps({k: v for k, v in params.items() if 'finetune' not in k})}")
+    params.update(
+        finetune_epochs=finetune_epochs,
+        finetune_steps=finetune_steps,
+        finetune_learning_rate=finetune_lr,
+    )
+    wrapped.compile(
+        optimizer=keras.optimizers.Adam(finetune_lr),
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+    )
+    _log(
+        f"{args.method} fine-tuning: {finetune_epochs} epochs, "
+        f"{json.dumps({k: v for k, v in params.items() if 'finetune' not in k})}"
+    )
     t = time.perf_counter()
     if finetune_epochs:
-        wrapped.fit(ds.x_train, ds.y_train, batch_size=args.batch_size,
-                    epochs=finetune_epochs, callbacks=callbacks, verbose=2)
+        wrapped.fit(
+            ds.x_train,
+            ds.y_train,
+            batch_size=args.batch_size,
+            epochs=finetune_epochs,
+            callbacks=callbacks,
+            verbose=2,
+        )
     phases["finetune"] = time.perf_counter() - t
     stripped = strip(wrapped)
     stripped.compile(loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-    keras_accuracy = float(stripped.evaluate(ds.x_test, ds.y_test, batch_size=256,
-                                             verbose=0)[1])
+    keras_accuracy = float(stripped.evaluate(ds.x_test, ds.y_test, batch_size=256, verbose=0)[1])
     layers = layer_stats(stripped)
 
     t = time.perf_counter()
@@ -401,21 +456,27 @@ def run(args, argv):
         "tflite_weights": tflite_weights,
         "command": "python -m hk_experiments.baselines.tfmot_worker " + shlex.join(argv[1:]),
         "keras_package": keras.__name__,  # the Keras that built and trained the model
-        "versions": {"tensorflow": tf.__version__, "tf_keras": _version("tf_keras"),
-                     "tensorflow_model_optimization": tfmot.__version__},
+        "versions": {
+            "tensorflow": tf.__version__,
+            "tf_keras": _version("tf_keras"),
+            "tensorflow_model_optimization": tfmot.__version__,
+        },
         "phase_seconds": phases,
         "wall_seconds": time.perf_counter() - started,
     }
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
-    _log(f"done: {path} {metrics['file_bytes']:,} B (gzip -9 {metrics['gzip_bytes']:,} B), "
-         f"accuracy {accuracy:.4f} (interpreter, {len(ds.x_test)} examples), sparsity "
-         f"{metrics['sparsity']:.4f}, max distinct kernel values "
-         f"{metrics['max_kernel_unique']}, {metrics['wall_seconds']:.1f} s")
+    _log(
+        f"done: {path} {metrics['file_bytes']:,} B (gzip -9 {metrics['gzip_bytes']:,} B), "
+        f"accuracy {accuracy:.4f} (interpreter, {len(ds.x_test)} examples), sparsity "
+        f"{metrics['sparsity']:.4f}, max distinct kernel values "
+        f"{metrics['max_kernel_unique']}, {metrics['wall_seconds']:.1f} s"
+    )
     return metrics
 
 
 def _version(dist):
     from importlib import metadata
+
     try:
         return metadata.version(dist)
     except metadata.PackageNotFoundError:
@@ -426,41 +487,84 @@ def _define_flags():
     from absl import flags
 
     f = flags
-    f.DEFINE_enum("model", "mlp3", MODELS, "Zoo model (the dense architecture of "
-                  "hk_experiments.models).")
-    f.DEFINE_enum("method", "prune", METHODS, "prune: tfmot magnitude pruning; cluster: "
-                  "tfmot weight clustering.")
+    f.DEFINE_enum(
+        "model", "mlp3", MODELS, "Zoo model (the dense architecture of hk_experiments.models)."
+    )
+    f.DEFINE_enum(
+        "method",
+        "prune",
+        METHODS,
+        "prune: tfmot magnitude pruning; cluster: tfmot weight clustering.",
+    )
     f.DEFINE_enum("dataset", "digits", DATASETS, "Data set (hk_experiments.data).")
-    f.DEFINE_string("data_dir", None, "Directory of the four IDX files (fashion_mnist, "
-                    "mnist).")
+    f.DEFINE_string("data_dir", None, "Directory of the four IDX files (fashion_mnist, mnist).")
     f.DEFINE_integer("epochs", 10, "Dense training epochs.", lower_bound=1)
-    f.DEFINE_integer("finetune_epochs", None, "Fine-tuning epochs with the tfmot wrappers "
-                     "(default: --epochs).", lower_bound=1)
-    f.DEFINE_integer("limit", None, "Keep this many training examples (the test split is "
-                     "always whole).", lower_bound=1)
+    f.DEFINE_integer(
+        "finetune_epochs",
+        None,
+        "Fine-tuning epochs with the tfmot wrappers (default: --epochs).",
+        lower_bound=1,
+    )
+    f.DEFINE_integer(
+        "limit",
+        None,
+        "Keep this many training examples (the test split is always whole).",
+        lower_bound=1,
+    )
     f.DEFINE_integer("batch_size", 50, "Batch size.", lower_bound=1)
     f.DEFINE_float("learning_rate", 1e-3, "Adam learning rate of the dense training.")
-    f.DEFINE_float("finetune_learning_rate", None, "Adam learning rate of the fine-tuning "
-                   "(default: --learning_rate for prune, a tenth of it for cluster).")
-    f.DEFINE_float("sparsity", 0.875, "prune: target fraction of zero kernel weights.",
-                   lower_bound=0.0, upper_bound=0.999)
-    f.DEFINE_enum("schedule", "polynomial", SCHEDULES, "prune: PolynomialDecay (0 -> target) "
-                  "or ConstantSparsity.")
-    f.DEFINE_integer("frequency", None, "prune: steps between mask updates (default: about "
-                     "20 updates over the fine-tuning; tfmot's own default, 100, does "
-                     "nothing in a short run).", lower_bound=1)
+    f.DEFINE_float(
+        "finetune_learning_rate",
+        None,
+        "Adam learning rate of the fine-tuning "
+        "(default: --learning_rate for prune, a tenth of it for cluster).",
+    )
+    f.DEFINE_float(
+        "sparsity",
+        0.875,
+        "prune: target fraction of zero kernel weights.",
+        lower_bound=0.0,
+        upper_bound=0.999,
+    )
+    f.DEFINE_enum(
+        "schedule",
+        "polynomial",
+        SCHEDULES,
+        "prune: PolynomialDecay (0 -> target) or ConstantSparsity.",
+    )
+    f.DEFINE_integer(
+        "frequency",
+        None,
+        "prune: steps between mask updates (default: about "
+        "20 updates over the fine-tuning; tfmot's own default, 100, does "
+        "nothing in a short run).",
+        lower_bound=1,
+    )
     f.DEFINE_integer("begin_step", 0, "prune: first pruning step.", lower_bound=0)
-    f.DEFINE_integer("end_step", None, "prune (polynomial): step at which the target is "
-                     "reached (default: 3/4 into the fine-tuning).")
+    f.DEFINE_integer(
+        "end_step",
+        None,
+        "prune (polynomial): step at which the target is "
+        "reached (default: 3/4 into the fine-tuning).",
+    )
     f.DEFINE_integer("clusters", 16, "cluster: number_of_clusters per kernel.", lower_bound=2)
-    f.DEFINE_enum("tflite_optimize", "none", TFLITE_OPTIMIZATIONS, "Converter optimizations: "
-                  "none (float32 weights, as tfmot's size tables with gzip), dynamic "
-                  "(Optimize.DEFAULT: int8 weights) or sparsity (EXPERIMENTAL_SPARSITY).")
+    f.DEFINE_enum(
+        "tflite_optimize",
+        "none",
+        TFLITE_OPTIMIZATIONS,
+        "Converter optimizations: "
+        "none (float32 weights, as tfmot's size tables with gzip), dynamic "
+        "(Optimize.DEFAULT: int8 weights) or sparsity (EXPERIMENTAL_SPARSITY).",
+    )
     f.DEFINE_integer("threads", 0, "TensorFlow and interpreter threads (0: their default).")
     f.DEFINE_integer("seed", 0, "Seed of the initialisation, shuffling and --limit subset.")
     f.DEFINE_string("out", "runs/tfmot", "Output directory (model.tflite, metrics.json).")
-    f.DEFINE_bool("describe", False, "Print the tf_keras layers of every model for every "
-                  "input shape as JSON and exit (checks the mirror of hk_experiments.models).")
+    f.DEFINE_bool(
+        "describe",
+        False,
+        "Print the tf_keras layers of every model for every "
+        "input shape as JSON and exit (checks the mirror of hk_experiments.models).",
+    )
     return flags.FLAGS
 
 

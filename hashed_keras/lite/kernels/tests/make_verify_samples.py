@@ -46,13 +46,15 @@ def build(operator, arch):
     keras.utils.set_random_seed(0)
     if operator == "hashed" and arch == "mlp":  # a hashed bias: the op's output 1
         inputs = keras.Input((8, 8, 1))
-        x = HashedDense(16, compression=1 / 4, hash_bias=True, seed=3,
-                        activation="relu")(keras.layers.Flatten()(inputs))
+        x = HashedDense(16, compression=1 / 4, hash_bias=True, seed=3, activation="relu")(
+            keras.layers.Flatten()(inputs)
+        )
         return keras.Model(inputs, HashedDense(10, compression=1 / 4, seed=4)(x))
     if operator == "smh":
         return hashed_keras.compress(_dense(arch), method="smh", fraction=1 / 4, seed=5)
-    return hashed_keras.compress(_dense(arch), method=operator, compression=1 / 4, seed=5,
-                                 initialize="random")
+    return hashed_keras.compress(
+        _dense(arch), method=operator, compression=1 / 4, seed=5, initialize="random"
+    )
 
 
 def main():
