@@ -62,9 +62,8 @@ struct HkDelegate {
   void* spare[16];
   bool verbose = false;
   // Option "weights": "on_the_fly" computes FULLY_CONNECTED and CONV_2D
-  // nodes straight
-  // from the shared variables (on_the_fly.h); "rebuilt" (the default)
-  // rebuilds every weight tensor once.
+  // nodes straight from the shared variables (on_the_fly.h); "rebuilt" (the
+  // default) rebuilds every weight tensor once.
   bool on_the_fly = false;
   // The limits (HkLimits, defaults filled in) and what the nodes this
   // delegate's kernels currently hold use of them, over every interpreter
@@ -86,9 +85,9 @@ struct PrepareState {
   std::vector<int> claimed;              // node indices, ascending
   std::vector<unsigned char> producers;  // per tensor: nodes writing it (<= 255)
   Status wiring;  // whether the served nodes' wiring fits
-  // On the fly: (FULLY_CONNECTED or CONV_2D node, the node of ours making its
-  // filter),
-  // sorted; `streamed`: those nodes of ours, sorted. Both are in `claimed`.
+  // On the fly: (FULLY_CONNECTED or CONV_2D node, the node of ours making
+  // its filter), sorted; `streamed`: those nodes of ours, sorted. Both are
+  // in `claimed`.
   std::vector<std::pair<int, int>> fused;
   std::vector<int> streamed;
 };
@@ -139,9 +138,8 @@ std::string HowToRaise(const char* key) {
 
 // On the fly: a FULLY_CONNECTED or CONV_2D node computed from the inputs of
 // the node of ours that makes its filter (whose OpKernel is its KernelNode's
-// `kernel`).
-// That node is "streamed": it computes nothing, and its outputs get no
-// memory (see Elide).
+// `kernel`). That node is "streamed": it computes nothing, and its outputs
+// get no memory (see Elide).
 struct Fused {
   int weights_node = -1;  // the node of ours
   std::vector<int> weights_inputs, weights_outputs;
