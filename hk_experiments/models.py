@@ -295,14 +295,14 @@ def _edge_removed(model, compression, seed):
     return _rebuild(model, replace)
 
 
-def stored_parameters(model) -> int:
+def stored_size(model) -> int:
     """Scalars stored by a model (trainable and non-trainable variables)."""
-    return summarize(model, print_fn=None)[-1]["stored"]
+    return summarize(model, print_fn=None)[-1]["stored_size"]
 
 
-def virtual_parameters(model) -> int:
+def virtual_size(model) -> int:
     """Parameters of the model's dense equivalent."""
-    return summarize(model, print_fn=None)[-1]["virtual"]
+    return summarize(model, print_fn=None)[-1]["virtual_size"]
 
 
 def build(
@@ -368,7 +368,7 @@ def build(
         return _edge_removed(make(1.0, "dense"), compression, seed)
     if method not in ("small_dense", "lrd"):
         return make(1.0, method)
-    target = stored_parameters(make(1.0, "hashed"))
+    target = stored_size(make(1.0, "hashed"))
     if method == "lrd":
         dense = make(1.0, "dense")
         scale = _match_scale(lambda s: _lrd_stored(dense, s), target)
@@ -382,5 +382,5 @@ def build(
             )
         return _low_rank(dense, scale)
     # bisect the width multiplier to match the stored size
-    best = _match_scale(lambda w: stored_parameters(make(w, "dense")), target)
+    best = _match_scale(lambda w: stored_size(make(w, "dense")), target)
     return make(best, "dense")
