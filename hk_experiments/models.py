@@ -384,3 +384,21 @@ def build(
     # bisect the width multiplier to match the stored size
     best = _match_scale(lambda w: stored_size(make(w, "dense")), target)
     return make(best, "dense")
+
+
+def converted_pair(name, folder, compression=1 / 8, seed=0) -> dict:
+    """The zoo model ``name`` dense and hashed at ``compression`` (untrained, seeded),
+    each converted to ``folder/<name>_<method>.tflite``: ``{method: path}``.
+
+    The pair the speed benchmarks compare side by side.
+    """
+    from pathlib import Path
+
+    from hashed_keras import lite
+
+    paths = {}
+    for method in ("dense", "hashed"):
+        model = build(name, method, compression=compression, seed=seed)
+        paths[method] = Path(folder) / f"{name}_{method}.tflite"
+        lite.convert(model, paths[method], dense=(method == "dense"), num_samples=2)
+    return paths
