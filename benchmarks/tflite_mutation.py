@@ -3,7 +3,7 @@
   python -m benchmarks.tflite_mutation [--count 2000] [--seed 0] [--routes ours,bare]
       [--workers 2] [--timeout 10] [--out runs/mutation/latest]
       [--operators hashed,freshnets,smh] [--shared_dtypes float32,int8]
-      [--kernels path/to/libhashed_keras_kernels.so] [--asan]
+      [--kernels path/to/libhashed_keras_kernels.so] [--asan] [--weights on_the_fly]
 
 Seed files are real conversions (``lite.convert``) of tiny MLPs and CNNs with
 each operator and shared dtype (cached in ``--seeds_dir``). Mutant ``i`` is a
@@ -16,7 +16,10 @@ every route of ``--routes``:
 * ``ours``: ``hashed_keras.lite.Interpreter(model_content=...)`` — our loading
   path, with the verifier — then ``allocate_tensors``, ``set_tensor`` of every
   input, ``invoke``, the outputs;
-* ``bare``: ai_edge_litert with the kernels' delegate, no verification.
+* ``bare``: ai_edge_litert with the kernels' delegate, no verification;
+
+both in the execution mode ``--weights`` (``rebuilt``, the default, or
+``on_the_fly``: the FULLY_CONNECTED nodes computed from the shared variables).
 
 A result is ok, a clean error (a Python exception), a crash (the child died)
 or a hang (no answer in ``--timeout`` s). For every crash or hang the file is
@@ -92,6 +95,12 @@ flags.DEFINE_bool(
     "Run the workers with an ASan+UBSan build of the kernels "
     "(built with clang into --out/asan-build unless --kernels is given) and "
     "clang's ASan runtime preloaded.",
+)
+flags.DEFINE_enum(
+    "weights",
+    "rebuilt",
+    ["rebuilt", "on_the_fly"],
+    "The delegate's execution mode on both routes (lite.Interpreter(..., weights=...)).",
 )
 flags.DEFINE_integer(
     "memory_mb",
@@ -193,6 +202,7 @@ class Campaign:
         kernels=None,
         asan=False,
         memory_mb=4096,
+        weights="rebuilt",
         log=print,
     ):
         from benchmarks.mutation import mutators, seeds
@@ -217,6 +227,7 @@ class Campaign:
         self.seeds = {name: paths[name].read_bytes() for name in names}
         self.seed_paths = paths
         self.kernels, self.asan, self.memory_mb = kernels, asan, memory_mb
+        self.weights = weights
 
     # ---------------------------------------------------------------- run
     def run(self) -> dict:
@@ -232,7 +243,9 @@ class Campaign:
         if self.asan and not kernels:
             self.log("building the ASan + UBSan kernels ...")
             kernels = str(build_asan_kernels(self.out / "asan-build"))
-        env = runner.worker_env(kernels, asan=self.asan, memory_mb=self.memory_mb)
+        env = runner.worker_env(
+            kernels, asan=self.asan, memory_mb=self.memory_mb, weights=self.weights
+        )
         stats = {r: collections.defaultdict(collections.Counter) for r in self.routes}
         findings, silent = [], []
         began = time.perf_counter()
@@ -496,6 +509,7 @@ class Campaign:
             "workers": self.workers,
             "kernels": kernels or info.get("library"),
             "asan": self.asan,
+            "weights": self.weights,
             "verifier_in_library": info.get("has_verifier"),
             "worker_imports_keras": info.get("keras_loaded"),
             "worker_import_seconds": info.get("import_seconds"),
@@ -532,6 +546,7 @@ def markdown(summary) -> str:
         f"{', '.join(summary['routes'])}; {summary['seconds']:.0f} s with "
         f"{summary['workers']} workers = {summary['mutants_per_second']:.1f} mutants/s"
         + (" (ASan + UBSan kernels)" if summary["asan"] else "")
+        + (" (weights on the fly)" if summary.get("weights") == "on_the_fly" else "")
         + (
             ""
             if summary["verifier_in_library"]
@@ -608,6 +623,7 @@ def main(argv):
         kernels=FLAGS.kernels,
         asan=FLAGS.asan,
         memory_mb=FLAGS.memory_mb,
+        weights=FLAGS.weights,
     )
     summary = campaign.run()
     print(markdown(summary))

@@ -8,7 +8,7 @@ Interpreter.Options.addDelegate) and runs the bundled hashed.tflite against
 its dense twin, the manifest's predictions and the package's kernels; (b) the
 host JVM loads it through the app's own HkNative.java and calls the app's JNI
 functions: verifyModel on the bundled and on corrupted models (one line
-each), createDelegate/destroyDelegate with caps; plus the app's
+each), createDelegate/destroyDelegate with caps and on the fly; plus the app's
 Preprocess.java. Works from android_demo/host_test/ or from tests/.
 """
 
@@ -66,6 +66,7 @@ def test_the_apps_native_library_in_python_and_on_the_jvm(tmp_path):
     assert result.returncode == 0, f"run.sh failed ({result.returncode}):\n{output[-6000:]}"
     assert "python check: OK" in result.stdout
     assert "hashed.tflite via load_delegate(libhk_jni.so, the app's caps)" in result.stdout
+    assert "hashed.tflite on the fly via libhk_jni.so" in result.stdout
     assert "without the delegate: Encountered unresolved custom op: HashedWeights" in result.stdout
     assert "7/7 corrupted files rejected with one line" in result.stdout
     assert "FAIL" not in result.stdout

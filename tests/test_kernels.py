@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import ctypes
+import json
 import os
 import subprocess
 import sys
@@ -511,9 +512,11 @@ def _runtime(name):
     return tf.lite.Interpreter, tf.lite.experimental.load_delegate
 
 
-def _interpreter(name, content, verbose=False):
+def _interpreter(name, content, verbose=False, options=None):
     interpreter_class, load_delegate = _runtime(name)
-    delegate = load_delegate(library_path(), {"verbose": "1" if verbose else "0"})
+    delegate = load_delegate(
+        library_path(), {"verbose": "1" if verbose else "0", **(options or {})}
+    )
     return interpreter_class(model_content=content, experimental_delegates=[delegate])
 
 
@@ -647,15 +650,16 @@ def corrupted_models(dense_case, tmp_path_factory):
 
 
 RUNNER = textwrap.dedent("""
-    import sys
+    import json, os, sys
     import numpy as np
     runtime, library, folder = sys.argv[1:4]
+    options = {"verbose": "1", **json.loads(os.environ.get("HK_TEST_DELEGATE_OPTIONS", "{}"))}
     if runtime == "tflite_runtime":
         from tflite_runtime.interpreter import Interpreter, load_delegate
     else:
         from ai_edge_litert.interpreter import Interpreter, load_delegate
     for name in sys.argv[4:]:
-        delegate = load_delegate(library, {"verbose": "1"})
+        delegate = load_delegate(library, options)
         try:
             it = Interpreter(model_path=f"{folder}/{name}.tflite",
                              experimental_delegates=[delegate])
@@ -673,13 +677,18 @@ RUNNER = textwrap.dedent("""
 """)
 
 
-def _run_subprocess(python, runtime, folder, names):
+def _run_subprocess(python, runtime, folder, names, options=None):
+    """Runs RUNNER: each name's file in `runtime` with the delegate (plus `options`)."""
     result = subprocess.run(
         [str(python), "-c", RUNNER, runtime, library_path(), str(folder), *names],
         capture_output=True,
         text=True,
         timeout=300,
-        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
+        env={
+            **os.environ,
+            "TF_CPP_MIN_LOG_LEVEL": "2",
+            "HK_TEST_DELEGATE_OPTIONS": json.dumps(options or {}),
+        },
     )
     # A crash shows as a negative return code (the signal).
     assert result.returncode == 0, (result.returncode, result.stdout, result.stderr)

@@ -259,12 +259,15 @@ public final class HostTest {
     long d1 = HkNative.createDelegate(0, 0, false);
     long d2 = HkNative.createDelegate(APP_MAX_VIRTUAL_WEIGHTS, APP_MAX_REBUILD_BYTES, false);
     long d3 = HkNative.createDelegate(1000, 4096, true);
-    check(d1 != 0 && d2 != 0 && d3 != 0 && d1 != d2 && d2 != d3 && d1 != d3,
+    long d4 = HkNative.createDelegate(0, 0, false, true);  // on the fly
+    check(d1 != 0 && d2 != 0 && d3 != 0 && d4 != 0 && d1 != d2 && d2 != d3 && d1 != d3
+          && d4 != d1 && d4 != d2 && d4 != d3,
           "createDelegate returns distinct handles");
-    check(HkNative.liveDelegates() == before + 3, "three live delegates");
+    check(HkNative.liveDelegates() == before + 4, "four live delegates");
     HkNative.destroyDelegate(d1);
     HkNative.destroyDelegate(d2);
     HkNative.destroyDelegate(d3);
+    HkNative.destroyDelegate(d4);
     HkNative.destroyDelegate(0);
     check(HkNative.liveDelegates() == before, "destroyDelegate releases them");
     String error = null;
@@ -276,7 +279,8 @@ public final class HostTest {
     check(error != null && error.contains("maxVirtualWeights"),
           "a negative cap is refused with a message: " + error);
     check(HkNative.liveDelegates() == before, "a refused delegate is not counted");
-    System.out.println("createDelegate/destroyDelegate (caps 0/0, app caps, 1000/4096): ok; "
+    System.out.println("createDelegate/destroyDelegate (caps 0/0, app caps, 1000/4096, "
+        + "on the fly): ok; "
         + "negative cap: " + error);
   }
 

@@ -14,6 +14,9 @@ with ``Interpreter.Options.addDelegate`` -- and runs the bundled models:
   within 1e-5 on every bundled test image and on random inputs, predicts each
   image as manifest.json says, and equals the installed Python package's
   kernels (``hashed_keras.lite.library_path()``) exactly;
+* on the fly (the delegate option ``weights = on_the_fly``, what
+  ``HkNative.createDelegate(..., onTheFly = true)`` passes) it gives the
+  rebuilt mode's outputs within 1e-5 relative;
 * without the delegate ``hashed.tflite`` does not run;
 * the delegate's cap ``max_virtual_weights`` below the model's size makes
   allocation fail with one line naming the option.
@@ -49,6 +52,8 @@ if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
 import numpy as np  # noqa: E402
+
+ON_THE_FLY = {"weights": "on_the_fly"}  # HkNative.createDelegate(..., onTheFly = true)
 
 
 def read_png_gray8(path) -> np.ndarray:
@@ -262,6 +267,24 @@ def main(argv=None) -> int:
         f"{ai_edge_litert.__version__}: {len(cases)} cases, max |hashed - dense| = "
         f"{worst_dense:.3g} (tolerance 1e-5), max |app library - package kernels| = "
         f"{worst_package:.3g}, same class {same_class}/{len(cases)}"
+    )
+
+    # The on-the-fly mode (HkNative.createDelegate(..., onTheFly = true) passes
+    # weights=on_the_fly): the same outputs as the rebuilt weights, 1e-5 relative.
+    fly = Interpreter(
+        model_path=hashed_path,
+        num_threads=1,
+        experimental_delegates=[load_delegate(jni_lib, options={**app_caps, **ON_THE_FLY})],
+    )
+    worst_fly = 0.0
+    for _, name, _, x in cases:
+        yh, yf = run(hashed, x), run(fly, x)
+        error = float(np.max(np.abs(yf - yh))) / max(float(np.max(np.abs(yh))), 1e-6)
+        worst_fly = max(worst_fly, error)
+        check(error <= 1e-5, f"{name}: on the fly differs from rebuilt by {error:.3g} (relative)")
+    print(
+        f"hashed.tflite on the fly via libhk_jni.so: {len(cases)} cases, max relative "
+        f"|on the fly - rebuilt| = {worst_fly:.3g} (tolerance 1e-5)"
     )
 
     # Without the delegate the hashed model must not run.

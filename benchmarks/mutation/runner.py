@@ -55,9 +55,13 @@ def asan_runtime() -> str | None:
     return out if out and os.path.isabs(out) and os.path.isfile(out) else None
 
 
-def worker_env(kernels: str | None = None, asan: bool = False, memory_mb: int = 0) -> dict:
-    """The environment of a worker: kernels override, ASan preload, memory cap."""
+def worker_env(
+    kernels: str | None = None, asan: bool = False, memory_mb: int = 0, weights: str = "rebuilt"
+) -> dict:
+    """The environment of a worker: kernels override, ASan preload, memory cap, the
+    delegate's execution mode (``weights``: rebuilt or on_the_fly)."""
     env = dict(os.environ)
+    env["HK_MUTATION_WEIGHTS"] = weights
     env["PYTHONPATH"] = str(ROOT) + (
         os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else ""
     )

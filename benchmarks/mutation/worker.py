@@ -14,6 +14,8 @@ Routes:
   ``ours``: ``hashed_keras.lite.Interpreter(model_content=...)``, our loading
     path (with the verifier, once it is wired in there).
   ``bare``: ``ai_edge_litert`` with the kernels' delegate and no verification.
+  Both in the execution mode ``$HK_MUTATION_WEIGHTS`` (``rebuilt``, the default, or
+  ``on_the_fly``: ``lite.Interpreter(..., weights=...)``, the delegate option).
   ``stock``: ``ai_edge_litert`` alone.
   ``verify``: the native verifier ``hk_verify_model`` (code and message), if the
     library exports it.
@@ -72,6 +74,10 @@ class Routes:
         # Until the library has the verifier, our loading path cannot verify: it is
         # then run without (= the bare delegate through our Interpreter class).
         self.ours_kwargs = {} if self.has_verifier else {"verify": False}
+        self.weights = os.environ.get("HK_MUTATION_WEIGHTS", "rebuilt")
+        self.delegate_options = {} if self.weights == "rebuilt" else {"weights": self.weights}
+        if self.delegate_options:
+            self.ours_kwargs["weights"] = self.weights
 
     def interpreter(self, route, content):
         if route == "ours":
@@ -82,10 +88,10 @@ class Routes:
 
                 self._ours = Interpreter
                 if "verify" not in inspect.signature(Interpreter.__init__).parameters:
-                    self.ours_kwargs = {}
+                    self.ours_kwargs = {k: v for k, v in self.ours_kwargs.items() if k != "verify"}
             return self._ours(model_content=content, **self.ours_kwargs)
         if route == "bare":
-            delegate = self.litert.load_delegate(self.library)
+            delegate = self.litert.load_delegate(self.library, self.delegate_options)
             return self.litert.Interpreter(model_content=content, experimental_delegates=[delegate])
         if route == "stock":
             return self.litert.Interpreter(model_content=content)

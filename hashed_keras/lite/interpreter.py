@@ -14,6 +14,11 @@ from pathlib import Path
 from hashed_keras.lite.kernel_library import library_path
 
 RUNTIMES = ("ai_edge_litert", "tensorflow", "tflite_runtime")
+WEIGHTS = ("rebuilt", "on_the_fly")
+"""Execution modes (``weights=``): rebuild every weight tensor once, when the
+interpreter is created, and run the runtime's own kernels (fast); or compute
+the FULLY_CONNECTED layers straight from the shared variables at every
+invoke, holding no rebuilt weights (small in memory). README, "Deploying"."""
 
 
 def _runtime_module(name: str):
@@ -48,11 +53,13 @@ def _default_runtime() -> str:
     )
 
 
-def _delegate_options(max_virtual_weights=None, max_rebuild_bytes=None) -> dict:
-    """The delegate plugin's options for the limits (docs/tflite_format.md, "Limits")."""
+def _delegate_options(max_virtual_weights=None, max_rebuild_bytes=None, weights="rebuilt") -> dict:
+    """The delegate plugin's options: the mode and the limits (docs/tflite_format.md)."""
     from hashed_keras.lite.verify import _limit  # the one check of a limit's value
 
-    return {
+    if weights not in WEIGHTS:
+        raise ValueError(f"weights={weights!r}; choose one of {WEIGHTS}.")
+    limits = {
         key: str(_limit(key, value))
         for key, value in (
             ("max_virtual_weights", max_virtual_weights),
@@ -60,9 +67,16 @@ def _delegate_options(max_virtual_weights=None, max_rebuild_bytes=None) -> dict:
         )
         if value is not None
     }
+    return {"weights": weights, **limits}
 
 
-def load_kernels(runtime: str | None = None, *, max_virtual_weights=None, max_rebuild_bytes=None):
+def load_kernels(
+    runtime: str | None = None,
+    *,
+    max_virtual_weights=None,
+    max_rebuild_bytes=None,
+    weights="rebuilt",
+):
     """The hashed_keras kernels as a delegate object of ``runtime``.
 
     Args:
@@ -70,10 +84,11 @@ def load_kernels(runtime: str | None = None, *, max_virtual_weights=None, max_re
       max_virtual_weights, max_rebuild_bytes: raise (or lower) the limits on
         what a model may make the kernels rebuild (default: the library's,
         ``HK_DEFAULT_*`` in ``hk_kernels.h``).
+      weights: one of :data:`WEIGHTS`.
     """
     module = _runtime_module(runtime or _default_runtime())
     return module.load_delegate(
-        library_path(), _delegate_options(max_virtual_weights, max_rebuild_bytes)
+        library_path(), _delegate_options(max_virtual_weights, max_rebuild_bytes, weights)
     )
 
 
@@ -95,9 +110,11 @@ def _load(model_path, model_content, verify, limits):
     return content
 
 
-def _delegates(module, extra, limits):
+def _delegates(module, extra, limits, weights):
     """Our kernels first, then the caller's delegates."""
-    options = _delegate_options(limits.get("max_virtual_weights"), limits.get("max_rebuild_bytes"))
+    options = _delegate_options(
+        limits.get("max_virtual_weights"), limits.get("max_rebuild_bytes"), weights
+    )
     return [module.load_delegate(library_path(), options), *(extra or [])]
 
 
@@ -109,6 +126,7 @@ def make_interpreter(
     runtime: str | None = None,
     experimental_delegates=None,
     verify=True,
+    weights="rebuilt",
     max_virtual_weights=None,
     max_rebuild_bytes=None,
     max_tensor_bytes=None,
@@ -126,6 +144,7 @@ def make_interpreter(
       runtime: one of :data:`RUNTIMES`; default: the first importable.
       experimental_delegates: more delegates, applied after ours.
       verify: set False to skip the verification (only for files you trust).
+      weights: ``"rebuilt"`` (default) or ``"on_the_fly"`` (:data:`WEIGHTS`).
       max_virtual_weights: most virtual weights the model's operators may
         rebuild together (default ``2**26``).
       max_rebuild_bytes: most bytes the kernels may allocate for rebuilt
@@ -144,7 +163,7 @@ def make_interpreter(
     return module.Interpreter(
         model_content=content,
         num_threads=num_threads,
-        experimental_delegates=_delegates(module, experimental_delegates, limits),
+        experimental_delegates=_delegates(module, experimental_delegates, limits, weights),
         **kwargs,
     )
 
@@ -186,6 +205,10 @@ def _interpreter_class(stock):
           num_threads: threads for the runtime's own kernels.
           experimental_delegates: more delegates, applied after ours.
           verify: set False to skip the verification (only for files you trust).
+          weights: ``"rebuilt"`` (default: every weight tensor rebuilt once,
+            the runtime's fast kernels) or ``"on_the_fly"`` (FULLY_CONNECTED
+            layers computed from the shared variables at every invoke, no
+            rebuilt weights held; :data:`WEIGHTS`).
           max_virtual_weights, max_rebuild_bytes, max_tensor_bytes: the limits on
             what a model may make the kernels and the runtime allocate (see
             :func:`make_interpreter`); raise them for a larger model.
@@ -200,6 +223,7 @@ def _interpreter_class(stock):
             experimental_delegates=None,
             *,
             verify=True,
+            weights="rebuilt",
             max_virtual_weights=None,
             max_rebuild_bytes=None,
             max_tensor_bytes=None,
@@ -211,7 +235,7 @@ def _interpreter_class(stock):
             super().__init__(
                 model_content=content,
                 num_threads=num_threads,
-                experimental_delegates=_delegates(module, experimental_delegates, limits),
+                experimental_delegates=_delegates(module, experimental_delegates, limits, weights),
                 **kwargs,
             )
 

@@ -28,6 +28,7 @@
 #include <vector>
 
 #include "hk_kernels.h"
+#include "on_the_fly.h"
 #include "op_registry.h"
 #include "status.h"
 #include "tflite_abi.h"
@@ -54,6 +55,10 @@ struct HkDelegate {
   // declared here reads fields appended to TfLiteDelegate.
   void* spare[16];
   bool verbose = false;
+  // Option "weights": "on_the_fly" computes FULLY_CONNECTED nodes straight
+  // from the shared variables (on_the_fly.h); "rebuilt" (the default)
+  // rebuilds every weight tensor once.
+  bool on_the_fly = false;
   // The limits (HkLimits, defaults filled in) and what the nodes this
   // delegate's kernels currently hold use of them, over every interpreter
   // and subgraph the delegate serves (docs/tflite_format.md, "Limits").
@@ -74,6 +79,10 @@ struct PrepareState {
   std::vector<int> claimed;              // node indices, ascending
   std::vector<unsigned char> producers;  // per tensor: nodes writing it (<= 255)
   Status wiring;  // whether the served nodes' wiring fits
+  // On the fly: (FULLY_CONNECTED node, the node of ours making its filter),
+  // sorted; `streamed`: those nodes of ours, sorted. Both are in `claimed`.
+  std::vector<std::pair<int, int>> fused;
+  std::vector<int> streamed;
 };
 
 uint64_t SaturatingAdd(uint64_t a, uint64_t b) {
@@ -120,7 +129,45 @@ std::string HowToRaise(const char* key) {
 // freed memory. Otherwise (an input that is not a constant), the outputs are
 // arena tensors recomputed at every invoke.
 
+// On the fly: a FULLY_CONNECTED node computed from the inputs of the node of
+// ours that makes its filter (whose OpKernel is its KernelNode's `kernel`).
+// That node is "streamed": it computes nothing, and its outputs get no
+// memory (see Elide).
+struct FusedFc {
+  int weights_node = -1;  // the node of ours
+  std::vector<int> weights_inputs, weights_outputs;
+  NodeIo weights_io;  // that node, as Init saw it
+  FcOptions options;
+  // Its inputs (constants) as float32: int8 and misaligned ones copied once.
+  std::vector<std::vector<float>> copies;
+  const float* views[kMaxOpInputs] = {};
+  // The bias: the operator's (computed once), a copy of the file's, or none.
+  std::vector<float> bias_values;
+  const float* bias = nullptr;
+  std::vector<float> tile;  // TileFloats(in, out): the only weights held
+  // A checksum of those inputs' bytes, from Init: they are read at every
+  // invoke, and a constant listed as a graph input can be written by the
+  // caller (the rebuilt path reads it once, in Init).
+  uint64_t constants = 0;
+  // Set by Prepare.
+  uint64_t batch = 0;
+  // The earlier node of this kernel whose output is input 0, or -1.
+  int x_from = -1;
+  // The output is read only inside this kernel (the runtime allocates no
+  // memory for it): `activations` holds it.
+  bool internal = false;
+  std::vector<float> activations;
+};
+
+enum class Role {
+  kRebuilt,   // a node of ours: outputs computed (once if constant)
+  kStreamed,  // a node of ours feeding a FusedFc: nothing computed
+  kFused,     // a FULLY_CONNECTED node computed on the fly
+};
+
 struct KernelNode {
+  Role role = Role::kRebuilt;
+  std::unique_ptr<FusedFc> fc;  // kFused
   std::vector<int> inputs;
   std::vector<int> outputs;
   std::unique_ptr<OpKernel> kernel;
@@ -131,12 +178,15 @@ struct KernelNode {
   std::vector<std::unique_ptr<float[]>> owned;
   std::vector<tfl::TfLiteAllocationType> former_allocation;
   bool constant = false;
+  // kStreamed: each output's former byte count (Elide).
+  std::vector<size_t> former_bytes;
   // What this node holds of the delegate's limits (given back on Free).
   uint64_t held_weights = 0, held_bytes = 0, held_work = 0;
 };
 
 struct DelegateKernel {
   std::vector<KernelNode> nodes;
+  std::vector<int> partition_outputs;  // sorted: read outside this kernel
   Status init;  // an error is a complete message, reported by Prepare
   HkDelegate* delegate = nullptr;
 };
@@ -260,7 +310,7 @@ Status NodeWiringFits(TfLiteContext* context, const TfLiteRegistration* reg,
 
 // A tensor read by a node: as its input `position`, by a node of `code`.
 struct TensorUse {
-  int tensor, code, position;
+  int tensor, code, position, node;
   bool operator<(const TensorUse& o) const { return tensor < o.tensor; }
 };
 
@@ -277,7 +327,7 @@ Status ServedWiringFits(TfLiteContext* context,
                         const std::vector<TensorUse>& uses,
                         const std::vector<int>& claimed) {
   auto uses_of = [&](int t) {
-    return std::equal_range(uses.begin(), uses.end(), TensorUse{t, 0, 0});
+    return std::equal_range(uses.begin(), uses.end(), TensorUse{t, 0, 0, 0});
   };
   int smh_u = -1, smh_v = -1;
   for (const int index : claimed) {
@@ -505,12 +555,19 @@ bool InputViews(TfLiteContext* context, const NodeIo& io,
 // the nodes the delegate holds). An error names the limit exceeded.
 Status Reserve(TfLiteContext* context, HkDelegate* d, KernelNode* kn,
                bool constant) {
-  const OpCost cost = kn->kernel->Cost();
+  OpCost cost = kn->kernel->Cost();
+  if (kn->role == Role::kStreamed) {
+    // No outputs; its FusedFc holds a tile and the bias (and the float32
+    // copies of inputs counted below) for as long as it lives.
+    const KernelGeometry& g = kn->kernel->Geometry();
+    cost.output_bytes = 0;
+    cost.scratch_bytes = (TileFloats(g.rows, g.out) + g.out) * sizeof(float);
+  }
   const uint64_t dequantized = DequantizedBytes(context, kn->io);
   const uint64_t transient = SaturatingAdd(cost.scratch_bytes, dequantized);
   const uint64_t peak = SaturatingAdd(cost.output_bytes, transient);
   // A constant node keeps only its outputs once computed; a node computed at
-  // invoke keeps its scratch too (reallocated at every invoke).
+  // invoke (or streamed) keeps its scratch too.
   const uint64_t hold = constant ? cost.output_bytes : peak;
   const uint64_t max_weights =
       d ? d->max_virtual_weights : HK_DEFAULT_MAX_VIRTUAL_WEIGHTS;
@@ -644,8 +701,11 @@ bool ConstantIntact(TfLiteContext* context, const KernelNode& kn) {
   return true;
 }
 
+void Elide(TfLiteContext* context, KernelNode* kn);
+
 // Takes node `node_index` into `kernel` (identified, validated, charged to
-// the limits, computed if constant). An error is a complete message.
+// the limits, computed if constant; streamed: its outputs elided). An error
+// is a complete message.
 Status InitNode(TfLiteContext* context, DelegateKernel* kernel,
                 const PrepareState* state, int node_index) {
   const std::string where = "node " + std::to_string(node_index);
@@ -700,10 +760,444 @@ Status InitNode(TfLiteContext* context, DelegateKernel* kernel,
 
   Status status = ValidateNode(
       context, &k, state ? &state->producers : nullptr, /*need_data=*/false);
-  const bool constant = status.ok() && InputsAreConstant(context, k.io);
+  const bool streamed = state != nullptr &&
+                        std::binary_search(state->streamed.begin(),
+                                           state->streamed.end(), node_index);
+  if (streamed) k.role = Role::kStreamed;
+  if (status.ok() && streamed && !InputsAreConstant(context, k.io)) {
+    status = Status::Error("internal error: a streamed node's inputs are not "
+                           "constants");
+  }
+  const bool constant =
+      !streamed && status.ok() && InputsAreConstant(context, k.io);
   if (status.ok()) status = Reserve(context, kernel->delegate, &k, constant);
   if (status.ok() && constant) status = MakeConstant(context, &k);
+  if (status.ok() && streamed) Elide(context, &k);
   HK_ENSURE(status.ok(), NodeMessage(context, k.io, status.message()));
+  return Status();
+}
+
+// ---------------------------------------------------------------------------
+// On the fly (on_the_fly.h).
+
+// The FULLY_CONNECTED nodes to compute on the fly, each with the node of
+// ours making its filter, into state->fused / ->streamed / ->claimed. A
+// pair qualifies when the node of ours reads only constants, its weights
+// (layout 'fc', an operator that makes tiles: OpKernel::Streams) are read
+// by that one node as its filter and its bias (if it makes one) as its
+// bias, and the FULLY_CONNECTED node is float32 with options the loop
+// computes (ParseFcOptions), a bias that is absent or a float32 constant,
+// and an output no node of ours reads. Every other node keeps the rebuilt
+// path (its weights rebuilt once, the runtime's kernel). `uses` as for
+// ServedWiringFits.
+void ChooseFused(TfLiteContext* context, const std::vector<TensorUse>& uses,
+                 PrepareState* state) {
+  auto uses_of = [&](int t) {
+    return std::equal_range(uses.begin(), uses.end(), TensorUse{t, 0, 0, 0});
+  };
+  auto is_float = [&](int index) {
+    const tfl::TfLiteTensor* t = TensorAt(context, index);
+    return t != nullptr && t->type == tfl::kTfLiteFloat32;
+  };
+  for (const int index : state->claimed) {
+    TfLiteNode* node = nullptr;
+    TfLiteRegistration* reg = nullptr;
+    context->GetNodeAndRegistration(context, index, &node, &reg);
+    const int num_outputs = node->outputs ? node->outputs->size : 0;
+    if (num_outputs < 1 || num_outputs > 2 || node->inputs == nullptr ||
+        node->inputs->size > kMaxOpInputs) {
+      continue;
+    }
+    bool constant = true;
+    for (int k = 0; k < node->inputs->size; ++k) {
+      const int t = node->inputs->data[k];
+      if (t != tfl::kTfLiteOptionalTensor &&
+          !IsConstantTensor(TensorAt(context, t))) {
+        constant = false;
+      }
+    }
+    const auto weights = uses_of(node->outputs->data[0]);
+    if (!constant || weights.second - weights.first != 1 ||
+        weights.first->code != tflite::BuiltinOperator_FULLY_CONNECTED ||
+        weights.first->position != 1) {
+      continue;
+    }
+    const int fc_index = weights.first->node;
+    if (num_outputs == 2) {
+      const auto bias = uses_of(node->outputs->data[1]);
+      if (bias.second - bias.first != 1 || bias.first->node != fc_index ||
+          bias.first->position != 2) {
+        continue;
+      }
+    }
+    TfLiteNode* fc = nullptr;
+    TfLiteRegistration* fc_reg = nullptr;
+    if (context->GetNodeAndRegistration(context, fc_index, &fc, &fc_reg) !=
+            tfl::kTfLiteOk ||
+        fc == nullptr || fc->inputs == nullptr || fc->outputs == nullptr ||
+        fc->inputs->size < 2 || fc->inputs->size > 3 ||
+        fc->outputs->size != 1 || !is_float(fc->inputs->data[0]) ||
+        !is_float(fc->outputs->data[0])) {
+      continue;
+    }
+    if (num_outputs == 1 && fc->inputs->size == 3 &&
+        fc->inputs->data[2] != tfl::kTfLiteOptionalTensor &&
+        !(is_float(fc->inputs->data[2]) &&
+          IsConstantTensor(TensorAt(context, fc->inputs->data[2])))) {
+      continue;
+    }
+    FcOptions options;
+    if (!ParseFcOptions(fc->builtin_data, &options).ok()) continue;
+    const auto readers = uses_of(fc->outputs->data[0]);
+    bool read_by_ours = false;
+    for (auto u = readers.first; u != readers.second; ++u) {
+      read_by_ours = read_by_ours || u->code == tfl::kTfLiteBuiltinCustom;
+    }
+    if (read_by_ours) continue;
+    const size_t length = node->custom_initial_data_size > 0
+                              ? static_cast<size_t>(node->custom_initial_data_size)
+                              : 0;
+    std::unique_ptr<OpKernel> kernel(ServedKind(reg)->create(
+        length ? static_cast<const uint8_t*>(node->custom_initial_data)
+               : nullptr,
+        node->custom_initial_data ? length : 0));
+    if (kernel == nullptr || !kernel->Streams()) continue;
+    state->fused.push_back({fc_index, index});
+    state->streamed.push_back(index);
+  }
+  std::sort(state->fused.begin(), state->fused.end());
+  std::sort(state->streamed.begin(), state->streamed.end());
+  for (const auto& pair : state->fused) state->claimed.push_back(pair.first);
+  std::sort(state->claimed.begin(), state->claimed.end());
+  state->claimed.erase(
+      std::unique(state->claimed.begin(), state->claimed.end()),
+      state->claimed.end());
+}
+
+// A streamed node's outputs get no memory: no data, 0 bytes, and an
+// allocation type the runtime's planner leaves alone (kTfLiteCustom), so
+// the weights tensor is never allocated, also when it joins two of the
+// runtime's partitions. Their dims stay (Check reads them).
+void Elide(TfLiteContext* context, KernelNode* kn) {
+  kn->former_allocation.clear();
+  kn->former_bytes.clear();
+  for (size_t i = 0; i < kn->outputs.size(); ++i) {
+    tfl::TfLiteTensor* t = TensorAt(context, kn->outputs[i]);
+    kn->former_allocation.push_back(t->allocation_type);
+    kn->former_bytes.push_back(t->bytes);
+    t->allocation_type = tfl::kTfLiteCustom;
+    t->data.raw = nullptr;
+    t->bytes = 0;
+  }
+}
+
+bool ElidedIntact(TfLiteContext* context, const KernelNode& kn) {
+  for (size_t i = 0; i < kn.outputs.size(); ++i) {
+    const tfl::TfLiteTensor* t = TensorAt(context, kn.outputs[i]);
+    if (t == nullptr || t->allocation_type != tfl::kTfLiteCustom ||
+        t->data.raw != nullptr || t->bytes != 0 ||
+        !IsFloat32WithDims(t, kn.shapes[i].dims, kn.shapes[i].rank)) {
+      return false;
+    }
+  }
+  return true;
+}
+
+void ReleaseElided(TfLiteContext* context, KernelNode* kn) {
+  for (size_t i = 0; i < kn->former_bytes.size(); ++i) {
+    tfl::TfLiteTensor* t = TensorAt(context, kn->outputs[i]);
+    if (t != nullptr && t->allocation_type == tfl::kTfLiteCustom &&
+        t->data.raw == nullptr) {
+      t->allocation_type = kn->former_allocation[i];
+      t->bytes = kn->former_bytes[i];
+    }
+  }
+  kn->former_bytes.clear();
+}
+
+// A checksum of the bytes of a node's (validated) inputs: sums and XORs of
+// 64-bit words in 4 lanes (vectorised; a few microseconds for 100k buckets),
+// to notice that a constant was written, not to resist an adversary.
+uint64_t InputsChecksum(TfLiteContext* context, const NodeIo& io) {
+  uint64_t sum[4] = {0, 0, 0, 0}, mix[4] = {0, 0, 0, 0};
+  for (int i = 0; i < io.num_inputs; ++i) {
+    const tfl::TfLiteTensor* t = TensorAt(context, io.inputs[i]);
+    if (t == nullptr || t->data.raw == nullptr) continue;
+    const auto* p = reinterpret_cast<const unsigned char*>(t->data.raw);
+    const size_t n = t->bytes;
+    size_t j = 0;
+    for (; j + 32 <= n; j += 32) {
+      uint64_t w[4];
+      memcpy(w, p + j, 32);
+      for (int k = 0; k < 4; ++k) {
+        sum[k] += w[k];
+        mix[k] ^= w[k] + static_cast<uint64_t>(k);
+      }
+    }
+    for (; j < n; ++j) sum[j % 4] += static_cast<uint64_t>(p[j]) << (8 * (j % 8));
+    sum[i % 4] += n;
+  }
+  uint64_t h = 0;
+  for (int k = 0; k < 4; ++k) {
+    h = (h ^ sum[k]) * 0x9E3779B97F4A7C15ull;
+    h = (h ^ mix[k]) * 0x9E3779B97F4A7C15ull;
+  }
+  return h;
+}
+
+// "on the fly from HashedWeights node 3: <message>".
+std::string FusedMessage(const KernelNode& kn, const std::string& message) {
+  return Format("on the fly from %s node %d: ", kn.fc->weights_io.op_name,
+                kn.fc->weights_node) +
+         message;
+}
+
+// A FusedFc's checks (Init, then every Prepare): the node of ours as its
+// own Check wants it, reading constants of exactly their bytes; the
+// FULLY_CONNECTED node reading its weights as filter, its bias (or an
+// absent one, or a float32 [out] constant), a float32 input, writing a
+// float32 activation nothing else writes (`producers` in Init).
+Status ValidateFused(TfLiteContext* context, KernelNode* kn,
+                     const std::vector<unsigned char>* producers) {
+  FusedFc& fc = *kn->fc;
+  const NodeIo& w = fc.weights_io;
+  for (int i = 0; i < w.num_inputs; ++i) {
+    if (w.inputs[i] == tfl::kTfLiteOptionalTensor) continue;
+    const tfl::TfLiteTensor* t = TensorAt(context, w.inputs[i]);
+    HK_ENSURE(t != nullptr && IsConstantTensor(t),
+              Format("input %d of the weights operator (%s) is not a constant "
+                     "of the model", i, TensorLabel(context, w.inputs[i]).c_str()));
+  }
+  std::vector<OutputShape> shapes;
+  HK_RETURN_IF_ERROR(kn->kernel->Check(context, w, &shapes));
+  HK_RETURN_IF_ERROR(CheckInputData(context, w, /*need_data=*/false));
+  HK_ENSURE(kn->kernel->Streams(), "internal error: the operator cannot stream");
+  const uint64_t out = kn->kernel->Geometry().out;
+  HK_ENSURE(kn->io.num_inputs >= 2 && kn->io.num_inputs <= 3 &&
+                kn->io.num_outputs == 1,
+            Format("has %d inputs and %d outputs; expected 2 or 3 and 1",
+                   kn->io.num_inputs, kn->io.num_outputs));
+  HK_ENSURE(kn->io.inputs[1] == w.outputs[0],
+            "its filter (input 1) is not the operator's weights (output 0)");
+  const int bias = kn->io.num_inputs == 3 ? kn->io.inputs[2]
+                                          : tfl::kTfLiteOptionalTensor;
+  if (w.num_outputs == 2) {
+    HK_ENSURE(bias == w.outputs[1],
+              "its bias (input 2) is not the operator's bias (output 1)");
+  } else if (bias != tfl::kTfLiteOptionalTensor) {
+    const tfl::TfLiteTensor* t = TensorAt(context, bias);
+    const int64_t dim = static_cast<int64_t>(out);
+    HK_ENSURE(t != nullptr && IsConstantTensor(t) &&
+                  IsFloat32WithDims(t, &dim, 1) && CheckExactData(t).ok(),
+              Format("its bias (input 2, %s) must be a float32 [%llu] "
+                     "constant of the model with its data",
+                     TensorLabel(context, bias).c_str(),
+                     static_cast<unsigned long long>(out)));
+  }
+  const int x = kn->io.inputs[0];
+  NodeIo io;  // input 0 and the output: the wiring of any node
+  io.node_index = kn->io.node_index;
+  io.op_name = kn->io.op_name;
+  io.inputs = &x;
+  io.num_inputs = 1;
+  io.outputs = kn->io.outputs;
+  io.num_outputs = 1;
+  HK_RETURN_IF_ERROR(CheckWiring(context, io, producers));
+  HK_ENSURE(TensorAt(context, x)->type == tfl::kTfLiteFloat32 &&
+                TensorAt(context, kn->io.outputs[0])->type ==
+                    tfl::kTfLiteFloat32,
+            "input 0 and the output must be float32");
+  return Status();
+}
+
+// Takes FULLY_CONNECTED node `node_index`, whose filter node `weights_node`
+// of ours makes, into `kernel` (identified, validated; its inputs' float32
+// views, bias and tile made). The limits were charged by the streamed node.
+Status InitFusedNode(TfLiteContext* context, DelegateKernel* kernel,
+                     const PrepareState* state, int node_index,
+                     int weights_node) {
+  const std::string where =
+      "FULLY_CONNECTED node " + std::to_string(node_index);
+  TfLiteNode* node = nullptr;
+  TfLiteRegistration* reg = nullptr;
+  TfLiteNode* wnode = nullptr;
+  TfLiteRegistration* wreg = nullptr;
+  HK_ENSURE(context->GetNodeAndRegistration(context, node_index, &node,
+                                            &reg) == tfl::kTfLiteOk &&
+                node != nullptr && reg != nullptr &&
+                context->GetNodeAndRegistration(context, weights_node, &wnode,
+                                                &wreg) == tfl::kTfLiteOk &&
+                wnode != nullptr && wreg != nullptr,
+            "cannot read " + where);
+  const OpKind* kind = ServedKind(wreg);
+  HK_ENSURE(AsV1(reg)->builtin_code == tflite::BuiltinOperator_FULLY_CONNECTED &&
+                kind != nullptr,
+            "internal error: " + where + " is not a FULLY_CONNECTED node fed "
+            "by an operator of ours");
+  KernelNode kn;
+  kn.role = Role::kFused;
+  kn.fc.reset(new (std::nothrow) FusedFc);
+  HK_ENSURE(kn.fc != nullptr, "out of memory");
+  FusedFc& fc = *kn.fc;
+  kn.inputs = CopyIndices(node->inputs);
+  kn.outputs = CopyIndices(node->outputs);
+  fc.weights_node = weights_node;
+  fc.weights_inputs = CopyIndices(wnode->inputs);
+  fc.weights_outputs = CopyIndices(wnode->outputs);
+  HK_ENSURE(fc.weights_inputs.size() <= static_cast<size_t>(kMaxOpInputs) &&
+                fc.weights_outputs.size() <= 2,
+            "internal error: " + where + "'s weights operator has too many "
+            "inputs or outputs");
+  fc.weights_io.node_index = weights_node;
+  fc.weights_io.op_name = kind->custom_name;
+  fc.weights_io.inputs = fc.weights_inputs.data();
+  fc.weights_io.num_inputs = static_cast<int>(fc.weights_inputs.size());
+  fc.weights_io.outputs = fc.weights_outputs.data();
+  fc.weights_io.num_outputs = static_cast<int>(fc.weights_outputs.size());
+  const size_t length = wnode->custom_initial_data_size > 0
+                            ? static_cast<size_t>(wnode->custom_initial_data_size)
+                            : 0;
+  kn.kernel.reset(kind->create(
+      length ? static_cast<const uint8_t*>(wnode->custom_initial_data)
+             : nullptr,
+      wnode->custom_initial_data ? length : 0));
+  HK_ENSURE(kn.kernel != nullptr, "out of memory");
+  kernel->nodes.push_back(std::move(kn));
+  KernelNode& k = kernel->nodes.back();
+  k.io.node_index = node_index;
+  k.io.op_name = "FULLY_CONNECTED";
+  k.io.inputs = k.inputs.data();
+  k.io.num_inputs = static_cast<int>(k.inputs.size());
+  k.io.outputs = k.outputs.data();
+  k.io.num_outputs = static_cast<int>(k.outputs.size());
+
+  Status status = ParseFcOptions(node->builtin_data, &fc.options);
+  if (status.ok()) status = ValidateFused(context, &k, &state->producers);
+  if (status.ok()) {
+    try {
+      HK_ENSURE(InputViews(context, fc.weights_io, &fc.copies, fc.views),
+                "internal error: an input lost its data");
+      const uint64_t in = k.kernel->Geometry().rows;
+      const uint64_t out = k.kernel->Geometry().out;
+      if (fc.weights_io.num_outputs == 2) {
+        fc.bias_values.resize(static_cast<size_t>(out));
+        k.kernel->ComputeBias(fc.views, fc.bias_values.data());
+        fc.bias = fc.bias_values.data();
+      } else if (k.io.num_inputs == 3 &&
+                 k.io.inputs[2] != tfl::kTfLiteOptionalTensor) {
+        const tfl::TfLiteTensor* t = TensorAt(context, k.io.inputs[2]);
+        fc.bias_values.resize(static_cast<size_t>(out));
+        memcpy(fc.bias_values.data(), t->data.raw, t->bytes);
+        fc.bias = fc.bias_values.data();
+      }
+      fc.tile.resize(static_cast<size_t>(TileFloats(in, out)));
+      fc.constants = InputsChecksum(context, fc.weights_io);
+    } catch (const std::bad_alloc&) {
+      status = Status::Error("out of memory for the tile, bias or float32 "
+                             "copies of inputs");
+    }
+  }
+  fc.internal = !std::binary_search(kernel->partition_outputs.begin(),
+                                    kernel->partition_outputs.end(),
+                                    k.outputs[0]);
+  for (size_t i = 0; i + 1 < kernel->nodes.size(); ++i) {
+    const KernelNode& earlier = kernel->nodes[i];
+    if (earlier.role == Role::kFused && earlier.fc->internal &&
+        earlier.outputs[0] == k.inputs[0]) {
+      fc.x_from = static_cast<int>(i);
+    }
+  }
+  HK_ENSURE(status.ok(),
+            NodeMessage(context, k.io, FusedMessage(k, status.message())));
+  return Status();
+}
+
+// Prepare of a FusedFc: validated again, its output's shape from its input's
+// (an internal one: the shape its node computed), the output resized (or
+// its internal memory).
+Status PrepareFused(TfLiteContext* context, DelegateKernel* kernel,
+                    KernelNode* kn) {
+  HK_RETURN_IF_ERROR(ValidateFused(context, kn, nullptr));
+  FusedFc& fc = *kn->fc;
+  int dims[OutputShape::kMaxRank] = {0, 0, 0, 0};
+  int rank = 0;
+  if (fc.x_from >= 0) {
+    const OutputShape& from =
+        kernel->nodes[static_cast<size_t>(fc.x_from)].shapes.at(0);
+    rank = from.rank;
+    for (int i = 0; i < rank; ++i) dims[i] = static_cast<int>(from.dims[i]);
+  } else {
+    const tfl::TfLiteTensor* x = TensorAt(context, kn->inputs[0]);
+    HK_ENSURE(x->dims != nullptr && x->dims->size >= 1 &&
+                  x->dims->size <= OutputShape::kMaxRank,
+              "input 0 has dims " + DimsString(x->dims) +
+                  "; on the fly takes ranks 1 to 4");
+    rank = x->dims->size;
+    for (int i = 0; i < rank; ++i) dims[i] = x->dims->data[i];
+  }
+  OutputShape shape;
+  const KernelGeometry& g = kn->kernel->Geometry();
+  HK_RETURN_IF_ERROR(FcShape(dims, rank, g.rows, g.out,
+                             fc.options.keep_num_dims, &shape, &fc.batch));
+  kn->shapes.assign(1, shape);
+  if (fc.internal) {
+    try {
+      fc.activations.resize(static_cast<size_t>(shape.Count()));
+    } catch (const std::bad_alloc&) {
+      return Status::Error("out of memory for its output");
+    }
+    return Status();
+  }
+  HK_ENSURE(ResizeTo(context, TensorAt(context, kn->outputs[0]), shape.dims,
+                     shape.rank) == tfl::kTfLiteOk,
+            "could not resize the output");
+  return Status();
+}
+
+// Invoke of a FusedFc: its input and output checked against the shapes of
+// Prepare, then the loop.
+Status InvokeFused(TfLiteContext* context, DelegateKernel* kernel,
+                   KernelNode* kn) {
+  FusedFc& fc = *kn->fc;
+  HK_ENSURE(InputsChecksum(context, fc.weights_io) == fc.constants,
+            "an input of the weights operator, a constant of the model, was "
+            "written after the interpreter was created (a constant listed as "
+            "a graph input?); on the fly reads it at every invoke. The file "
+            "is corrupt or was modified: convert the model again");
+  const KernelGeometry& g = kn->kernel->Geometry();
+  const float* x = nullptr;
+  if (fc.x_from >= 0) {
+    const FusedFc& from = *kernel->nodes[static_cast<size_t>(fc.x_from)].fc;
+    HK_ENSURE(from.activations.size() == fc.batch * g.rows,
+              "internal error: input 0's size");
+    x = from.activations.data();
+  } else {
+    const tfl::TfLiteTensor* t = TensorAt(context, kn->inputs[0]);
+    const Status data = CheckExactData(t);
+    HK_ENSURE(data.ok(), "input 0 " + data.message() +
+                             " (call allocate_tensors and set it first)");
+    HK_ENSURE(t->type == tfl::kTfLiteFloat32 &&
+                  static_cast<uint64_t>(ElementCount(t->dims)) ==
+                      fc.batch * g.rows && !Misaligned(t),
+              "input 0 changed since allocate_tensors, or is misaligned");
+    x = t->data.f;
+  }
+  float* y = nullptr;
+  if (fc.internal) {
+    y = fc.activations.data();
+  } else {
+    tfl::TfLiteTensor* t = TensorAt(context, kn->outputs[0]);
+    const Status data = CheckExactData(t);
+    HK_ENSURE(data.ok() && t->type == tfl::kTfLiteFloat32 &&
+                  static_cast<uint64_t>(ElementCount(t->dims)) ==
+                      fc.batch * g.out && !Misaligned(t),
+              "the output was not allocated with its shape (call "
+              "allocate_tensors first)");
+    y = t->data.f;
+  }
+  if (fc.batch == 0) return Status();
+  FullyConnectedOnTheFly(*kn->kernel, fc.views, x, fc.batch, fc.bias,
+                         fc.options, fc.tile.data(), y);
   return Status();
 }
 
@@ -729,8 +1223,19 @@ void* KernelInit(TfLiteContext* context, const char* buffer, size_t) {
   }
   const TfLiteIntArray* nodes = params->nodes_to_replace;
   kernel->nodes.reserve(static_cast<size_t>(nodes->size > 0 ? nodes->size : 0));
+  kernel->partition_outputs = CopyIndices(params->output_tensors);
+  std::sort(kernel->partition_outputs.begin(), kernel->partition_outputs.end());
   for (int i = 0; i < nodes->size; ++i) {
-    kernel->init = InitNode(context, kernel, state, nodes->data[i]);
+    const int index = nodes->data[i];
+    // A FULLY_CONNECTED node on the fly (DelegatePrepare chose it)?
+    auto fused = state ? std::lower_bound(state->fused.begin(),
+                                          state->fused.end(),
+                                          std::make_pair(index, INT32_MIN))
+                       : std::vector<std::pair<int, int>>::const_iterator();
+    kernel->init = state && fused != state->fused.end() && fused->first == index
+                       ? InitFusedNode(context, kernel, state, index,
+                                       fused->second)
+                       : InitNode(context, kernel, state, index);
     if (!kernel->init.ok()) break;
   }
   if (kernel->init.ok() && state != nullptr) kernel->init = state->wiring;
@@ -742,6 +1247,7 @@ void KernelFree(TfLiteContext* context, void* buffer) {
   if (kernel == nullptr) return;
   for (KernelNode& kn : kernel->nodes) {
     ReleaseConstant(context, &kn);
+    ReleaseElided(context, &kn);
     Release(kernel->delegate, &kn);
   }
   delete kernel;
@@ -765,6 +1271,17 @@ TfLiteStatus KernelPrepare(TfLiteContext* context, TfLiteNode* node) {
   auto* k = static_cast<DelegateKernel*>(node->user_data);
   if (KernelCheck(context, k) != tfl::kTfLiteOk) return tfl::kTfLiteError;
   for (KernelNode& kn : k->nodes) {
+    if (kn.role == Role::kStreamed) {
+      if (ElidedIntact(context, kn)) continue;
+      return NodeError(context, kn.io,
+                       "its outputs (computed on the fly, never stored) were "
+                       "changed by another party");
+    }
+    if (kn.role == Role::kFused) {
+      const Status prepared = PrepareFused(context, k, &kn);
+      if (prepared.ok()) continue;
+      return NodeError(context, kn.io, FusedMessage(kn, prepared.message()));
+    }
     if (kn.constant) {
       if (ConstantIntact(context, kn)) continue;
       return NodeError(context, kn.io,
@@ -786,7 +1303,12 @@ TfLiteStatus KernelInvoke(TfLiteContext* context, TfLiteNode* node) {
   auto* k = static_cast<DelegateKernel*>(node->user_data);
   if (KernelCheck(context, k) != tfl::kTfLiteOk) return tfl::kTfLiteError;
   for (KernelNode& kn : k->nodes) {
-    if (kn.constant) continue;
+    if (kn.role == Role::kStreamed || kn.constant) continue;
+    if (kn.role == Role::kFused) {
+      const Status done = InvokeFused(context, k, &kn);
+      if (done.ok()) continue;
+      return NodeError(context, kn.io, FusedMessage(kn, done.message()));
+    }
     // Not a constant: validate again (cheap), with every input's data, and
     // check every output buffer before touching it.
     const Status valid = ValidateNode(context, &kn, nullptr, /*need_data=*/true);
@@ -1018,7 +1540,8 @@ TfLiteStatus DelegatePrepare(TfLiteContext* context, TfLiteDelegate* base) {
     }
     for (int k = 0; node->inputs != nullptr && k < node->inputs->size; ++k) {
       if (node->inputs->data[k] >= 0) {
-        uses.push_back({node->inputs->data[k], AsV1(reg)->builtin_code, k});
+        uses.push_back(
+            {node->inputs->data[k], AsV1(reg)->builtin_code, k, plan->data[i]});
       }
     }
     const Status fits = NodeWiringFits(context, reg, node);
@@ -1046,6 +1569,8 @@ TfLiteStatus DelegatePrepare(TfLiteContext* context, TfLiteDelegate* base) {
     state.wiring = Status::Error(
         state.wiring.message() + "; the graph would run with other numbers: "
         "the file is corrupt or was modified, convert the model again");
+  } else if (self != nullptr && self->on_the_fly) {
+    ChooseFused(context, uses, &state);
   }
 
   std::string how;
@@ -1057,10 +1582,10 @@ TfLiteStatus DelegatePrepare(TfLiteContext* context, TfLiteDelegate* base) {
   if (verbose) {
     fprintf(stderr,
             "%s: TfLiteRegistration %zu bytes [%s]; TfLiteTensor %zu bytes "
-            "[%s]; claiming %zu node(s); limits: max_virtual_weights %llu, "
-            "max_rebuild_bytes %llu\n",
+            "[%s]; claiming %zu node(s), %zu FULLY_CONNECTED on the fly; "
+            "limits: max_virtual_weights %llu, max_rebuild_bytes %llu\n",
             kDelegateName, reg_size, how.c_str(), sizeof(tfl::TfLiteTensor),
-            tensor_check.c_str(), claimed.size(),
+            tensor_check.c_str(), claimed.size(), state.fused.size(),
             static_cast<unsigned long long>(self->max_virtual_weights),
             static_cast<unsigned long long>(self->max_rebuild_bytes));
   }
@@ -1130,6 +1655,7 @@ HK_API TfLiteDelegate* tflite_plugin_create_delegate(
     char** options_keys, char** options_values, size_t num_options,
     void (*report_error)(const char*)) {
   bool verbose = false;
+  bool on_the_fly = false;
   uint64_t max_virtual_weights = HK_DEFAULT_MAX_VIRTUAL_WEIGHTS;
   uint64_t max_rebuild_bytes = HK_DEFAULT_MAX_REBUILD_BYTES;
   for (size_t i = 0; i < num_options; ++i) {
@@ -1137,6 +1663,11 @@ HK_API TfLiteDelegate* tflite_plugin_create_delegate(
     const char* value = options_values ? options_values[i] : nullptr;
     if (key && value) {
       if (strcmp(key, "verbose") == 0 && hk::ParseFlag(value, &verbose)) {
+        continue;
+      }
+      if (strcmp(key, "weights") == 0 &&
+          (strcmp(value, "rebuilt") == 0 || strcmp(value, "on_the_fly") == 0)) {
+        on_the_fly = strcmp(value, "on_the_fly") == 0;
         continue;
       }
       if (strcmp(key, "max_virtual_weights") == 0 &&
@@ -1152,13 +1683,15 @@ HK_API TfLiteDelegate* tflite_plugin_create_delegate(
     }
     if (report_error) {
       const bool known = key && (strcmp(key, "verbose") == 0 ||
+                                 strcmp(key, "weights") == 0 ||
                                  strcmp(key, "max_virtual_weights") == 0 ||
                                  strcmp(key, "max_rebuild_bytes") == 0);
       std::string m = std::string("hashed_keras delegate: ") +
                       (known ? "invalid value for option '"
                              : "unknown option '") +
                       hk::Printable(key) + "' = '" + hk::Printable(value) +
-                      "' (known: verbose = 0|1, max_virtual_weights = N, "
+                      "' (known: verbose = 0|1, weights = rebuilt|on_the_fly, "
+                      "max_virtual_weights = N, "
                       "max_rebuild_bytes = N, N a decimal integer in [0, "
                       "2^63], 0 meaning the default)";
       report_error(m.c_str());
@@ -1173,6 +1706,7 @@ HK_API TfLiteDelegate* tflite_plugin_create_delegate(
   d->base.Prepare = hk::DelegatePrepare;
   d->base.flags = hk::tfl::kTfLiteDelegateFlagsAllowDynamicTensors;
   d->verbose = verbose;
+  d->on_the_fly = on_the_fly;
   d->max_virtual_weights = max_virtual_weights;
   d->max_rebuild_bytes = max_rebuild_bytes;
   return reinterpret_cast<TfLiteDelegate*>(&d->base);

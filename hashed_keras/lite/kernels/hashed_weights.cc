@@ -54,6 +54,16 @@ void ComputeHashedWeights(const HashedWeightsPlan& plan, const float* buckets,
 void ComputeHashedWeights(const HashedWeightsPlan& plan, const float* buckets,
                           const float* scale, float* out, float* bias,
                           SimdPath path) {
+  ComputeHashedTile(plan, buckets, scale, 0, plan.out, 0, plan.rows, out,
+                    path);
+  if (plan.hash_bias && bias != nullptr) {
+    ComputeHashedBias(plan, buckets, bias, path);
+  }
+}
+
+namespace {
+
+HashGather Gather(const HashedWeightsPlan& plan, const float* buckets) {
   const DerivedSeeds seeds = DeriveSeeds(plan.seed);
   HashGather g;
   g.buckets = buckets;
@@ -61,21 +71,31 @@ void ComputeHashedWeights(const HashedWeightsPlan& plan, const float* buckets,
   g.seed_h = seeds.bucket;
   g.seed_s = seeds.sign;
   g.use_sign = plan.use_sign;
+  return g;
+}
+
+}  // namespace
+
+void ComputeHashedTile(const HashedWeightsPlan& plan, const float* buckets,
+                       const float* scale, uint64_t o0, uint64_t o1,
+                       uint64_t r0, uint64_t r1, float* tile, SimdPath path) {
+  HashGather g = Gather(plan, buckets);
+  g.has_scale = scale != nullptr;
   // weights[o, r] = virtual[r * O + o] * scale[o]: row o is the keys o, o + O,
   // o + 2 O, ... (all < 2^32, validated), hashed and gathered in blocks.
   const uint32_t stride = static_cast<uint32_t>(plan.out);
-  for (uint64_t o = 0; o < plan.out; ++o) {
-    g.has_scale = scale != nullptr;
+  for (uint64_t o = o0; o < o1; ++o) {
     g.scale = scale ? scale[o] : 1.0f;
-    GatherHashed(path, g, static_cast<uint32_t>(o), stride,
-                 static_cast<size_t>(plan.rows), out + o * plan.rows);
+    GatherHashed(path, g, static_cast<uint32_t>(o + r0 * plan.out), stride,
+                 static_cast<size_t>(r1 - r0), tile + (o - o0) * (r1 - r0));
   }
-  if (plan.hash_bias && bias != nullptr) {
-    g.has_scale = false;
-    g.scale = 1.0f;
-    GatherHashed(path, g, static_cast<uint32_t>(plan.kernel_size), 1u,
-                 static_cast<size_t>(plan.bias_size), bias);
-  }
+}
+
+void ComputeHashedBias(const HashedWeightsPlan& plan, const float* buckets,
+                       float* bias, SimdPath path) {
+  HashGather g = Gather(plan, buckets);
+  GatherHashed(path, g, static_cast<uint32_t>(plan.kernel_size), 1u,
+               static_cast<size_t>(plan.bias_size), bias);
 }
 
 }  // namespace hk

@@ -39,6 +39,16 @@ void ComputeHashedWeights(const HashedWeightsPlan& plan, const float* buckets,
                           const float* scale, float* out, float* bias,
                           SimdPath path);
 
+// Rows [o0, o1) x columns [r0, r1) of the [out, rows] weights into `tile`
+// (r1 - r0 floats per row): the same bits ComputeHashedWeights writes there
+// (it is this function over the whole range). On the fly, a tile at a time.
+void ComputeHashedTile(const HashedWeightsPlan& plan, const float* buckets,
+                       const float* scale, uint64_t o0, uint64_t o1,
+                       uint64_t r0, uint64_t r1, float* tile, SimdPath path);
+// The hashed bias ([out], hash_bias only), as ComputeHashedWeights writes it.
+void ComputeHashedBias(const HashedWeightsPlan& plan, const float* buckets,
+                       float* bias, SimdPath path);
+
 }  // namespace hk
 
 #endif  // HASHED_KERAS_LITE_KERNELS_HASHED_WEIGHTS_H_

@@ -27,6 +27,16 @@ struct HashedWeightsOp : HashingInputs {
     ComputeHashedWeights(plan, inputs[0], inputs[1], outputs[0],
                          plan.hash_bias ? outputs[1] : nullptr);
   }
+  static void ComputeTile(const Plan& plan, const float* const* inputs,
+                          uint64_t o0, uint64_t o1, uint64_t r0, uint64_t r1,
+                          float* tile) {
+    ComputeHashedTile(plan, inputs[0], inputs[1], o0, o1, r0, r1, tile,
+                      ActiveSimdPath());
+  }
+  static void ComputeBias(const Plan& plan, const float* const* inputs,
+                          float* bias) {
+    if (plan.hash_bias) ComputeHashedBias(plan, inputs[0], bias, ActiveSimdPath());
+  }
 };
 
 }  // namespace

@@ -99,6 +99,22 @@ class OpKernel {
   // variables already dequantized; null for an absent input), `outputs[i]` holds
   // outputs[i].Count() floats. May throw std::bad_alloc (scratch memory).
   virtual void Compute(const float* const* inputs, float* const* outputs) = 0;
+
+  // On the fly (docs/tflite_format.md, "On the fly"): whether this node's
+  // weights (layout 'fc', [O, R]) can be made a tile at a time, by the two
+  // functions below, for a FULLY_CONNECTED node that then needs no buffer
+  // of all of them. False for an operator without them or invalid options.
+  virtual bool Streams() const = 0;
+  // Rows [o0, o1) x columns [r0, r1) of output 0 into `tile` (row-major,
+  // r1 - r0 floats per row): exactly the values Compute writes there.
+  // Only if Streams(); same inputs as Compute.
+  virtual void ComputeTile(const float* const* inputs, uint64_t o0,
+                           uint64_t o1, uint64_t r0, uint64_t r1,
+                           float* tile) const = 0;
+  // Output 1 (the bias, if the node has one) alone, as Compute writes it.
+  virtual void ComputeBias(const float* const* inputs, float* bias) const = 0;
+  // The kernel the options describe (valid after a successful Check).
+  virtual const KernelGeometry& Geometry() const = 0;
 };
 
 struct OpKind {

@@ -89,4 +89,62 @@ void ComputeSmhWeights(const SmhWeightsPlan& plan, const float* u,
   }
 }
 
+namespace {
+
+// M-hat at positions p0, p0 + 1, ..., p0 + count - 1 (count <= kRun) into
+// `acc`, each summed over m in order as ComputeSmhWeights sums it.
+constexpr uint64_t kRun = 64;
+void Positions(const SmhWeightsPlan& plan, const float* u, const float* v,
+               uint64_t p0, uint64_t count, double* acc) {
+  const uint64_t n = plan.n;
+  for (uint64_t done = 0; done < count;) {
+    const uint64_t row = (p0 + done) / n, col = (p0 + done) % n;
+    const uint64_t len = count - done < n - col ? count - done : n - col;
+    double* a = acc + done;
+    for (uint64_t c = 0; c < len; ++c) a[c] = 0.0;
+    for (uint64_t m = 0; m < plan.rank; ++m) {
+      const double um = u[m * n + row];
+      const float* vm = v + m * n + col;
+      for (uint64_t c = 0; c < len; ++c) a[c] += um * vm[c];
+    }
+    done += len;
+  }
+}
+
+}  // namespace
+
+void ComputeSmhTile(const SmhWeightsPlan& plan, const float* u, const float* v,
+                    const float* scales, const float* channel_scale,
+                    uint64_t o0, uint64_t o1, uint64_t r0, uint64_t r1,
+                    float* tile) {
+  const uint64_t width = r1 - r0;
+  double acc[kRun];
+  // For one r, the outputs o0.. are consecutive positions of M-hat.
+  for (uint64_t r = r0; r < r1; ++r) {
+    for (uint64_t a0 = o0; a0 < o1; a0 += kRun) {
+      const uint64_t count = o1 - a0 < kRun ? o1 - a0 : kRun;
+      Positions(plan, u, v, plan.start + r * plan.out + a0, count, acc);
+      for (uint64_t q = 0; q < count; ++q) {
+        const uint64_t o = a0 + q;
+        const float s =
+            channel_scale ? scales[0] * channel_scale[o] : scales[0];
+        tile[(o - o0) * width + (r - r0)] = s * static_cast<float>(acc[q]);
+      }
+    }
+  }
+}
+
+void ComputeSmhBias(const SmhWeightsPlan& plan, const float* u, const float* v,
+                    const float* scales, float* bias) {
+  double acc[kRun];
+  for (uint64_t a0 = 0; a0 < plan.bias_size; a0 += kRun) {
+    const uint64_t count =
+        plan.bias_size - a0 < kRun ? plan.bias_size - a0 : kRun;
+    Positions(plan, u, v, plan.start + plan.kernel_size + a0, count, acc);
+    for (uint64_t q = 0; q < count; ++q) {
+      bias[a0 + q] = scales[1] * static_cast<float>(acc[q]);
+    }
+  }
+}
+
 }  // namespace hk

@@ -45,6 +45,17 @@ void ComputeSmhWeights(const SmhWeightsPlan& plan, const float* u,
                        const float* channel_scale, double* scratch, float* out,
                        float* bias);
 
+// On the fly: rows [o0, o1) x columns [r0, r1) of the [out, rows] weights
+// into `tile` (r1 - r0 floats per row), each position of M-hat summed as
+// ComputeSmhWeights sums it (rank multiply-adds per weight, no scratch).
+void ComputeSmhTile(const SmhWeightsPlan& plan, const float* u, const float* v,
+                    const float* scales, const float* channel_scale,
+                    uint64_t o0, uint64_t o1, uint64_t r0, uint64_t r1,
+                    float* tile);
+// The bias alone (bias_size values), as ComputeSmhWeights writes it.
+void ComputeSmhBias(const SmhWeightsPlan& plan, const float* u, const float* v,
+                    const float* scales, float* bias);
+
 }  // namespace hk
 
 #endif  // HASHED_KERAS_LITE_KERNELS_SMH_WEIGHTS_H_

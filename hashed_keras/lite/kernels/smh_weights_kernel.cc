@@ -68,6 +68,18 @@ struct SmhWeightsOp {
                       scratch.data(), outputs[0],
                       plan.bias_size ? outputs[1] : nullptr);
   }
+  static void ComputeTile(const Plan& plan, const float* const* inputs,
+                          uint64_t o0, uint64_t o1, uint64_t r0, uint64_t r1,
+                          float* tile) {
+    ComputeSmhTile(plan, inputs[0], inputs[1], inputs[2], inputs[3], o0, o1,
+                   r0, r1, tile);
+  }
+  static void ComputeBias(const Plan& plan, const float* const* inputs,
+                          float* bias) {
+    if (plan.bias_size) {
+      ComputeSmhBias(plan, inputs[0], inputs[1], inputs[2], bias);
+    }
+  }
 };
 
 }  // namespace

@@ -141,6 +141,22 @@ typedef struct TfLiteNode {
   // (newer runtimes append fields, e.g. might_have_side_effect; never read)
 } TfLiteNode;
 
+// builtin_data of a FULLY_CONNECTED node (tensorflow/lite/core/c/
+// builtin_op_data.h): the prefix unchanged since TF 2.1; newer runtimes
+// append fields (asymmetric_quantize_inputs, quantized_bias_type), never read
+// here. The fused activations are TfLiteFusedActivation's values.
+enum {
+  kTfLiteActNone = 0,
+  kTfLiteActRelu = 1,
+  kTfLiteActReluN1To1 = 2,
+  kTfLiteActRelu6 = 3,
+};
+typedef struct TfLiteFullyConnectedParamsPrefix {
+  int activation;      // TfLiteFusedActivation
+  int weights_format;  // TfLiteFullyConnectedWeightsFormat: 0 = default
+  bool keep_num_dims;
+} TfLiteFullyConnectedParamsPrefix;
+
 typedef struct TfLiteDelegateParams {
   struct TfLiteDelegate* delegate;
   TfLiteIntArray* nodes_to_replace;

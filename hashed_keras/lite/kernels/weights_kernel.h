@@ -12,6 +12,13 @@
 //   static OpCost Cost(const Plan&);
 //   static void Compute(const Plan&, const float* const* inputs,
 //                       float* const* outputs);
+// and, if its weights can be made a tile at a time (on the fly,
+// OpKernel::Streams), for layout 'fc':
+//   static void ComputeTile(const Plan&, const float* const* inputs,
+//                           uint64_t o0, uint64_t o1, uint64_t r0,
+//                           uint64_t r1, float* tile);
+//   static void ComputeBias(const Plan&, const float* const* inputs,
+//                           float* bias);
 #ifndef HASHED_KERAS_LITE_KERNELS_WEIGHTS_KERNEL_H_
 #define HASHED_KERAS_LITE_KERNELS_WEIGHTS_KERNEL_H_
 
@@ -19,12 +26,20 @@
 #include <stdint.h>
 
 #include <new>
+#include <type_traits>
 #include <vector>
 
 #include "op_registry.h"
 #include "status.h"
 
 namespace hk {
+
+// Whether Op makes its weights a tile at a time (has ComputeTile).
+template <typename Op, typename = void>
+struct HasTiles : std::false_type {};
+template <typename Op>
+struct HasTiles<Op, std::void_t<decltype(&Op::ComputeTile)>>
+    : std::true_type {};
 
 template <typename Op>
 class WeightsKernel final : public OpKernel {
@@ -52,6 +67,23 @@ class WeightsKernel final : public OpKernel {
   void Compute(const float* const* inputs, float* const* outputs) override {
     Op::Compute(plan_, inputs, outputs);
   }
+
+  bool Streams() const override {
+    return HasTiles<Op>::value && parsed_.ok() && plan_.layout == Layout::kFc;
+  }
+
+  void ComputeTile(const float* const* inputs, uint64_t o0, uint64_t o1,
+                   uint64_t r0, uint64_t r1, float* tile) const override {
+    if constexpr (HasTiles<Op>::value) {
+      Op::ComputeTile(plan_, inputs, o0, o1, r0, r1, tile);
+    }
+  }
+
+  void ComputeBias(const float* const* inputs, float* bias) const override {
+    if constexpr (HasTiles<Op>::value) Op::ComputeBias(plan_, inputs, bias);
+  }
+
+  const KernelGeometry& Geometry() const override { return plan_; }
 
   // The factory of OpKind (null only when out of memory).
   static OpKernel* Create(const uint8_t* options, size_t length) {

@@ -292,6 +292,15 @@ tfl::TfLiteStatus FakeReplace(tfl::TfLiteContext*, tfl::TfLiteRegistration reg,
     g_rt->params.delegate = delegate;
     g_rt->params.nodes_to_replace = MakeArray(all);
     g_rt->owned.push_back(g_rt->params.nodes_to_replace);
+    // One partition whose outputs are every output of its nodes (as if all
+    // were read outside it).
+    std::vector<int> outputs;
+    for (int index : g_rt->replaced) {
+      const tfl::TfLiteIntArray* o = g_rt->nodes[static_cast<size_t>(index)].first.outputs;
+      outputs.insert(outputs.end(), o->data, o->data + o->size);
+    }
+    g_rt->params.output_tensors = MakeArray(outputs);
+    g_rt->owned.push_back(g_rt->params.output_tensors);
     g_rt->user_data = reg.init(&g_rt->context,
                                reinterpret_cast<const char*>(&g_rt->params), 0);
   }
@@ -986,6 +995,129 @@ void TestNodeIdentity() {
   }
 }
 
+// On the fly (delegate option weights = on_the_fly): HashedGraph's
+// FULLY_CONNECTED node is claimed with its HashedWeights node and computed
+// from the buckets; the weights tensor gets no memory.
+tfl::TfLiteFullyConnectedParamsPrefix g_fc_params;
+
+void OnTheFlyGraph(FakeRuntime* rt, int activation) {
+  static const float kX[5] = {1.0f, -2.0f, 0.5f, 3.0f, -0.25f};
+  HashedGraph(rt);
+  rt->tensors[3].data.raw = static_cast<char*>(malloc(sizeof(kX)));
+  memcpy(rt->tensors[3].data.raw, kX, sizeof(kX));
+  memset(&g_fc_params, 0, sizeof(g_fc_params));
+  g_fc_params.activation = activation;
+  rt->nodes[1].first.builtin_data = &g_fc_params;
+}
+
+void TestOnTheFly() {
+  const Options fly = {{"weights", "on_the_fly"}};
+  // The rebuilt weights and x give the expected y (RELU6: activation 3).
+  FakeRuntime ref;
+  OnTheFlyGraph(&ref, 3);
+  const Outcome rebuilt = RunGraph(&ref, {}, 1);
+  CHECK(rebuilt.watched.size() == 15, "rebuilt: %s", rebuilt.error.c_str());
+  const float* x = ref.tensors[3].data.f;
+  std::vector<float> want(3);
+  for (int o = 0; o < 3; ++o) {
+    double acc = 0;
+    for (int r = 0; r < 5; ++r) acc += rebuilt.watched[o * 5 + r] * x[r];
+    want[o] = static_cast<float>(acc < 0 ? 0 : acc > 6 ? 6 : acc);
+  }
+  {
+    FakeRuntime rt;
+    OnTheFlyGraph(&rt, 3);
+    const Outcome o = RunGraph(&rt, fly, 2);
+    CHECK(o.replaced == std::vector<int>({0, 1}) && o.invoke == tfl::kTfLiteOk &&
+              o.watched.size() == 3,
+          "on the fly: %s", o.error.c_str());
+    for (size_t i = 0; i < o.watched.size(); ++i) {
+      CHECK(fabs(o.watched[i] - want[i]) <= 1e-5 * (1 + fabs(want[i])),
+            "y[%zu] = %g, want %g", i, o.watched[i], want[i]);
+    }
+    // Free gave the elided weights back as they were.
+    CHECK(rt.tensors[1].allocation_type == tfl::kTfLiteArenaRw &&
+              rt.tensors[1].bytes == 15 * sizeof(float),
+          "weights restored on free");
+  }
+  {  // The weights get no memory while the kernel lives.
+    FakeRuntime rt;
+    OnTheFlyGraph(&rt, 0);
+    const Outcome o = RunGraph(&rt, fly, 2, 1, [](FakeRuntime* r) {
+      const tfl::TfLiteTensor& w = r->tensors[1];
+      CHECK(w.allocation_type == tfl::kTfLiteCustom && w.data.raw == nullptr &&
+                w.bytes == 0,
+            "weights elided");
+    });
+    CHECK(o.invoke == tfl::kTfLiteOk, "elided: %s", o.error.c_str());
+  }
+  {  // A bucket written after Init (a constant listed as a graph input).
+    FakeRuntime rt;
+    OnTheFlyGraph(&rt, 0);
+    static std::vector<float> buckets;
+    buckets = kBuckets7;
+    rt.tensors[0].data.raw = reinterpret_cast<char*>(buckets.data());
+    const Outcome o = RunGraph(&rt, fly, 2, 1, [](FakeRuntime*) {
+      buckets[3] += 1.0f;
+    });
+    CHECK(o.invoke == tfl::kTfLiteError &&
+              Has(o.error, "FULLY_CONNECTED node 1") &&
+              Has(o.error, "on the fly from HashedWeights node 0") &&
+              Has(o.error, "was written after the interpreter was created"),
+          "written bucket: %s", o.error.c_str());
+  }
+  {  // The elided weights given memory by another party: Prepare refuses.
+    FakeRuntime rt;
+    OnTheFlyGraph(&rt, 0);
+    rt.init_in_replace = true;
+    InitContext(&rt);
+    g_rt = &rt;
+    char k[] = "weights", v[] = "on_the_fly";
+    char* keys[] = {k};
+    char* values[] = {v};
+    auto* d = reinterpret_cast<tfl::TfLiteDelegate*>(
+        tflite_plugin_create_delegate(keys, values, 1, nullptr));
+    CHECK(d->Prepare(&rt.context, d) == tfl::kTfLiteOk, "apply");
+    static float other[15];
+    rt.tensors[1].data.f = other;
+    tfl::TfLiteNode node;
+    memset(&node, 0, sizeof(node));
+    node.user_data = rt.user_data;
+    CHECK(rt.delegate_reg.prepare(&rt.context, &node) == tfl::kTfLiteError &&
+              Has(rt.last_error, "were changed by another party"),
+          "tampered weights: %s", rt.last_error.c_str());
+    rt.tensors[1].data.raw = nullptr;
+    rt.delegate_reg.free(&rt.context, rt.user_data);
+    tflite_plugin_destroy_delegate(reinterpret_cast<struct TfLiteDelegate*>(d));
+    g_rt = nullptr;
+  }
+  {  // An input whose size is not a multiple of the filter's: refused.
+    FakeRuntime rt;
+    OnTheFlyGraph(&rt, 0);
+    free(rt.tensors[3].dims);
+    rt.tensors[3].dims = MakeArray({1, 4});
+    rt.tensors[3].bytes = 4 * sizeof(float);
+    ExpectRefused(RunGraph(&rt, fly), "x of 4 elements",
+                  {"FULLY_CONNECTED node 1", "not a multiple of the filter's 5"});
+  }
+  // What the loop cannot compute keeps the rebuilt path: a TANH activation,
+  // no FULLY_CONNECTED options, the weights also read by another node.
+  for (int activation : {4, -1}) {
+    FakeRuntime rt;
+    OnTheFlyGraph(&rt, activation);
+    if (activation < 0) rt.nodes[1].first.builtin_data = nullptr;
+    const Outcome o = RunGraph(&rt, fly, 1);
+    CHECK(o.replaced == std::vector<int>({0}) && o.watched.size() == 15,
+          "activation %d: %s", activation, o.error.c_str());
+  }
+  // An unknown mode is refused when the delegate is created.
+  FakeRuntime rt;
+  HashedGraph(&rt);
+  const Outcome bad = RunGraph(&rt, {{"weights", "fast"}});
+  CHECK(!bad.created && Has(bad.create_error, "weights = rebuilt|on_the_fly"),
+        "weights=fast: %s", bad.create_error.c_str());
+}
+
 void TestWiring() {
   {  // Output 0 is a constant of the file (its buffer has data).
     FakeRuntime rt;
@@ -1623,6 +1755,7 @@ int main(int argc, char** argv) {
   TestSmh();
   TestNodeIdentity();
   TestWiring();
+  TestOnTheFly();
   TestInputs();
   TestCosts();
   TestLimits();

@@ -6,7 +6,8 @@
 //
 // * nativeCreateDelegate / destroyDelegate: the kernels' delegate
 //   (tflite_plugin_create_delegate, with the caps max_virtual_weights /
-//   max_rebuild_bytes), handed to Java as a TfLiteDelegate* in a long.
+//   max_rebuild_bytes and the execution mode weights = rebuilt |
+//   on_the_fly), handed to Java as a TfLiteDelegate* in a long.
 //   HashedKerasDelegate.kt returns it from
 //   org.tensorflow.lite.Delegate.getNativeHandle(); LiteRT 1.4.1's Interpreter
 //   applies it (Interpreter.Options.addDelegate, public API).
@@ -100,7 +101,7 @@ JNIEXPORT jint JNICALL Java_org_hashedkeras_demo_HkNative_xxh32(JNIEnv*, jclass,
 
 JNIEXPORT jlong JNICALL Java_org_hashedkeras_demo_HkNative_nativeCreateDelegate(
     JNIEnv* env, jclass, jlong max_virtual_weights, jlong max_rebuild_bytes,
-    jboolean verbose) {
+    jboolean verbose, jboolean on_the_fly) {
   if (max_virtual_weights < 0 || max_rebuild_bytes < 0) {
     Throw(env, "java/lang/IllegalArgumentException",
           "maxVirtualWeights and maxRebuildBytes must be >= 0 (0 = the "
@@ -116,13 +117,18 @@ JNIEXPORT jlong JNICALL Java_org_hashedkeras_demo_HkNative_nativeCreateDelegate(
   char k_verbose[] = "verbose";
   char k_vw[] = "max_virtual_weights";
   char k_rb[] = "max_rebuild_bytes";
+  char k_weights[] = "weights";
   char v_one[] = "1";
   char v_zero[] = "0";
-  char* keys[3];
-  char* values[3];
+  char v_rebuilt[] = "rebuilt";
+  char v_on_the_fly[] = "on_the_fly";
+  char* keys[4];
+  char* values[4];
   size_t n = 0;
   keys[n] = k_verbose;
   values[n++] = verbose ? v_one : v_zero;
+  keys[n] = k_weights;
+  values[n++] = on_the_fly ? v_on_the_fly : v_rebuilt;
   if (max_virtual_weights > 0) {
     keys[n] = k_vw;
     values[n++] = &vw[0];

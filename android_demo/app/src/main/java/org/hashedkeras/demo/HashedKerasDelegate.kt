@@ -18,6 +18,9 @@ import org.tensorflow.lite.Delegate
  *
  * @param maxVirtualWeights cap on the weights it may rebuild (0 = default)
  * @param maxRebuildBytes cap on the bytes it may allocate for them (0 = default)
+ * @param onTheFly compute the FULLY_CONNECTED layers from the shared variables
+ *     at every run, holding no rebuilt weights (delegate option weights =
+ *     on_the_fly); false: rebuild the weights once (faster)
  * @throws IllegalStateException if the native library is not loaded or the
  *     plugin refuses the caps
  */
@@ -25,10 +28,11 @@ class HashedKerasDelegate(
     maxVirtualWeights: Long = 0,
     maxRebuildBytes: Long = 0,
     verbose: Boolean = false,
+    onTheFly: Boolean = false,
 ) : Delegate {
     private var handle: Long = run {
         HkNative.loadError()?.let { throw IllegalStateException(it) }
-        HkNative.createDelegate(maxVirtualWeights, maxRebuildBytes, verbose)
+        HkNative.createDelegate(maxVirtualWeights, maxRebuildBytes, verbose, onTheFly)
     }
 
     override fun getNativeHandle(): Long {

@@ -61,7 +61,19 @@ public final class HkNative {
    */
   public static long createDelegate(long maxVirtualWeights, long maxRebuildBytes,
                                     boolean verbose) {
-    return nativeCreateDelegate(maxVirtualWeights, maxRebuildBytes, verbose);
+    return createDelegate(maxVirtualWeights, maxRebuildBytes, verbose, false);
+  }
+
+  /**
+   * Like {@link #createDelegate(long, long, boolean)}, choosing the execution
+   * mode (plugin option weights): {@code onTheFly} computes the
+   * FULLY_CONNECTED layers straight from the shared variables at every run,
+   * holding no rebuilt weights (small in memory, slower); false rebuilds every
+   * weight tensor once, when the Interpreter is created (fast).
+   */
+  public static long createDelegate(long maxVirtualWeights, long maxRebuildBytes,
+                                    boolean verbose, boolean onTheFly) {
+    return nativeCreateDelegate(maxVirtualWeights, maxRebuildBytes, verbose, onTheFly);
   }
 
   /** Destroys a delegate made by {@link #createDelegate}; 0 is ignored. */
@@ -95,7 +107,8 @@ public final class HkNative {
   }
 
   private static native long nativeCreateDelegate(long maxVirtualWeights,
-                                                  long maxRebuildBytes, boolean verbose);
+                                                  long maxRebuildBytes, boolean verbose,
+                                                  boolean onTheFly);
 
   private static native String nativeVerifyModel(ByteBuffer model, int offset, int length,
                                                  long maxVirtualWeights, long maxRebuildBytes);

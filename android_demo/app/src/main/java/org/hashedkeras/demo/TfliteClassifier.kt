@@ -29,6 +29,7 @@ class Classification(
  * @param withKernels attach a [HashedKerasDelegate]
  * @param maxVirtualWeights the delegate's cap (0 = default)
  * @param maxRebuildBytes the delegate's cap (0 = default)
+ * @param onTheFly the delegate's execution mode ([HashedKerasDelegate])
  * @throws IllegalStateException or IllegalArgumentException (from the
  *     delegate or the Interpreter) with the runtime's reason
  */
@@ -39,6 +40,7 @@ class TfliteClassifier(
     maxVirtualWeights: Long = 0,
     maxRebuildBytes: Long = 0,
     numThreads: Int = 1,
+    onTheFly: Boolean = false,
 ) : Closeable {
     /** The file's size in bytes. */
     val fileBytes: Int = model.capacity()
@@ -57,7 +59,7 @@ class TfliteClassifier(
 
     init {
         val start = SystemClock.elapsedRealtimeNanos()
-        delegate = if (withKernels) HashedKerasDelegate(maxVirtualWeights, maxRebuildBytes) else null
+        delegate = if (withKernels) HashedKerasDelegate(maxVirtualWeights, maxRebuildBytes, onTheFly = onTheFly) else null
         interpreter = try {
             val options = Interpreter.Options().setNumThreads(numThreads)
             delegate?.let { options.addDelegate(it) }

@@ -1,0 +1,55 @@
+// On the fly (docs/tflite_format.md, "On the fly"): a FULLY_CONNECTED node
+// whose filter (and bias) one of our operators makes is computed straight
+// from that operator's inputs (the shared variables), a bounded tile of
+// weights at a time: every tile is hashed (or, for SMH, summed) once per
+// invoke and serves every row of the batch, and no buffer of all the
+// weights exists. The delegate (delegate.cc) chooses the nodes and checks
+// their wiring; this is the FULLY_CONNECTED side: its options, its shapes,
+// its loop.
+#ifndef HASHED_KERAS_LITE_KERNELS_ON_THE_FLY_H_
+#define HASHED_KERAS_LITE_KERNELS_ON_THE_FLY_H_
+
+#include <stdint.h>
+
+#include "op_registry.h"
+#include "status.h"
+
+namespace hk {
+
+// The FULLY_CONNECTED options this mode computes: the fused activation as a
+// clamp (NONE, RELU, RELU_N1_TO_1, RELU6: what the runtime's float kernels
+// apply) and keep_num_dims.
+struct FcOptions {
+  float act_min = 0.0f, act_max = 0.0f;
+  bool keep_num_dims = false;
+};
+
+// Reads a FULLY_CONNECTED node's builtin data (TfLiteFullyConnectedParams);
+// an error says why the node cannot run on the fly (it keeps the rebuilt
+// weights and the runtime's kernel).
+Status ParseFcOptions(const void* builtin_data, FcOptions* options);
+
+// FULLY_CONNECTED's shapes for an input of `dims` (rank `rank`) and a filter
+// [out, in], as the runtime's kernel computes them: batch = elements / in,
+// output [batch, out], or with keep_num_dims the input's dims with the last
+// one `out`.
+Status FcShape(const int* dims, int rank, uint64_t in, uint64_t out,
+               bool keep_num_dims, OutputShape* shape, uint64_t* batch);
+
+// Floats of the scratch tile FullyConnectedOnTheFly needs (at most
+// kTileFloats; fewer for a smaller filter).
+constexpr uint64_t kTileFloats = 4096;
+uint64_t TileFloats(uint64_t in, uint64_t out);
+
+// y[b, o] = clamp(bias[o] + sum_r x[b, r] W[o, r]) for b < batch (x: [batch,
+// in], y: [batch, out], bias null or [out]), with W = the filter `weights`
+// makes from `inputs` (OpKernel::Streams), TileFloats(in, out) at a time into
+// `tile`.
+void FullyConnectedOnTheFly(const OpKernel& weights,
+                            const float* const* inputs, const float* x,
+                            uint64_t batch, const float* bias,
+                            const FcOptions& options, float* tile, float* y);
+
+}  // namespace hk
+
+#endif  // HASHED_KERAS_LITE_KERNELS_ON_THE_FLY_H_
