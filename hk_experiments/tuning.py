@@ -73,7 +73,9 @@ def search_space(config: training.TrainConfig):
     return space
 
 
-def _settings(config: training.TrainConfig) -> dict:
+def search_settings(config: training.TrainConfig) -> dict:
+    """The settings that define a search of ``config`` (all but the tuned ones):
+    ``hparams.json`` records them as ``tuned_for``."""
     run = training._run_settings(config)
     for name in tuned_names(config):
         run.pop(name)
@@ -83,7 +85,7 @@ def _settings(config: training.TrainConfig) -> dict:
 def _check_project(config: training.TrainConfig, project: Path):
     training.check_record(
         project / "run.json",
-        _settings(config),
+        search_settings(config),
         TuningError,
         "--tune",
         "the search",
@@ -91,7 +93,9 @@ def _check_project(config: training.TrainConfig, project: Path):
         f"delete {project} to start the search over",
     )
     project.mkdir(parents=True, exist_ok=True)
-    (project / "run.json").write_text(json.dumps({"settings": _settings(config)}, indent=2) + "\n")
+    (project / "run.json").write_text(
+        json.dumps({"settings": search_settings(config)}, indent=2) + "\n"
+    )
 
 
 def tune(config: training.TrainConfig, trials: int) -> dict:
@@ -165,7 +169,7 @@ def tune(config: training.TrainConfig, trials: int) -> dict:
         "best_trial": best.trial_id,
         "search": f"keras_tuner.BayesianOptimization, {OBJECTIVE} (max) on "
         f"{config.validation_split:g} of the training split",
-        "tuned_for": _settings(config),
+        "tuned_for": search_settings(config),
     }
     (out / "hparams.json").write_text(json.dumps(result, indent=2) + "\n")
     return result

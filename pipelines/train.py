@@ -59,7 +59,7 @@ flags.DEFINE_enum(
     "adam",
     list(training.RECIPES),
     "adam: the flags' own defaults (Adam 1e-3, a fixed number of epochs, no validation). "
-    "paper: the HashedNets paper's protocol: --optimizer sgd --learning_rate 0.05 --momentum "
+    "paper: the HashedNets paper's protocol: --optimizer sgd --learning_rate 0.01 --momentum "
     "0.9 --lr_decay 0.95 --input_dropout 0.2 --dropout 0.5 --validation_split 0.2 "
     "--patience 10 --epochs 100 (a cap: early stopping ends training).",
 )
