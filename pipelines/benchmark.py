@@ -407,7 +407,7 @@ def _run_seed(
         "stored_bytes": exported["stored_bytes"],
         "keras_accuracy": trained.get("test_accuracy"),
         "validation_accuracy": (trained.get("validation") or {}).get("accuracy"),
-        "stored_parameters": trained.get("stored_parameters"),
+        "stored_size": trained.get("stored_size"),
         "train_command": exported.get("command"),
         **({"tfmot": exported["tfmot"]} if "tfmot" in exported else {}),
     }
