@@ -65,10 +65,12 @@ MODELS = (*zoo.ARCHS, "resnet20")
 METHODS = ("dense", "hashed", "freshnets", "smh", "smh_fixed_scale", "small_dense", "lrd", "rer")
 
 
-def _zoo_model(arch, width, layer_fn, input_shape, num_classes, dropout):
+def _zoo_model(arch, width, layer_fn, input_shape, num_classes, dropout, input_dropout):
     """A :data:`hk_experiments.zoo.ARCHS` architecture, its layers made by ``layer_fn``."""
     inputs = keras.Input(input_shape, name="image")
     x = inputs
+    if input_dropout:
+        x = keras.layers.Dropout(input_dropout, name="input_dropout")(x)
     for i, filters in enumerate(arch.convs):
         layer_pad = zoo.conv_padding(arch.pad, *x.shape[1:3])
         x = layer_fn(
@@ -90,12 +92,15 @@ def _zoo_model(arch, width, layer_fn, input_shape, num_classes, dropout):
     return inputs, outputs
 
 
-def _resnet(width, layer_fn, input_shape, num_classes, dropout, blocks=3, widths=(16, 32, 64)):
+def _resnet(
+    width, layer_fn, input_shape, num_classes, dropout, input_dropout, blocks=3, widths=(16, 32, 64)
+):
     """ResNet-20 (He et al. 2016, the CIFAR variant): a 3x3 stem, three stages of
     ``blocks`` basic blocks (16/32/64 filters, stride 2 between stages, 1x1
     projection shortcuts), global average pooling, a softmax layer. Built
-    dense; the compressed methods convert it (see :func:`build`)."""
-    del layer_fn, dropout
+    dense; the compressed methods convert it (see :func:`build`). No dropout:
+    it has BatchNormalization instead."""
+    del layer_fn, dropout, input_dropout
     layers = keras.layers
     widths = [max(1, round(w * width)) for w in widths]
     inputs = keras.Input(input_shape, name="image")
@@ -313,6 +318,7 @@ def build(
     num_classes=10,
     compression=1 / 8,
     dropout=0.0,
+    input_dropout=0.0,
     seed=None,
 ):
     """Builds a zoo model.
@@ -330,6 +336,9 @@ def build(
         the dense model's (matched to the hashed model's stored size); for
         ``rer`` the fraction of each kernel's weights kept.
       dropout: dropout rate after each hidden dense layer (0 disables).
+      input_dropout: dropout rate on the input image (0 disables), as the
+        HashedNets paper's recipe (after Srivastava et al. 2014) used.
+        ``resnet20`` has neither dropout.
       seed: base seed of the layers' hash patterns and ``rer`` masks (None: fresh).
 
     Returns:
@@ -350,6 +359,7 @@ def build(
             tuple(input_shape),
             num_classes,
             dropout,
+            input_dropout,
         )
         model = keras.Model(inputs, outputs, name=f"{name}_{method}")
         if how.startswith("smh"):
