@@ -139,7 +139,7 @@ def cell(cfg: training.TrainConfig) -> dict:
     return {
         "keras_accuracy": metrics["test_accuracy"],
         **deploy_cell(cfg),
-        "stored_parameters": metrics["stored_parameters"],
+        "stored_size": metrics["stored_size"],
         "wall_time_s": metrics["wall_time_s"],
         "command": command(cfg),
     }

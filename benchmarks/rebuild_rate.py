@@ -278,7 +278,6 @@ def _setup_table(lib, paths):
 
     import keras
 
-    from hashed_keras import lite
     from hk_experiments import models
 
     keras.utils.set_random_seed(0)
@@ -288,11 +287,7 @@ def _setup_table(lib, paths):
         f"(compression {FLAGS.compression:g}, one thread)"
     )
     for name in FLAGS.setup_models:
-        files = {}
-        for method in ("dense", "hashed"):
-            model = models.build(name, method, compression=FLAGS.compression, seed=0)
-            files[method] = work / f"{name}_{method}.tflite"
-            lite.convert(model, files[method], dense=(method == "dense"), num_samples=2)
+        files = models.converted_pair(name, work, FLAGS.compression)
         cases = [("dense", None)] + [("hashed", p) for p in paths]
         times = {case: [] for case in cases}
         for _ in range(FLAGS.setup_rounds):

@@ -52,17 +52,12 @@ def main(argv):
     del argv
     import keras
 
-    from hashed_keras import lite
     from hk_experiments import models
 
     keras.utils.set_random_seed(0)
     work = Path(tempfile.mkdtemp(prefix="tflite_latency_"))
     for name in FLAGS.models:
-        paths = {}
-        for method in ("dense", "hashed"):
-            model = models.build(name, method, compression=FLAGS.compression, seed=0)
-            paths[method] = work / f"{name}_{method}.tflite"
-            lite.convert(model, paths[method], dense=(method == "dense"), num_samples=2)
+        paths = models.converted_pair(name, work, FLAGS.compression)
         x = np.random.default_rng(0).random((1, 28, 28, 1), dtype=np.float32)
         interpreters, setup = {}, {m: [] for m in paths}
         for _ in range(5):

@@ -300,14 +300,14 @@ def _edge_removed(model, compression, seed):
     return _rebuild(model, replace)
 
 
-def stored_parameters(model) -> int:
+def stored_size(model) -> int:
     """Scalars stored by a model (trainable and non-trainable variables)."""
-    return summarize(model, print_fn=None)[-1]["stored"]
+    return summarize(model, print_fn=None)[-1]["stored_size"]
 
 
-def virtual_parameters(model) -> int:
+def virtual_size(model) -> int:
     """Parameters of the model's dense equivalent."""
-    return summarize(model, print_fn=None)[-1]["virtual"]
+    return summarize(model, print_fn=None)[-1]["virtual_size"]
 
 
 def build(
@@ -378,7 +378,7 @@ def build(
         return _edge_removed(make(1.0, "dense"), compression, seed)
     if method not in ("small_dense", "lrd"):
         return make(1.0, method)
-    target = stored_parameters(make(1.0, "hashed"))
+    target = stored_size(make(1.0, "hashed"))
     if method == "lrd":
         dense = make(1.0, "dense")
         scale = _match_scale(lambda s: _lrd_stored(dense, s), target)
@@ -392,5 +392,23 @@ def build(
             )
         return _low_rank(dense, scale)
     # bisect the width multiplier to match the stored size
-    best = _match_scale(lambda w: stored_parameters(make(w, "dense")), target)
+    best = _match_scale(lambda w: stored_size(make(w, "dense")), target)
     return make(best, "dense")
+
+
+def converted_pair(name, folder, compression=1 / 8, seed=0) -> dict:
+    """The zoo model ``name`` dense and hashed at ``compression`` (untrained, seeded),
+    each converted to ``folder/<name>_<method>.tflite``: ``{method: path}``.
+
+    The pair the speed benchmarks compare side by side.
+    """
+    from pathlib import Path
+
+    from hashed_keras import lite
+
+    paths = {}
+    for method in ("dense", "hashed"):
+        model = build(name, method, compression=compression, seed=seed)
+        paths[method] = Path(folder) / f"{name}_{method}.tflite"
+        lite.convert(model, paths[method], dense=(method == "dense"), num_samples=2)
+    return paths

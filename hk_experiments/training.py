@@ -776,14 +776,14 @@ def _metrics(config, model, model_path, test_loss, test_accuracy) -> dict:
         "test_error_percent": 100.0 * (1.0 - float(test_accuracy)),
         "test_loss": float(test_loss),
         "trainable_parameters": int(sum(np.prod(w.shape) for w in model.trainable_weights)),
-        "stored_parameters": int(models.stored_parameters(model)),
-        "virtual_parameters": int(models.virtual_parameters(model)),
+        "stored_size": int(models.stored_size(model)),
+        "virtual_size": int(models.virtual_size(model)),
         "stored_bytes": int(
             sum(np.prod(w.shape) * np.dtype(w.dtype).itemsize for w in model.weights)
         ),
         "keras_file_bytes": os.path.getsize(model_path),
     }
-    metrics["compression_achieved"] = metrics["stored_parameters"] / metrics["virtual_parameters"]
+    metrics["compression_achieved"] = metrics["stored_size"] / metrics["virtual_size"]
     return metrics
 
 

@@ -331,7 +331,7 @@ def run_cell(
         "peak_rss_bytes": measured["peak_rss_bytes"],
         "peak_rss_over_baseline_bytes": measured["peak_rss_over_baseline_bytes"],
         "keras_accuracy": trained.get("test_accuracy"),
-        "stored_parameters": trained.get("stored_parameters"),
+        "stored_size": trained.get("stored_size"),
         "train_command": exported.get("command"),
         "wall_seconds": time.time() - start,
     }

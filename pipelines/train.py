@@ -183,8 +183,8 @@ def main(argv):
         k: metrics[k]
         for k in (
             "test_accuracy",
-            "stored_parameters",
-            "virtual_parameters",
+            "stored_size",
+            "virtual_size",
             "stored_bytes",
             "keras_file_bytes",
             "wall_time_s",

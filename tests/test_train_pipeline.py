@@ -47,9 +47,9 @@ def test_cli_writes_model_and_metrics(tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     metrics = json.loads((out / "metrics.json").read_text())
     # mlp3 on 8x8 digits: 64-1000-10, hashed at 1/8 plus unhashed biases.
-    assert metrics["virtual_parameters"] == 64 * 1000 + 1000 + 1000 * 10 + 10
-    assert metrics["stored_parameters"] == 8000 + 1000 + 1250 + 10
-    assert metrics["stored_bytes"] == 4 * metrics["stored_parameters"]
+    assert metrics["virtual_size"] == 64 * 1000 + 1000 + 1000 * 10 + 10
+    assert metrics["stored_size"] == 8000 + 1000 + 1250 + 10
+    assert metrics["stored_bytes"] == 4 * metrics["stored_size"]
     assert metrics["test_accuracy"] > 0.5
     assert len(metrics["history"]["loss"]) == 3
     model = keras.models.load_model(out / "model.keras")
