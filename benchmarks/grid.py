@@ -80,7 +80,8 @@ def command(cfg: training.TrainConfig) -> str:
     return (
         f"python -m pipelines.train --model {cfg.model} --method {cfg.method} "
         f"--compression {cfg.compression:g} --dataset {cfg.dataset} "
-        f"--epochs {cfg.epochs} --seed {cfg.seed} --out {cfg.out}"
+        + (f"--width {cfg.width:g} " if cfg.width != 1 else "")
+        + f"--epochs {cfg.epochs} --seed {cfg.seed} --out {cfg.out}"
         + (f" --limit {cfg.limit}" if cfg.limit else "")
         + (f" --batch_size {cfg.batch_size}" if cfg.batch_size != 50 else "")
         + (f" --learning_rate {cfg.learning_rate:g}" if cfg.learning_rate != 1e-3 else "")
