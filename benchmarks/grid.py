@@ -83,7 +83,8 @@ def command(cfg: training.TrainConfig, hparams=None) -> str:
     return (
         f"python -m pipelines.train --model {cfg.model} --method {cfg.method} "
         f"--compression {cfg.compression:g} --dataset {cfg.dataset} "
-        f"--epochs {cfg.epochs} --seed {cfg.seed} --out {cfg.out}"
+        + (f"--width {cfg.width:g} " if cfg.width != 1 else "")
+        + f"--epochs {cfg.epochs} --seed {cfg.seed} --out {cfg.out}"
         + (f" --limit {cfg.limit}" if cfg.limit else "")
         + (f" --batch_size {cfg.batch_size}" if cfg.batch_size != 50 else "")
         + (f" --recipe {cfg.recipe}" if cfg.recipe != "adam" else "")

@@ -317,6 +317,7 @@ def build(
     input_shape=(28, 28, 1),
     num_classes=10,
     compression=1 / 8,
+    width=1.0,
     dropout=0.0,
     input_dropout=0.0,
     seed=None,
@@ -335,6 +336,9 @@ def build(
         for ``small_dense`` and ``lrd`` the target ratio of stored parameters to
         the dense model's (matched to the hashed model's stored size); for
         ``rer`` the fraction of each kernel's weights kept.
+      width: multiplies the architecture's hidden units and conv filters (the
+        virtual ones, for the compressed methods): ``mlp3`` at ``width=0.05`` is
+        784-50-10. ``small_dense`` and ``lrd`` match the hashed model of this width.
       dropout: dropout rate after each hidden dense layer (0 disables).
       input_dropout: dropout rate on the input image (0 disables), as the
         HashedNets paper's recipe (after Srivastava et al. 2014) used.
@@ -375,12 +379,12 @@ def build(
         return model
 
     if method == "rer":
-        return _edge_removed(make(1.0, "dense"), compression, seed)
+        return _edge_removed(make(width, "dense"), compression, seed)
     if method not in ("small_dense", "lrd"):
-        return make(1.0, method)
-    target = stored_size(make(1.0, "hashed"))
+        return make(width, method)
+    target = stored_size(make(width, "hashed"))
     if method == "lrd":
-        dense = make(1.0, "dense")
+        dense = make(width, "dense")
         scale = _match_scale(lambda s: _lrd_stored(dense, s), target)
         got = _lrd_stored(dense, scale)
         if abs(got - target) > 0.05 * target:
@@ -392,7 +396,7 @@ def build(
             )
         return _low_rank(dense, scale)
     # bisect the width multiplier to match the stored size
-    best = _match_scale(lambda w: stored_size(make(w, "dense")), target)
+    best = _match_scale(lambda w: stored_size(make(w, "dense")), target, high=width)
     return make(best, "dense")
 
 

@@ -121,6 +121,7 @@ RUN_SETTINGS = (
     "model",
     "method",
     "compression",
+    "width",
     "dataset",
     "data_dir",
     "limit",
@@ -159,6 +160,7 @@ class TrainConfig:
     model: str = "mlp3"
     method: str = "hashed"
     compression: float = 1 / 8
+    width: float = 1.0
     dataset: str = "digits"
     data_dir: str | None = None
     limit: int | None = None
@@ -218,6 +220,7 @@ class TrainConfig:
                 f"must be one of {OPTIMIZERS}",
                 self.optimizer,
             ),
+            (self.width > 0, "--width", "must be > 0", self.width),
             (self.learning_rate > 0, "--learning_rate", "must be > 0", self.learning_rate),
             (0 <= self.momentum < 1, "--momentum", "must be in [0, 1)", self.momentum),
             (0 < self.lr_decay <= 1, "--lr_decay", "must be in (0, 1]", self.lr_decay),
@@ -1005,6 +1008,7 @@ def _build_model(config, dataset):
         input_shape=dataset.input_shape,
         num_classes=dataset.num_classes,
         compression=config.compression,
+        width=config.width,
         dropout=config.dropout,
         input_dropout=config.input_dropout,
         seed=config.seed,

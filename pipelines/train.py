@@ -51,6 +51,11 @@ flags.DEFINE_enum(
     "lrd (low-rank factors, same stored size), rer (random edge removal).",
 )
 flags.DEFINE_float("compression", 1 / 8, "Fraction of weights stored, in (0, 1].")
+flags.DEFINE_float(
+    "width",
+    1.0,
+    "Multiply the model's hidden units and conv filters by this (mlp3 at 0.05: 784-50-10).",
+)
 flags.DEFINE_enum("dataset", "digits", list(data.DATASETS), "Data set.")
 flags.DEFINE_string("data_dir", None, "Directory of MNIST-format IDX files.")
 flags.DEFINE_integer("limit", None, "Use only this many training examples (quick runs).")
