@@ -264,12 +264,9 @@ def _seconds(fn, min_seconds=0.05):
 
 
 def _setup_seconds(path):
-    from hashed_keras.lite import make_interpreter
+    from hashed_keras.lite import measure
 
-    start = time.perf_counter()
-    interpreter = make_interpreter(str(path), num_threads=1, runtime=FLAGS.runtime)
-    interpreter.allocate_tensors()
-    return time.perf_counter() - start
+    return measure.timed_setup(path, num_threads=1, runtime=FLAGS.runtime)[1]
 
 
 def _setup_table(lib, paths):
