@@ -66,7 +66,7 @@ def main(argv):
         return (
             f"| {r['model']} | {r['method']} | {label} | "
             f"{100 * r['tflite_accuracy']:.2f} | {r['file_bytes']:,} | "
-            f"{r['stored_parameters']:,} |"
+            f"{r['stored_size']:,} |"
         )
 
     table = grid.write_results(

@@ -75,15 +75,31 @@ class Progress:
         return seconds
 
 
-def command(cfg: training.TrainConfig) -> str:
-    """The ``pipelines.train`` command line of a cell."""
+def command(cfg: training.TrainConfig, hparams=None) -> str:
+    """The ``pipelines.train`` command line of a cell (``hparams``: the tuned
+    ``hparams.json`` it was trained with, whose values the line leaves to it)."""
+    tuned = json.loads(Path(hparams).read_text())["settings"] if hparams else {}
+    recipe = training.TrainConfig.of_recipe(cfg.recipe)
     return (
         f"python -m pipelines.train --model {cfg.model} --method {cfg.method} "
         f"--compression {cfg.compression:g} --dataset {cfg.dataset} "
-        f"--epochs {cfg.epochs} --seed {cfg.seed} --out {cfg.out}"
+        + (f"--width {cfg.width:g} " if cfg.width != 1 else "")
+        + f"--epochs {cfg.epochs} --seed {cfg.seed} --out {cfg.out}"
         + (f" --limit {cfg.limit}" if cfg.limit else "")
         + (f" --batch_size {cfg.batch_size}" if cfg.batch_size != 50 else "")
-        + (f" --learning_rate {cfg.learning_rate:g}" if cfg.learning_rate != 1e-3 else "")
+        + (f" --recipe {cfg.recipe}" if cfg.recipe != "adam" else "")
+        + (f" --hparams {hparams}" if hparams else "")
+        + (
+            f" --learning_rate {cfg.learning_rate:g}"
+            if cfg.learning_rate != recipe.learning_rate and "learning_rate" not in tuned
+            else ""
+        )
+        + (f" --distill_from {cfg.distill_from}" if cfg.distill_from else "")
+        + (
+            f" --temperature {cfg.temperature:g}"
+            if cfg.distill_from and "temperature" not in tuned
+            else ""
+        )
     )
 
 
@@ -139,7 +155,7 @@ def cell(cfg: training.TrainConfig) -> dict:
     return {
         "keras_accuracy": metrics["test_accuracy"],
         **deploy_cell(cfg),
-        "stored_parameters": metrics["stored_parameters"],
+        "stored_size": metrics["stored_size"],
         "wall_time_s": metrics["wall_time_s"],
         "command": command(cfg),
     }

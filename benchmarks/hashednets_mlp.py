@@ -58,7 +58,7 @@ def main(argv):
         label = "1" if method == "dense" else f"1/{round(1 / c)}"
         lines.append(
             f"| {model} | {method} | {label} | {m['test_error_percent']:.2f} | "
-            f"{m['stored_parameters']:,} | {m['virtual_parameters']:,} | "
+            f"{m['stored_size']:,} | {m['virtual_size']:,} | "
             f"{m['wall_time_s']:.0f} |"
         )
     table = "\n".join(lines)

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import statistics
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
@@ -46,21 +45,15 @@ BATCHES = (1, 32)
 
 
 def _interpreter(path, weights):
-    from hashed_keras.lite import make_interpreter
+    from hashed_keras.lite import measure
 
-    start = time.perf_counter()
-    interpreter = make_interpreter(str(path), num_threads=1, weights=weights)
-    interpreter.allocate_tensors()
-    return interpreter, time.perf_counter() - start
+    return measure.timed_setup(path, num_threads=1, weights=weights)
 
 
 def _mean_invoke(interpreter, x):
-    index = interpreter.get_input_details()[0]["index"]
-    interpreter.set_tensor(index, x)
-    start = time.perf_counter()
-    for _ in range(FLAGS.invokes):
-        interpreter.invoke()
-    return (time.perf_counter() - start) / FLAGS.invokes
+    from hashed_keras.lite import measure
+
+    return measure.mean_invoke_seconds(interpreter, x, FLAGS.invokes)
 
 
 def _fresh(queue, path, weights, warm_up):

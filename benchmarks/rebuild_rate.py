@@ -264,12 +264,9 @@ def _seconds(fn, min_seconds=0.05):
 
 
 def _setup_seconds(path):
-    from hashed_keras.lite import make_interpreter
+    from hashed_keras.lite import measure
 
-    start = time.perf_counter()
-    interpreter = make_interpreter(str(path), num_threads=1, runtime=FLAGS.runtime)
-    interpreter.allocate_tensors()
-    return time.perf_counter() - start
+    return measure.timed_setup(path, num_threads=1, runtime=FLAGS.runtime)[1]
 
 
 def _setup_table(lib, paths):
@@ -278,7 +275,6 @@ def _setup_table(lib, paths):
 
     import keras
 
-    from hashed_keras import lite
     from hk_experiments import models
 
     keras.utils.set_random_seed(0)
@@ -288,11 +284,7 @@ def _setup_table(lib, paths):
         f"(compression {FLAGS.compression:g}, one thread)"
     )
     for name in FLAGS.setup_models:
-        files = {}
-        for method in ("dense", "hashed"):
-            model = models.build(name, method, compression=FLAGS.compression, seed=0)
-            files[method] = work / f"{name}_{method}.tflite"
-            lite.convert(model, files[method], dense=(method == "dense"), num_samples=2)
+        files = models.converted_pair(name, work, FLAGS.compression)
         cases = [("dense", None)] + [("hashed", p) for p in paths]
         times = {case: [] for case in cases}
         for _ in range(FLAGS.setup_rounds):

@@ -61,7 +61,7 @@ def main(argv):
         label = "100%" if r["method"] == "dense" else f"{100 * r['fraction']:g}%"
         return (
             f"| {label} | {r['method']} | {100 * r['tflite_accuracy']:.2f} | "
-            f"{r['file_bytes']:,} | {r['stored_parameters']:,} | {r['wall_time_s']:.0f} |"
+            f"{r['file_bytes']:,} | {r['stored_size']:,} | {r['wall_time_s']:.0f} |"
         )
 
     table = grid.write_results(

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import statistics
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
@@ -30,51 +29,33 @@ flags.DEFINE_string(
 )
 
 
-def _setup(path):
-    from hashed_keras.lite import make_interpreter
-
-    start = time.perf_counter()
-    interpreter = make_interpreter(str(path), num_threads=FLAGS.num_threads, runtime=FLAGS.runtime)
-    interpreter.allocate_tensors()
-    return interpreter, time.perf_counter() - start
-
-
-def _time_invokes(interpreter, x):
-    index = interpreter.get_input_details()[0]["index"]
-    interpreter.set_tensor(index, x)
-    start = time.perf_counter()
-    for _ in range(FLAGS.invokes):
-        interpreter.invoke()
-    return (time.perf_counter() - start) / FLAGS.invokes
-
-
 def main(argv):
     del argv
     import keras
 
-    from hashed_keras import lite
+    from hashed_keras.lite import measure
     from hk_experiments import models
 
     keras.utils.set_random_seed(0)
     work = Path(tempfile.mkdtemp(prefix="tflite_latency_"))
     for name in FLAGS.models:
-        paths = {}
-        for method in ("dense", "hashed"):
-            model = models.build(name, method, compression=FLAGS.compression, seed=0)
-            paths[method] = work / f"{name}_{method}.tflite"
-            lite.convert(model, paths[method], dense=(method == "dense"), num_samples=2)
+        paths = models.converted_pair(name, work, FLAGS.compression)
         x = np.random.default_rng(0).random((1, 28, 28, 1), dtype=np.float32)
         interpreters, setup = {}, {m: [] for m in paths}
         for _ in range(5):
             for method, path in paths.items():
-                interpreters[method], seconds = _setup(path)
+                interpreters[method], seconds = measure.timed_setup(
+                    path, num_threads=FLAGS.num_threads, runtime=FLAGS.runtime
+                )
                 setup[method].append(seconds)
         latency = {m: [] for m in paths}
         for method in paths:  # warm-up
-            _time_invokes(interpreters[method], x)
+            measure.mean_invoke_seconds(interpreters[method], x, FLAGS.invokes)
         for _ in range(FLAGS.rounds):
             for method in paths:
-                latency[method].append(_time_invokes(interpreters[method], x))
+                latency[method].append(
+                    measure.mean_invoke_seconds(interpreters[method], x, FLAGS.invokes)
+                )
         med = {m: statistics.median(v) for m, v in latency.items()}
         set_med = {m: statistics.median(v) for m, v in setup.items()}
         print(

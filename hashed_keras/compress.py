@@ -213,8 +213,8 @@ def summarize(model, print_fn=print):
       print_fn: called with the table's text; ``None`` prints nothing.
 
     Returns:
-      The rows: a list of dicts with ``name``, ``type``, ``virtual``
-      (parameters of the equivalent dense layer), ``stored`` (trainable and
+      The rows: a list of dicts with ``name``, ``type``, ``virtual_size``
+      (parameters of the equivalent dense layer), ``stored_size`` (trainable and
       non-trainable scalars actually stored) and ``hashed`` (bool), one per
       layer with weights, and a final ``"total"`` row.
 
@@ -224,7 +224,7 @@ def summarize(model, print_fn=print):
     >>> model = keras.Sequential([keras.Input((64,)), keras.layers.Dense(10)])
     >>> rows = hashed_keras.summarize(hashed_keras.compress(model, compression=1 / 8),
     ...                               print_fn=None)
-    >>> rows[-1]["virtual"], rows[-1]["stored"]
+    >>> rows[-1]["virtual_size"], rows[-1]["stored_size"]
     (650, 90)
     """
     rows = []
@@ -239,8 +239,8 @@ def summarize(model, print_fn=print):
             {
                 "name": layer.name,
                 "type": type(layer).__name__,
-                "virtual": int(virtual),
-                "stored": int(stored),
+                "virtual_size": int(virtual),
+                "stored_size": int(stored),
                 "hashed": compressed and layer.shares_weights,
             }
         )
@@ -248,8 +248,8 @@ def summarize(model, print_fn=print):
         {
             "name": "total",
             "type": "",
-            "virtual": sum(r["virtual"] for r in rows),
-            "stored": sum(r["stored"] for r in rows),
+            "virtual_size": sum(r["virtual_size"] for r in rows),
+            "stored_size": sum(r["stored_size"] for r in rows),
             "hashed": any(r["hashed"] for r in rows),
         }
     )
@@ -265,9 +265,9 @@ def format_summary(rows) -> str:
     for r in rows:
         if r["name"] == "total":
             lines.append("-" * len(head))
-        ratio = f"{r['stored'] / r['virtual']:.4f}" if r["virtual"] else "(shared)"
+        ratio = f"{r['stored_size'] / r['virtual_size']:.4f}" if r["virtual_size"] else "(shared)"
         lines.append(
-            f"{r['name'][:28]:<28} {r['type'][:18]:<18} {r['virtual']:>12,} "
-            f"{r['stored']:>10,} {ratio:>15}"
+            f"{r['name'][:28]:<28} {r['type'][:18]:<18} {r['virtual_size']:>12,} "
+            f"{r['stored_size']:>10,} {ratio:>15}"
         )
     return "\n".join(lines)

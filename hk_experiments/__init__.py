@@ -1,7 +1,8 @@
 """hk_experiments: the experiment harness around the hashed_keras library.
 
 The model zoo (:mod:`~hk_experiments.models`), data sets (:mod:`~hk_experiments.data`),
-training runs (:mod:`~hk_experiments.training`), peak-memory measurement
+training runs (:mod:`~hk_experiments.training`), hyper-parameter search
+(:mod:`~hk_experiments.tuning`), peak-memory measurement
 (:mod:`~hk_experiments.measure`) and the baselines (:mod:`~hk_experiments.baselines`).
 It depends on hashed_keras, never the reverse; install it with
 ``pip install .[experiments]``. Submodules load on first use (PEP 562).
@@ -9,7 +10,7 @@ It depends on hashed_keras, never the reverse; install it with
 
 import importlib
 
-_SUBMODULES = ("baselines", "data", "measure", "models", "training", "zoo")
+_SUBMODULES = ("baselines", "data", "measure", "models", "training", "tuning", "zoo")
 
 
 def __getattr__(name):

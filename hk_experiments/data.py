@@ -348,3 +348,30 @@ def _subset(dataset: Dataset, limit: int, seed: int) -> Dataset:
         x_test=dataset.x_test[test],
         y_test=dataset.y_test[test],
     )
+
+
+def validation_indices(n: int, fraction: float, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """``(fit, validation)``: indices into a training split of ``n`` examples.
+
+    The validation part is the last ``round(fraction * n)`` positions (at
+    least one, and at least one left to fit on) of a permutation drawn with
+    ``seed``; the rest is what a model is fitted on. Both are sorted and
+    disjoint. Carved from the training split only: the test split is never
+    looked at (the HashedNets paper tuned on 20% of the training set).
+
+    Raises:
+      ValueError: ``fraction`` not in (0, 1), or ``n`` below 2.
+    """
+    if not 0 < fraction < 1:
+        raise ValueError(f"the validation fraction must be in (0, 1), got {fraction}.")
+    if n < 2:
+        raise ValueError(f"cannot carve a validation split from {n} training example(s).")
+    held = min(n - 1, max(1, round(fraction * n)))
+    order = np.random.default_rng(seed).permutation(n)
+    return np.sort(order[: n - held]), np.sort(order[n - held :])
+
+
+def without_test(dataset: Dataset) -> Dataset:
+    """``dataset`` with an empty test split: what tuning sees, so that it cannot
+    touch the test split."""
+    return dataclasses.replace(dataset, x_test=dataset.x_test[:0], y_test=dataset.y_test[:0])

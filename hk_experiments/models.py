@@ -65,10 +65,12 @@ MODELS = (*zoo.ARCHS, "resnet20")
 METHODS = ("dense", "hashed", "freshnets", "smh", "smh_fixed_scale", "small_dense", "lrd", "rer")
 
 
-def _zoo_model(arch, width, layer_fn, input_shape, num_classes, dropout):
+def _zoo_model(arch, width, layer_fn, input_shape, num_classes, dropout, input_dropout):
     """A :data:`hk_experiments.zoo.ARCHS` architecture, its layers made by ``layer_fn``."""
     inputs = keras.Input(input_shape, name="image")
     x = inputs
+    if input_dropout:
+        x = keras.layers.Dropout(input_dropout, name="input_dropout")(x)
     for i, filters in enumerate(arch.convs):
         layer_pad = zoo.conv_padding(arch.pad, *x.shape[1:3])
         x = layer_fn(
@@ -90,12 +92,15 @@ def _zoo_model(arch, width, layer_fn, input_shape, num_classes, dropout):
     return inputs, outputs
 
 
-def _resnet(width, layer_fn, input_shape, num_classes, dropout, blocks=3, widths=(16, 32, 64)):
+def _resnet(
+    width, layer_fn, input_shape, num_classes, dropout, input_dropout, blocks=3, widths=(16, 32, 64)
+):
     """ResNet-20 (He et al. 2016, the CIFAR variant): a 3x3 stem, three stages of
     ``blocks`` basic blocks (16/32/64 filters, stride 2 between stages, 1x1
     projection shortcuts), global average pooling, a softmax layer. Built
-    dense; the compressed methods convert it (see :func:`build`)."""
-    del layer_fn, dropout
+    dense; the compressed methods convert it (see :func:`build`). No dropout:
+    it has BatchNormalization instead."""
+    del layer_fn, dropout, input_dropout
     layers = keras.layers
     widths = [max(1, round(w * width)) for w in widths]
     inputs = keras.Input(input_shape, name="image")
@@ -295,14 +300,14 @@ def _edge_removed(model, compression, seed):
     return _rebuild(model, replace)
 
 
-def stored_parameters(model) -> int:
+def stored_size(model) -> int:
     """Scalars stored by a model (trainable and non-trainable variables)."""
-    return summarize(model, print_fn=None)[-1]["stored"]
+    return summarize(model, print_fn=None)[-1]["stored_size"]
 
 
-def virtual_parameters(model) -> int:
+def virtual_size(model) -> int:
     """Parameters of the model's dense equivalent."""
-    return summarize(model, print_fn=None)[-1]["virtual"]
+    return summarize(model, print_fn=None)[-1]["virtual_size"]
 
 
 def build(
@@ -312,7 +317,9 @@ def build(
     input_shape=(28, 28, 1),
     num_classes=10,
     compression=1 / 8,
+    width=1.0,
     dropout=0.0,
+    input_dropout=0.0,
     seed=None,
 ):
     """Builds a zoo model.
@@ -329,7 +336,13 @@ def build(
         for ``small_dense`` and ``lrd`` the target ratio of stored parameters to
         the dense model's (matched to the hashed model's stored size); for
         ``rer`` the fraction of each kernel's weights kept.
+      width: multiplies the architecture's hidden units and conv filters (the
+        virtual ones, for the compressed methods): ``mlp3`` at ``width=0.05`` is
+        784-50-10. ``small_dense`` and ``lrd`` match the hashed model of this width.
       dropout: dropout rate after each hidden dense layer (0 disables).
+      input_dropout: dropout rate on the input image (0 disables), as the
+        HashedNets paper's recipe (after Srivastava et al. 2014) used.
+        ``resnet20`` has neither dropout.
       seed: base seed of the layers' hash patterns and ``rer`` masks (None: fresh).
 
     Returns:
@@ -350,6 +363,7 @@ def build(
             tuple(input_shape),
             num_classes,
             dropout,
+            input_dropout,
         )
         model = keras.Model(inputs, outputs, name=f"{name}_{method}")
         if how.startswith("smh"):
@@ -365,12 +379,12 @@ def build(
         return model
 
     if method == "rer":
-        return _edge_removed(make(1.0, "dense"), compression, seed)
+        return _edge_removed(make(width, "dense"), compression, seed)
     if method not in ("small_dense", "lrd"):
-        return make(1.0, method)
-    target = stored_parameters(make(1.0, "hashed"))
+        return make(width, method)
+    target = stored_size(make(width, "hashed"))
     if method == "lrd":
-        dense = make(1.0, "dense")
+        dense = make(width, "dense")
         scale = _match_scale(lambda s: _lrd_stored(dense, s), target)
         got = _lrd_stored(dense, scale)
         if abs(got - target) > 0.05 * target:
@@ -382,5 +396,23 @@ def build(
             )
         return _low_rank(dense, scale)
     # bisect the width multiplier to match the stored size
-    best = _match_scale(lambda w: stored_parameters(make(w, "dense")), target)
+    best = _match_scale(lambda w: stored_size(make(w, "dense")), target, high=width)
     return make(best, "dense")
+
+
+def converted_pair(name, folder, compression=1 / 8, seed=0) -> dict:
+    """The zoo model ``name`` dense and hashed at ``compression`` (untrained, seeded),
+    each converted to ``folder/<name>_<method>.tflite``: ``{method: path}``.
+
+    The pair the speed benchmarks compare side by side.
+    """
+    from pathlib import Path
+
+    from hashed_keras import lite
+
+    paths = {}
+    for method in ("dense", "hashed"):
+        model = build(name, method, compression=compression, seed=seed)
+        paths[method] = Path(folder) / f"{name}_{method}.tflite"
+        lite.convert(model, paths[method], dense=(method == "dense"), num_samples=2)
+    return paths

@@ -5,6 +5,20 @@ it under the chosen ``tf.distribute`` strategy, trains it, evaluates it on the
 test split and writes ``model.keras`` and ``metrics.json`` to the output
 directory. A killed run resumes at its last finished epoch (``resume=True``).
 
+Recipes (``TrainConfig.of_recipe``, :data:`RECIPES`): ``adam`` is the
+config's defaults; ``paper`` is the HashedNets paper's protocol -- SGD with
+momentum, dropout on the input and the hidden layers, a learning rate decayed
+every epoch, and a validation split carved from the training split
+(``validation_split``, :func:`hk_experiments.data.validation_indices`): the
+model is validated after every epoch, training stops after ``patience``
+epochs without a better validation accuracy, and the best epoch's weights are
+kept (:class:`BestEpoch`, whose state is checkpointed with the epoch, so a
+resumed run stops where an uninterrupted one would). The test split is
+evaluated once, at the end; ``metrics.json`` records the recipe and the
+validation summary (size, accuracy, best epoch, epochs trained, stopped
+early). :func:`fit` is the training without the test split, which the
+hyper-parameter search (:mod:`hk_experiments.tuning`) calls per trial.
+
 Strategies (``TrainConfig.strategy``):
 
 * ``default`` and ``mirrored``: Keras ``fit`` with progress output and
@@ -72,6 +86,34 @@ from hk_experiments import data, models
 STRATEGIES = ("default", "mirrored", "multiworker")
 OPTIMIZERS = ("adam", "sgd")
 
+# The settings each recipe gives a run (TrainConfig fields); settings given
+# explicitly (flags, a tuned hparams.json) override them.
+RECIPES = {
+    # TrainConfig's defaults: Adam, a fixed number of epochs, no validation split.
+    "adam": {},
+    # The HashedNets paper's protocol (Chen et al. 2015, Sec. 6): SGD with
+    # (classical, not Nesterov) momentum, mini-batches of 50, dropout on the
+    # input and the hidden layers, hyper-parameters chosen on 20% of the
+    # training set. The paper does not give the values; these defaults are
+    # Srivastava et al.'s (2014) MNIST dropout rates and a per-epoch decay,
+    # and `pipelines.train --tune N` searches them. Learning rate: with 0.05
+    # the hashed mlp5 (1/8) lost training accuracy in its second epoch on
+    # Fashion-MNIST, with 0.01 and 0.02 it did not (pipelines.train --recipe
+    # paper --model mlp5 --limit 20000 --epochs 3). Early stopping on the
+    # validation accuracy decides how long to train; `epochs` is the cap.
+    "paper": {
+        "optimizer": "sgd",
+        "learning_rate": 0.01,
+        "momentum": 0.9,
+        "lr_decay": 0.95,
+        "input_dropout": 0.2,
+        "dropout": 0.5,
+        "validation_split": 0.2,
+        "patience": 10,
+        "epochs": 100,
+    },
+}
+
 # The TrainConfig fields that define a run: a backup written with other values
 # belongs to another run and is not resumed (see StaleBackupError). ``epochs``
 # is not one of them: a finished or killed run may be resumed with more.
@@ -79,13 +121,19 @@ RUN_SETTINGS = (
     "model",
     "method",
     "compression",
+    "width",
     "dataset",
     "data_dir",
     "limit",
     "batch_size",
     "optimizer",
     "learning_rate",
+    "momentum",
+    "lr_decay",
     "dropout",
+    "input_dropout",
+    "validation_split",
+    "patience",
     "seed",
     "distill_from",
     "temperature",
@@ -112,6 +160,7 @@ class TrainConfig:
     model: str = "mlp3"
     method: str = "hashed"
     compression: float = 1 / 8
+    width: float = 1.0
     dataset: str = "digits"
     data_dir: str | None = None
     limit: int | None = None
@@ -119,7 +168,13 @@ class TrainConfig:
     batch_size: int = 50
     optimizer: str = "adam"
     learning_rate: float = 1e-3
+    momentum: float = 0.9
+    lr_decay: float = 1.0
     dropout: float = 0.0
+    input_dropout: float = 0.0
+    validation_split: float = 0.0
+    patience: int = 0
+    recipe: str = "adam"
     seed: int = 0
     strategy: str = "default"
     jit_compile: bool = False
@@ -129,6 +184,17 @@ class TrainConfig:
     distill_from: str | None = None
     temperature: float = 4.0
     distill_weight: float = 0.5
+
+    @classmethod
+    def of_recipe(cls, recipe: str = "adam", **settings) -> TrainConfig:
+        """A run with ``recipe``'s settings (:data:`RECIPES`), ``settings`` overriding them.
+
+        Raises:
+          ConfigError: an unknown recipe.
+        """
+        if recipe not in RECIPES:
+            raise ConfigError(f"--recipe must be one of {tuple(RECIPES)} (got {recipe!r}).")
+        return cls(**{**RECIPES[recipe], **settings, "recipe": recipe})
 
     def validate(self):
         checks = [
@@ -154,8 +220,31 @@ class TrainConfig:
                 f"must be one of {OPTIMIZERS}",
                 self.optimizer,
             ),
+            (self.width > 0, "--width", "must be > 0", self.width),
             (self.learning_rate > 0, "--learning_rate", "must be > 0", self.learning_rate),
+            (0 <= self.momentum < 1, "--momentum", "must be in [0, 1)", self.momentum),
+            (0 < self.lr_decay <= 1, "--lr_decay", "must be in (0, 1]", self.lr_decay),
             (0 <= self.dropout < 1, "--dropout", "must be in [0, 1)", self.dropout),
+            (
+                0 <= self.input_dropout < 1,
+                "--input_dropout",
+                "must be in [0, 1)",
+                self.input_dropout,
+            ),
+            (
+                0 <= self.validation_split < 1,
+                "--validation_split",
+                "must be in [0, 1)",
+                self.validation_split,
+            ),
+            (self.patience >= 0, "--patience", "must be >= 0", self.patience),
+            (
+                not (self.patience and not self.validation_split),
+                "--patience",
+                "needs a --validation_split > 0 (early stopping watches the validation accuracy)",
+                self.patience,
+            ),
+            (self.recipe in RECIPES, "--recipe", f"must be one of {tuple(RECIPES)}", self.recipe),
             (
                 self.strategy in STRATEGIES,
                 "--strategy",
@@ -175,6 +264,13 @@ class TrainConfig:
                 "is not supported with --strategy multiworker (its custom training loop "
                 "is not XLA-compiled); drop it",
                 self.jit_compile,
+            ),
+            (
+                not (self.validation_split and self.strategy == "multiworker"),
+                "--validation_split",
+                "is not supported with --strategy multiworker yet (its custom training "
+                "loop has no validation pass); use --strategy default or mirrored",
+                self.validation_split,
             ),
         ]
         for ok, flag, message, value in checks:
@@ -198,10 +294,18 @@ def make_strategy(name: str) -> tf.distribute.Strategy:
     return tf.distribute.get_strategy()
 
 
-def _optimizer(config: TrainConfig):
+def _optimizer(config: TrainConfig, steps_per_epoch: int):
+    """The run's optimizer; with ``lr_decay < 1`` its learning rate is multiplied
+    by ``lr_decay`` after every epoch. The schedule reads the optimizer's step
+    count, which checkpoints keep, so a resumed run continues it."""
+    rate = config.learning_rate
+    if config.lr_decay < 1:
+        rate = keras.optimizers.schedules.ExponentialDecay(
+            rate, decay_steps=steps_per_epoch, decay_rate=config.lr_decay, staircase=True
+        )
     if config.optimizer == "sgd":
-        return keras.optimizers.SGD(config.learning_rate, momentum=0.9)
-    return keras.optimizers.Adam(config.learning_rate)
+        return keras.optimizers.SGD(rate, momentum=config.momentum)
+    return keras.optimizers.Adam(rate)
 
 
 _LOG_EPSILON = 1e-12
@@ -322,6 +426,30 @@ def _run_settings(config: TrainConfig) -> dict:
     return settings
 
 
+def check_record(record: Path, now: dict, error, flag: str, holds: str, again: str, fix: str):
+    """Raises ``error`` if ``record`` (a ``run.json``) names other settings than ``now``.
+
+    The message: ``{flag}: {record.parent} holds {holds} of another run (--key
+    'a' there, 'b' now; ...); {again}, or {fix}.`` (``{fix}`` alone when
+    ``record`` is unreadable). No record: nothing to check.
+    """
+    if not record.is_file():
+        return
+    try:
+        saved = json.loads(record.read_text())["settings"]
+    except (ValueError, KeyError, TypeError) as failure:
+        raise error(f"{flag}: {record} is unreadable ({_first_line(failure)}); {fix}.") from failure
+    said = "; ".join(
+        f"--{key} {saved.get(key)!r} there, {now[key]!r} now"
+        for key in now
+        if saved.get(key) != now[key]
+    )
+    if said:
+        raise error(
+            f"{flag}: {record.parent} holds {holds} of another run ({said}); {again}, or {fix}."
+        )
+
+
 def _prepare_backup(config: TrainConfig, backup: Path):
     """Empties ``backup`` for a fresh run, or checks it belongs to this run.
 
@@ -333,26 +461,15 @@ def _prepare_backup(config: TrainConfig, backup: Path):
         if backup.exists():
             shutil.rmtree(backup)  # a fresh run must not silently resume an old one
     else:
-        record = backup / "run.json"
-        if record.is_file():
-            try:
-                saved = json.loads(record.read_text())["settings"]
-            except (ValueError, KeyError, TypeError) as error:
-                raise StaleBackupError(
-                    f"--resume: {record} is unreadable ({_first_line(error)}); drop --resume "
-                    f"to start over (which deletes {backup})."
-                ) from error
-            now = _run_settings(config)
-            differ = [key for key in now if saved.get(key) != now[key]]
-            if differ:
-                said = "; ".join(
-                    f"--{key} {saved.get(key)!r} there, {now[key]!r} now" for key in differ
-                )
-                raise StaleBackupError(
-                    f"--resume: {backup} holds the checkpoint of another run ({said}); "
-                    f"resume with that run's flags, or drop --resume to start over "
-                    f"(which deletes {backup})."
-                )
+        check_record(
+            backup / "run.json",
+            _run_settings(config),
+            StaleBackupError,
+            "--resume",
+            "the checkpoint",
+            "resume with that run's flags",
+            f"drop --resume to start over (which deletes {backup})",
+        )
     backup.mkdir(parents=True, exist_ok=True)
     (backup / "run.json").write_text(
         json.dumps({"settings": _run_settings(config)}, indent=2) + "\n"
@@ -368,40 +485,135 @@ class _Restored(keras.callbacks.Callback):
         self.done = True
 
 
-def train(config: TrainConfig, extra_callbacks=()) -> dict:
-    """Runs ``config``: trains, evaluates and writes the output directory.
+class BestEpoch(keras.callbacks.EarlyStopping):
+    """Early stopping on the validation accuracy that survives a resume.
 
-    Under ``strategy="multiworker"`` this is one worker of the cluster in
-    ``TF_CONFIG``: start the same call (``pipelines.train`` with the same
-    flags) on every worker. ``extra_callbacks`` get the Keras callback calls
-    of an epoch loop in both cases.
+    Keras' ``EarlyStopping`` (``monitor="val_accuracy"``, the best epoch's
+    weights restored at the end of training) whose state -- the best accuracy,
+    its epoch and weights, the epochs waited -- is written to ``state_dir``
+    after every epoch, before ``BackupAndRestore`` (listed after it) records
+    that epoch. When ``fit`` resumes at epoch ``e``, the state of epoch ``e``
+    is read back, so a resumed run stops and restores as an uninterrupted one
+    would. ``patience=0`` never stops early (the best epoch is still restored).
+    """
 
-    Returns:
-      The metrics dict that the chief also writes to ``<out>/metrics.json``
-      (on another worker of a multi-worker run: its own summary, with
-      ``"chief": False``; it writes no files but its backup).
+    def __init__(self, state_dir, patience: int):
+        super().__init__(
+            monitor="val_accuracy",
+            mode="max",
+            patience=patience or 2**31 - 1,
+            restore_best_weights=True,
+        )
+        self.state_dir = Path(state_dir)
+        self._first_epoch = True
 
-    Raises:
-      ConfigError: a setting is invalid.
-      StaleBackupError: ``resume`` with a backup of another run.
-      TrainingError: the cluster failed (multi-worker), or another failure
-        with a message that says what to do.
-      ValueError, FileNotFoundError: a data set or teacher file is missing or
-        does not fit (the message names the flag).
+    def on_train_begin(self, logs=None):
+        super().on_train_begin(logs)
+        self._first_epoch = True
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if self._first_epoch:  # BackupAndRestore has restored the state after `epoch` epochs
+            self._first_epoch = False
+            if epoch:
+                self._load(epoch)
+
+    def on_epoch_end(self, epoch, logs=None):
+        super().on_epoch_end(epoch, logs)
+        self._save(epoch + 1)
+
+    def _state_path(self, epochs_done: int) -> Path:
+        return self.state_dir / f"best-epoch-{epochs_done:04d}.json"
+
+    def _save(self, epochs_done: int):
+        weights = f"best-weights-{self.best_epoch + 1:04d}.npz"
+        if self.best_weights is not None and not (self.state_dir / weights).exists():
+            with open(self.state_dir / f".{weights}.tmp", "wb") as file:
+                np.savez(file, *self.best_weights)
+            os.replace(self.state_dir / f".{weights}.tmp", self.state_dir / weights)
+        state = {
+            "best": None if self.best is None else float(self.best),
+            "best_epoch": self.best_epoch,
+            "wait": self.wait,
+            "stopped_epoch": self.stopped_epoch,
+            "weights": weights if self.best_weights is not None else None,
+        }
+        temporary = self.state_dir / ".best-epoch.json.tmp"
+        temporary.write_text(json.dumps(state))
+        os.replace(temporary, self._state_path(epochs_done))
+        # Keep this epoch's state and the one before (BackupAndRestore may
+        # still be at it), and the weights they name.
+        kept = {self._state_path(epochs_done), self._state_path(epochs_done - 1)}
+        named = set()
+        for path in self.state_dir.glob("best-epoch-*.json"):
+            if path in kept:
+                named.add(json.loads(path.read_text()).get("weights"))
+            else:
+                path.unlink(missing_ok=True)
+        for path in self.state_dir.glob("best-weights-*.npz"):
+            if path.name not in named:
+                path.unlink(missing_ok=True)
+
+    def _load(self, epochs_done: int):
+        path = self._state_path(epochs_done)
+        try:
+            state = json.loads(path.read_text())
+            self.best, self.best_epoch = state["best"], int(state["best_epoch"])
+            self.wait, self.stopped_epoch = int(state["wait"]), int(state["stopped_epoch"])
+            if state["weights"] is not None:
+                with np.load(self.state_dir / state["weights"]) as saved:
+                    self.best_weights = [saved[f"arr_{i}"] for i in range(len(saved.files))]
+        except (OSError, ValueError, KeyError, TypeError) as error:
+            raise StaleBackupError(
+                f"--resume: the early-stopping state {path} of the restored epoch "
+                f"{epochs_done} is missing or unreadable ({_first_line(error)}); drop --resume "
+                f"to start over (which deletes {self.state_dir})."
+            ) from error
+
+
+@dataclasses.dataclass
+class Fitted:
+    """What :func:`fit` returns: the trained model (the best epoch's weights when
+    there is a validation split), its teacher, and how training went."""
+
+    model: keras.Model
+    teacher: keras.Model | None
+    history: dict
+    # None without a validation split; else its size, the model's accuracy and
+    # loss on it, the best epoch (1-based), the epochs trained, stopped early.
+    validation: dict | None
+    wall_time_s: float
+    replicas: int
+
+
+def fit(config: TrainConfig, dataset: data.Dataset, extra_callbacks=()) -> Fitted:
+    """Trains ``config``'s model on ``dataset``'s training split, without looking
+    at its test split (``tuning`` passes a data set without one).
+
+    With ``config.validation_split`` the training split is cut in two by
+    :func:`hk_experiments.data.validation_indices`: the model is fitted on
+    one part and evaluated on the other after every epoch; training stops
+    after ``config.patience`` epochs without a better validation accuracy
+    and the best epoch's weights are kept (:class:`BestEpoch`). The
+    learning-rate schedule and the early-stopping state are checkpointed with
+    every epoch in ``<out>/backup`` (``config.resume`` continues from there).
+    Not for ``strategy="multiworker"`` (see :func:`train`).
     """
     config.validate()
-    out = Path(config.out)
     keras.utils.set_random_seed(config.seed)
-    dataset = data.load(config.dataset, config.data_dir, limit=config.limit, seed=config.seed)
     strategy = make_strategy(config.strategy)
-    if config.strategy == "multiworker":
-        return _train_multiworker(config, dataset, strategy, extra_callbacks)
-    backup = out / "backup"
-    out.mkdir(parents=True, exist_ok=True)
+    backup = Path(config.out) / "backup"
+    Path(config.out).mkdir(parents=True, exist_ok=True)
     _prepare_backup(config, backup)
+    x_fit, y_fit, held_out = dataset.x_train, dataset.y_train, None
+    if config.validation_split:
+        fit_rows, held_rows = data.validation_indices(
+            len(dataset.x_train), config.validation_split, config.seed
+        )
+        x_fit, y_fit = dataset.x_train[fit_rows], dataset.y_train[fit_rows]
+        held_out = (dataset.x_train[held_rows], dataset.y_train[held_rows])
     with strategy.scope():
         model = _build_model(config, dataset)
-        optimizer = _optimizer(config)
+        optimizer = _optimizer(config, steps_per_epoch=-(-len(x_fit) // config.batch_size))
         model.compile(
             optimizer=optimizer,
             loss=keras.losses.SparseCategoricalCrossentropy(),
@@ -423,14 +635,21 @@ def train(config: TrainConfig, extra_callbacks=()) -> dict:
     if config.verbose:
         model.summary()
     restored = _Restored()
-    callbacks = [keras.callbacks.BackupAndRestore(str(backup)), restored, *extra_callbacks]
+    best = BestEpoch(backup, config.patience) if held_out is not None else None
+    callbacks = [
+        *([best] if best else []),  # before BackupAndRestore: see BestEpoch
+        keras.callbacks.BackupAndRestore(str(backup)),
+        restored,
+        *extra_callbacks,
+    ]
     start = time.perf_counter()
     try:
         history = trainer.fit(
-            dataset.x_train,
-            dataset.y_train,
+            x_fit,
+            y_fit,
             batch_size=config.batch_size,
             epochs=config.epochs,
+            validation_data=held_out,
             callbacks=callbacks,
             verbose=config.verbose,
             shuffle=True,
@@ -444,6 +663,61 @@ def train(config: TrainConfig, extra_callbacks=()) -> dict:
             ) from error
         raise
     wall_time = time.perf_counter() - start
+    validation = None
+    if held_out is not None:
+        loss, accuracy = model.evaluate(*held_out, batch_size=256, verbose=0)
+        validation = {
+            "fraction": config.validation_split,
+            "examples": len(held_out[1]),
+            "fit_examples": len(y_fit),
+            "accuracy": float(accuracy),
+            "loss": float(loss),
+            "best_epoch": best.best_epoch + 1,
+            "epochs_trained": best.stopped_epoch + 1 if best.stopped_epoch else config.epochs,
+            "stopped_early": bool(best.stopped_epoch),
+            "patience": config.patience,
+        }
+    return Fitted(
+        model=model,
+        teacher=teacher,
+        history={k: [float(v) for v in vs] for k, vs in history.history.items()},
+        validation=validation,
+        wall_time_s=wall_time,
+        replicas=int(strategy.num_replicas_in_sync),
+    )
+
+
+def train(config: TrainConfig, extra_callbacks=()) -> dict:
+    """Runs ``config``: trains, evaluates and writes the output directory.
+
+    The model is trained by :func:`fit` (with a validation split: on the rest
+    of the training split, the best epoch kept); then, once, the test split
+    is evaluated. Under ``strategy="multiworker"`` this is one worker of the
+    cluster in ``TF_CONFIG``: start the same call (``pipelines.train`` with
+    the same flags) on every worker. ``extra_callbacks`` get the Keras
+    callback calls of an epoch loop in both cases.
+
+    Returns:
+      The metrics dict that the chief also writes to ``<out>/metrics.json``
+      (on another worker of a multi-worker run: its own summary, with
+      ``"chief": False``; it writes no files but its backup).
+
+    Raises:
+      ConfigError: a setting is invalid.
+      StaleBackupError: ``resume`` with a backup of another run.
+      TrainingError: the cluster failed (multi-worker), or another failure
+        with a message that says what to do.
+      ValueError, FileNotFoundError: a data set or teacher file is missing or
+        does not fit (the message names the flag).
+    """
+    config.validate()
+    out = Path(config.out)
+    keras.utils.set_random_seed(config.seed)
+    dataset = data.load(config.dataset, config.data_dir, limit=config.limit, seed=config.seed)
+    if config.strategy == "multiworker":
+        return _train_multiworker(config, dataset, make_strategy(config.strategy), extra_callbacks)
+    fitted = fit(config, dataset, extra_callbacks)
+    model, teacher = fitted.model, fitted.teacher
     test_loss, test_accuracy = model.evaluate(
         dataset.x_test, dataset.y_test, batch_size=256, verbose=0
     )
@@ -457,12 +731,13 @@ def train(config: TrainConfig, extra_callbacks=()) -> dict:
     metrics = _metrics(config, model, model_path, test_loss, test_accuracy)
     metrics.update(
         {
-            "replicas": int(strategy.num_replicas_in_sync),
-            "epochs_run_this_session": len(history.history.get("loss", [])),
-            "wall_time_s": wall_time,
-            "history": {k: [float(v) for v in vs] for k, vs in history.history.items()},
+            "replicas": fitted.replicas,
+            "epochs_run_this_session": len(fitted.history.get("loss", [])),
+            "wall_time_s": fitted.wall_time_s,
+            "history": fitted.history,
             # None, or the teacher, T, a, and the teacher's test accuracy and agreement.
             "distillation": distillation,
+            "validation": fitted.validation,
         }
     )
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
@@ -502,18 +777,19 @@ def _metrics(config, model, model_path, test_loss, test_accuracy) -> dict:
     """The metrics of a trained, saved model (without the training history)."""
     metrics = {
         "config": dataclasses.asdict(config),
+        "recipe": config.recipe,
         "test_accuracy": float(test_accuracy),
         "test_error_percent": 100.0 * (1.0 - float(test_accuracy)),
         "test_loss": float(test_loss),
         "trainable_parameters": int(sum(np.prod(w.shape) for w in model.trainable_weights)),
-        "stored_parameters": int(models.stored_parameters(model)),
-        "virtual_parameters": int(models.virtual_parameters(model)),
+        "stored_size": int(models.stored_size(model)),
+        "virtual_size": int(models.virtual_size(model)),
         "stored_bytes": int(
             sum(np.prod(w.shape) * np.dtype(w.dtype).itemsize for w in model.weights)
         ),
         "keras_file_bytes": os.path.getsize(model_path),
     }
-    metrics["compression_achieved"] = metrics["stored_parameters"] / metrics["virtual_parameters"]
+    metrics["compression_achieved"] = metrics["stored_size"] / metrics["virtual_size"]
     return metrics
 
 
@@ -732,7 +1008,9 @@ def _build_model(config, dataset):
         input_shape=dataset.input_shape,
         num_classes=dataset.num_classes,
         compression=config.compression,
+        width=config.width,
         dropout=config.dropout,
+        input_dropout=config.input_dropout,
         seed=config.seed,
     )
 
@@ -746,7 +1024,7 @@ def _train_multiworker(config, dataset, strategy, extra_callbacks) -> dict:
     with strategy.scope():
         model = _build_model(config, dataset)
         model.compile(
-            optimizer=_optimizer(config),
+            optimizer=_optimizer(config, -(-len(dataset.x_train) // config.batch_size)),
             loss=keras.losses.SparseCategoricalCrossentropy(),
             metrics=["accuracy"],
         )

@@ -20,9 +20,19 @@ Suites (2-core CPU; durations measured or estimated as stated in the README):
 
 * ``quick`` (< 10 min): mlp3 on 6,000 Fashion-MNIST images, 2 epochs, at 1/8
   and 1/64, every method that applies to an MLP.
-* ``paper``: the HashedNets paper's table: mlp3 and mlp5, full Fashion-MNIST,
-  15 epochs, 1/8 and 1/64: dense, small dense (NN), LRD, RER, DK, HashedNets,
-  HashNetDK, plus int8 buckets.
+* ``paper``: the HashedNets paper's table: mlp3 and mlp5, full Fashion-MNIST
+  (or ``--dataset mnist --data_dir DIR``), 1/8 and 1/64: dense, small dense
+  (NN), LRD, RER, DK, HashedNets, HashNetDK, plus int8 buckets, with the
+  paper's recipe (``pipelines.train --recipe paper``: early stopping on a
+  validation split, at most 100 epochs). Each cell's hyper-parameters are
+  first searched with 10 trials (``hk_experiments.tuning``, on the first
+  seed's validation split; ``<out>/paper/train/<cell>/tune/hparams.json``),
+  then the cell is trained, deployed and measured with 3 seeds
+  (``accuracy`` is their mean, ``accuracy_std`` the standard deviation). The
+  distilled cells' teacher is the tuned dense cell of the same seed.
+  ``results.md`` adds the paper's layout: our test error beside the paper's
+  MNIST figure. ``--trials`` and ``--seeds`` override the budget and the
+  seeds; a cell's seeds and its search are resumable one by one.
 * ``conv``: LeNet and the small CNN, 5 epochs, 1/16 and 1/64: FreshNets,
   HashedNets, SMH, small dense, PTQ int8, tfmot pruning and clustering.
 * ``full``: every method on mlp3, mlp5, cnn and lenet at 1/8, 1/16 and 1/64.
@@ -34,6 +44,7 @@ import contextlib
 import dataclasses
 import json
 import os
+import statistics
 import sys
 import tempfile
 import time
@@ -97,6 +108,24 @@ _MLP = [
 ]
 
 
+# The HashedNets paper's table (Chen et al. 2015): test error % on MNIST of the
+# 3-layer (mlp3) and 5-layer (mlp5) nets at 1/8 and 1/64, by method.
+PAPER_COLUMNS = (
+    ("rer", "RER"),
+    ("lrd", "LRD"),
+    ("small_dense", "NN"),
+    ("dk", "DK"),
+    ("hashed", "HashNet"),
+    ("hashed_dk", "HashNetDK"),
+)
+PAPER_ERRORS = {
+    ("mlp3", 8): (2.19, 1.89, 1.69, 1.71, 1.45, 1.43),
+    ("mlp3", 64): (15.03, 28.99, 6.28, 6.32, 2.79, 2.65),
+    ("mlp5", 8): (1.24, 1.77, 1.35, 1.26, 1.22, 1.29),
+    ("mlp5", 64): (3.20, 28.11, 2.69, 2.16, 1.99, 1.92),
+}
+
+
 @dataclasses.dataclass(frozen=True)
 class Suite:
     dataset: str
@@ -105,6 +134,13 @@ class Suite:
     methods: tuple
     epochs: int
     limit: int | None = None
+    # The training recipe (pipelines.train --recipe); with trials > 0 each
+    # cell's hyper-parameters are first searched with that many trials (on
+    # the validation split, hk_experiments.tuning), and every cell is trained,
+    # deployed and measured once per seed (mean and standard deviation).
+    recipe: str = "adam"
+    trials: int = 0
+    seeds: int = 1
 
 
 SUITES = {
@@ -114,7 +150,10 @@ SUITES = {
         ("mlp3", "mlp5"),
         (1 / 8, 1 / 64),
         ("dense", "small_dense", "lrd", "rer", "dk", "hashed", "hashed_dk", "hashed_int8"),
-        epochs=15,
+        epochs=100,  # the cap: the paper recipe stops early on its validation split
+        recipe="paper",
+        trials=10,
+        seeds=3,
     ),
     "conv": Suite(
         "fashion_mnist",
@@ -149,7 +188,15 @@ flags.DEFINE_list("models", None, "Run only these models of the suite.")
 flags.DEFINE_integer("epochs", None, "Override the suite's epochs.")
 flags.DEFINE_enum("dataset", None, list(data.DATASETS), "Override the suite's data set.")
 flags.DEFINE_integer("limit", None, "Override the suite's training-set limit (0: all).")
-flags.DEFINE_integer("seed", 0, "Seed of every run.")
+flags.DEFINE_integer("seed", 0, "Seed of every run (the first seed, with --seeds).")
+flags.DEFINE_integer(
+    "seeds", None, "Override the suite's number of seeds per cell (seed, seed + 1, ...)."
+)
+flags.DEFINE_integer(
+    "trials",
+    None,
+    "Override the suite's tuning budget per cell (0: the recipe's defaults, no tuning).",
+)
 flags.DEFINE_float("temperature", 4.0, "Distillation temperature (dk, hashed_dk).")
 flags.DEFINE_integer("num_threads", 1, "Interpreter threads for latency.")
 flags.DEFINE_bool(
@@ -161,15 +208,26 @@ def _label(c: float) -> str:
     return f"1/{round(1 / c)}"
 
 
-def _train_config(
-    suite: Suite, root: Path, model: str, method: Method, c: float, epochs: int
-) -> training.TrainConfig:
-    tag = (
+def _tag(model: str, method: Method, c: float) -> str:
+    return (
         f"{model}_{method.train}"
         + ("_dk" if method.distill else "")
         + (f"_{round(1 / c)}" if method.compressed else "")
     )
-    cfg = training.TrainConfig(
+
+
+def _seeds(suite: Suite) -> list[int]:
+    return list(range(FLAGS.seed, FLAGS.seed + (FLAGS.seeds or suite.seeds)))
+
+
+def _base_config(
+    suite: Suite, root: Path, model: str, method: Method, c: float, epochs: int, seed: int
+) -> training.TrainConfig:
+    """The cell's run for ``seed`` with the recipe's own settings (a distilled
+    method's teacher, the dense cell of the same seed, trained first)."""
+    train = root / "train" / _tag(model, method, c)
+    cfg = training.TrainConfig.of_recipe(
+        suite.recipe,
         model=model,
         method=method.train,
         compression=c,
@@ -177,16 +235,46 @@ def _train_config(
         data_dir=FLAGS.data_dir,
         limit=suite.limit,
         epochs=epochs,
-        seed=FLAGS.seed,
-        out=str(root / "train" / tag),
+        seed=seed,
+        out=str(train if len(_seeds(suite)) == 1 else train / f"seed{seed}"),
         verbose=2 if FLAGS.verbose else 0,
     )
     if method.distill:
-        teacher = _train_config(suite, root, model, METHODS["dense"], 1.0, epochs)
+        teacher = _train_config(suite, root, model, METHODS["dense"], 1.0, epochs, seed)
         _trained(teacher)
         cfg.distill_from = str(Path(teacher.out) / "model.keras")
         cfg.temperature = FLAGS.temperature
     return cfg
+
+
+def _train_config(
+    suite: Suite, root: Path, model: str, method: Method, c: float, epochs: int, seed: int
+) -> training.TrainConfig:
+    """The cell's run for ``seed``: with a tuning budget, with the settings that
+    a search on the first seed's run chose (searched first, resumable, in
+    ``train/<cell>/tune``)."""
+    cfg = _base_config(suite, root, model, method, c, epochs, seed)
+    trials = suite.trials if FLAGS.trials is None else FLAGS.trials
+    if not trials:
+        return cfg
+    from hk_experiments import tuning
+
+    tune = dataclasses.replace(
+        _base_config(suite, root, model, method, c, epochs, FLAGS.seed),
+        out=str(root / "train" / _tag(model, method, c) / "tune"),
+    )
+    path = Path(tune.out) / "hparams.json"
+    saved = json.loads(path.read_text()) if path.exists() else {}
+    if saved.get("trials", 0) < trials or saved.get("tuned_for") != tuning.search_settings(tune):
+        print(f"  tuning {_tag(model, method, c)}: {trials} trials", flush=True)
+        saved = tuning.tune(tune, trials)
+    return dataclasses.replace(cfg, **saved["settings"])
+
+
+def _hparams(root: Path, model: str, method: Method, c: float) -> Path | None:
+    """The cell's ``hparams.json``, if it was tuned."""
+    path = root / "train" / _tag(model, method, c) / "tune" / "hparams.json"
+    return path if path.exists() else None
 
 
 def _trained(cfg: training.TrainConfig) -> dict:
@@ -220,10 +308,12 @@ def _export(method: Method, cfg: training.TrainConfig, cell_dir: Path, dataset) 
     return {"path": str(path), "stored_bytes": report.stored_bytes}
 
 
-def _tfmot(method: Method, suite: Suite, model: str, c: float, epochs: int, cell_dir: Path) -> dict:
+def _tfmot(
+    method: Method, suite: Suite, model: str, c: float, epochs: int, seed: int, cell_dir: Path
+) -> dict:
     from hk_experiments.baselines.tfmot import run_tfmot
 
-    params = {"epochs": epochs, "seed": FLAGS.seed}
+    params = {"epochs": epochs, "seed": seed}
     if suite.limit:
         params["limit"] = suite.limit
     if FLAGS.data_dir:
@@ -282,35 +372,29 @@ def cell_name(model: str, name: str, c: float) -> str:
     return f"{model}_{name}" + (f"_{round(1 / c)}" if METHODS[name].compressed else "")
 
 
-def run_cell(
-    suite_name: str, suite: Suite, root: Path, model: str, name: str, c: float, dataset
-) -> dict:
-    """Makes (or reads) one cell: trains, exports, measures in a fresh process."""
+def _run_seed(
+    suite: Suite, root: Path, model: str, name: str, c: float, seed: int, out: Path, dataset
+):
+    """One seed of a cell: trains (or reads), exports, measures in a fresh
+    process; the result is kept in ``out/seed.json``."""
     from hk_experiments import measure
 
+    done = out / "seed.json"
+    if done.exists():
+        return json.loads(done.read_text())
     method = METHODS[name]
-    cell = cell_name(model, name, c)
-    result_path = root / f"{cell}.json"
-    if result_path.exists():
-        return json.loads(result_path.read_text())
-    start = time.time()
     epochs = FLAGS.epochs or suite.epochs
-    cell_dir = root / "cells" / cell
-    cell_dir.mkdir(parents=True, exist_ok=True)
+    out.mkdir(parents=True, exist_ok=True)
     if method.train is None:
-        exported = _tfmot(method, suite, model, c, epochs, cell_dir)
+        exported = _tfmot(method, suite, model, c, epochs, seed, out)
         trained = {}
     else:
-        cfg = _train_config(suite, root, model, method, c, epochs)
+        cfg = _train_config(suite, root, model, method, c, epochs, seed)
         trained = _trained(cfg)
-        exported = _export(method, cfg, cell_dir, dataset)
+        exported = _export(method, cfg, out, dataset)
         from benchmarks.grid import command
 
-        exported["command"] = command(cfg) + (
-            f" --distill_from {cfg.distill_from} --temperature {cfg.temperature:g}"
-            if method.distill
-            else ""
-        )
+        exported["command"] = command(cfg, _hparams(root, model, method, c))
     measured = measure.measure_in_fresh_process(
         exported["path"],
         suite.dataset,
@@ -319,31 +403,117 @@ def run_cell(
         latency_runs=50,
     )
     result = {
+        **{k: measured[k] for k in MEASURED},
+        "stored_bytes": exported["stored_bytes"],
+        "keras_accuracy": trained.get("test_accuracy"),
+        "validation_accuracy": (trained.get("validation") or {}).get("accuracy"),
+        "stored_size": trained.get("stored_size"),
+        "train_command": exported.get("command"),
+        **({"tfmot": exported["tfmot"]} if "tfmot" in exported else {}),
+    }
+    done.write_text(json.dumps(result, indent=2))
+    return result
+
+
+# What a cell reports of each seed's deployed file (from measure_in_fresh_process).
+MEASURED = (
+    "accuracy",
+    "file_bytes",
+    "gzip_bytes",
+    "latency_ms_median",
+    "peak_rss_bytes",
+    "peak_rss_over_baseline_bytes",
+)
+
+
+def run_cell(
+    suite_name: str, suite: Suite, root: Path, model: str, name: str, c: float, dataset
+) -> dict:
+    """Makes (or reads) one cell: every seed trained, exported and measured.
+
+    ``accuracy`` is the mean over the seeds (``accuracy_std`` their sample
+    standard deviation, ``accuracy_per_seed`` each); the sizes, latency and
+    memory are the first seed's (the seeds' files differ only in values).
+    """
+    method = METHODS[name]
+    cell = cell_name(model, name, c)
+    result_path = root / f"{cell}.json"
+    if result_path.exists():
+        return json.loads(result_path.read_text())
+    start = time.time()
+    seeds = _seeds(suite)
+    cell_dir = root / "cells" / cell
+    runs = [
+        _run_seed(
+            suite,
+            root,
+            model,
+            name,
+            c,
+            seed,
+            cell_dir if len(seeds) == 1 else cell_dir / f"seed{seed}",
+            dataset,
+        )
+        for seed in seeds
+    ]
+    accuracies = [r["accuracy"] for r in runs]
+    first = runs[0]
+    result = {
         "suite": suite_name,
         "model": model,
         "method": name,
         "compression": c if method.compressed else 1.0,
-        "accuracy": measured["accuracy"],
-        "file_bytes": measured["file_bytes"],
-        "gzip_bytes": measured["gzip_bytes"],
-        "stored_bytes": exported["stored_bytes"],
-        "latency_ms_median": measured["latency_ms_median"],
-        "peak_rss_bytes": measured["peak_rss_bytes"],
-        "peak_rss_over_baseline_bytes": measured["peak_rss_over_baseline_bytes"],
-        "keras_accuracy": trained.get("test_accuracy"),
-        "stored_parameters": trained.get("stored_parameters"),
-        "train_command": exported.get("command"),
+        **first,
+        "accuracy": statistics.fmean(accuracies),
+        "accuracy_std": statistics.stdev(accuracies) if len(runs) > 1 else 0.0,
+        "accuracy_per_seed": accuracies,
+        "seeds": seeds,
+        "keras_accuracy": _mean(r["keras_accuracy"] for r in runs),
+        "validation_accuracy": _mean(r["validation_accuracy"] for r in runs),
+        "recipe": suite.recipe,
+        "hparams": str(_hparams(root, model, method, c) or "") or None,
         "wall_seconds": time.time() - start,
     }
-    if "tfmot" in exported:
-        result["tfmot"] = exported["tfmot"]
     result_path.write_text(json.dumps(result, indent=2))
     print(
-        f"  accuracy {result['accuracy']:.4f} (interpreter), {result['file_bytes']:,} B "
+        f"  accuracy {_percent(result)} % (interpreter), {result['file_bytes']:,} B "
         f"({result['gzip_bytes']:,} B gzipped), {result['wall_seconds']:.0f} s",
         flush=True,
     )
     return result
+
+
+def _mean(values):
+    values = [v for v in values if v is not None]
+    return statistics.fmean(values) if values else None
+
+
+def _percent(row, error: bool = False) -> str:
+    """The cell's accuracy (or error) in %, ``mean ± std`` over several seeds."""
+    value = 100 * (1 - row["accuracy"]) if error else 100 * row["accuracy"]
+    if len(row.get("seeds", [0])) < 2:
+        return f"{value:.2f}"
+    return f"{value:.2f} ± {100 * row['accuracy_std']:.2f}"
+
+
+def paper_table(rows) -> str:
+    """The HashedNets paper's table layout: test error % of our deployed files
+    (mean ± std over the seeds), the paper's MNIST figure in brackets."""
+    lines = [
+        "| model | compression | " + " | ".join(label for _, label in PAPER_COLUMNS) + " |",
+        "|---|---|" + "---|" * len(PAPER_COLUMNS),
+    ]
+    found = {(r["model"], r["method"], round(1 / r["compression"])): r for r in rows}
+    for (model, inverse), paper in PAPER_ERRORS.items():
+        cells = [found.get((model, method, inverse)) for method, _ in PAPER_COLUMNS]
+        if not any(cells):
+            continue
+        text = [
+            (_percent(row, error=True) if row else "—") + f" ({figure:.2f})"
+            for row, figure in zip(cells, paper)
+        ]
+        lines.append(f"| {model} | 1/{inverse} | " + " | ".join(text) + " |")
+    return "\n".join(lines) if len(lines) > 2 else ""
 
 
 def table(rows) -> str:
@@ -355,7 +525,7 @@ def table(rows) -> str:
     for r in sorted(rows, key=lambda r: (r["model"], -r["compression"], r["method"])):
         label = "1" if r["compression"] == 1.0 else _label(r["compression"])
         lines.append(
-            f"| {r['model']} | {r['method']} | {label} | {100 * r['accuracy']:.2f} | "
+            f"| {r['model']} | {r['method']} | {label} | {_percent(r)} | "
             f"{r['file_bytes']:,} | {r['gzip_bytes']:,} | "
             f"{r['latency_ms_median']:.3f} | "
             f"{r['peak_rss_over_baseline_bytes'] / 2**20:.1f} |"
@@ -747,7 +917,7 @@ def plot(rows, out_dir: Path, about: str, command: str) -> list[Path]:
 
 def _command() -> str:
     parts = [f"python -m pipelines.benchmark --suite {FLAGS.suite}"]
-    for name in ("dataset", "limit", "epochs", "models", "methods", "out"):
+    for name in ("dataset", "limit", "epochs", "seeds", "trials", "models", "methods", "out"):
         value = getattr(FLAGS, name)
         if value is not None and not (name == "out" and value == "results"):
             parts.append(f"--{name} {','.join(value) if isinstance(value, list) else value}")
@@ -761,12 +931,15 @@ DATASET_NAMES = {
 }
 
 
-def about(suite: Suite, models, epochs: int, seed: int) -> str:
-    """What was run, for titles: models, data, epochs, seed."""
+def about(suite: Suite, models, epochs: int, seeds, trials: int = 0) -> str:
+    """What was run, for titles: models, data, recipe, epochs, seeds."""
     return (
         f"{', '.join(models)} on {DATASET_NAMES.get(suite.dataset, suite.dataset)}"
         + (f" (first {suite.limit:,} training images)" if suite.limit else "")
-        + f", {epochs} epochs, seed {seed}"
+        + (f", recipe {suite.recipe}" if suite.recipe != "adam" else "")
+        + (f" tuned with {trials} trials per cell" if trials else "")
+        + (f", at most {epochs} epochs" if suite.recipe == "paper" else f", {epochs} epochs")
+        + (f", seed {seeds[0]}" if len(seeds) == 1 else f", mean of seeds {seeds[0]}-{seeds[-1]}")
     )
 
 
@@ -813,14 +986,19 @@ def main(argv):
             progress.finish(cell)
     text = table(rows)
     epochs = FLAGS.epochs or suite.epochs
-    header = (
-        f"Suite `{FLAGS.suite}` ({suite.dataset}"
-        + (f", first {suite.limit} training images" if suite.limit else "")
-        + f", {epochs} epochs, seed {FLAGS.seed}): "
-        f"`{_command()}`\n\n"
-    )
+    trials = suite.trials if FLAGS.trials is None else FLAGS.trials
+    described = about(suite, models, epochs, _seeds(suite), trials)
+    header = f"Suite `{FLAGS.suite}` ({described}): `{_command()}`\n\n"
+    paper = paper_table(rows)
+    if paper:
+        text += (
+            "\n\nIn the HashedNets paper's layout: test error % of the deployed .tflite"
+            + (" (mean ± standard deviation over the seeds)" if len(_seeds(suite)) > 1 else "")
+            + "; in brackets the paper's MNIST figure.\n\n"
+            + paper
+        )
     (root / "results.md").write_text(header + text + "\n")
-    paths = plot(rows, root, about(suite, models, epochs, FLAGS.seed), _command())
+    paths = plot(rows, root, described, _command())
     print("\n" + header + text)
     print(
         f"\nwrote {root / 'results.md'}, "

@@ -73,7 +73,7 @@ def main(argv):
             flush=True,
         )
         rows.append((method, metrics))
-    dense_stored = rows[0][1]["stored_parameters"]
+    dense_stored = rows[0][1]["stored_size"]
     print(
         f"\n{FLAGS.model} on {FLAGS.dataset}, {FLAGS.epochs} epochs "
         f"(python -m pipelines.demo --dataset {FLAGS.dataset} --epochs {FLAGS.epochs})"
@@ -87,8 +87,8 @@ def main(argv):
     for method, m in rows:
         print(
             f"{method:<12} {m['test_accuracy']:>9.4f} {m['tflite']['accuracy']:>10.4f} "
-            f"{m['stored_parameters']:>14,} {m['virtual_parameters']:>15,} "
-            f"{m['stored_parameters'] / dense_stored:>11.4f}x "
+            f"{m['stored_size']:>14,} {m['virtual_size']:>15,} "
+            f"{m['stored_size'] / dense_stored:>11.4f}x "
             f"{m['tflite']['file_bytes']:>14,}"
         )
     files = {method: m["tflite"]["file_bytes"] for method, m in rows}

@@ -15,6 +15,15 @@ Examples:
   python -m pipelines.train --method dense --out runs/teacher
   python -m pipelines.train --method hashed --distill_from runs/teacher/model.keras \
       --temperature 4 --distill_weight 0.5 --out runs/hashed_dk
+  # The paper's protocol: SGD + momentum, input and hidden dropout, a decaying
+  # learning rate, early stopping on 20% of the training split; test once.
+  python -m pipelines.train --recipe paper --dataset fashion_mnist --out runs/p
+  # ... with its hyper-parameters searched first (KerasTuner, 20 trials, resumable):
+  python -m pipelines.train --recipe paper --tune 20 --out runs/p   # writes runs/p/hparams.json
+  python -m pipelines.train --hparams runs/p/hparams.json --seed 1 --out runs/p_seed1
+
+Flags that a recipe sets (--recipe) take the recipe's value unless given; a
+--hparams file's values come between the two.
 
 A bad flag value prints this help and the flag's problem; any other failure
 prints one line (what, which file or flag, what to do) and exits 1 (the
@@ -23,12 +32,13 @@ traceback with --verbose).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 
 from absl import app, flags
 
-from hk_experiments import data, models, training
+from hk_experiments import data, models, training, tuning
 
 FLAGS = flags.FLAGS
 flags.DEFINE_enum("model", "mlp3", list(models.MODELS), "Zoo architecture.")
@@ -41,14 +51,53 @@ flags.DEFINE_enum(
     "lrd (low-rank factors, same stored size), rer (random edge removal).",
 )
 flags.DEFINE_float("compression", 1 / 8, "Fraction of weights stored, in (0, 1].")
+flags.DEFINE_float(
+    "width",
+    1.0,
+    "Multiply the model's hidden units and conv filters by this (mlp3 at 0.05: 784-50-10).",
+)
 flags.DEFINE_enum("dataset", "digits", list(data.DATASETS), "Data set.")
 flags.DEFINE_string("data_dir", None, "Directory of MNIST-format IDX files.")
 flags.DEFINE_integer("limit", None, "Use only this many training examples (quick runs).")
-flags.DEFINE_integer("epochs", 10, "Training epochs.")
+flags.DEFINE_enum(
+    "recipe",
+    "adam",
+    list(training.RECIPES),
+    "adam: the flags' own defaults (Adam 1e-3, a fixed number of epochs, no validation). "
+    "paper: the HashedNets paper's protocol: --optimizer sgd --learning_rate 0.01 --momentum "
+    "0.9 --lr_decay 0.95 --input_dropout 0.2 --dropout 0.5 --validation_split 0.2 "
+    "--patience 10 --epochs 100 (a cap: early stopping ends training).",
+)
+flags.DEFINE_integer(
+    "tune",
+    0,
+    "Search the hyper-parameters first, with this many trials in "
+    "all (KerasTuner; on the validation split; resumable in OUT/tuning), "
+    "write OUT/hparams.json, then train with them.",
+)
+flags.DEFINE_string(
+    "hparams", None, "Train with the settings (and recipe) of an hparams.json that --tune wrote."
+)
+flags.DEFINE_integer("epochs", 10, "Training epochs (the most, with --patience).")
 flags.DEFINE_integer("batch_size", 50, "Mini-batch size (the paper used 50).")
 flags.DEFINE_enum("optimizer", "adam", list(training.OPTIMIZERS), "Optimizer.")
 flags.DEFINE_float("learning_rate", 1e-3, "Learning rate.")
+flags.DEFINE_float("momentum", 0.9, "SGD momentum (classical, as the paper).")
+flags.DEFINE_float("lr_decay", 1.0, "Multiply the learning rate by this after every epoch.")
 flags.DEFINE_float("dropout", 0.0, "Dropout after each hidden dense layer.")
+flags.DEFINE_float("input_dropout", 0.0, "Dropout on the input image.")
+flags.DEFINE_float(
+    "validation_split",
+    0.0,
+    "Hold out this fraction of the training split "
+    "(seeded) to validate on after every epoch; the best epoch's weights are "
+    "kept. Never the test split.",
+)
+flags.DEFINE_integer(
+    "patience",
+    0,
+    "Stop after this many epochs without a better validation accuracy (0: train every epoch).",
+)
 flags.DEFINE_integer("seed", 0, "Seed of data order, initialisation and hash patterns.")
 flags.DEFINE_enum(
     "strategy",
@@ -101,37 +150,27 @@ def main(argv):
         tf.config.set_logical_device_configuration(
             cpu, [tf.config.LogicalDeviceConfiguration()] * FLAGS.cpu_replicas
         )
-    config = training.TrainConfig(
-        model=FLAGS.model,
-        method=FLAGS.method,
-        compression=FLAGS.compression,
-        dataset=FLAGS.dataset,
-        data_dir=FLAGS.data_dir,
-        limit=FLAGS.limit,
-        epochs=FLAGS.epochs,
-        batch_size=FLAGS.batch_size,
-        optimizer=FLAGS.optimizer,
-        learning_rate=FLAGS.learning_rate,
-        dropout=FLAGS.dropout,
-        seed=FLAGS.seed,
-        strategy=FLAGS.strategy,
-        jit_compile=FLAGS.jit_compile,
-        out=FLAGS.out,
-        resume=FLAGS.resume,
-        distill_from=FLAGS.distill_from,
-        temperature=FLAGS.temperature,
-        distill_weight=FLAGS.distill_weight,
-    )
+    config = None
     try:
+        config = _config()
+        if FLAGS.tune:
+            tuned = tuning.tune(config, FLAGS.tune)
+            print(
+                f"tuning: {tuned['trials']} trial(s), {tuned['trials_run_this_session']} run "
+                f"now; best validation accuracy {tuned['validation_accuracy']:.4f} with "
+                f"{json.dumps(tuned['settings'])}; wrote {config.out}/hparams.json",
+                flush=True,
+            )
+            config = dataclasses.replace(config, **tuned["settings"])
         metrics = training.train(config)
     except training.ConfigError as error:
         raise app.UsageError(str(error)) from None
     except KeyboardInterrupt:
-        if FLAGS.verbose:
+        if FLAGS.verbose or config is None:
             raise
         _fail(
-            f"interrupted; run again with the same flags plus --resume to continue from "
-            f"the last finished epoch (in {config.out}).",
+            "interrupted; run again with the same flags plus --resume to continue from "
+            f"the last finished epoch or trial (in {config.out}).",
             exitcode=130,
         )
     except Exception as error:  # noqa: BLE001 - one line, the traceback under --verbose
@@ -149,8 +188,8 @@ def main(argv):
         k: metrics[k]
         for k in (
             "test_accuracy",
-            "stored_parameters",
-            "virtual_parameters",
+            "stored_size",
+            "virtual_size",
             "stored_bytes",
             "keras_file_bytes",
             "wall_time_s",
@@ -159,6 +198,29 @@ def main(argv):
     }
     print(json.dumps(summary, indent=2))
     print(f"Wrote {config.out}/model.keras and {config.out}/metrics.json")
+
+
+# The flags that are TrainConfig fields (their defaults are the fields' defaults).
+_CONFIG_FLAGS = [
+    f.name for f in dataclasses.fields(training.TrainConfig) if f.name not in ("recipe", "verbose")
+]
+
+
+def _config() -> training.TrainConfig:
+    """The run the flags describe: the recipe's settings, then an --hparams
+    file's, then the flags given on the command line."""
+    recipe, tuned = FLAGS.recipe, {}
+    if FLAGS.hparams:
+        recipe, tuned = tuning.load_hparams(FLAGS.hparams)
+        if FLAGS["recipe"].present and FLAGS.recipe != recipe:
+            raise training.ConfigError(
+                f"--recipe {FLAGS.recipe} differs from the recipe {recipe!r} that "
+                f"--hparams {FLAGS.hparams} was tuned with; drop --recipe."
+            )
+    given = {name: FLAGS[name].value for name in _CONFIG_FLAGS if FLAGS[name].present}
+    for name in ("out", "resume", "strategy"):  # not recipe settings: the flag's value
+        given[name] = FLAGS[name].value
+    return training.TrainConfig.of_recipe(recipe, **{**tuned, **given})
 
 
 _LONGEST = 600  # characters of an error message printed without --verbose

@@ -59,8 +59,8 @@ def test_baseline_builds_and_stores_as_much_as_hashed(name, method):
     assert model.input_shape == (None, *SHAPE) and model.output_shape == (None, 10)
     probs = model.predict(np.random.default_rng(0).random((2, *SHAPE), np.float32), verbose=0)
     np.testing.assert_allclose(probs.sum(axis=-1), 1.0, rtol=1e-5)
-    target = models.stored_parameters(hashed)
-    stored = models.stored_parameters(model)
+    target = models.stored_size(hashed)
+    stored = models.stored_size(model)
     dense_names = [
         layer.name
         for layer in dense.layers
@@ -74,15 +74,15 @@ def test_baseline_builds_and_stores_as_much_as_hashed(name, method):
             assert names.index(f"{dense_name}_u") + 1 == names.index(f"{dense_name}_v")
             assert not model.get_layer(f"{dense_name}_u").use_bias
         assert "logits" in names  # 10 outputs: kept dense
-        assert models.virtual_parameters(model) == stored  # plain layers
+        assert models.virtual_size(model) == stored  # plain layers
         # On the 28x28 inputs the experiments use, the sizes match: ranks are
         # integers, one step of mlp3's fc1 is 784 + 1000 parameters (~2%).
         # (On 8x8 inputs the full-rank classifier alone is most of the budget.)
         big = (28, 28, 1)
-        got = models.stored_parameters(
+        got = models.stored_size(
             models.build(name, "lrd", input_shape=big, compression=1 / 8, seed=1)
         )
-        want = models.stored_parameters(
+        want = models.stored_size(
             models.build(name, "hashed", input_shape=big, compression=1 / 8, seed=1)
         )
         assert abs(got - want) <= 0.05 * want, (got, want)
@@ -92,7 +92,7 @@ def test_baseline_builds_and_stores_as_much_as_hashed(name, method):
         # band, which only differs for a tiny conv at a high compression.
         assert stored == target
         assert [layer.name for layer in _masked(model)] == dense_names
-        assert models.virtual_parameters(model) == dense.count_params()
+        assert models.virtual_size(model) == dense.count_params()
 
 
 def test_lrd_ranks_track_the_compression():
@@ -111,10 +111,10 @@ def test_rer_summarize_counts_kept_weights_and_biases():
     model = _build("mlp3", "rer")
     rows = {r["name"]: r for r in summarize(model)}
     assert rows["fc1"]["type"] == "MaskedDense"
-    assert rows["fc1"]["virtual"] == 64 * 1000 + 1000
-    assert rows["fc1"]["stored"] == 8000 + 1000
-    assert rows["logits"]["stored"] == 1250 + 10
-    assert rows["total"]["stored"] == 8000 + 1000 + 1250 + 10
+    assert rows["fc1"]["virtual_size"] == 64 * 1000 + 1000
+    assert rows["fc1"]["stored_size"] == 8000 + 1000
+    assert rows["logits"]["stored_size"] == 1250 + 10
+    assert rows["total"]["stored_size"] == 8000 + 1000 + 1250 + 10
 
 
 def test_edge_mask_keeps_exactly_the_fraction_from_the_seed():
@@ -166,7 +166,7 @@ def test_rer_mask_survives_training_and_save_load(tmp_path):
     np.testing.assert_allclose(
         loaded.predict(x, verbose=0), model.predict(x, verbose=0), rtol=1e-6, atol=1e-7
     )
-    assert models.stored_parameters(loaded) == models.stored_parameters(model)
+    assert models.stored_size(loaded) == models.stored_size(model)
 
 
 @pytest.mark.parametrize("method", ["lrd", "rer"])
@@ -180,7 +180,7 @@ def test_baselines_convert_to_a_plain_dense_tflite(tmp_path, method):
     assert "CONV_2D" in names and "FULLY_CONNECTED" in names
     assert "MUL" not in names  # the rer mask is folded into the constant kernels
     if method == "rer":  # a dense file: the removed weights are stored as zeros
-        assert report.file_bytes > 4 * models.virtual_parameters(model)
+        assert report.file_bytes > 4 * models.virtual_size(model)
 
 
 # ------------------------------------------------------------------ distillation
@@ -288,7 +288,7 @@ def test_cli_distillation_writes_metrics_and_a_plain_student(tmp_path, teacher):
     kd = metrics["distillation"]
     assert kd["teacher"] == str(teacher) and kd["temperature"] == 3.0
     assert 0 <= kd["teacher_test_accuracy"] <= 1 and 0 <= kd["test_agreement_with_teacher"] <= 1
-    assert metrics["stored_parameters"] == 8000 + 1000 + 1250 + 10  # the student alone
+    assert metrics["stored_size"] == 8000 + 1000 + 1250 + 10  # the student alone
     student = keras.models.load_model(out / "model.keras")  # no custom objects needed
     assert type(student) is keras.Model or type(student).__name__ == "Functional"
     assert student.name == "mlp3_hashed"

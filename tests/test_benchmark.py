@@ -83,6 +83,36 @@ def test_tiny_grid_runs_resumes_and_reports(tmp_path):
     assert before == {c: (root / f"{c}.json").stat().st_mtime_ns for c in cells}
 
 
+def test_paper_suite_tunes_each_cell_and_reports_seeds_beside_the_paper(tmp_path):
+    args = ["--suite", "paper", "--dataset", "digits", "--limit", "200", "--epochs", "1"]
+    args += ["--models", "mlp3", "--methods", "hashed_dk", "--trials", "1", "--seeds", "2"]
+    result = _run(*args, "--out", str(tmp_path))
+    assert result.returncode == 0, result.stderr[-3000:]
+    root = tmp_path / "paper"
+    row = json.loads((root / "mlp3_hashed_dk_8.json").read_text())
+    # Two seeds, each trained, deployed and measured; the cell is their mean.
+    assert row["seeds"] == [0, 1] and len(row["accuracy_per_seed"]) == 2
+    assert abs(row["accuracy"] - sum(row["accuracy_per_seed"]) / 2) < 1e-12
+    spread = abs(row["accuracy_per_seed"][0] - row["accuracy_per_seed"][1]) / 2**0.5
+    assert abs(row["accuracy_std"] - spread) < 1e-12
+    # Tuned on the validation split first; the seeds reuse the chosen values.
+    tuned = json.loads(Path(row["hparams"]).read_text())
+    assert tuned["trials"] == 1 and "temperature" in tuned["settings"]
+    train = root / "train" / "mlp3_hashed_dk_8"
+    for seed in (0, 1):
+        config = json.loads((train / f"seed{seed}" / "metrics.json").read_text())["config"]
+        assert config["recipe"] == "paper" and config["seed"] == seed
+        assert config["temperature"] == tuned["settings"]["temperature"]
+        # The teacher: the (tuned) dense cell of the same seed.
+        assert config["distill_from"].endswith(f"mlp3_dense/seed{seed}/model.keras")
+    assert (root / "train" / "mlp3_dense" / "tune" / "hparams.json").exists()
+    assert "--recipe paper --hparams" in row["train_command"]
+    table = (root / "results.md").read_text()
+    assert "mean of seeds 0-1" in table
+    assert "| mlp3 | 1/8 | — (2.19) | — (1.89) | — (1.69) | — (1.71) | — (1.45) | " in table
+    assert f"{100 * (1 - row['accuracy']):.2f} ± {100 * row['accuracy_std']:.2f} (1.43) |" in table
+
+
 def test_unknown_method_is_refused():
     result = _run("--suite", "quick", "--methods", "dense,magic")
     assert result.returncode != 0 and "unknown methods ['magic']" in result.stderr

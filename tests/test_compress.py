@@ -133,9 +133,9 @@ def test_compress_skip_and_per_layer():
     assert isinstance(fc, HashedDense)
     assert fc.num_buckets == 720  # 0.5 * 144 * 10
     rows = {row["name"]: row for row in summarize(hashed)}
-    assert rows["conv"]["stored"] == 3 * 3 * 4 + 4 and not rows["conv"]["hashed"]
-    assert rows["fc"]["stored"] == 720 + 10 == fc.stored_size()
-    assert rows["fc"]["virtual"] == 1440 + 10 and rows["fc"]["hashed"]
+    assert rows["conv"]["stored_size"] == 3 * 3 * 4 + 4 and not rows["conv"]["hashed"]
+    assert rows["fc"]["stored_size"] == 720 + 10 == fc.stored_size()
+    assert rows["fc"]["virtual_size"] == 1440 + 10 and rows["fc"]["hashed"]
     # per_layer for one layer, the default compression for the other.
     other = compress(model, compression=1 / 8, per_layer={"conv": 1.0})
     assert other.get_layer("conv").num_buckets == 36
@@ -149,19 +149,21 @@ def test_summarize_totals():
     assert [r["name"] for r in rows] == ["conv", "bn", "fc", "total"]  # flat has no weights
     total = rows[-1]
     assert total["name"] == "total" and total["hashed"]
-    assert total["stored"] == sum(r["stored"] for r in rows[:-1]) == hashed.count_params()
-    assert total["virtual"] == sum(r["virtual"] for r in rows[:-1]) == model.count_params()
+    assert total["stored_size"] == sum(r["stored_size"] for r in rows[:-1]) == hashed.count_params()
+    assert (
+        total["virtual_size"] == sum(r["virtual_size"] for r in rows[:-1]) == model.count_params()
+    )
     assert rows[0] == {
         "name": "conv",
         "type": "HashedConv2D",
-        "virtual": 40,
-        "stored": 9 + 4,
+        "virtual_size": 40,
+        "stored_size": 9 + 4,
         "hashed": True,
     }
-    assert rows[1]["stored"] == rows[1]["virtual"] == 16  # gamma, beta, mean, variance
-    assert rows[2]["stored"] == 360 + 10 and rows[2]["virtual"] == 1450
+    assert rows[1]["stored_size"] == rows[1]["virtual_size"] == 16  # gamma, beta, mean, variance
+    assert rows[2]["stored_size"] == 360 + 10 and rows[2]["virtual_size"] == 1450
     dense_rows = summarize(model)
-    assert dense_rows[-1]["stored"] == dense_rows[-1]["virtual"] == model.count_params()
+    assert dense_rows[-1]["stored_size"] == dense_rows[-1]["virtual_size"] == model.count_params()
     assert not dense_rows[-1]["hashed"]
 
 
@@ -173,8 +175,8 @@ def test_summarize_prints_a_table_like_model_summary(capsys):
     assert any(line.split()[:2] == ["conv", "HashedConv2D"] for line in printed)
     assert printed[-1].split()[:3] == [
         "total",
-        f"{rows[-1]['virtual']:,}",
-        f"{rows[-1]['stored']:,}",
+        f"{rows[-1]['virtual_size']:,}",
+        f"{rows[-1]['stored_size']:,}",
     ]
     lines = []
     assert summarize(hashed, print_fn=lines.append) == rows and len(lines) == 1
@@ -307,15 +309,15 @@ def test_zoo_builds(name, method):
         assert not any(
             type(layer) in (keras.layers.Dense, keras.layers.Conv2D) for layer in model.layers
         )
-        stored, virtual = models.stored_parameters(model), models.virtual_parameters(model)
+        stored, virtual = models.stored_size(model), models.virtual_size(model)
         # ~1/8 of the weights, plus the unhashed biases (SMH: sizes come in steps of 2n)
         assert stored < virtual / (6 if method in ("hashed", "freshnets") else 3)
     elif method == "rer":  # masked dense layers: only the kept weights (1/8) count
         assert not hashed_layers
-        assert models.stored_parameters(model) < models.virtual_parameters(model) / 6
+        assert models.stored_size(model) < models.virtual_size(model) / 6
     else:
         assert not hashed_layers
-        assert models.stored_parameters(model) == models.virtual_parameters(model)
+        assert models.stored_size(model) == models.virtual_size(model)
     probs = model.predict(np.zeros((2, 8, 8, 1), "float32"), verbose=0)
     np.testing.assert_allclose(probs.sum(axis=-1), 1.0, rtol=1e-5)
 
@@ -329,10 +331,10 @@ def test_zoo_small_dense_matches_hashed_stored_size(name):
         name, "small_dense", input_shape=(8, 8, 1), num_classes=10, compression=1 / 8, seed=1
     )
     dense = models.build(name, "dense", input_shape=(8, 8, 1), num_classes=10)
-    target = models.stored_parameters(hashed)
-    got = models.stored_parameters(small)
+    target = models.stored_size(hashed)
+    got = models.stored_size(small)
     assert abs(got - target) <= 0.02 * target, (got, target)
-    assert models.virtual_parameters(hashed) == models.stored_parameters(dense)
+    assert models.virtual_size(hashed) == models.stored_size(dense)
     assert [type(layer) for layer in small.layers] == [type(layer) for layer in dense.layers]
 
 
@@ -341,7 +343,7 @@ def test_zoo_freshnets_stores_as_much_as_hashed(name):
     fresh = models.build(name, "freshnets", compression=1 / 64, seed=1)
     hashed = models.build(name, "hashed", compression=1 / 64, seed=1)
     assert any(isinstance(layer, FreshConv2D) for layer in fresh.layers)
-    assert models.stored_parameters(fresh) == models.stored_parameters(hashed)
+    assert models.stored_size(fresh) == models.stored_size(hashed)
     # A tiny first conv keeps one bucket per frequency band (9 for 5x5).
     first = fresh.get_layer("conv1")
     assert first.num_buckets >= first.kernel_shape[0] + first.kernel_shape[1] - 1
@@ -354,9 +356,9 @@ def test_compress_smh_routes_and_summarizes():
     )
     model = hashed_keras.compress(dense, method="smh", fraction=0.5, seed=0)
     rows = {r["name"]: r for r in hashed_keras.summarize(model)}
-    assert rows["a"]["type"] == "SMHDense" and rows["a"]["virtual"] == 6 * 20 + 20
-    assert rows["total"]["virtual"] == dense.count_params()
-    assert rows["total"]["stored"] == hashed_keras.smh.smh_summary(model)["stored_size"]
+    assert rows["a"]["type"] == "SMHDense" and rows["a"]["virtual_size"] == 6 * 20 + 20
+    assert rows["total"]["virtual_size"] == dense.count_params()
+    assert rows["total"]["stored_size"] == hashed_keras.smh.smh_summary(model)["stored_size"]
     with pytest.raises(ValueError, match="per_layer"):
         hashed_keras.compress(dense, method="smh", fraction=0.5, per_layer={"a": 0.5})
     with pytest.raises(ValueError, match="are for method='smh'"):

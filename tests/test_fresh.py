@@ -369,11 +369,11 @@ def test_variables_sizes_and_spec():
         "bias_size": 6,
     }
     json.dumps(spec)
-    # summarize() and models.stored_parameters() see it as a hashed layer.
+    # summarize() and models.stored_size() see it as a hashed layer.
     model = keras.Sequential([keras.Input((10, 10, 4)), layer])
     rows = summarize(model)
-    assert rows[0]["hashed"] and rows[0]["virtual"] == 216 + 6 and rows[0]["stored"] == 33
-    assert models.stored_parameters(model) == 33
+    assert rows[0]["hashed"] and rows[0]["virtual_size"] == 216 + 6 and rows[0]["stored_size"] == 33
+    assert models.stored_size(model) == 33
 
 
 def test_initialisation_keeps_the_spatial_variance():
@@ -671,7 +671,7 @@ def test_compress_freshnets_structure_projection_and_training():
     hist = fresh.fit(x, y, epochs=3, batch_size=8, verbose=0).history["loss"]
     assert np.all(np.isfinite(hist)) and hist[-1] < hist[0]
     rows = {r["name"]: r for r in summarize(fresh)}
-    assert rows["conv"]["hashed"] and rows["conv"]["stored"] == conv.num_buckets + 8
+    assert rows["conv"]["hashed"] and rows["conv"]["stored_size"] == conv.num_buckets + 8
 
 
 def test_compress_freshnets_projection_is_exact_at_full_size_for_single_buckets():

@@ -4,9 +4,9 @@
   (``lite.ops.reference_fresh_weights``) and the layer's own kernel; every
   bad option refused with a message that names it.
 * ``lite.convert`` of models with FreshConv2D (a BatchNormalization folded in,
-  and ``compress(method="freshnets")``): verified against Keras, only the
-  buckets stored, the same outputs in ai_edge_litert, tf.lite and
-  tflite_runtime 2.14; corrupted options fail ``allocate_tensors()``.
+  and ``compress(method="freshnets")``): only the buckets stored. The round
+  trip all families share (runtimes, corrupted options) is in
+  test_lite_families.py.
 """
 
 from __future__ import annotations
@@ -17,20 +17,16 @@ import keras
 import numpy as np
 import pytest
 from flatbuffers import flexbuffers
+from lite_families import fresh_model
 from test_kernels import (
     HK_ERROR_ARGUMENTS,
     HK_ERROR_OPTIONS,
     HK_OK,
-    _assert_close,
-    _interpreter,
-    _run,
-    _run_subprocess,
-    _tflite214_python,
 )
 
 import hashed_keras
 from hashed_keras import lite
-from hashed_keras.layers import FreshConv2D, HashedDense
+from hashed_keras.layers import FreshConv2D
 from hashed_keras.lite import flatbuffer, ops
 from hashed_keras.lite.kernel_library import library_path
 
@@ -195,32 +191,9 @@ def test_bad_lengths_and_garbage_are_refused(lib):
 # ------------------------------------------------------------------ .tflite
 
 
-def _fresh_model():
-    keras.utils.set_random_seed(0)
-    inputs = keras.Input((10, 10, 2))
-    x = FreshConv2D(6, 3, compression=1 / 4, padding="same", name="f1")(inputs)
-    x = keras.layers.BatchNormalization(name="bn")(x)  # folded into f1's weights
-    x = keras.layers.ReLU()(x)
-    x = FreshConv2D(8, 5, compression=1 / 8, name="f2", activation="relu")(x)
-    x = keras.layers.Flatten()(x)
-    outputs = HashedDense(4, compression=1 / 8, name="d")(x)
-    model = keras.Model(inputs, outputs)
-    bn = model.get_layer("bn")
-    rng = np.random.default_rng(0)
-    bn.set_weights(
-        [
-            rng.uniform(0.5, 2, 6),
-            rng.normal(size=6),
-            rng.normal(size=6) * 0.1,
-            rng.uniform(0.5, 2, 6),
-        ]
-    )
-    return model
-
-
 @pytest.fixture(scope="module")
 def fresh_file(tmp_path_factory):
-    model = _fresh_model()
+    model = fresh_model()
     path = tmp_path_factory.mktemp("fresh") / "fresh.tflite"
     report = lite.convert(model, path, num_samples=4)
     x = np.random.default_rng(5).random((3, 10, 10, 2), dtype=np.float32)
@@ -242,53 +215,6 @@ def test_convert_stores_only_the_buckets(fresh_file):
     model = flatbuffer.read(fresh_file["path"].read_bytes())
     names = [flatbuffer.opcode_name(model, op.opcodeIndex) for op in model.subgraphs[0].operators]
     assert names.count("FreshWeights") == 2 and names.count("HashedWeights") == 1
-
-
-@pytest.mark.parametrize("runtime", ["ai_edge_litert", "tf.lite"])
-def test_runtimes_match_keras(fresh_file, runtime):
-    interpreter = _interpreter(runtime, fresh_file["path"].read_bytes())
-    _assert_close(_run(interpreter, fresh_file["x"]), fresh_file["y"])
-
-
-def test_tflite_runtime_214_matches_keras(fresh_file, tmp_path):
-    python = _tflite214_python()
-    (tmp_path / "good.tflite").write_bytes(fresh_file["path"].read_bytes())
-    np.save(tmp_path / "x.npy", fresh_file["x"])
-    lines, _ = _run_subprocess(python, "tflite_runtime", tmp_path, ["good"])
-    assert lines["good"] == "OK"
-    _assert_close(np.load(tmp_path / "good.out.npy"), fresh_file["y"])
-
-
-def corrupted(content: bytes, change, op_name="FreshWeights") -> bytes:
-    """``content`` with ``change(options)`` applied to the first ``op_name`` op."""
-    model = flatbuffer.read(content)
-    for op in model.subgraphs[0].operators:
-        if flatbuffer.opcode_name(model, op.opcodeIndex) == op_name:
-            options = ops.decode_options(bytes(op.customOptions))
-            op.customOptions = np.frombuffer(bytes(flexbuffers.Dumps(change(options))), np.uint8)
-            break
-    return flatbuffer.write(model)
-
-
-@pytest.mark.parametrize(
-    "change,expected",
-    [
-        (lambda o: {**o, "band_buckets": o["band_buckets"][:-1]}, "frequency bands"),
-        (
-            lambda o: {**o, "kernel_shape": o["kernel_shape"][:3] + [o["kernel_shape"][3] + 1]},
-            "output 0 (weights) must be float32",
-        ),
-        (lambda o: {**o, "buckets": o["buckets"] + 1}, "must equal the sum of 'band_buckets'"),
-        (lambda o: {**o, "contract_version": 9}, "unsupported contract_version 9"),
-    ],
-)
-def test_corrupted_options_fail_allocate_tensors(fresh_file, tmp_path, change, expected):
-    content = corrupted(fresh_file["path"].read_bytes(), change)
-    (tmp_path / "bad.tflite").write_bytes(content)
-    np.save(tmp_path / "x.npy", fresh_file["x"])
-    lines, _ = _run_subprocess(__import__("sys").executable, "ai_edge_litert", tmp_path, ["bad"])
-    assert lines["bad"].startswith("ERROR") and "FreshWeights node" in lines["bad"]
-    assert expected in lines["bad"], lines["bad"]
 
 
 def test_compress_freshnets_model_converts(tmp_path):

@@ -80,13 +80,13 @@ def run(strategy):
                       keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     init = [w.copy() for w in model.get_weights()]
     loss = model.fit(x, y, batch_size=16, epochs=3, shuffle=False, verbose=0).history["loss"]
-    stored = summarize(model, print_fn=None)[-1]["stored"]
+    stored = summarize(model, print_fn=None)[-1]["stored_size"]
     return strategy.num_replicas_in_sync, loss, init, model.get_weights(), stored
 
 n2, loss2, init2, w2, stored2 = run(tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"]))
 n1, loss1, init1, w1, stored1 = run(tf.distribute.OneDeviceStrategy("/cpu:0"))
 print("RESULT " + json.dumps({{
-    "replicas": n2, "loss": loss2, "stored": [stored1, stored2],
+    "replicas": n2, "loss": loss2, "stored_size": [stored1, stored2],
     "init_equal": all(np.array_equal(a, b) for a, b in zip(init1, init2)),
     "max_diff": max(float(np.abs(a - b).max()) for a, b in zip(w1, w2)),
     "shapes": [list(w.shape) for w in w2]}}))
@@ -119,6 +119,6 @@ def test_mirrored_strategy_two_cpus(family):
         m_n = result["shapes"][0]
         shapes = [m_n, m_n, [], []]
     assert result["shapes"] == shapes  # the shared variables and biases/scales only
-    assert result["stored"][0] == result["stored"][1]
+    assert result["stored_size"][0] == result["stored_size"][1]
     assert result["init_equal"]
     assert result["max_diff"] < 1e-5  # the same training as on one device

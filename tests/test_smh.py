@@ -288,7 +288,7 @@ def test_stored_size_within_one_percent_of_target(kwargs):
     assert abs(report["stored_size"] - target) <= 0.01 * target
     # The reported size is what Keras holds and counts.
     assert report["stored_size"] == s.count_params()
-    assert report["rows"][-1]["stored"] == s.count_params()
+    assert report["rows"][-1]["stored_size"] == s.count_params()
     assert (
         smh_factors(s).stored_size() + sum(layer.stored_size() for layer in smh_layers(s))
         == report["stored_size"]

@@ -3,33 +3,24 @@
 * ``hk_smh_weights`` (ctypes) against ``lite.ops.reference_smh_weights`` and
   the Keras layer; bad options and lengths refused with a message.
 * ``lite.convert`` of a ResNet-style SMH model (BatchNormalization folded
-  into a conv, a residual Add): verified, U and V stored once, the same outputs
-  in ai_edge_litert, tf.lite and tflite_runtime 2.14; corrupted options fail
-  ``allocate_tensors()``.
+  into a conv, a residual Add): U and V stored once. The round trip all
+  families share (runtimes, corrupted options) is in test_lite_families.py.
 """
 
 from __future__ import annotations
 
 import ctypes
-import sys
 
-import keras
+import lite_families
 import numpy as np
 import pytest
 from flatbuffers import flexbuffers
-from test_fresh_lite import corrupted
 from test_kernels import (
     HK_ERROR_ARGUMENTS,
     HK_ERROR_OPTIONS,
     HK_OK,
-    _assert_close,
-    _interpreter,
-    _run,
-    _run_subprocess,
-    _tflite214_python,
 )
 
-import hashed_keras
 from hashed_keras import lite, smh
 from hashed_keras.lite import flatbuffer, ops
 from hashed_keras.lite.kernel_library import library_path
@@ -100,34 +91,9 @@ def smh_weights(lib, options, u, v, scales, out_len, bias_len=0, channel=None):
     return status, out[:out_len], bias, error.value.decode()
 
 
-def _resnet_block():
-    keras.utils.set_random_seed(0)
-    inputs = keras.Input((10, 10, 3))
-    x = keras.layers.Conv2D(8, 3, padding="same", name="c1")(inputs)
-    x = keras.layers.BatchNormalization(name="bn")(x)
-    x = keras.layers.ReLU()(x)
-    y = keras.layers.Conv2D(8, 3, padding="same", activation="relu", name="c2")(x)
-    x = keras.layers.Add()([x, y])
-    x = keras.layers.GlobalAveragePooling2D()(x)
-    outputs = keras.layers.Dense(4, name="fc")(x)
-    return keras.Model(inputs, outputs)
-
-
 @pytest.fixture(scope="module")
 def smh_model():
-    model = hashed_keras.compress(_resnet_block(), method="smh", fraction=0.4, seed=0)
-    rng = np.random.default_rng(0)
-    model.get_layer("bn").set_weights(
-        [
-            rng.uniform(0.5, 2, 8),
-            rng.normal(size=8),
-            rng.normal(size=8) * 0.1,
-            rng.uniform(0.5, 2, 8),
-        ]
-    )
-    for layer in smh.smh_layers(model):  # distinct scales
-        layer.scale.assign(rng.uniform(0.5, 1.5))
-    return model
+    return lite_families.smh_model()
 
 
 @pytest.mark.parametrize("name,layout", [("c1", "ohwi"), ("c2", "ohwi"), ("fc", "fc")])
@@ -221,39 +187,3 @@ def test_convert_stores_the_factors_once(smh_file, smh_model):
     ]
     assert shapes.count(tuple(factors.U.shape)) == 2  # U and V, once each
     assert "per-channel scale" in {r.name: r for r in report.layers}["c1"].note
-
-
-@pytest.mark.parametrize("runtime", ["ai_edge_litert", "tf.lite"])
-def test_runtimes_match_keras(smh_file, runtime):
-    interpreter = _interpreter(runtime, smh_file["path"].read_bytes())
-    _assert_close(_run(interpreter, smh_file["x"]), smh_file["y"])
-
-
-def test_tflite_runtime_214_matches_keras(smh_file, tmp_path):
-    python = _tflite214_python()
-    (tmp_path / "good.tflite").write_bytes(smh_file["path"].read_bytes())
-    np.save(tmp_path / "x.npy", smh_file["x"])
-    lines, _ = _run_subprocess(python, "tflite_runtime", tmp_path, ["good"])
-    assert lines["good"] == "OK"
-    _assert_close(np.load(tmp_path / "good.out.npy"), smh_file["y"])
-
-
-@pytest.mark.parametrize(
-    "change,expected",
-    [
-        (lambda o: {**o, "n": o["n"] + 1}, "input 0 (U) (keys 'rank', 'n') must be float32"),
-        (lambda o: {**o, "start": 10**9}, "do not fit the"),
-        (lambda o: {**o, "rank": o["rank"] + 1}, "input 0 (U) (keys 'rank', 'n') must be float32"),
-        (
-            lambda o: {**o, "kernel_shape": [1] + o["kernel_shape"][1:]},
-            "output 0 (weights) must be float32",
-        ),
-    ],
-)
-def test_corrupted_options_fail_allocate_tensors(smh_file, tmp_path, change, expected):
-    content = corrupted(smh_file["path"].read_bytes(), change, "SMHWeights")
-    (tmp_path / "bad.tflite").write_bytes(content)
-    np.save(tmp_path / "x.npy", smh_file["x"])
-    lines, _ = _run_subprocess(sys.executable, "ai_edge_litert", tmp_path, ["bad"])
-    assert lines["bad"].startswith("ERROR") and "SMHWeights node" in lines["bad"]
-    assert expected in lines["bad"], lines["bad"]

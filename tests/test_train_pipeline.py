@@ -1,4 +1,5 @@
-"""The training pipeline: CLI, outputs, resume after a crash, strategies, errors."""
+"""The training pipeline: CLI, outputs, resume after a crash, strategies, errors; the
+paper's recipe (validation split, early stopping, schedule) and tuning."""
 
 import json
 import os
@@ -10,7 +11,7 @@ import keras
 import numpy as np
 import pytest
 
-from hk_experiments import data, training
+from hk_experiments import data, training, tuning
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -46,9 +47,9 @@ def test_cli_writes_model_and_metrics(tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     metrics = json.loads((out / "metrics.json").read_text())
     # mlp3 on 8x8 digits: 64-1000-10, hashed at 1/8 plus unhashed biases.
-    assert metrics["virtual_parameters"] == 64 * 1000 + 1000 + 1000 * 10 + 10
-    assert metrics["stored_parameters"] == 8000 + 1000 + 1250 + 10
-    assert metrics["stored_bytes"] == 4 * metrics["stored_parameters"]
+    assert metrics["virtual_size"] == 64 * 1000 + 1000 + 1000 * 10 + 10
+    assert metrics["stored_size"] == 8000 + 1000 + 1250 + 10
+    assert metrics["stored_bytes"] == 4 * metrics["stored_size"]
     assert metrics["test_accuracy"] > 0.5
     assert len(metrics["history"]["loss"]) == 3
     model = keras.models.load_model(out / "model.keras")
@@ -255,3 +256,141 @@ def test_cli_resume_names_a_backup_of_the_other_training_loop(tmp_path):
     assert result.returncode == 1
     [line] = _error_lines(result.stderr)
     assert "--strategy 'default/mirrored' there, 'multiworker' now" in line
+
+
+# The paper's recipe and tuning.
+
+LIMIT = 300  # digits examples: 240 to fit on, 60 to validate on
+
+
+def _paper(out, **settings):
+    return training.TrainConfig.of_recipe(
+        "paper", dataset="digits", limit=LIMIT, out=str(out), verbose=0, **settings
+    )
+
+
+class _Spoil(keras.callbacks.Callback):
+    """Zeroes every weight at the start of each epoch from ``epoch`` (0-based) on:
+    those epochs validate at chance level, so the best epoch is an earlier one."""
+
+    def __init__(self, epoch):
+        super().__init__()
+        self.epoch = epoch
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if epoch >= self.epoch:
+            self.model.set_weights([np.zeros_like(w) for w in self.model.get_weights()])
+
+
+def _validation_accuracy(out, seed=0):
+    """The saved model's accuracy on the rows of the training split that the
+    run held out (recomputed here from the seed)."""
+    dataset = data.load("digits", limit=LIMIT, seed=seed)
+    _, held = data.validation_indices(len(dataset.x_train), 0.2, seed)
+    model = keras.models.load_model(Path(out) / "model.keras")
+    _, accuracy = model.evaluate(dataset.x_train[held], dataset.y_train[held], verbose=0)
+    return accuracy
+
+
+def test_validation_split_is_a_seeded_part_of_the_training_split():
+    fit, held = data.validation_indices(1000, 0.2, seed=3)
+    assert len(held) == 200 and len(fit) == 800
+    assert not set(fit) & set(held)
+    assert sorted([*fit, *held]) == list(range(1000))
+    again, other = data.validation_indices(1000, 0.2, seed=3), data.validation_indices(1000, 0.2, 4)
+    np.testing.assert_array_equal(again[1], held)
+    assert set(other[1]) != set(held)
+    with pytest.raises(ValueError, match="in \\(0, 1\\)"):
+        data.validation_indices(10, 1.0)
+    dataset = data.load("digits")
+    assert len(data.without_test(dataset).x_test) == 0
+    assert len(data.without_test(dataset).x_train) == len(dataset.x_train)
+
+
+def test_paper_recipe_stops_early_and_keeps_the_best_epoch(tmp_path):
+    config = _paper(
+        tmp_path / "r", epochs=8, patience=1, learning_rate=0.05
+    )  # learns digits in 2 epochs
+    assert (config.optimizer, config.input_dropout, config.dropout) == ("sgd", 0.2, 0.5)
+    metrics = training.train(config, extra_callbacks=[_Spoil(2)])
+    validation = metrics["validation"]
+    # Epoch 3 validated at chance: with patience 1 training stopped there and
+    # epoch 2's weights were kept.
+    assert validation["stopped_early"] and validation["epochs_trained"] == 3
+    assert metrics["epochs_run_this_session"] == 3
+    assert validation["best_epoch"] == 2
+    history = metrics["history"]["val_accuracy"]
+    assert validation["accuracy"] == pytest.approx(history[1], abs=1e-6) and history[2] < 0.3
+    # The held-out rows are the seeded 20% of the training split, not fitted on.
+    assert (validation["fit_examples"], validation["examples"]) == (240, 60)
+    assert _validation_accuracy(tmp_path / "r") == pytest.approx(validation["accuracy"], abs=1e-6)
+    assert metrics["recipe"] == "paper" and metrics["test_accuracy"] > 0.5
+
+
+def test_paper_recipe_resumes_with_its_schedule_and_early_stopping_state(tmp_path):
+    config = _paper(tmp_path / "r", epochs=6, patience=2, learning_rate=0.05)
+    with pytest.raises(KeyboardInterrupt):
+        training.train(config, extra_callbacks=[_Crash(3)])
+    config.resume = True
+    # Every epoch after the resume validates at chance: the best one is from
+    # before the kill, which only the saved early-stopping state knows.
+    metrics = training.train(config, extra_callbacks=[_Spoil(3)])
+    validation = metrics["validation"]
+    assert metrics["epochs_run_this_session"] == 2
+    assert validation["stopped_early"] and validation["epochs_trained"] == 5
+    assert validation["best_epoch"] <= 3 and validation["accuracy"] > 0.5
+    assert _validation_accuracy(tmp_path / "r") == pytest.approx(validation["accuracy"], abs=1e-6)
+    # The learning-rate schedule went on where it stopped: 5 epochs of 5 steps.
+    optimizer = keras.models.load_model(tmp_path / "r" / "model.keras").optimizer
+    assert int(optimizer.iterations) == 25
+    assert float(optimizer.learning_rate) == pytest.approx(0.05 * 0.95**5, rel=1e-5)
+
+
+def test_tuning_writes_hparams_resumes_and_train_reuses_them(tmp_path):
+    out = tmp_path / "tuned"
+    config = _paper(out, epochs=1, method="dense")
+    first = tuning.tune(config, trials=2)
+    assert (first["trials"], first["trials_run_this_session"]) == (2, 2)
+    saved = json.loads((out / "hparams.json").read_text())
+    assert set(saved["settings"]) == {"learning_rate", "momentum", "input_dropout", "dropout"}
+    assert 0.001 <= saved["settings"]["learning_rate"] <= 0.3
+    assert saved["validation_accuracy"] == first["validation_accuracy"]
+    # Again, in a fresh process: the finished trials are read back, none rerun,
+    # then the final model is trained with the chosen settings.
+    result = _run_cli(
+        "--recipe", "paper", "--method", "dense", "--dataset", "digits", "--limit", str(LIMIT),
+        "--epochs", "1", "--tune", "2", "--out", str(out),
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "2 trial(s), 0 run now" in result.stdout
+    assert json.loads((out / "hparams.json").read_text())["settings"] == saved["settings"]
+    final = json.loads((out / "metrics.json").read_text())["config"]
+    assert {k: final[k] for k in saved["settings"]} == saved["settings"]
+    # A search of another run in the same directory is refused, not mixed in.
+    with pytest.raises(tuning.TuningError, match="--method 'dense' there, 'hashed' now"):
+        tuning.tune(_paper(out, epochs=1, method="hashed"), trials=2)
+    # --hparams: the recipe and the tuned settings, a flag given still wins.
+    result = _run_cli(
+        "--hparams", str(out / "hparams.json"), "--method", "dense", "--dataset", "digits",
+        "--limit", str(LIMIT), "--epochs", "1", "--dropout", "0.1", "--out", str(tmp_path / "re"),
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    reused = json.loads((tmp_path / "re" / "metrics.json").read_text())["config"]
+    assert reused["recipe"] == "paper" and reused["dropout"] == 0.1
+    assert (reused["optimizer"], reused["validation_split"], reused["epochs"]) == ("sgd", 0.2, 1)
+    assert reused["learning_rate"] == saved["settings"]["learning_rate"]
+    assert reused["momentum"] == saved["settings"]["momentum"]
+
+
+def test_tuning_a_distilled_run_searches_temperature_and_weight(tmp_path):
+    config = _paper(tmp_path / "s", distill_from=str(tmp_path / "teacher.keras"))
+    names = tuning.tuned_names(config)
+    assert names[-2:] == ["temperature", "distill_weight"]
+    space = tuning.search_space(training.TrainConfig.of_recipe("adam"))
+    assert [hp.name for hp in space.space] == ["learning_rate", "input_dropout", "dropout"]
+
+
+def test_cli_tune_without_a_validation_split_is_a_flag_error(tmp_path):
+    result = _run_cli("--tune", "2", "--limit", "100", "--out", str(tmp_path / "t"))
+    assert result.returncode != 0
+    assert "--tune needs a validation split" in result.stderr

@@ -36,8 +36,8 @@ class ConversionError(ValueError):
 class LayerRow:
     name: str
     type: str
-    virtual_params: int
-    stored_params: int
+    virtual_size: int
+    stored_size: int
     dense_bytes: int
     file_bytes: int
     note: str = ""
@@ -68,8 +68,8 @@ class ConversionReport:
         lines = [head, "-" * len(head)]
         for r in self.layers:
             lines.append(
-                f"{r.name:<24} {r.type:<14} {r.virtual_params:>10,} "
-                f"{r.stored_params:>9,} {r.dense_bytes:>10,} {r.file_bytes:>10,}  "
+                f"{r.name:<24} {r.type:<14} {r.virtual_size:>10,} "
+                f"{r.stored_size:>9,} {r.dense_bytes:>10,} {r.file_bytes:>10,}  "
                 f"{r.note}"
             )
         summary = f"file {self.path}: {self.file_bytes:,} B"
@@ -86,7 +86,7 @@ class ConversionReport:
     @property
     def compressed_layers(self) -> int:
         """How many layers the file rebuilds from shared variables."""
-        return sum(1 for r in self.layers if r.stored_params < r.virtual_params)
+        return sum(1 for r in self.layers if r.stored_size < r.virtual_size)
 
 
 def _all_layers(model):

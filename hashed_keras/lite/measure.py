@@ -15,6 +15,26 @@ from pathlib import Path
 import numpy as np
 
 
+def timed_setup(path, **kwargs):
+    """``(interpreter, seconds)``: :func:`~hashed_keras.lite.make_interpreter`
+    (``kwargs``: its options) and the first ``allocate_tensors()``, timed."""
+    from hashed_keras.lite.interpreter import make_interpreter
+
+    start = time.perf_counter()
+    interpreter = make_interpreter(str(path), **kwargs)
+    interpreter.allocate_tensors()
+    return interpreter, time.perf_counter() - start
+
+
+def mean_invoke_seconds(interpreter, x, invokes: int) -> float:
+    """Seconds of one ``invoke()`` on input ``x``, the mean of ``invokes``."""
+    interpreter.set_tensor(interpreter.get_input_details()[0]["index"], x)
+    start = time.perf_counter()
+    for _ in range(invokes):
+        interpreter.invoke()
+    return (time.perf_counter() - start) / invokes
+
+
 def file_sizes(path) -> dict:
     content = Path(path).read_bytes()
     return {"file_bytes": len(content), "gzip_bytes": len(gzip.compress(content, 9))}

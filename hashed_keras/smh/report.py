@@ -64,12 +64,12 @@ def smh_summary(model) -> dict:
                 "start": spec["start"],
                 "kernel_weights": spec["kernel_weights"],
                 "bias_size": spec["bias_size"],
-                "virtual": spec["size"],
+                "virtual_size": spec["size"],
                 "rows": spec["rows"],
                 "scale": spec["scale"],
             }
         )
-    virtual = sum(r["virtual"] for r in per_layer)
+    virtual = sum(r["virtual_size"] for r in per_layer)
     stored = factors.stored_size() + len(layers)
     from hashed_keras.compress import summarize  # which imports this package
 

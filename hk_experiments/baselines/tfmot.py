@@ -29,12 +29,6 @@ from hk_experiments.baselines import tfmot_worker
 WORKER = "hk_experiments.baselines.tfmot_worker"  # run as `python -m WORKER`
 # The directory holding hk_experiments, for a `python` other than this one.
 _ROOT = Path(__file__).resolve().parents[2]
-INSTALL_HINT = (
-    "pip install --no-deps tf-keras==2.21.0 tensorflow-model-optimization==0.8.1 "
-    "(or `pip install --no-deps -r requirements-baselines.txt` in the repository; "
-    "--no-deps because tf-keras depends on the full `tensorflow` wheel, which "
-    "would be installed on top of tensorflow-cpu)"
-)
 
 
 class TfmotUnavailableError(ImportError):
@@ -65,7 +59,7 @@ def tfmot_unavailable_reason(python: str | None = None) -> str | None:
         ).stdout.split()
     if not missing:
         return None
-    return f"{' and '.join(missing)} not installed: {INSTALL_HINT}"
+    return f"{' and '.join(missing)} not installed: {tfmot_worker.INSTALL_HINT}"
 
 
 def _flag_args(params: dict) -> list[str]:

@@ -59,7 +59,9 @@ EXIT_MISSING = 3
 EXIT_TF_IMPORTED = 4
 INSTALL_HINT = (
     "pip install --no-deps tf-keras==2.21.0 tensorflow-model-optimization==0.8.1 "
-    "(or: pip install --no-deps -r requirements-baselines.txt)"
+    "(or `pip install --no-deps -r requirements-baselines.txt` in the repository; "
+    "--no-deps because tf-keras depends on the full `tensorflow` wheel, which "
+    "would be installed on top of tensorflow-cpu)"
 )
 
 

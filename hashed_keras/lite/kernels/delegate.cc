@@ -347,8 +347,9 @@ Status ServedWiringFits(TfLiteContext* context,
     TfLiteNode* node = nullptr;
     TfLiteRegistration* reg = nullptr;
     context->GetNodeAndRegistration(context, index, &node, &reg);
-    const char* name = ServedKind(reg)->custom_name;
-    const bool smh = strcmp(name, "SMHWeights") == 0;
+    const OpKind* kind = ServedKind(reg);
+    const char* name = kind->custom_name;
+    const bool smh = kind->shares_inputs_0_1;
     const std::string where = Format("%s node %d", name, index);
     for (int k = 0; node->inputs != nullptr && k < node->inputs->size; ++k) {
       const int t = node->inputs->data[k];
@@ -358,10 +359,10 @@ Status ServedWiringFits(TfLiteContext* context,
         if (expected < 0) expected = t;
         HK_ENSURE(t == expected && smh_u != smh_v,
                   Format("%s: input %d (%s) is not the %s of the graph's other "
-                         "SMHWeights nodes (%s), or U and V are the same "
+                         "%s nodes (%s), or U and V are the same "
                          "tensor", where.c_str(), k,
                          TensorLabel(context, t).c_str(), k == 0 ? "U" : "V",
-                         TensorLabel(context, expected).c_str()));
+                         name, TensorLabel(context, expected).c_str()));
         continue;
       }
       const auto range = uses_of(t);

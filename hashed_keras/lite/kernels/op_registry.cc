@@ -7,9 +7,9 @@ namespace hk {
 namespace {
 
 const OpKind kOpKinds[] = {
-    {"HashedWeights", &CreateHashedWeightsKernel},
-    {"FreshWeights", &CreateFreshWeightsKernel},
-    {"SMHWeights", &CreateSmhWeightsKernel},
+    {"HashedWeights", &CreateHashedWeightsKernel, false},
+    {"FreshWeights", &CreateFreshWeightsKernel, false},
+    {"SMHWeights", &CreateSmhWeightsKernel, true},
 };
 
 }  // namespace

@@ -81,6 +81,10 @@ struct OutputShape {
 class OpKernel {
  public:
   virtual ~OpKernel() = default;
+  // The result of parsing the node's custom options (the kernel parses them
+  // once, when created) and, if they parsed, the layout of the weights it
+  // rebuilds: which builtin may read them.
+  virtual Status ParsedOptions(Layout* layout) const = 0;
   // Validates the node against its options: number of inputs and outputs,
   // their types and exact dims. Does not look at tensor data. Fills `outputs`
   // with each output's shape (all outputs are float32), or returns what is
@@ -120,6 +124,9 @@ struct OpKind {
   // options (it keeps the error and reports it from Prepare); returns null
   // only when out of memory.
   OpKernel* (*create)(const uint8_t* options, size_t length);
+  // Inputs 0 and 1 are shared by every node of this kind (SMH's U and V);
+  // any other input belongs to its node alone.
+  bool shares_inputs_0_1;
 };
 
 // The operator registered under `custom_name`, or null.

@@ -26,14 +26,11 @@
 #include <string>
 #include <vector>
 
-#include "fresh_weights.h"
-#include "hashed_weights.h"
 #include "hk_kernels.h"
 #include "op_registry.h"
 #include "options.h"
 #include "schema/builtin_options_table.h"
 #include "schema/schema_generated.h"
-#include "smh_weights.h"
 #include "tflite_abi.h"
 #include "verify_builtin_rules.h"
 
@@ -1116,33 +1113,25 @@ bool ModelVerifier::VerifyOurOperator(uint32_t sg, uint32_t index,
   size_t options_size = 0;
   CustomOptions(op, &options, &options_size);
 
-  // The operator's own parser: its layout decides the consumers.
-  Status parsed;  // a registered operator this file does not know yet: the
-                  // kernel's Check below still applies
-  bool fc = true;
-  bool shared_buckets = false;  // SMH's U and V are shared by design
+  // The operator's kernel, as the delegate creates it: its parsed options
+  // (their layout decides the consumers), then its Check on the file's
+  // tensors.
   const char* name = kind->custom_name;
-  if (strcmp(name, "HashedWeights") == 0) {
-    HashedWeightsPlan plan;
-    parsed = ParseHashedWeightsOptions(options, options_size, &plan);
-    fc = plan.layout == Layout::kFc;
-  } else if (strcmp(name, "FreshWeights") == 0) {
-    FreshWeightsPlan plan;
-    parsed = ParseFreshWeightsOptions(options, options_size, &plan);
-    fc = false;
-  } else if (strcmp(name, "SMHWeights") == 0) {
-    SmhWeightsPlan plan;
-    parsed = ParseSmhWeightsOptions(options, options_size, &plan);
-    fc = plan.layout == Layout::kFc;
-    shared_buckets = true;
+  const bool shared_buckets = kind->shares_inputs_0_1;
+  std::unique_ptr<OpKernel> kernel(kind->create(options, options_size));
+  if (kernel == nullptr) {
+    return Fail(HK_VERIFY_LIMIT,
+                Format("%s: out of memory creating the kernel", where.c_str()));
   }
+  Layout layout = Layout::kFc;
+  const Status parsed = kernel->ParsedOptions(&layout);
   if (!parsed.ok()) {
     return Fail(HK_VERIFY_OPERATOR,
                 Format("%s: invalid custom options: %s; %s", where.c_str(),
                        parsed.message().c_str(), kReconvert));
   }
+  const bool fc = layout == Layout::kFc;
 
-  // The kernel's own Check on the file's tensors, as the delegate runs it.
   auto copy = [](const flatbuffers::Vector<int32_t>* v) {
     std::vector<int> out;
     for (uint32_t i = 0; i < Size(v); ++i) out.push_back(v->Get(i));
@@ -1157,11 +1146,6 @@ bool ModelVerifier::VerifyOurOperator(uint32_t sg, uint32_t index,
   io.num_inputs = static_cast<int>(inputs.size());
   io.outputs = outputs.data();
   io.num_outputs = static_cast<int>(outputs.size());
-  std::unique_ptr<OpKernel> kernel(kind->create(options, options_size));
-  if (kernel == nullptr) {
-    return Fail(HK_VERIFY_LIMIT,
-                Format("%s: out of memory creating the kernel", where.c_str()));
-  }
   std::vector<OutputShape> shapes;
   const Status checked = kernel->Check(view->context(), io, &shapes);
   if (!checked.ok()) {

@@ -48,6 +48,11 @@ class WeightsKernel final : public OpKernel {
   WeightsKernel(const uint8_t* options, size_t length)
       : parsed_(Op::Parse(options, length, &plan_)) {}
 
+  Status ParsedOptions(Layout* layout) const override {
+    *layout = plan_.layout;
+    return parsed_;
+  }
+
   Status Check(tfl::TfLiteContext* context, const NodeIo& node,
                std::vector<OutputShape>* outputs) override {
     HK_ENSURE(parsed_.ok(), "invalid custom options: " + parsed_.message());

@@ -1,0 +1,93 @@
+"""The fixed-storage and byte-budget experiments, run as users run them (small).
+
+Real training (digits, a few hundred examples, 1-2 epochs), real conversion
+and interpreters; what is asserted is the experiments' logic: the fixed
+storage holds while the virtual width grows, every chosen model fits its
+budget, the choice is made on the validation split, and both resume.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _run(module, *args, timeout=900):
+    result = subprocess.run(
+        [sys.executable, "-m", module, *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result.stdout
+
+
+def test_fixed_storage_inflates_the_virtual_layer_at_a_fixed_budget(tmp_path):
+    args = [
+        "--dataset=digits",
+        "--limit=300",
+        "--hidden=8",
+        "--inflations=1,4",
+        "--seeds=0,1",
+        "--recipe=paper",
+        "--epochs=2",
+        f"--out={tmp_path}",
+    ]
+    _run("benchmarks.fixed_storage", *args)
+    rows = json.loads((tmp_path / "results.json").read_text())
+    by = {(r["inflation"], r["method"]): r for r in rows}
+    assert set(by) == {(1, "hashed"), (1, "small_dense"), (4, "hashed"), (4, "small_dense")}
+    assert by[1, "hashed"]["hidden_units"] == 8 and by[4, "hashed"]["hidden_units"] == 32
+    for k in (1, 4):  # the same storage: the dense net stays ~8 units wide
+        hashed, dense = by[k, "hashed"], by[k, "small_dense"]
+        assert abs(dense["stored_size"] - hashed["stored_size"]) <= 0.15 * hashed["stored_size"]
+        assert dense["hidden_units"] <= 9
+        assert hashed["seeds"] == dense["seeds"] == 2
+    # Stored size grows only by the hidden biases (32 - 8), not with the weights.
+    assert by[4, "hashed"]["stored_size"] - by[1, "hashed"]["stored_size"] <= 32
+    assert (tmp_path / "error_vs_inflation.png").stat().st_size > 0
+    assert "| 4× | hashed | 32 |" in (tmp_path / "results.md").read_text()
+    again = _run("benchmarks.fixed_storage", *args)  # resumed: nothing retrained
+    assert "all 8 cells done before" in again
+
+
+def test_byte_budget_chooses_on_validation_within_the_budget(tmp_path):
+    args = [
+        "--dataset=digits",
+        "--limit=300",
+        "--budgets=8192",
+        "--methods=dense,hashed",
+        "--hidden=64,256",
+        "--seeds=0,1",
+        "--epochs=1",
+        f"--out={tmp_path}",
+    ]
+    _run("benchmarks.byte_budget", *args)
+    rows = json.loads((tmp_path / "results.json").read_text())
+    assert {r["method"] for r in rows} == {"dense", "hashed"}
+    runs = {p.parent.name: json.loads(p.read_text()) for p in tmp_path.glob("runs/*/budget.json")}
+    for row in rows:
+        assert row["file_bytes"] <= row["budget"] == 8192
+        assert row["seeds"] == 2
+        pool = {n: r for n, r in runs.items() if f"_{row['method']}_" in n and n.endswith("seed0")}
+        assert len(pool) == row["candidates"]  # dense: 2 weight types; hashed: x 2 widths
+        assert row["validation_accuracy"] == max(r["validation_accuracy"] for r in pool.values())
+    # Every trained candidate fits (sized on the route a trained model takes).
+    assert all(r["file_bytes"] <= 8192 for r in runs.values())
+    sizing = json.loads((tmp_path / "sizing.json").read_text())
+    assert (
+        sizing["b8192_hashed_int8_h256"]["compression"]
+        > (sizing["b8192_hashed_float32_h256"]["compression"])
+    )  # int8 buckets: more of them in the same bytes
+    assert (tmp_path / "accuracy_vs_budget.png").stat().st_size > 0
+    before = {p: p.stat().st_mtime for p in tmp_path.glob("runs/*/model.keras")}
+    _run("benchmarks.byte_budget", *args)  # resumed: nothing retrained
+    assert before == {p: p.stat().st_mtime for p in tmp_path.glob("runs/*/model.keras")}
