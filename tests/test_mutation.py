@@ -287,7 +287,7 @@ def test_runner_tells_ok_error_crash_and_hang_apart(seed_dir, tmp_path):
     assert "unresolved custom op" in done["stock"].result["message"]
 
 
-def _slice(seed_dir, tmp_path, routes):
+def _slice(seed_dir, tmp_path, routes, weights="rebuilt"):
     campaign = tflite_mutation.Campaign(
         count=SLICE_COUNT,
         seed=SLICE_SEED,
@@ -297,6 +297,7 @@ def _slice(seed_dir, tmp_path, routes):
         out=tmp_path / "out",
         seeds_dir=seed_dir,
         log=lambda *_: None,
+        weights=weights,
     )
     return campaign.run()
 
@@ -318,8 +319,10 @@ def _report(summary, route):
     return "\n".join(lines)
 
 
-def test_ci_slice_never_crashes_or_hangs_our_loading_path(seed_dir, tmp_path):
-    summary = _slice(seed_dir, tmp_path, ("ours",))
+@pytest.mark.parametrize("weights", ["rebuilt", "on_the_fly"])
+def test_ci_slice_never_crashes_or_hangs_our_loading_path(seed_dir, tmp_path, weights):
+    summary = _slice(seed_dir, tmp_path, ("ours",), weights)
+    assert summary["weights"] == weights
     table = summary["table"]["ours"]
     assert table["all"]["mutants"] == SLICE_COUNT
     assert all(

@@ -1,12 +1,15 @@
-"""The on-the-fly execution mode: FULLY_CONNECTED computed from the shared variables.
+"""The on-the-fly execution mode: FULLY_CONNECTED and CONV_2D computed from the shared variables.
 
 ``lite.Interpreter(path, weights="on_the_fly")`` (the delegate option
-``weights = on_the_fly``) takes every FULLY_CONNECTED node whose filter one of
-our operators makes and computes it a tile of weights at a time, holding no
-rebuilt weights. Checked here against the rebuilt mode (1e-5 relative) in
-ai_edge_litert, tf.lite and tflite_runtime 2.14, for HashedWeights (float32
-and int8 buckets, a hashed bias, RELU and RELU6 fused), SMHWeights, and a CNN
-whose convolutions keep the rebuilt path; at batch 1 and after a resize to 7;
+``weights = on_the_fly``) takes every FULLY_CONNECTED and CONV_2D node whose
+filter one of our operators makes and computes it a tile of weights at a time,
+holding no rebuilt weights. Checked here against the rebuilt mode (1e-5
+relative) in ai_edge_litert, tf.lite and tflite_runtime 2.14, for HashedWeights
+(float32 and int8 buckets, a hashed bias, RELU and RELU6 fused), SMHWeights,
+the zoo's CNN, convolutions with stride 2 and SAME padding, a folded
+BatchNormalization (a per-channel scale), VALID padding with dilation, and
+FreshWeights' CNN (its convolutions keep the rebuilt path); at batch 1 and
+after a resize to 7;
 that the nodes really ran on the fly (the delegate's log) and that the
 delegate's memory is below one layer's weights (``max_rebuild_bytes``);
 that a node whose buckets are fed at run time keeps the rebuilt path.
@@ -22,7 +25,7 @@ import pytest
 from test_kernels import _assert_close, _interpreter, _run, _run_subprocess, _tflite214_python
 
 from hashed_keras import lite
-from hashed_keras.layers import HashedDense
+from hashed_keras.layers import HashedConv2D, HashedDense
 from hashed_keras.lite import flatbuffer
 from hk_experiments import models
 
@@ -52,12 +55,38 @@ def _cnn():
     return models.build("cnn", "hashed", input_shape=(8, 8, 1), compression=1 / 4, seed=0)
 
 
-# (builder, shared dtype, FULLY_CONNECTED nodes on the fly)
+def _fresh():
+    keras.utils.set_random_seed(6)
+    return models.build("cnn", "freshnets", input_shape=(8, 8, 1), compression=1 / 4, seed=0)
+
+
+def _convs():
+    keras.utils.set_random_seed(7)
+    model = keras.Sequential(
+        [
+            keras.Input((8, 8, 1)),
+            HashedConv2D(6, 3, strides=2, padding="same", compression=1 / 2, name="c1"),
+            keras.layers.BatchNormalization(name="bn"),  # folded into c1: a channel scale
+            keras.layers.ReLU(),
+            HashedConv2D(5, 2, dilation_rate=2, activation="relu6", compression=1 / 2, name="c2"),
+            keras.layers.Flatten(),
+            HashedDense(3, compression=1 / 2, name="d"),
+        ]
+    )
+    model.compile("adam", "mse")  # a step, so that the BatchNormalization is not the identity
+    x = np.random.default_rng(1).random((16, 8, 8, 1), dtype=np.float32)
+    model.fit(x, np.zeros((16, 3), np.float32), epochs=1, verbose=0)
+    return model
+
+
+# (builder, shared dtype, FULLY_CONNECTED and CONV_2D nodes on the fly)
 CASES = {
     "mlp": (_mlp, "float32", 3),
     "mlp-int8": (_mlp, "int8", 3),
     "smh": (_smh, "float32", 2),
-    "cnn": (_cnn, "float32", 2),
+    "cnn": (_cnn, "float32", 4),
+    "convs": (_convs, "float32", 3),
+    "fresh": (_fresh, "float32", 2),  # its two convolutions are rebuilt
 }
 
 
@@ -77,7 +106,7 @@ def files(tmp_path_factory, x):
 
 
 def _fused(stderr):
-    counts = re.findall(r"(\d+) FULLY_CONNECTED on the fly", stderr)
+    counts = re.findall(r"(\d+) FULLY_CONNECTED / CONV_2D on the fly", stderr)
     assert counts, stderr
     return int(counts[-1])
 
@@ -99,7 +128,7 @@ def test_tflite_runtime_214(files, x, tmp_path):
         (tmp_path / f"{case}.tflite").write_bytes(files[case].read_bytes())
     np.save(tmp_path / "x.npy", x)
     lines, err = _run_subprocess(python, "tflite_runtime", tmp_path, list(CASES), ON_THE_FLY)
-    assert [int(n) for n in re.findall(r"(\d+) FULLY_CONNECTED on the fly", err)] == [
+    assert [int(n) for n in re.findall(r"(\d+) FULLY_CONNECTED / CONV_2D on the fly", err)] == [
         fused for _, _, fused in CASES.values()
     ]
     for case in CASES:

@@ -17,8 +17,8 @@ RUNTIMES = ("ai_edge_litert", "tensorflow", "tflite_runtime")
 WEIGHTS = ("rebuilt", "on_the_fly")
 """Execution modes (``weights=``): rebuild every weight tensor once, when the
 interpreter is created, and run the runtime's own kernels (fast); or compute
-the FULLY_CONNECTED layers straight from the shared variables at every
-invoke, holding no rebuilt weights (small in memory). README, "Deploying"."""
+the FULLY_CONNECTED and CONV_2D layers straight from the shared variables at
+every invoke, holding no rebuilt weights (small in memory). README, "Deploying"."""
 
 
 def _runtime_module(name: str):
@@ -206,9 +206,9 @@ def _interpreter_class(stock):
           experimental_delegates: more delegates, applied after ours.
           verify: set False to skip the verification (only for files you trust).
           weights: ``"rebuilt"`` (default: every weight tensor rebuilt once,
-            the runtime's fast kernels) or ``"on_the_fly"`` (FULLY_CONNECTED
-            layers computed from the shared variables at every invoke, no
-            rebuilt weights held; :data:`WEIGHTS`).
+            the runtime's fast kernels) or ``"on_the_fly"`` (dense and
+            convolution layers computed from the shared variables at every
+            invoke, no rebuilt weights held; :data:`WEIGHTS`).
           max_virtual_weights, max_rebuild_bytes, max_tensor_bytes: the limits on
             what a model may make the kernels and the runtime allocate (see
             :func:`make_interpreter`); raise them for a larger model.

@@ -27,6 +27,12 @@
 #include <type_traits>
 #include <vector>
 
+#if defined(_WIN32)
+#include <windows.h>
+#else
+#include <sys/mman.h>
+#endif
+
 #include "hk_kernels.h"
 #include "on_the_fly.h"
 #include "op_registry.h"
@@ -55,9 +61,9 @@ struct HkDelegate {
   // declared here reads fields appended to TfLiteDelegate.
   void* spare[16];
   bool verbose = false;
-  // Option "weights": "on_the_fly" computes FULLY_CONNECTED nodes straight
-  // from the shared variables (on_the_fly.h); "rebuilt" (the default)
-  // rebuilds every weight tensor once.
+  // Option "weights": "on_the_fly" computes FULLY_CONNECTED and CONV_2D
+  // nodes straight from the shared variables (on_the_fly.h); "rebuilt" (the
+  // default) rebuilds every weight tensor once.
   bool on_the_fly = false;
   // The limits (HkLimits, defaults filled in) and what the nodes this
   // delegate's kernels currently hold use of them, over every interpreter
@@ -79,8 +85,9 @@ struct PrepareState {
   std::vector<int> claimed;              // node indices, ascending
   std::vector<unsigned char> producers;  // per tensor: nodes writing it (<= 255)
   Status wiring;  // whether the served nodes' wiring fits
-  // On the fly: (FULLY_CONNECTED node, the node of ours making its filter),
-  // sorted; `streamed`: those nodes of ours, sorted. Both are in `claimed`.
+  // On the fly: (FULLY_CONNECTED or CONV_2D node, the node of ours making
+  // its filter), sorted; `streamed`: those nodes of ours, sorted. Both are
+  // in `claimed`.
   std::vector<std::pair<int, int>> fused;
   std::vector<int> streamed;
 };
@@ -129,15 +136,17 @@ std::string HowToRaise(const char* key) {
 // freed memory. Otherwise (an input that is not a constant), the outputs are
 // arena tensors recomputed at every invoke.
 
-// On the fly: a FULLY_CONNECTED node computed from the inputs of the node of
-// ours that makes its filter (whose OpKernel is its KernelNode's `kernel`).
-// That node is "streamed": it computes nothing, and its outputs get no
-// memory (see Elide).
-struct FusedFc {
+// On the fly: a FULLY_CONNECTED or CONV_2D node computed from the inputs of
+// the node of ours that makes its filter (whose OpKernel is its KernelNode's
+// `kernel`). That node is "streamed": it computes nothing, and its outputs
+// get no memory (see Elide).
+struct Fused {
   int weights_node = -1;  // the node of ours
   std::vector<int> weights_inputs, weights_outputs;
   NodeIo weights_io;  // that node, as Init saw it
+  bool conv = false;  // CONV_2D (else FULLY_CONNECTED)
   FcOptions options;
+  ConvOptions conv_options;
   // Its inputs (constants) as float32: int8 and misaligned ones copied once.
   std::vector<std::vector<float>> copies;
   const float* views[kMaxOpInputs] = {};
@@ -145,12 +154,14 @@ struct FusedFc {
   std::vector<float> bias_values;
   const float* bias = nullptr;
   std::vector<float> tile;  // TileFloats(in, out): the only weights held
+  std::vector<float> patch;  // CONV_2D: TileWidth(in), one pixel's field
   // A checksum of those inputs' bytes, from Init: they are read at every
   // invoke, and a constant listed as a graph input can be written by the
   // caller (the rebuilt path reads it once, in Init).
   uint64_t constants = 0;
   // Set by Prepare.
-  uint64_t batch = 0;
+  uint64_t batch = 0;  // FULLY_CONNECTED
+  ConvGeometry geometry;  // CONV_2D
   // The earlier node of this kernel whose output is input 0, or -1.
   int x_from = -1;
   // The output is read only inside this kernel (the runtime allocates no
@@ -161,13 +172,13 @@ struct FusedFc {
 
 enum class Role {
   kRebuilt,   // a node of ours: outputs computed (once if constant)
-  kStreamed,  // a node of ours feeding a FusedFc: nothing computed
-  kFused,     // a FULLY_CONNECTED node computed on the fly
+  kStreamed,  // a node of ours feeding a Fused: nothing computed
+  kFused,     // a FULLY_CONNECTED or CONV_2D node computed on the fly
 };
 
 struct KernelNode {
   Role role = Role::kRebuilt;
-  std::unique_ptr<FusedFc> fc;  // kFused
+  std::unique_ptr<Fused> fused;  // kFused
   std::vector<int> inputs;
   std::vector<int> outputs;
   std::unique_ptr<OpKernel> kernel;
@@ -178,8 +189,10 @@ struct KernelNode {
   std::vector<std::unique_ptr<float[]>> owned;
   std::vector<tfl::TfLiteAllocationType> former_allocation;
   bool constant = false;
-  // kStreamed: each output's former byte count (Elide).
+  // kStreamed: each output's former byte count, and the zero pages given it
+  // (Elide).
   std::vector<size_t> former_bytes;
+  std::vector<std::pair<void*, size_t>> zero_pages;
   // What this node holds of the delegate's limits (given back on Free).
   uint64_t held_weights = 0, held_bytes = 0, held_work = 0;
 };
@@ -557,11 +570,12 @@ Status Reserve(TfLiteContext* context, HkDelegate* d, KernelNode* kn,
                bool constant) {
   OpCost cost = kn->kernel->Cost();
   if (kn->role == Role::kStreamed) {
-    // No outputs; its FusedFc holds a tile and the bias (and the float32
-    // copies of inputs counted below) for as long as it lives.
+    // No outputs; its Fused holds a tile, a patch and the bias (and the
+    // float32 copies of inputs counted below) for as long as it lives.
     const KernelGeometry& g = kn->kernel->Geometry();
     cost.output_bytes = 0;
-    cost.scratch_bytes = (TileFloats(g.rows, g.out) + g.out) * sizeof(float);
+    cost.scratch_bytes =
+        (TileFloats(g.rows, g.out) + TileWidth(g.rows) + g.out) * sizeof(float);
   }
   const uint64_t dequantized = DequantizedBytes(context, kn->io);
   const uint64_t transient = SaturatingAdd(cost.scratch_bytes, dequantized);
@@ -701,7 +715,7 @@ bool ConstantIntact(TfLiteContext* context, const KernelNode& kn) {
   return true;
 }
 
-void Elide(TfLiteContext* context, KernelNode* kn);
+Status Elide(TfLiteContext* context, KernelNode* kn);
 
 // Takes node `node_index` into `kernel` (identified, validated, charged to
 // the limits, computed if constant; streamed: its outputs elided). An error
@@ -772,7 +786,7 @@ Status InitNode(TfLiteContext* context, DelegateKernel* kernel,
       !streamed && status.ok() && InputsAreConstant(context, k.io);
   if (status.ok()) status = Reserve(context, kernel->delegate, &k, constant);
   if (status.ok() && constant) status = MakeConstant(context, &k);
-  if (status.ok() && streamed) Elide(context, &k);
+  if (status.ok() && streamed) status = Elide(context, &k);
   HK_ENSURE(status.ok(), NodeMessage(context, k.io, status.message()));
   return Status();
 }
@@ -780,14 +794,15 @@ Status InitNode(TfLiteContext* context, DelegateKernel* kernel,
 // ---------------------------------------------------------------------------
 // On the fly (on_the_fly.h).
 
-// The FULLY_CONNECTED nodes to compute on the fly, each with the node of
-// ours making its filter, into state->fused / ->streamed / ->claimed. A
-// pair qualifies when the node of ours reads only constants, its weights
-// (layout 'fc', an operator that makes tiles: OpKernel::Streams) are read
-// by that one node as its filter and its bias (if it makes one) as its
-// bias, and the FULLY_CONNECTED node is float32 with options the loop
-// computes (ParseFcOptions), a bias that is absent or a float32 constant,
-// and an output no node of ours reads. Every other node keeps the rebuilt
+// The FULLY_CONNECTED and CONV_2D nodes to compute on the fly, each with the
+// node of ours making its filter, into state->fused / ->streamed /
+// ->claimed. A pair qualifies when the node of ours reads only constants,
+// its weights (an operator that makes tiles: OpKernel::Streams; layout 'fc'
+// for FULLY_CONNECTED, 'ohwi' for CONV_2D) are read by that one node as its
+// filter and its bias (if it makes one) as its bias, and that node is
+// float32 with options the loops compute (ParseFcOptions,
+// ParseConvOptions), a bias that is absent or a float32 constant, and an
+// output no node of ours reads. Every other node keeps the rebuilt
 // path (its weights rebuilt once, the runtime's kernel). `uses` as for
 // ServedWiringFits.
 void ChooseFused(TfLiteContext* context, const std::vector<TensorUse>& uses,
@@ -818,10 +833,12 @@ void ChooseFused(TfLiteContext* context, const std::vector<TensorUse>& uses,
     }
     const auto weights = uses_of(node->outputs->data[0]);
     if (!constant || weights.second - weights.first != 1 ||
-        weights.first->code != tflite::BuiltinOperator_FULLY_CONNECTED ||
+        (weights.first->code != tflite::BuiltinOperator_FULLY_CONNECTED &&
+         weights.first->code != tflite::BuiltinOperator_CONV_2D) ||
         weights.first->position != 1) {
       continue;
     }
+    const bool conv = weights.first->code == tflite::BuiltinOperator_CONV_2D;
     const int fc_index = weights.first->node;
     if (num_outputs == 2) {
       const auto bias = uses_of(node->outputs->data[1]);
@@ -847,7 +864,12 @@ void ChooseFused(TfLiteContext* context, const std::vector<TensorUse>& uses,
       continue;
     }
     FcOptions options;
-    if (!ParseFcOptions(fc->builtin_data, &options).ok()) continue;
+    ConvOptions conv_options;
+    if (!(conv ? ParseConvOptions(fc->builtin_data, &conv_options)
+               : ParseFcOptions(fc->builtin_data, &options))
+             .ok()) {
+      continue;
+    }
     const auto readers = uses_of(fc->outputs->data[0]);
     bool read_by_ours = false;
     for (auto u = readers.first; u != readers.second; ++u) {
@@ -861,7 +883,10 @@ void ChooseFused(TfLiteContext* context, const std::vector<TensorUse>& uses,
         length ? static_cast<const uint8_t*>(node->custom_initial_data)
                : nullptr,
         node->custom_initial_data ? length : 0));
-    if (kernel == nullptr || !kernel->Streams()) continue;
+    if (kernel == nullptr || !kernel->Streams() ||
+        kernel->Geometry().layout != (conv ? Layout::kOhwi : Layout::kFc)) {
+      continue;
+    }
     state->fused.push_back({fc_index, index});
     state->streamed.push_back(index);
   }
@@ -874,28 +899,62 @@ void ChooseFused(TfLiteContext* context, const std::vector<TensorUse>& uses,
       state->claimed.end());
 }
 
-// A streamed node's outputs get no memory: no data, 0 bytes, and an
-// allocation type the runtime's planner leaves alone (kTfLiteCustom), so
-// the weights tensor is never allocated, also when it joins two of the
-// runtime's partitions. Their dims stay (Check reads them).
-void Elide(TfLiteContext* context, KernelNode* kn) {
+// Zero pages of `bytes`, or null: address space, resident only where
+// written (a read maps the system's shared zero page).
+void* MapZeros(size_t bytes) {
+#if defined(_WIN32)
+  return VirtualAlloc(nullptr, bytes, MEM_RESERVE | MEM_COMMIT, PAGE_READWRITE);
+#else
+  void* p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE,
+                 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  return p == MAP_FAILED ? nullptr : p;
+#endif
+}
+
+void UnmapZeros(void* p, size_t bytes) {
+#if defined(_WIN32)
+  (void)bytes;
+  VirtualFree(p, 0, MEM_RELEASE);
+#else
+  munmap(p, bytes);
+#endif
+}
+
+// A streamed node's outputs hold no weights: their data is zero pages of
+// their size, never written by us, with an allocation type the runtime's
+// planner leaves alone (kTfLiteCustom), so the weights tensor is never
+// allocated, also when it joins two of the runtime's partitions, and whoever
+// reads or writes it (a hostile file can list it as a graph output or
+// input) stays within bounds; what is written there is never read. Their
+// dims stay (Check reads them).
+Status Elide(TfLiteContext* context, KernelNode* kn) {
   kn->former_allocation.clear();
   kn->former_bytes.clear();
   for (size_t i = 0; i < kn->outputs.size(); ++i) {
+    const uint64_t count = kn->shapes[i].Count();
+    HK_ENSURE(count != 0 && count <= SIZE_MAX / sizeof(float),
+              "internal error: output size");
+    const size_t bytes = static_cast<size_t>(count) * sizeof(float);
+    void* zeros = MapZeros(bytes);
+    HK_ENSURE(zeros != nullptr, "cannot map address space for its outputs");
+    kn->zero_pages.emplace_back(zeros, bytes);
     tfl::TfLiteTensor* t = TensorAt(context, kn->outputs[i]);
     kn->former_allocation.push_back(t->allocation_type);
     kn->former_bytes.push_back(t->bytes);
     t->allocation_type = tfl::kTfLiteCustom;
-    t->data.raw = nullptr;
-    t->bytes = 0;
+    t->data.raw = static_cast<char*>(zeros);
+    t->bytes = bytes;
   }
+  return Status();
 }
 
 bool ElidedIntact(TfLiteContext* context, const KernelNode& kn) {
   for (size_t i = 0; i < kn.outputs.size(); ++i) {
     const tfl::TfLiteTensor* t = TensorAt(context, kn.outputs[i]);
-    if (t == nullptr || t->allocation_type != tfl::kTfLiteCustom ||
-        t->data.raw != nullptr || t->bytes != 0 ||
+    if (t == nullptr || i >= kn.zero_pages.size() ||
+        t->allocation_type != tfl::kTfLiteCustom ||
+        t->data.raw != kn.zero_pages[i].first ||
+        t->bytes != kn.zero_pages[i].second ||
         !IsFloat32WithDims(t, kn.shapes[i].dims, kn.shapes[i].rank)) {
       return false;
     }
@@ -904,14 +963,17 @@ bool ElidedIntact(TfLiteContext* context, const KernelNode& kn) {
 }
 
 void ReleaseElided(TfLiteContext* context, KernelNode* kn) {
-  for (size_t i = 0; i < kn->former_bytes.size(); ++i) {
+  for (size_t i = 0; i < kn->zero_pages.size(); ++i) {
     tfl::TfLiteTensor* t = TensorAt(context, kn->outputs[i]);
     if (t != nullptr && t->allocation_type == tfl::kTfLiteCustom &&
-        t->data.raw == nullptr) {
+        t->data.raw == kn->zero_pages[i].first) {
       t->allocation_type = kn->former_allocation[i];
+      t->data.raw = nullptr;
       t->bytes = kn->former_bytes[i];
     }
+    UnmapZeros(kn->zero_pages[i].first, kn->zero_pages[i].second);
   }
+  kn->zero_pages.clear();
   kn->former_bytes.clear();
 }
 
@@ -947,19 +1009,19 @@ uint64_t InputsChecksum(TfLiteContext* context, const NodeIo& io) {
 
 // "on the fly from HashedWeights node 3: <message>".
 std::string FusedMessage(const KernelNode& kn, const std::string& message) {
-  return Format("on the fly from %s node %d: ", kn.fc->weights_io.op_name,
-                kn.fc->weights_node) +
+  return Format("on the fly from %s node %d: ", kn.fused->weights_io.op_name,
+                kn.fused->weights_node) +
          message;
 }
 
-// A FusedFc's checks (Init, then every Prepare): the node of ours as its
+// A Fused's checks (Init, then every Prepare): the node of ours as its
 // own Check wants it, reading constants of exactly their bytes; the
-// FULLY_CONNECTED node reading its weights as filter, its bias (or an
+// FULLY_CONNECTED or CONV_2D node reading its weights as filter, its bias (or an
 // absent one, or a float32 [out] constant), a float32 input, writing a
 // float32 activation nothing else writes (`producers` in Init).
 Status ValidateFused(TfLiteContext* context, KernelNode* kn,
                      const std::vector<unsigned char>* producers) {
-  FusedFc& fc = *kn->fc;
+  Fused& fc = *kn->fused;
   const NodeIo& w = fc.weights_io;
   for (int i = 0; i < w.num_inputs; ++i) {
     if (w.inputs[i] == tfl::kTfLiteOptionalTensor) continue;
@@ -1010,14 +1072,14 @@ Status ValidateFused(TfLiteContext* context, KernelNode* kn,
   return Status();
 }
 
-// Takes FULLY_CONNECTED node `node_index`, whose filter node `weights_node`
-// of ours makes, into `kernel` (identified, validated; its inputs' float32
-// views, bias and tile made). The limits were charged by the streamed node.
+// Takes FULLY_CONNECTED or CONV_2D node `node_index`, whose filter node
+// `weights_node` of ours makes, into `kernel` (identified, validated; its
+// inputs' float32 views, bias, tile and patch made). The limits were charged
+// by the streamed node.
 Status InitFusedNode(TfLiteContext* context, DelegateKernel* kernel,
                      const PrepareState* state, int node_index,
                      int weights_node) {
-  const std::string where =
-      "FULLY_CONNECTED node " + std::to_string(node_index);
+  const std::string where = "node " + std::to_string(node_index);
   TfLiteNode* node = nullptr;
   TfLiteRegistration* reg = nullptr;
   TfLiteNode* wnode = nullptr;
@@ -1030,15 +1092,17 @@ Status InitFusedNode(TfLiteContext* context, DelegateKernel* kernel,
                 wnode != nullptr && wreg != nullptr,
             "cannot read " + where);
   const OpKind* kind = ServedKind(wreg);
-  HK_ENSURE(AsV1(reg)->builtin_code == tflite::BuiltinOperator_FULLY_CONNECTED &&
+  const int code = AsV1(reg)->builtin_code;
+  HK_ENSURE((code == tflite::BuiltinOperator_FULLY_CONNECTED ||
+             code == tflite::BuiltinOperator_CONV_2D) &&
                 kind != nullptr,
-            "internal error: " + where + " is not a FULLY_CONNECTED node fed "
-            "by an operator of ours");
+            "internal error: " + where + " is not a FULLY_CONNECTED or "
+            "CONV_2D node fed by an operator of ours");
   KernelNode kn;
   kn.role = Role::kFused;
-  kn.fc.reset(new (std::nothrow) FusedFc);
-  HK_ENSURE(kn.fc != nullptr, "out of memory");
-  FusedFc& fc = *kn.fc;
+  kn.fused.reset(new (std::nothrow) Fused);
+  HK_ENSURE(kn.fused != nullptr, "out of memory");
+  Fused& fc = *kn.fused;
   kn.inputs = CopyIndices(node->inputs);
   kn.outputs = CopyIndices(node->outputs);
   fc.weights_node = weights_node;
@@ -1065,13 +1129,19 @@ Status InitFusedNode(TfLiteContext* context, DelegateKernel* kernel,
   kernel->nodes.push_back(std::move(kn));
   KernelNode& k = kernel->nodes.back();
   k.io.node_index = node_index;
-  k.io.op_name = "FULLY_CONNECTED";
+  fc.conv = code == tflite::BuiltinOperator_CONV_2D;
+  k.io.op_name = fc.conv ? "CONV_2D" : "FULLY_CONNECTED";
   k.io.inputs = k.inputs.data();
   k.io.num_inputs = static_cast<int>(k.inputs.size());
   k.io.outputs = k.outputs.data();
   k.io.num_outputs = static_cast<int>(k.outputs.size());
 
-  Status status = ParseFcOptions(node->builtin_data, &fc.options);
+  Status status = fc.conv ? ParseConvOptions(node->builtin_data, &fc.conv_options)
+                          : ParseFcOptions(node->builtin_data, &fc.options);
+  if (status.ok() &&
+      k.kernel->Geometry().layout != (fc.conv ? Layout::kOhwi : Layout::kFc)) {
+    status = Status::Error("internal error: the filter's layout");
+  }
   if (status.ok()) status = ValidateFused(context, &k, &state->producers);
   if (status.ok()) {
     try {
@@ -1091,6 +1161,7 @@ Status InitFusedNode(TfLiteContext* context, DelegateKernel* kernel,
         fc.bias = fc.bias_values.data();
       }
       fc.tile.resize(static_cast<size_t>(TileFloats(in, out)));
+      if (fc.conv) fc.patch.resize(static_cast<size_t>(TileWidth(in)));
       fc.constants = InputsChecksum(context, fc.weights_io);
     } catch (const std::bad_alloc&) {
       status = Status::Error("out of memory for the tile, bias or float32 "
@@ -1102,7 +1173,7 @@ Status InitFusedNode(TfLiteContext* context, DelegateKernel* kernel,
                                     k.outputs[0]);
   for (size_t i = 0; i + 1 < kernel->nodes.size(); ++i) {
     const KernelNode& earlier = kernel->nodes[i];
-    if (earlier.role == Role::kFused && earlier.fc->internal &&
+    if (earlier.role == Role::kFused && earlier.fused->internal &&
         earlier.outputs[0] == k.inputs[0]) {
       fc.x_from = static_cast<int>(i);
     }
@@ -1112,13 +1183,13 @@ Status InitFusedNode(TfLiteContext* context, DelegateKernel* kernel,
   return Status();
 }
 
-// Prepare of a FusedFc: validated again, its output's shape from its input's
+// Prepare of a Fused: validated again, its output's shape from its input's
 // (an internal one: the shape its node computed), the output resized (or
 // its internal memory).
 Status PrepareFused(TfLiteContext* context, DelegateKernel* kernel,
                     KernelNode* kn) {
   HK_RETURN_IF_ERROR(ValidateFused(context, kn, nullptr));
-  FusedFc& fc = *kn->fc;
+  Fused& fc = *kn->fused;
   int dims[OutputShape::kMaxRank] = {0, 0, 0, 0};
   int rank = 0;
   if (fc.x_from >= 0) {
@@ -1131,14 +1202,19 @@ Status PrepareFused(TfLiteContext* context, DelegateKernel* kernel,
     HK_ENSURE(x->dims != nullptr && x->dims->size >= 1 &&
                   x->dims->size <= OutputShape::kMaxRank,
               "input 0 has dims " + DimsString(x->dims) +
-                  "; on the fly takes ranks 1 to 4");
+                  "; on the fly takes ranks 1 to 4");  // CONV_2D: ConvShape
     rank = x->dims->size;
     for (int i = 0; i < rank; ++i) dims[i] = x->dims->data[i];
   }
   OutputShape shape;
   const KernelGeometry& g = kn->kernel->Geometry();
-  HK_RETURN_IF_ERROR(FcShape(dims, rank, g.rows, g.out,
-                             fc.options.keep_num_dims, &shape, &fc.batch));
+  if (fc.conv) {
+    HK_RETURN_IF_ERROR(
+        ConvShape(dims, rank, g, fc.conv_options, &shape, &fc.geometry));
+  } else {
+    HK_RETURN_IF_ERROR(FcShape(dims, rank, g.rows, g.out,
+                               fc.options.keep_num_dims, &shape, &fc.batch));
+  }
   kn->shapes.assign(1, shape);
   if (fc.internal) {
     try {
@@ -1154,21 +1230,26 @@ Status PrepareFused(TfLiteContext* context, DelegateKernel* kernel,
   return Status();
 }
 
-// Invoke of a FusedFc: its input and output checked against the shapes of
+// Invoke of a Fused: its input and output checked against the shapes of
 // Prepare, then the loop.
 Status InvokeFused(TfLiteContext* context, DelegateKernel* kernel,
                    KernelNode* kn) {
-  FusedFc& fc = *kn->fc;
+  Fused& fc = *kn->fused;
   HK_ENSURE(InputsChecksum(context, fc.weights_io) == fc.constants,
             "an input of the weights operator, a constant of the model, was "
             "written after the interpreter was created (a constant listed as "
             "a graph input?); on the fly reads it at every invoke. The file "
             "is corrupt or was modified: convert the model again");
   const KernelGeometry& g = kn->kernel->Geometry();
+  const ConvGeometry& cg = fc.geometry;
+  const uint64_t x_count =
+      fc.conv ? cg.batch * cg.in_h * cg.in_w * static_cast<uint64_t>(g.kernel_shape[2])
+              : fc.batch * g.rows;
+  const uint64_t y_count = kn->shapes.at(0).Count();
   const float* x = nullptr;
   if (fc.x_from >= 0) {
-    const FusedFc& from = *kernel->nodes[static_cast<size_t>(fc.x_from)].fc;
-    HK_ENSURE(from.activations.size() == fc.batch * g.rows,
+    const Fused& from = *kernel->nodes[static_cast<size_t>(fc.x_from)].fused;
+    HK_ENSURE(from.activations.size() == x_count,
               "internal error: input 0's size");
     x = from.activations.data();
   } else {
@@ -1177,8 +1258,8 @@ Status InvokeFused(TfLiteContext* context, DelegateKernel* kernel,
     HK_ENSURE(data.ok(), "input 0 " + data.message() +
                              " (call allocate_tensors and set it first)");
     HK_ENSURE(t->type == tfl::kTfLiteFloat32 &&
-                  static_cast<uint64_t>(ElementCount(t->dims)) ==
-                      fc.batch * g.rows && !Misaligned(t),
+                  static_cast<uint64_t>(ElementCount(t->dims)) == x_count &&
+                  !Misaligned(t),
               "input 0 changed since allocate_tensors, or is misaligned");
     x = t->data.f;
   }
@@ -1189,15 +1270,19 @@ Status InvokeFused(TfLiteContext* context, DelegateKernel* kernel,
     tfl::TfLiteTensor* t = TensorAt(context, kn->outputs[0]);
     const Status data = CheckExactData(t);
     HK_ENSURE(data.ok() && t->type == tfl::kTfLiteFloat32 &&
-                  static_cast<uint64_t>(ElementCount(t->dims)) ==
-                      fc.batch * g.out && !Misaligned(t),
+                  static_cast<uint64_t>(ElementCount(t->dims)) == y_count &&
+                  !Misaligned(t),
               "the output was not allocated with its shape (call "
               "allocate_tensors first)");
     y = t->data.f;
   }
-  if (fc.batch == 0) return Status();
-  FullyConnectedOnTheFly(*kn->kernel, fc.views, x, fc.batch, fc.bias,
-                         fc.options, fc.tile.data(), y);
+  if (fc.conv) {
+    Conv2DOnTheFly(*kn->kernel, fc.views, x, cg, fc.bias, fc.conv_options,
+                   fc.tile.data(), fc.patch.data(), y);
+  } else {
+    FullyConnectedOnTheFly(*kn->kernel, fc.views, x, fc.batch, fc.bias,
+                           fc.options, fc.tile.data(), y);
+  }
   return Status();
 }
 
@@ -1227,7 +1312,8 @@ void* KernelInit(TfLiteContext* context, const char* buffer, size_t) {
   std::sort(kernel->partition_outputs.begin(), kernel->partition_outputs.end());
   for (int i = 0; i < nodes->size; ++i) {
     const int index = nodes->data[i];
-    // A FULLY_CONNECTED node on the fly (DelegatePrepare chose it)?
+    // A FULLY_CONNECTED or CONV_2D node on the fly (DelegatePrepare chose
+    // it)?
     auto fused = state ? std::lower_bound(state->fused.begin(),
                                           state->fused.end(),
                                           std::make_pair(index, INT32_MIN))
@@ -1582,7 +1668,8 @@ TfLiteStatus DelegatePrepare(TfLiteContext* context, TfLiteDelegate* base) {
   if (verbose) {
     fprintf(stderr,
             "%s: TfLiteRegistration %zu bytes [%s]; TfLiteTensor %zu bytes "
-            "[%s]; claiming %zu node(s), %zu FULLY_CONNECTED on the fly; "
+            "[%s]; claiming %zu node(s), %zu FULLY_CONNECTED / CONV_2D on "
+            "the fly; "
             "limits: max_virtual_weights %llu, max_rebuild_bytes %llu\n",
             kDelegateName, reg_size, how.c_str(), sizeof(tfl::TfLiteTensor),
             tensor_check.c_str(), claimed.size(), state.fused.size(),

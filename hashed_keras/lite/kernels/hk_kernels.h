@@ -27,8 +27,8 @@ struct TfLiteDelegate; /* opaque here: tensorflow/lite/core/c/common.h */
 /* Options (key/value strings): "verbose" = "0" | "1" (logs the ABI the
  * delegate detected to stderr); "max_virtual_weights", "max_rebuild_bytes"
  * (decimal; see HkLimits); "weights" = "rebuilt" (default: every weight
- * tensor rebuilt once) | "on_the_fly" (FULLY_CONNECTED nodes computed from
- * the shared variables at every invoke, no rebuilt weights held;
+ * tensor rebuilt once) | "on_the_fly" (FULLY_CONNECTED and CONV_2D nodes
+ * computed from the shared variables at every invoke, no rebuilt weights held;
  * docs/tflite_format.md, "On the fly"). Unknown keys or values make creation
  * fail (null). */
 HK_API struct TfLiteDelegate* tflite_plugin_create_delegate(

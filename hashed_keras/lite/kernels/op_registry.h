@@ -101,9 +101,10 @@ class OpKernel {
   virtual void Compute(const float* const* inputs, float* const* outputs) = 0;
 
   // On the fly (docs/tflite_format.md, "On the fly"): whether this node's
-  // weights (layout 'fc', [O, R]) can be made a tile at a time, by the two
-  // functions below, for a FULLY_CONNECTED node that then needs no buffer
-  // of all of them. False for an operator without them or invalid options.
+  // weights ([O, R], either layout) can be made a tile at a time, by the two
+  // functions below, for a FULLY_CONNECTED or CONV_2D node that then needs
+  // no buffer of all of them. False for an operator without them or
+  // invalid options.
   virtual bool Streams() const = 0;
   // Rows [o0, o1) x columns [r0, r1) of output 0 into `tile` (row-major,
   // r1 - r0 floats per row): exactly the values Compute writes there.

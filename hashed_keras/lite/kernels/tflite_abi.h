@@ -157,6 +157,18 @@ typedef struct TfLiteFullyConnectedParamsPrefix {
   bool keep_num_dims;
 } TfLiteFullyConnectedParamsPrefix;
 
+// builtin_data of a CONV_2D node: the prefix of TfLiteConvParams (version 1
+// and 2 fields; newer runtimes append quantized_bias_type, never read).
+enum { kTfLitePaddingSame = 1, kTfLitePaddingValid = 2 };
+typedef struct TfLiteConvParamsPrefix {
+  int padding;  // TfLitePadding
+  int stride_width;
+  int stride_height;
+  int activation;  // TfLiteFusedActivation
+  int dilation_width_factor;
+  int dilation_height_factor;
+} TfLiteConvParamsPrefix;
+
 typedef struct TfLiteDelegateParams {
   struct TfLiteDelegate* delegate;
   TfLiteIntArray* nodes_to_replace;

@@ -13,7 +13,8 @@
 //   static void Compute(const Plan&, const float* const* inputs,
 //                       float* const* outputs);
 // and, if its weights can be made a tile at a time (on the fly,
-// OpKernel::Streams), for layout 'fc':
+// OpKernel::Streams; rows are outputs o, columns the other dimensions r in
+// either layout):
 //   static void ComputeTile(const Plan&, const float* const* inputs,
 //                           uint64_t o0, uint64_t o1, uint64_t r0,
 //                           uint64_t r1, float* tile);
@@ -69,7 +70,7 @@ class WeightsKernel final : public OpKernel {
   }
 
   bool Streams() const override {
-    return HasTiles<Op>::value && parsed_.ok() && plan_.layout == Layout::kFc;
+    return HasTiles<Op>::value && parsed_.ok();
   }
 
   void ComputeTile(const float* const* inputs, uint64_t o0, uint64_t o1,

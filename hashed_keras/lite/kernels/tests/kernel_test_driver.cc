@@ -1037,17 +1037,22 @@ void TestOnTheFly() {
     }
     // Free gave the elided weights back as they were.
     CHECK(rt.tensors[1].allocation_type == tfl::kTfLiteArenaRw &&
+              rt.tensors[1].data.raw == nullptr &&
               rt.tensors[1].bytes == 15 * sizeof(float),
           "weights restored on free");
   }
-  {  // The weights get no memory while the kernel lives.
+  {  // The weights get no memory while the kernel lives: read-only zero
+     // pages of their size (a reader reads zeros, within bounds).
     FakeRuntime rt;
     OnTheFlyGraph(&rt, 0);
     const Outcome o = RunGraph(&rt, fly, 2, 1, [](FakeRuntime* r) {
       const tfl::TfLiteTensor& w = r->tensors[1];
-      CHECK(w.allocation_type == tfl::kTfLiteCustom && w.data.raw == nullptr &&
-                w.bytes == 0,
+      CHECK(w.allocation_type == tfl::kTfLiteCustom && w.data.raw != nullptr &&
+                w.bytes == 15 * sizeof(float),
             "weights elided");
+      for (int i = 0; w.data.raw != nullptr && i < 15; ++i) {
+        CHECK(w.data.f[i] == 0.0f, "elided weight %d reads %g", i, w.data.f[i]);
+      }
     });
     CHECK(o.invoke == tfl::kTfLiteOk, "elided: %s", o.error.c_str());
   }
@@ -1116,6 +1121,98 @@ void TestOnTheFly() {
   const Outcome bad = RunGraph(&rt, {{"weights", "fast"}});
   CHECK(!bad.created && Has(bad.create_error, "weights = rebuilt|on_the_fly"),
         "weights=fast: %s", bad.create_error.c_str());
+}
+
+// On the fly, CONV_2D: [HashedWeights(ohwi_fixed: [3, 3, 2, 4], K = 1) ->
+// weights [4, 3, 3, 2], CONV_2D(x [1, h, w, 2], weights) -> y], against a
+// direct convolution of the rebuilt weights (padding as TFLite computes it).
+tfl::TfLiteConvParamsPrefix g_conv_params;
+const float kOneBucket[1] = {0.75f};
+
+void ConvGraph(FakeRuntime* rt, int h, int w, int out_h, int out_w) {
+  const OptionSample& s = kOptionSamples[3];  // ohwi_fixed
+  static std::vector<float> x;
+  x = Ramp(static_cast<size_t>(h * w * 2), 0.5f);
+  AddTensor(rt, "buckets", {1}, tfl::kTfLiteMmapRo, kOneBucket);
+  AddTensor(rt, "weights", {4, 3, 3, 2}, tfl::kTfLiteArenaRw, nullptr);
+  AddTensor(rt, "y", {1, out_h, out_w, 4}, tfl::kTfLiteArenaRw, nullptr);
+  AddTensor(rt, "x", {1, h, w, 2}, tfl::kTfLiteArenaRw, x.data());
+  AddNode(rt, 32, "HashedWeights", {0}, {1}, s.data, s.size);
+  AddNode(rt, 3, nullptr, {3, 1}, {2}, nullptr, 0);  // CONV_2D
+  rt->nodes[1].first.builtin_data = &g_conv_params;
+}
+
+void CheckConv(int h, int w, int padding, int stride_h, int dilation_w,
+               int out_h, int out_w, int pad_top, int pad_left) {
+  memset(&g_conv_params, 0, sizeof(g_conv_params));
+  g_conv_params.padding = padding;
+  g_conv_params.stride_height = stride_h;
+  g_conv_params.stride_width = 1;
+  g_conv_params.dilation_height_factor = 1;
+  g_conv_params.dilation_width_factor = dilation_w;
+  FakeRuntime ref;
+  ConvGraph(&ref, h, w, out_h, out_w);
+  const std::vector<float> x(ref.tensors[3].data.f,
+                             ref.tensors[3].data.f + h * w * 2);
+  const Outcome rebuilt = RunGraph(&ref, {}, 1);
+  CHECK(rebuilt.watched.size() == 72, "conv rebuilt: %s", rebuilt.error.c_str());
+  FakeRuntime rt;
+  ConvGraph(&rt, h, w, out_h, out_w);
+  const Outcome o = RunGraph(&rt, {{"weights", "on_the_fly"}}, 2);
+  CHECK(o.replaced == std::vector<int>({0, 1}) &&
+            o.watched.size() == static_cast<size_t>(out_h * out_w * 4),
+        "conv %dx%d on the fly: %s", h, w, o.error.c_str());
+  if (o.watched.size() != static_cast<size_t>(out_h * out_w * 4)) return;
+  for (int oy = 0; oy < out_h; ++oy)
+    for (int ox = 0; ox < out_w; ++ox)
+      for (int oc = 0; oc < 4; ++oc) {
+        double acc = 0;
+        for (int ky = 0; ky < 3; ++ky)
+          for (int kx = 0; kx < 3; ++kx)
+            for (int c = 0; c < 2; ++c) {
+              const int iy = oy * stride_h - pad_top + ky;
+              const int ix = ox - pad_left + kx * dilation_w;
+              if (iy < 0 || ix < 0 || iy >= h || ix >= w) continue;
+              acc += rebuilt.watched[((oc * 3 + ky) * 3 + kx) * 2 + c] *
+                     x[(iy * w + ix) * 2 + c];
+            }
+        const float got = o.watched[(oy * out_w + ox) * 4 + oc];
+        CHECK(fabs(got - acc) <= 1e-5 * (1 + fabs(acc)),
+              "conv %dx%d y[%d, %d, %d] = %g, want %g", h, w, oy, ox, oc, got,
+              acc);
+      }
+}
+
+void TestOnTheFlyConv() {
+  CheckConv(5, 5, tfl::kTfLitePaddingSame, 1, 1, 5, 5, 1, 1);
+  // VALID, stride 2 in height, dilation 2 in width: 6x7 -> 2x3.
+  CheckConv(6, 7, tfl::kTfLitePaddingValid, 2, 2, 2, 3, 0, 0);
+  // SAME with stride 2: out = ceil(6 / 2) = 3, padding (2*2 + 3 - 6) / 2 = 0.
+  CheckConv(6, 4, tfl::kTfLitePaddingSame, 2, 1, 3, 4, 0, 1);
+  {  // A filter wider than the input (VALID): refused, one line.
+    memset(&g_conv_params, 0, sizeof(g_conv_params));
+    g_conv_params.padding = tfl::kTfLitePaddingValid;
+    g_conv_params.stride_height = g_conv_params.stride_width = 1;
+    g_conv_params.dilation_height_factor = g_conv_params.dilation_width_factor = 1;
+    FakeRuntime rt;
+    ConvGraph(&rt, 2, 2, 1, 1);
+    ExpectRefused(RunGraph(&rt, {{"weights", "on_the_fly"}}), "2x2 input",
+                  {"CONV_2D node 1", "larger than the input"});
+  }
+  {  // Padding 0 (unknown) and a stride of 0: left to the rebuilt path.
+    for (int bad : {0, 1}) {
+      memset(&g_conv_params, 0, sizeof(g_conv_params));
+      g_conv_params.padding = bad == 0 ? 0 : tfl::kTfLitePaddingSame;
+      g_conv_params.stride_height = 1;
+      g_conv_params.stride_width = bad == 0 ? 1 : 0;
+      g_conv_params.dilation_height_factor = g_conv_params.dilation_width_factor = 1;
+      FakeRuntime rt;
+      ConvGraph(&rt, 5, 5, 5, 5);
+      const Outcome o = RunGraph(&rt, {{"weights", "on_the_fly"}}, 1);
+      CHECK(o.replaced == std::vector<int>({0}), "bad conv options %d claimed",
+            bad);
+    }
+  }
 }
 
 void TestWiring() {
@@ -1756,6 +1853,7 @@ int main(int argc, char** argv) {
   TestNodeIdentity();
   TestWiring();
   TestOnTheFly();
+  TestOnTheFlyConv();
   TestInputs();
   TestCosts();
   TestLimits();

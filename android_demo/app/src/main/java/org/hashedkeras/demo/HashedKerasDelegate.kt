@@ -18,7 +18,7 @@ import org.tensorflow.lite.Delegate
  *
  * @param maxVirtualWeights cap on the weights it may rebuild (0 = default)
  * @param maxRebuildBytes cap on the bytes it may allocate for them (0 = default)
- * @param onTheFly compute the FULLY_CONNECTED layers from the shared variables
+ * @param onTheFly compute the dense and convolution layers from the shared variables
  *     at every run, holding no rebuilt weights (delegate option weights =
  *     on_the_fly); false: rebuild the weights once (faster)
  * @throws IllegalStateException if the native library is not loaded or the

@@ -67,9 +67,10 @@ public final class HkNative {
   /**
    * Like {@link #createDelegate(long, long, boolean)}, choosing the execution
    * mode (plugin option weights): {@code onTheFly} computes the
-   * FULLY_CONNECTED layers straight from the shared variables at every run,
-   * holding no rebuilt weights (small in memory, slower); false rebuilds every
-   * weight tensor once, when the Interpreter is created (fast).
+   * FULLY_CONNECTED and CONV_2D layers straight from the shared variables at
+   * every run, holding no rebuilt weights (small in memory, slower); false
+   * rebuilds every weight tensor once, when the Interpreter is created
+   * (fast).
    */
   public static long createDelegate(long maxVirtualWeights, long maxRebuildBytes,
                                     boolean verbose, boolean onTheFly) {
