@@ -82,9 +82,9 @@ class OpKernel {
  public:
   virtual ~OpKernel() = default;
   // The result of parsing the node's custom options (the kernel parses them
-  // once, when created) and, if they parsed, the layout of the weights it
-  // rebuilds: which builtin may read them.
-  virtual Status ParsedOptions(Layout* layout) const = 0;
+  // once, when created); if they parsed, Geometry() is the kernel they
+  // describe (its layout: which builtin may read the weights).
+  virtual Status ParsedOptions() const = 0;
   // Validates the node against its options: number of inputs and outputs,
   // their types and exact dims. Does not look at tensor data. Fills `outputs`
   // with each output's shape (all outputs are float32), or returns what is
@@ -114,7 +114,7 @@ class OpKernel {
                            float* tile) const = 0;
   // Output 1 (the bias, if the node has one) alone, as Compute writes it.
   virtual void ComputeBias(const float* const* inputs, float* bias) const = 0;
-  // The kernel the options describe (valid after a successful Check).
+  // The kernel the options describe (valid if ParsedOptions() is OK).
   virtual const KernelGeometry& Geometry() const = 0;
 };
 

@@ -1123,14 +1123,13 @@ bool ModelVerifier::VerifyOurOperator(uint32_t sg, uint32_t index,
     return Fail(HK_VERIFY_LIMIT,
                 Format("%s: out of memory creating the kernel", where.c_str()));
   }
-  Layout layout = Layout::kFc;
-  const Status parsed = kernel->ParsedOptions(&layout);
+  const Status parsed = kernel->ParsedOptions();
   if (!parsed.ok()) {
     return Fail(HK_VERIFY_OPERATOR,
                 Format("%s: invalid custom options: %s; %s", where.c_str(),
                        parsed.message().c_str(), kReconvert));
   }
-  const bool fc = layout == Layout::kFc;
+  const bool fc = kernel->Geometry().layout == Layout::kFc;
 
   auto copy = [](const flatbuffers::Vector<int32_t>* v) {
     std::vector<int> out;

@@ -48,10 +48,7 @@ class WeightsKernel final : public OpKernel {
   WeightsKernel(const uint8_t* options, size_t length)
       : parsed_(Op::Parse(options, length, &plan_)) {}
 
-  Status ParsedOptions(Layout* layout) const override {
-    *layout = plan_.layout;
-    return parsed_;
-  }
+  Status ParsedOptions() const override { return parsed_; }
 
   Status Check(tfl::TfLiteContext* context, const NodeIo& node,
                std::vector<OutputShape>* outputs) override {
