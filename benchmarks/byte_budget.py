@@ -28,6 +28,7 @@ resumable (``<out>/sizing.json``, one directory per trained run). Writes
 
 from __future__ import annotations
 
+import functools
 import json
 import statistics
 import tempfile
@@ -113,8 +114,10 @@ def _probe(candidate, dataset):
     return model
 
 
+@functools.cache
 def _dataset(seed):
-    """The data set as a run with ``seed`` sees it (``--limit`` subsets are seeded)."""
+    """The data set as a run with ``seed`` sees it (``--limit`` subsets are seeded);
+    loaded once per seed, not once per candidate."""
     return data.load(FLAGS.dataset, FLAGS.data_dir, limit=FLAGS.limit, seed=seed)
 
 
