@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import functools
 import json
-import statistics
 import tempfile
 from pathlib import Path
 
@@ -288,9 +287,7 @@ def main(argv):
                     "compression": best.compression,
                     "file_bytes": max(r["file_bytes"] for r in runs),
                     "validation_accuracy": best_score["validation_accuracy"],
-                    "error_mean": statistics.fmean(errors),
-                    "error_sd": statistics.stdev(errors) if len(errors) > 1 else 0.0,
-                    "seeds": len(errors),
+                    **grid.error_spread(errors),
                     "candidates": len(pool),
                     "wall_time_s": sum(s["wall_time_s"] for s, _ in scores)
                     + sum(r["wall_time_s"] for r in runs[1:]),
@@ -318,32 +315,20 @@ def main(argv):
 
 
 def plot(rows, path):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6, 4), dpi=110)
-    for method in FLAGS.methods:
-        points = [r for r in rows if r["method"] == method]
-        if points:
-            ax.errorbar(
-                [r["budget"] / 1024 for r in points],
-                [r["error_mean"] for r in points],
-                yerr=[r["error_sd"] for r in points],
-                marker="o",
-                capsize=3,
-                label=method,
-            )
-    ax.set_xscale("log", base=2)
-    ax.set_xlabel(".tflite budget (KiB)")
-    ax.set_ylabel("test error % of the best fitting model")
-    ax.set_title(f"Best model per byte budget, {FLAGS.dataset}")
-    ax.grid(alpha=0.3)
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
+    grid.errorbar_plot(
+        path,
+        {
+            m: [
+                (r["budget"] / 1024, r["error_mean"], r["error_sd"])
+                for r in rows
+                if r["method"] == m
+            ]
+            for m in FLAGS.methods
+        },
+        xlabel=".tflite budget (KiB)",
+        ylabel="test error % of the best fitting model",
+        title=f"Best model per byte budget, {FLAGS.dataset}",
+    )
 
 
 if __name__ == "__main__":

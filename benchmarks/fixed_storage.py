@@ -20,7 +20,6 @@ deviation over ``--seeds``.
 
 from __future__ import annotations
 
-import statistics
 from pathlib import Path
 
 from absl import app, flags
@@ -85,9 +84,7 @@ def summarize(rows) -> list[dict]:
                     "hidden_units": runs[0]["hidden_units"],
                     "stored_size": runs[0]["stored_size"],
                     "file_bytes": runs[0]["file_bytes"],
-                    "error_mean": statistics.fmean(errors),
-                    "error_sd": statistics.stdev(errors) if len(errors) > 1 else 0.0,
-                    "seeds": len(errors),
+                    **grid.error_spread(errors),
                     "wall_time_s": sum(r["wall_time_s"] for r in runs),
                 }
             )
@@ -95,34 +92,23 @@ def summarize(rows) -> list[dict]:
 
 
 def plot(summary, path):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6, 4), dpi=110)
     labels = {"hashed": "HashedNets (virtual units inflated)", "small_dense": "dense, same storage"}
-    for method in METHODS:
-        rows = [r for r in summary if r["method"] == method]
-        ax.errorbar(
-            [r["inflation"] for r in rows],
-            [r["error_mean"] for r in rows],
-            yerr=[r["error_sd"] for r in rows],
-            marker="o",
-            capsize=3,
-            label=labels[method],
-        )
-    ax.set_xscale("log", base=2)
     inflations = sorted({r["inflation"] for r in summary})
-    ax.set_xticks(inflations, [f"{k}×" for k in inflations])
-    ax.set_xlabel(f"inflation (virtual hidden units / {FLAGS.hidden})")
-    ax.set_ylabel("test error % (.tflite)")
-    ax.set_title(f"Fixed storage: a {FLAGS.hidden}-hidden-unit budget, {FLAGS.dataset}")
-    ax.grid(alpha=0.3)
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
+    grid.errorbar_plot(
+        path,
+        {
+            labels[m]: [
+                (r["inflation"], r["error_mean"], r["error_sd"])
+                for r in summary
+                if r["method"] == m
+            ]
+            for m in METHODS
+        },
+        xlabel=f"inflation (virtual hidden units / {FLAGS.hidden})",
+        ylabel="test error % (.tflite)",
+        title=f"Fixed storage: a {FLAGS.hidden}-hidden-unit budget, {FLAGS.dataset}",
+        xticks=(inflations, [f"{k}×" for k in inflations]),
+    )
 
 
 def main(argv):

@@ -9,6 +9,7 @@ the interpreter on the whole test split; skipped when ``tflite.json`` exists).
 from __future__ import annotations
 
 import json
+import statistics
 import time
 from pathlib import Path
 
@@ -169,3 +170,41 @@ def write_results(out, rows, header: str, format_row) -> str:
     Path(out, "results.md").write_text(table + "\n")
     Path(out, "results.json").write_text(json.dumps(rows, indent=2))
     return table
+
+
+def error_spread(errors) -> dict:
+    """``error_mean``, ``error_sd`` (sample standard deviation; 0 for one run)
+    and ``seeds`` of a cell's test errors, one per seed."""
+    errors = list(errors)
+    return {
+        "error_mean": statistics.fmean(errors),
+        "error_sd": statistics.stdev(errors) if len(errors) > 1 else 0.0,
+        "seeds": len(errors),
+    }
+
+
+def errorbar_plot(path, series: dict, xlabel: str, ylabel: str, title: str, xticks=None):
+    """Saves a figure of one error-bar line per ``series`` entry
+    (``label -> [(x, mean, sd), ...]``) on a log2 x axis to ``path``;
+    ``xticks`` is an optional ``(positions, labels)`` pair."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4), dpi=110)
+    for label, points in series.items():
+        if points:
+            xs, means, sds = zip(*points)
+            ax.errorbar(xs, means, yerr=sds, marker="o", capsize=3, label=label)
+    ax.set_xscale("log", base=2)
+    if xticks is not None:
+        ax.set_xticks(*xticks)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
