@@ -179,6 +179,30 @@ def _finished(search) -> int:
     return sum(1 for t in search.oracle.trials.values() if t.status == "COMPLETED")
 
 
+# The settings that say which task a search tuned for; the others (seed, epochs,
+# the tuned values themselves) may change when its result is reused.
+_TASK_SETTINGS = ("model", "method", "compression", "width", "dataset", "data_dir", "limit")
+
+
+def transfer_warning(path, config: training.TrainConfig) -> str | None:
+    """One line if ``config`` is another task than the one ``path`` (an
+    ``hparams.json``) was tuned for, else None. Reusing settings across
+    compressions or widths is legitimate (the benchmarks do), so it is said,
+    not refused."""
+    tuned_for = json.loads(Path(path).read_text()).get("tuned_for", {})
+    changed = [
+        f"--{name} {tuned_for[name]!r} there, {getattr(config, name)!r} now"
+        for name in _TASK_SETTINGS
+        if name in tuned_for and tuned_for[name] != getattr(config, name)
+    ]
+    if not changed:
+        return None
+    return (
+        f"--hparams {path} was tuned for another run ({'; '.join(changed)}); its settings "
+        "may not be the best here (tune this run with --tune N for its own)."
+    )
+
+
 def load_hparams(path) -> tuple[str, dict]:
     """``(recipe, settings)`` of an ``hparams.json`` written by :func:`tune`.
 

@@ -220,7 +220,10 @@ def _config() -> training.TrainConfig:
     given = {name: FLAGS[name].value for name in _CONFIG_FLAGS if FLAGS[name].present}
     for name in ("out", "resume", "strategy"):  # not recipe settings: the flag's value
         given[name] = FLAGS[name].value
-    return training.TrainConfig.of_recipe(recipe, **{**tuned, **given})
+    config = training.TrainConfig.of_recipe(recipe, **{**tuned, **given})
+    if FLAGS.hparams and (warning := tuning.transfer_warning(FLAGS.hparams, config)):
+        print(f"pipelines.train: warning: {warning}", file=sys.stderr)
+    return config
 
 
 _LONGEST = 600  # characters of an error message printed without --verbose

@@ -380,6 +380,12 @@ def test_tuning_writes_hparams_resumes_and_train_reuses_them(tmp_path):
     assert (reused["optimizer"], reused["validation_split"], reused["epochs"]) == ("sgd", 0.2, 1)
     assert reused["learning_rate"] == saved["settings"]["learning_rate"]
     assert reused["momentum"] == saved["settings"]["momentum"]
+    # Reused for the task it was tuned for: no warning; for another task: one line.
+    assert "warning" not in result.stderr
+    hparams = out / "hparams.json"
+    other = tuning.transfer_warning(hparams, _paper(out, method="hashed"))
+    assert "--method 'dense' there, 'hashed' now" in other
+    assert tuning.transfer_warning(hparams, _paper(out, method="dense", seed=3, epochs=9)) is None
 
 
 def test_tuning_a_distilled_run_searches_temperature_and_weight(tmp_path):
