@@ -8,7 +8,9 @@ paper's 784-50-10). HashedNets spends it on a virtual hidden layer inflated
 ``k`` times (``--inflations``: 784-50k-10 at compression 1/k per layer); the
 dense net of the same stored size (``small_dense``: its width matched to the
 hashed net's stored size, so about ``--hidden`` units at every k) is the
-baseline. Every cell trains with ``--recipe`` (the paper's protocol by default:
+baseline. It is trained once per width and seed
+(``small_dense_<units>u_seed<s>``): that run serves every k that gives the same
+width. Every cell trains with ``--recipe`` (the paper's protocol by default:
 SGD, dropout, early stopping on a validation split of the training set; with
 ``--hparams_dir DIR`` a method's ``DIR/<method>/hparams.json`` from
 ``pipelines.train --tune N --out DIR/<method>`` is used), is converted to
@@ -20,6 +22,7 @@ deviation over ``--seeds``.
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 from absl import app, flags
@@ -115,21 +118,29 @@ def main(argv):
     del argv
     inflations = [int(k) for k in FLAGS.inflations]
     seeds = [int(s) for s in FLAGS.seeds]
-    configs = [
-        (k, method, seed, cell_config(method, k, seed))
-        for k in inflations
-        for method in METHODS
-        for seed in seeds
-    ]
+    dataset = data.load(FLAGS.dataset, FLAGS.data_dir, limit=FLAGS.limit)
+    shared = {}  # (hidden units, seed) -> the one small_dense run of that net
+    configs = []
+    for k in inflations:
+        for method in METHODS:
+            for seed in seeds:
+                cfg = cell_config(method, k, seed)
+                if method == "small_dense":
+                    # The same storage gives the same dense net at most
+                    # inflations (only the hashed net's biases grow): train it once.
+                    units = _dense_units(cfg, dataset)
+                    out = Path(FLAGS.out) / f"small_dense_{units}u_seed{seed}"
+                    cfg = shared.setdefault((units, seed), dataclasses.replace(cfg, out=str(out)))
+                configs.append((k, method, seed, cfg))
     progress = grid.Progress(
-        [Path(c.out).name for *_, c in configs],
+        list(dict.fromkeys(Path(c.out).name for *_, c in configs)),
         done=[Path(c.out).name for *_, c in configs if (Path(c.out) / "tflite.json").exists()],
     )
     print(progress.summary(FLAGS.out), flush=True)
     rows = []
     for k, method, seed, cfg in configs:
         name = Path(cfg.out).name
-        fresh = name not in progress.done
+        fresh = name not in progress.done  # a shared cell is done after its first row
         if fresh:
             progress.start(name)
         result = grid.cell(cfg)
@@ -164,6 +175,22 @@ def main(argv):
     plot(summary, Path(FLAGS.out) / "error_vs_inflation.png")
     print(table)
     print(f"wrote {FLAGS.out}/results.md, results.json, error_vs_inflation.png")
+
+
+def _dense_units(cfg, dataset) -> int:
+    """The hidden units of the ``small_dense`` net ``cfg`` builds (not trained)."""
+    from hk_experiments import models
+
+    model = models.build(
+        cfg.model,
+        cfg.method,
+        input_shape=dataset.input_shape,
+        num_classes=dataset.num_classes,
+        compression=cfg.compression,
+        width=cfg.width,
+        seed=cfg.seed,
+    )
+    return int(model.get_layer("fc1").units)
 
 
 def _hidden_units(cfg) -> int:
