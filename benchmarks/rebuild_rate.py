@@ -58,66 +58,9 @@ ALL_PATHS = ("scalar", "sse41", "avx2", "neon")
 
 
 def _library():
-    from hashed_keras.lite.kernel_library import library_path
+    from hashed_keras.lite import kernel_library
 
-    lib = ctypes.CDLL(library_path())
-    f32p = ctypes.POINTER(ctypes.c_float)
-    lib.hk_simd_path.restype = ctypes.c_char_p
-    lib.hk_simd_select.restype = ctypes.c_int
-    lib.hk_simd_select.argtypes = [ctypes.c_char_p]
-    lib.hk_simd_xxh32_keys.restype = None
-    lib.hk_simd_xxh32_keys.argtypes = [
-        ctypes.c_uint32,
-        ctypes.c_uint32,
-        ctypes.c_size_t,
-        ctypes.c_uint32,
-        ctypes.POINTER(ctypes.c_uint32),
-    ]
-    lib.hk_hashed_weights.argtypes = [
-        ctypes.c_char_p,
-        ctypes.c_size_t,
-        f32p,
-        ctypes.c_int64,
-        f32p,
-        ctypes.c_int64,
-        f32p,
-        ctypes.c_int64,
-        f32p,
-        ctypes.c_int64,
-        ctypes.c_char_p,
-        ctypes.c_size_t,
-    ]
-    lib.hk_fresh_weights.argtypes = [
-        ctypes.c_char_p,
-        ctypes.c_size_t,
-        f32p,
-        ctypes.c_int64,
-        f32p,
-        ctypes.c_int64,
-        f32p,
-        ctypes.c_int64,
-        ctypes.c_char_p,
-        ctypes.c_size_t,
-    ]
-    lib.hk_smh_weights.argtypes = [
-        ctypes.c_char_p,
-        ctypes.c_size_t,
-        f32p,
-        ctypes.c_int64,
-        f32p,
-        ctypes.c_int64,
-        f32p,
-        ctypes.c_int64,
-        f32p,
-        ctypes.c_int64,
-        f32p,
-        ctypes.c_int64,
-        f32p,
-        ctypes.c_int64,
-        ctypes.c_char_p,
-        ctypes.c_size_t,
-    ]
-    return lib
+    return kernel_library.load()
 
 
 def _f32(array):

@@ -1,4 +1,5 @@
-"""Shared pytest setup: quiet TensorFlow, an importable package, a clean Keras state."""
+"""Shared pytest setup: quiet TensorFlow, an importable package, a clean Keras
+state, and ``lib``: the kernels library through ctypes."""
 
 from __future__ import annotations
 
@@ -24,3 +25,12 @@ def _float32_policy():
     keras.mixed_precision.set_global_policy("float32")
     yield
     keras.mixed_precision.set_global_policy("float32")
+
+
+@pytest.fixture(scope="module")
+def lib():
+    """The kernels library through ctypes, its C ABI declared
+    (``hashed_keras.lite.kernel_library.load``)."""
+    from hashed_keras.lite import kernel_library
+
+    return kernel_library.load()

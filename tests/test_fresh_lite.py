@@ -18,38 +18,14 @@ import numpy as np
 import pytest
 from flatbuffers import flexbuffers
 from lite_families import fresh_model
-from test_kernels import (
-    HK_ERROR_ARGUMENTS,
-    HK_ERROR_OPTIONS,
-    HK_OK,
-)
 
 import hashed_keras
 from hashed_keras import lite
 from hashed_keras.layers import FreshConv2D
 from hashed_keras.lite import flatbuffer, ops
-from hashed_keras.lite.kernel_library import library_path
+from hashed_keras.lite.kernel_library import HK_ERROR_ARGUMENTS, HK_ERROR_OPTIONS, HK_OK
 
 F32P = ctypes.POINTER(ctypes.c_float)
-
-
-@pytest.fixture(scope="module")
-def lib():
-    handle = ctypes.CDLL(library_path())
-    handle.hk_fresh_weights.restype = ctypes.c_int
-    handle.hk_fresh_weights.argtypes = [
-        ctypes.c_char_p,
-        ctypes.c_size_t,
-        F32P,
-        ctypes.c_int64,
-        F32P,
-        ctypes.c_int64,
-        F32P,
-        ctypes.c_int64,
-        ctypes.c_char_p,
-        ctypes.c_size_t,
-    ]
-    return handle
 
 
 def fresh_weights(lib, options, buckets, out_len, scale=None):

@@ -28,37 +28,18 @@ from flatbuffers import flexbuffers
 from hashed_keras import hashing
 from hashed_keras.layers import HashedConv2D, HashedDense
 from hashed_keras.lite import flatbuffer
-from hashed_keras.lite.kernel_library import ENV_VAR, library_path
+from hashed_keras.lite.kernel_library import (
+    ENV_VAR,
+    HK_ERROR_ARGUMENTS,
+    HK_ERROR_OPTIONS,
+    HK_OK,
+    library_path,
+)
 
-HK_OK, HK_ERROR_OPTIONS, HK_ERROR_ARGUMENTS = 0, 1, 2
 TFLITE214_VENV = Path(os.environ.get("HK_TFLITE214_VENV", "/tmp/tfl214"))
 
 
 # ------------------------------------------------------------------ ctypes API
-
-
-@pytest.fixture(scope="module")
-def lib():
-    handle = ctypes.CDLL(library_path())
-    handle.hk_xxh32.restype = ctypes.c_uint32
-    handle.hk_xxh32.argtypes = [ctypes.c_uint32, ctypes.c_uint32]
-    f32p = ctypes.POINTER(ctypes.c_float)
-    handle.hk_hashed_weights.restype = ctypes.c_int
-    handle.hk_hashed_weights.argtypes = [
-        ctypes.c_char_p,
-        ctypes.c_size_t,
-        f32p,
-        ctypes.c_int64,
-        f32p,
-        ctypes.c_int64,
-        f32p,
-        ctypes.c_int64,
-        f32p,
-        ctypes.c_int64,
-        ctypes.c_char_p,
-        ctypes.c_size_t,
-    ]
-    return handle
 
 
 def _ptr(array):

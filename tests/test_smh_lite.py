@@ -15,42 +15,12 @@ import lite_families
 import numpy as np
 import pytest
 from flatbuffers import flexbuffers
-from test_kernels import (
-    HK_ERROR_ARGUMENTS,
-    HK_ERROR_OPTIONS,
-    HK_OK,
-)
 
 from hashed_keras import lite, smh
 from hashed_keras.lite import flatbuffer, ops
-from hashed_keras.lite.kernel_library import library_path
+from hashed_keras.lite.kernel_library import HK_ERROR_ARGUMENTS, HK_ERROR_OPTIONS, HK_OK
 
 F32P = ctypes.POINTER(ctypes.c_float)
-
-
-@pytest.fixture(scope="module")
-def lib():
-    handle = ctypes.CDLL(library_path())
-    handle.hk_smh_weights.restype = ctypes.c_int
-    handle.hk_smh_weights.argtypes = [
-        ctypes.c_char_p,
-        ctypes.c_size_t,
-        F32P,
-        ctypes.c_int64,
-        F32P,
-        ctypes.c_int64,
-        F32P,
-        ctypes.c_int64,
-        F32P,
-        ctypes.c_int64,
-        F32P,
-        ctypes.c_int64,
-        F32P,
-        ctypes.c_int64,
-        ctypes.c_char_p,
-        ctypes.c_size_t,
-    ]
-    return handle
 
 
 def smh_weights(lib, options, u, v, scales, out_len, bias_len=0, channel=None):

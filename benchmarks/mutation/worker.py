@@ -63,14 +63,15 @@ class Routes:
         import numpy as np
         from ai_edge_litert import interpreter as litert
 
-        from hashed_keras.lite.kernel_library import library_path
+        from hashed_keras.lite import kernel_library
 
         self.np = np
         self.litert = litert
-        self.library = library_path()
+        self.library = kernel_library.library_path()
         self._ours = None
         self._verify = None
-        self.has_verifier = hasattr(ctypes.CDLL(self.library), "hk_verify_model")
+        self._lib = kernel_library.load(self.library)
+        self.has_verifier = hasattr(self._lib, "hk_verify_model")
         # Until the library has the verifier, our loading path cannot verify: it is
         # then run without (= the bare delegate through our Interpreter class).
         self.ours_kwargs = {} if self.has_verifier else {"verify": False}
@@ -99,17 +100,7 @@ class Routes:
 
     def verify(self, content):
         if self._verify is None:
-            lib = ctypes.CDLL(self.library)
-            function = getattr(lib, "hk_verify_model", None)
-            if function is not None:
-                function.restype = ctypes.c_int
-                function.argtypes = [
-                    ctypes.c_char_p,
-                    ctypes.c_size_t,
-                    ctypes.c_void_p,
-                    ctypes.c_char_p,
-                    ctypes.c_size_t,
-                ]
+            function = getattr(self._lib, "hk_verify_model", None)
             self._verify = function or False
         if self._verify is False:
             return {

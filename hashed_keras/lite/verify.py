@@ -14,9 +14,8 @@ from __future__ import annotations
 
 import ctypes
 import os
-import threading
 
-from hashed_keras.lite.kernel_library import library_path
+from hashed_keras.lite import kernel_library
 
 # Result codes of hk_verify_model (hk_kernels.h) and the short reason names
 # of InvalidModelError.reason.
@@ -54,41 +53,14 @@ class InvalidModelError(ValueError):
         super().__init__(f"Invalid .tflite model ({self.reason}): {message}")
 
 
-class _HkLimits(ctypes.Structure):
-    _fields_ = [
-        ("struct_size", ctypes.c_uint64),
-        ("max_virtual_weights", ctypes.c_uint64),
-        ("max_rebuild_bytes", ctypes.c_uint64),
-        ("max_tensor_bytes", ctypes.c_uint64),
-    ]
-
-
-_lock = threading.Lock()
-_function = None
-
-
 def _verify_function():
-    global _function
-    with _lock:
-        if _function is None:
-            library = ctypes.CDLL(library_path())
-            try:
-                function = library.hk_verify_model
-            except AttributeError as error:  # an old build of the library
-                raise RuntimeError(
-                    f"The kernels library {library_path()} has no hk_verify_model: "
-                    "it predates the verifier; rebuild it (`pip install -e .`)."
-                ) from error
-            function.restype = ctypes.c_int
-            function.argtypes = [
-                ctypes.c_char_p,
-                ctypes.c_size_t,
-                ctypes.POINTER(_HkLimits),
-                ctypes.c_char_p,
-                ctypes.c_size_t,
-            ]
-            _function = function
-        return _function
+    library = kernel_library.load()
+    if not hasattr(library, "hk_verify_model"):  # an old build of the library
+        raise RuntimeError(
+            f"The kernels library {kernel_library.library_path()} has no hk_verify_model: "
+            "it predates the verifier; rebuild it (`pip install -e .`)."
+        )
+    return library.hk_verify_model
 
 
 def _limit(name: str, value) -> int:
@@ -143,8 +115,8 @@ def verify(
         content = bytes(content)
     if not isinstance(content, bytes):
         raise TypeError(f"content must be bytes, got {type(content).__name__}.")
-    limits = _HkLimits(
-        ctypes.sizeof(_HkLimits),
+    limits = kernel_library.HkLimits(
+        ctypes.sizeof(kernel_library.HkLimits),
         _limit("max_virtual_weights", max_virtual_weights),
         _limit("max_rebuild_bytes", max_rebuild_bytes),
         _limit("max_tensor_bytes", max_tensor_bytes),
