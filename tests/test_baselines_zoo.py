@@ -6,11 +6,8 @@ Tiny models on the built-in 8x8 ``digits`` data (input shape (8, 8, 1)).
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
+import cli
 import keras
 import numpy as np
 import pytest
@@ -21,7 +18,6 @@ from hashed_keras.layers.masked import edge_mask
 from hashed_keras.lite import flatbuffer, ops
 from hk_experiments import data, models, training
 
-ROOT = Path(__file__).resolve().parents[1]
 SHAPE = (8, 8, 1)
 NAMES = ["mlp3", "mlp5", "cnn", "lenet"]
 
@@ -187,15 +183,7 @@ def test_baselines_convert_to_a_plain_dense_tflite(tmp_path, method):
 
 
 def _run_cli(*args, timeout=300):
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
-    return subprocess.run(
-        [sys.executable, "-m", "pipelines.train", *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
+    return cli.run("pipelines.train", *args, timeout=timeout)
 
 
 @pytest.fixture(scope="module")

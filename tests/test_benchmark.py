@@ -3,24 +3,17 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
+
+import cli
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def _run(*args):
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
-    return subprocess.run(
-        [sys.executable, "-m", "pipelines.benchmark", *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
+    return cli.run("pipelines.benchmark", *args, timeout=900)
 
 
 def test_tiny_grid_runs_resumes_and_reports(tmp_path):

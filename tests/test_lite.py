@@ -1,11 +1,9 @@
 """The .tflite converter, the runtime helper and the lite pipelines, end to end."""
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
+import cli
 import keras
 import numpy as np
 import pytest
@@ -14,8 +12,6 @@ from lite_families import hashed_model
 from hashed_keras import lite
 from hashed_keras.lite import flatbuffer, ops
 from hk_experiments import models
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def _custom_ops(path):
@@ -93,15 +89,7 @@ def test_unfindable_weights_are_refused_with_advice(tmp_path, monkeypatch):
 
 
 def _run(module, *args, timeout=600):
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
-    return subprocess.run(
-        [sys.executable, "-m", module, *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
+    return cli.run(module, *args, timeout=timeout)
 
 
 def test_convert_inspect_evaluate_pipelines(tmp_path):

@@ -14,6 +14,7 @@ import sys
 import textwrap
 from pathlib import Path
 
+import cli
 import keras
 import numpy as np
 import pytest
@@ -115,15 +116,7 @@ def test_limits_are_enforced_by_the_verifier_and_by_the_kernels(hashed_file):
 
 
 def _pipeline(*args):
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
-    return subprocess.run(
-        [sys.executable, "-m", *args],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env=env,
-        cwd=ROOT,
-    )
+    return cli.run(*args)
 
 
 @pytest.mark.parametrize(

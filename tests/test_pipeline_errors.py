@@ -3,29 +3,17 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
-from pathlib import Path
 
+import cli
 import keras
 import pytest
 
 from hashed_keras import lite
 from hashed_keras.layers import HashedDense
 
-ROOT = Path(__file__).resolve().parents[1]
-
 
 def _run(*args):
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
-    return subprocess.run(
-        [sys.executable, "-m", *args],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env=env,
-        cwd=ROOT,
-    )
+    return cli.run(*args)
 
 
 def _one_line_error(result, *needles):

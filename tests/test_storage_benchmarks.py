@@ -9,23 +9,12 @@ budget, the choice is made on the validation split, and both resume.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+import cli
 
 
 def _run(module, *args, timeout=900):
-    result = subprocess.run(
-        [sys.executable, "-m", module, *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
-    )
+    result = cli.run(module, *args, timeout=timeout)
     assert result.returncode == 0, result.stderr[-3000:]
     return result.stdout
 

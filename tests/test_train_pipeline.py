@@ -2,30 +2,18 @@
 paper's recipe (validation split, early stopping, schedule) and tuning."""
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
+import cli
 import keras
 import numpy as np
 import pytest
 
 from hk_experiments import data, training, tuning
 
-ROOT = Path(__file__).resolve().parents[1]
-
 
 def _run_cli(*args, timeout=300):
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
-    return subprocess.run(
-        [sys.executable, "-m", "pipelines.train", *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
+    return cli.run("pipelines.train", *args, timeout=timeout)
 
 
 def test_cli_writes_model_and_metrics(tmp_path):
