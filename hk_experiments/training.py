@@ -788,9 +788,42 @@ def _metrics(config, model, model_path, test_loss, test_accuracy) -> dict:
             sum(np.prod(w.shape) * np.dtype(w.dtype).itemsize for w in model.weights)
         ),
         "keras_file_bytes": os.path.getsize(model_path),
+        "versions": versions(),
     }
     metrics["compression_achieved"] = metrics["stored_size"] / metrics["virtual_size"]
     return metrics
+
+
+def versions() -> dict:
+    """What produced a result: the numeric stack's package versions and the
+    repository's commit (None outside a git checkout; ``+dirty`` with local
+    changes). The same code on other versions trains to other numbers."""
+    import importlib.metadata
+    import platform
+    import subprocess
+
+    found = {"python": platform.python_version()}
+    for package in ("tensorflow-cpu", "tensorflow", "keras", "numpy"):
+        try:
+            found[package] = importlib.metadata.version(package)
+        except importlib.metadata.PackageNotFoundError:
+            pass
+    try:
+        root = Path(__file__).resolve().parents[1]
+        git = ["git", "-C", str(root)]
+        commit = subprocess.run(
+            [*git, "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=10
+        ).stdout.strip()
+        dirty = subprocess.run(
+            [*git, "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+        ).stdout.strip()
+        found["commit"] = (commit + ("+dirty" if dirty else "")) if commit else None
+    except (OSError, subprocess.SubprocessError):
+        found["commit"] = None
+    return found
 
 
 # --------------------------------------------------------------------------

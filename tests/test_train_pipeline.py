@@ -40,6 +40,10 @@ def test_cli_writes_model_and_metrics(tmp_path):
     assert metrics["stored_bytes"] == 4 * metrics["stored_size"]
     assert metrics["test_accuracy"] > 0.5
     assert len(metrics["history"]["loss"]) == 3
+    # What produced it: the numeric stack's versions and the commit.
+    assert metrics["versions"]["keras"] == keras.__version__
+    assert metrics["versions"]["numpy"] == np.__version__
+    assert metrics["versions"]["commit"] is None or len(metrics["versions"]["commit"]) >= 7
     model = keras.models.load_model(out / "model.keras")
     digits = data.load("digits")
     _, accuracy = model.evaluate(digits.x_test, digits.y_test, verbose=0)
