@@ -179,18 +179,7 @@ def main(argv):
 
 def _dense_units(cfg, dataset) -> int:
     """The hidden units of the ``small_dense`` net ``cfg`` builds (not trained)."""
-    from hk_experiments import models
-
-    model = models.build(
-        cfg.model,
-        cfg.method,
-        input_shape=dataset.input_shape,
-        num_classes=dataset.num_classes,
-        compression=cfg.compression,
-        width=cfg.width,
-        seed=cfg.seed,
-    )
-    return int(model.get_layer("fc1").units)
+    return int(training.build_model(cfg, dataset).get_layer("fc1").units)
 
 
 def _hidden_units(cfg) -> int:

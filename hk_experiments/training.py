@@ -612,7 +612,7 @@ def fit(config: TrainConfig, dataset: data.Dataset, extra_callbacks=()) -> Fitte
         x_fit, y_fit = dataset.x_train[fit_rows], dataset.y_train[fit_rows]
         held_out = (dataset.x_train[held_rows], dataset.y_train[held_rows])
     with strategy.scope():
-        model = _build_model(config, dataset)
+        model = build_model(config, dataset)
         optimizer = _optimizer(config, steps_per_epoch=-(-len(x_fit) // config.batch_size))
         model.compile(
             optimizer=optimizer,
@@ -1034,7 +1034,8 @@ def _predict(model, x, batch_size=256) -> np.ndarray:
     )
 
 
-def _build_model(config, dataset):
+def build_model(config: TrainConfig, dataset: data.Dataset):
+    """The untrained zoo model a run of ``config`` on ``dataset`` trains."""
     return models.build(
         config.model,
         config.method,
@@ -1055,7 +1056,7 @@ def _train_multiworker(config, dataset, strategy, extra_callbacks) -> dict:
     backup = out / ("backup" if role.is_chief else f"backup-{role.task_type}{role.task_id}")
     _prepare_backup(config, backup)
     with strategy.scope():
-        model = _build_model(config, dataset)
+        model = build_model(config, dataset)
         model.compile(
             optimizer=_optimizer(config, -(-len(dataset.x_train) // config.batch_size)),
             loss=keras.losses.SparseCategoricalCrossentropy(),
