@@ -116,7 +116,7 @@ def test_limits_are_enforced_by_the_verifier_and_by_the_kernels(hashed_file):
 
 
 def _pipeline(*args):
-    return cli.run(*args)
+    return cli.run(*args, timeout=300)
 
 
 @pytest.mark.parametrize(

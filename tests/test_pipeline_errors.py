@@ -13,7 +13,7 @@ from hashed_keras.layers import HashedDense
 
 
 def _run(*args):
-    return cli.run(*args)
+    return cli.run(*args, timeout=300)
 
 
 def _one_line_error(result, *needles):

@@ -13,6 +13,7 @@ This module imports neither TensorFlow nor Keras (only :mod:`ctypes` and
 from __future__ import annotations
 
 import ctypes
+import functools
 import os
 
 from hashed_keras.lite import kernel_library
@@ -53,6 +54,7 @@ class InvalidModelError(ValueError):
         super().__init__(f"Invalid .tflite model ({self.reason}): {message}")
 
 
+@functools.cache  # found once: library_path() reads the install record
 def _verify_function():
     library = kernel_library.load()
     if not hasattr(library, "hk_verify_model"):  # an old build of the library
