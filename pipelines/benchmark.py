@@ -938,6 +938,7 @@ def about(suite: Suite, models, epochs: int, seeds, trials: int = 0) -> str:
         + (f" (first {suite.limit:,} training images)" if suite.limit else "")
         + (f", recipe {suite.recipe}" if suite.recipe != "adam" else "")
         + (f" tuned with {trials} trials per cell" if trials else "")
+        + (" (its defaults, untuned)" if suite.recipe != "adam" and not trials else "")
         + (f", at most {epochs} epochs" if suite.recipe == "paper" else f", {epochs} epochs")
         + (f", seed {seeds[0]}" if len(seeds) == 1 else f", mean of seeds {seeds[0]}-{seeds[-1]}")
     )
