@@ -516,6 +516,19 @@ def paper_table(rows) -> str:
     return "\n".join(lines) if len(lines) > 2 else ""
 
 
+def cell_minutes(rows) -> str:
+    """How long each cell took: every seed trained, deployed and measured, its
+    search and a distilled cell's teacher included when that sitting ran them."""
+    return (
+        "Minutes per cell (all seeds, as timed by the sitting that finished it): "
+        + ", ".join(
+            f"{cell_name(r['model'], r['method'], r['compression'])} {r['wall_seconds'] / 60:.1f}"
+            for r in rows
+        )
+        + "."
+    )
+
+
 def table(rows) -> str:
     lines = [
         "| model | method | compression | .tflite accuracy % | file bytes | gzip bytes | "
@@ -997,6 +1010,8 @@ def main(argv):
             + (" (mean ± standard deviation over the seeds)" if len(_seeds(suite)) > 1 else "")
             + "; in brackets the paper's MNIST figure.\n\n"
             + paper
+            + "\n\n"
+            + cell_minutes(rows)
         )
     (root / "results.md").write_text(header + text + "\n")
     paths = plot(rows, root, described, _command())

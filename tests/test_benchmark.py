@@ -104,6 +104,9 @@ def test_paper_suite_tunes_each_cell_and_reports_seeds_beside_the_paper(tmp_path
     assert "mean of seeds 0-1" in table
     assert "| mlp3 | 1/8 | — (2.19) | — (1.89) | — (1.69) | — (1.71) | — (1.45) | " in table
     assert f"{100 * (1 - row['accuracy']):.2f} ± {100 * row['accuracy_std']:.2f} (1.43) |" in table
+    assert (
+        f"the sitting that finished it): mlp3_hashed_dk_8 {row['wall_seconds'] / 60:.1f}, " in table
+    )
 
 
 def test_unknown_method_is_refused():
