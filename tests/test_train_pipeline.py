@@ -347,6 +347,11 @@ def test_tuning_writes_hparams_resumes_and_train_reuses_them(tmp_path):
     assert set(saved["settings"]) == {"learning_rate", "momentum", "input_dropout", "dropout"}
     assert 0.001 <= saved["settings"]["learning_rate"] <= 0.3
     assert saved["validation_accuracy"] == first["validation_accuracy"]
+    # The first trial is the run's own (the recipe's) values; the second is drawn.
+    trials = sorted((out / "tuning").glob("trial_*/trial.json"))
+    values = [json.loads(t.read_text())["hyperparameters"]["values"] for t in trials]
+    assert values[0] == {name: getattr(config, name) for name in saved["settings"]}
+    assert values[1] != values[0]
     # Again, in a fresh process: the finished trials are read back, none rerun,
     # then the final model is trained with the chosen settings.
     result = _run_cli(
@@ -386,6 +391,18 @@ def test_tuning_a_distilled_run_searches_temperature_and_weight(tmp_path):
     assert names[-2:] == ["temperature", "distill_weight"]
     space = tuning.search_space(training.TrainConfig.of_recipe("adam"))
     assert [hp.name for hp in space.space] == ["learning_rate", "input_dropout", "dropout"]
+
+
+def test_tuning_leaves_half_the_budget_to_the_gaussian_process():
+    # KerasTuner's default (3 random trials per setting) would make a 10-trial
+    # search of 6 settings a random search; a large budget keeps the default.
+    assert tuning.initial_points(dimensions=6, trials=10) == 5
+    assert tuning.initial_points(dimensions=4, trials=100) == 12
+    assert tuning.initial_points(dimensions=4, trials=2) == 2
+    # A value outside a range widens it rather than failing the search.
+    space = tuning.search_space(training.TrainConfig.of_recipe("paper", dropout=0.8))
+    dropout = next(hp for hp in space.space if hp.name == "dropout")
+    assert (dropout.min_value, dropout.max_value, dropout.default) == (0.0, 0.8, 0.8)
 
 
 def test_cli_tune_without_a_validation_split_is_a_flag_error(tmp_path):
