@@ -185,6 +185,11 @@ flags.DEFINE_string("out", "results", "Output directory (one sub-directory per s
 flags.DEFINE_string("data_dir", None, "Directory of MNIST-format IDX files.")
 flags.DEFINE_list("methods", None, "Run only these methods of the suite.")
 flags.DEFINE_list("models", None, "Run only these models of the suite.")
+flags.DEFINE_list(
+    "compressions",
+    None,
+    "Run the compressed methods only at these levels (1/8, 0.125, ...) instead of the suite's.",
+)
 flags.DEFINE_integer("epochs", None, "Override the suite's epochs.")
 flags.DEFINE_enum("dataset", None, list(data.DATASETS), "Override the suite's data set.")
 flags.DEFINE_integer("limit", None, "Override the suite's training-set limit (0: all).")
@@ -214,6 +219,26 @@ def _tag(model: str, method: Method, c: float) -> str:
         + ("_dk" if method.distill else "")
         + (f"_{round(1 / c)}" if method.compressed else "")
     )
+
+
+def _compressions(suite: Suite) -> tuple:
+    """The suite's compression levels, or ``--compressions`` (``1/N`` or a fraction)."""
+    if not FLAGS.compressions:
+        return suite.compressions
+    levels = []
+    for text in FLAGS.compressions:
+        try:
+            num, _, den = text.partition("/")
+            level = float(num) / float(den) if den else float(num)
+        except (ValueError, ZeroDivisionError):
+            level = 0.0
+        if not 0.0 < level < 1.0:
+            raise app.UsageError(
+                f"--compressions {text!r} is not a compression level: give 1/N or a "
+                "fraction between 0 and 1, e.g. --compressions 1/8,1/64"
+            )
+        levels.append(level)
+    return tuple(levels)
 
 
 def _seeds(suite: Suite) -> list[int]:
@@ -930,7 +955,8 @@ def plot(rows, out_dir: Path, about: str, command: str) -> list[Path]:
 
 def _command() -> str:
     parts = [f"python -m pipelines.benchmark --suite {FLAGS.suite}"]
-    for name in ("dataset", "limit", "epochs", "seeds", "trials", "models", "methods", "out"):
+    names = ("dataset", "limit", "epochs", "seeds", "trials", "models", "methods", "compressions")
+    for name in (*names, "out"):
         value = getattr(FLAGS, name)
         if value is not None and not (name == "out" and value == "results"):
             parts.append(f"--{name} {','.join(value) if isinstance(value, list) else value}")
@@ -979,7 +1005,7 @@ def main(argv):
         (model, name, c)
         for model in models
         for name in methods
-        for c in (suite.compressions if METHODS[name].compressed else (1.0,))
+        for c in (_compressions(suite) if METHODS[name].compressed else (1.0,))
     ]
     names = [cell_name(*cell) for cell in cells]
     progress = Progress(

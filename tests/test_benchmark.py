@@ -79,9 +79,11 @@ def test_tiny_grid_runs_resumes_and_reports(tmp_path):
 def test_paper_suite_tunes_each_cell_and_reports_seeds_beside_the_paper(tmp_path):
     args = ["--suite", "paper", "--dataset", "digits", "--limit", "200", "--epochs", "1"]
     args += ["--models", "mlp3", "--methods", "hashed_dk", "--trials", "1", "--seeds", "2"]
-    result = _run(*args, "--out", str(tmp_path))
+    result = _run(*args, "--compressions", "1/8", "--out", str(tmp_path))
     assert result.returncode == 0, result.stderr[-3000:]
     root = tmp_path / "paper"
+    # --compressions 1/8: the suite's other level (1/64) is not run.
+    assert sorted(p.stem for p in root.glob("*.json")) == ["mlp3_hashed_dk_8"]
     row = json.loads((root / "mlp3_hashed_dk_8.json").read_text())
     # Two seeds, each trained, deployed and measured; the cell is their mean.
     assert row["seeds"] == [0, 1] and len(row["accuracy_per_seed"]) == 2
@@ -104,14 +106,19 @@ def test_paper_suite_tunes_each_cell_and_reports_seeds_beside_the_paper(tmp_path
     assert "mean of seeds 0-1" in table
     assert "| mlp3 | 1/8 | — (2.19) | — (1.89) | — (1.69) | — (1.71) | — (1.45) | " in table
     assert f"{100 * (1 - row['accuracy']):.2f} ± {100 * row['accuracy_std']:.2f} (1.43) |" in table
-    assert (
-        f"the sitting that finished it): mlp3_hashed_dk_8 {row['wall_seconds'] / 60:.1f}, " in table
-    )
+    minutes = f"{row['wall_seconds'] / 60:.1f}"
+    assert f"the sitting that finished it): mlp3_hashed_dk_8 {minutes}.\n" in table
 
 
 def test_unknown_method_is_refused():
     result = _run("--suite", "quick", "--methods", "dense,magic")
     assert result.returncode != 0 and "unknown methods ['magic']" in result.stderr
+
+
+def test_bad_compression_level_is_refused():
+    result = _run("--suite", "quick", "--compressions", "1/8,8")
+    assert result.returncode != 0
+    assert "--compressions '8' is not a compression level: give 1/N" in result.stderr
 
 
 def test_progress_counts_resumed_cells_as_done_and_estimates_from_this_run():
