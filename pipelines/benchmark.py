@@ -188,7 +188,7 @@ flags.DEFINE_list("models", None, "Run only these models of the suite.")
 flags.DEFINE_list(
     "compressions",
     None,
-    "Run the compressed methods only at these levels (1/8, 0.125, ...) instead of the suite's.",
+    "Run the compressed methods only at these levels (1/N: 1/8, 0.125, ...), not the suite's.",
 )
 flags.DEFINE_integer("epochs", None, "Override the suite's epochs.")
 flags.DEFINE_enum("dataset", None, list(data.DATASETS), "Override the suite's data set.")
@@ -232,10 +232,11 @@ def _compressions(suite: Suite) -> tuple:
             level = float(num) / float(den) if den else float(num)
         except (ValueError, ZeroDivisionError):
             level = 0.0
-        if not 0.0 < level < 1.0:
+        # Cells are named by N = 1/level, so a level must be 1/N exactly.
+        if not (0.0 < level < 1.0 and abs(1 / level - round(1 / level)) < 1e-9):
             raise app.UsageError(
-                f"--compressions {text!r} is not a compression level: give 1/N or a "
-                "fraction between 0 and 1, e.g. --compressions 1/8,1/64"
+                f"--compressions {text!r} is not a compression level: give 1/N with an "
+                "integer N >= 2 (or its fraction), e.g. --compressions 1/8,1/64"
             )
         levels.append(level)
     return tuple(levels)

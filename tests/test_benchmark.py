@@ -116,9 +116,10 @@ def test_unknown_method_is_refused():
 
 
 def test_bad_compression_level_is_refused():
-    result = _run("--suite", "quick", "--compressions", "1/8,8")
-    assert result.returncode != 0
-    assert "--compressions '8' is not a compression level: give 1/N" in result.stderr
+    for bad in ("8", "0.3"):  # above 1; not 1/N (its cell would be named 1/3)
+        result = _run("--suite", "quick", "--compressions", f"1/8,{bad}")
+        assert result.returncode != 0
+        assert f"--compressions '{bad}' is not a compression level: give 1/N" in result.stderr
 
 
 def test_progress_counts_resumed_cells_as_done_and_estimates_from_this_run():
