@@ -7,8 +7,10 @@ from the deployed artefact: accuracy computed by the TFLite interpreter (with
 the hashed_keras kernels) on the whole test split, bytes from the file on disk
 (and gzip -9 of it, the way tfmot reports its gains), batch-1 latency and the
 peak memory of a fresh inference process. Each finished cell is a JSON file
-``<out>/<suite>/<cell>.json`` and is skipped on the next run (resumable); the
-trained models are kept under ``<out>/<suite>/train/``. Writes
+``<out>/<suite>/<cell>.json`` and is skipped on the next run (resumable)
+while it would be made the same way; a cell made with other settings (epochs,
+seeds, data, a bigger tuning budget) is remade, retraining only the runs whose
+settings changed. The trained models are kept under ``<out>/<suite>/train/``. Writes
 ``<out>/<suite>/results.md`` and three figures: ``accuracy_vs_bytes.png``,
 ``accuracy_vs_gzip.png`` and ``accuracy_vs_memory.png`` (accuracy against
 file bytes, gzip bytes and peak inference memory, log scale, a fixed colour and
@@ -250,7 +252,7 @@ def _base_config(
     suite: Suite, root: Path, model: str, method: Method, c: float, epochs: int, seed: int
 ) -> training.TrainConfig:
     """The cell's run for ``seed`` with the recipe's own settings (a distilled
-    method's teacher, the dense cell of the same seed, trained first)."""
+    method's teacher: the dense cell of the same seed). Trains nothing."""
     train = root / "train" / _tag(model, method, c)
     cfg = training.TrainConfig.of_recipe(
         suite.recipe,
@@ -266,19 +268,32 @@ def _base_config(
         verbose=2 if FLAGS.verbose else 0,
     )
     if method.distill:
-        teacher = _train_config(suite, root, model, METHODS["dense"], 1.0, epochs, seed)
-        _trained(teacher)
+        teacher = _base_config(suite, root, model, METHODS["dense"], 1.0, epochs, seed)
         cfg.distill_from = str(Path(teacher.out) / "model.keras")
         cfg.temperature = FLAGS.temperature
     return cfg
 
 
 def _train_config(
-    suite: Suite, root: Path, model: str, method: Method, c: float, epochs: int, seed: int
-) -> training.TrainConfig:
+    suite: Suite,
+    root: Path,
+    model: str,
+    method: Method,
+    c: float,
+    epochs: int,
+    seed: int,
+    prepare: bool = True,
+) -> training.TrainConfig | None:
     """The cell's run for ``seed``: with a tuning budget, with the settings that
-    a search on the first seed's run chose (searched first, resumable, in
-    ``train/<cell>/tune``)."""
+    a search on the first seed's run chose (in ``train/<cell>/tune``).
+
+    With ``prepare`` the search is run first if it is not finished for the
+    budget (resumable), and a distilled method's teacher is trained; without,
+    nothing is run: None if the search is not finished for the budget.
+    """
+    if prepare and method.distill:
+        for teacher_seed in {FLAGS.seed, seed}:  # the search's teacher, the run's
+            _trained(_train_config(suite, root, model, METHODS["dense"], 1.0, epochs, teacher_seed))
     cfg = _base_config(suite, root, model, method, c, epochs, seed)
     trials = suite.trials if FLAGS.trials is None else FLAGS.trials
     if not trials:
@@ -292,6 +307,8 @@ def _train_config(
     path = Path(tune.out) / "hparams.json"
     saved = json.loads(path.read_text()) if path.exists() else {}
     if saved.get("trials", 0) < trials or saved.get("tuned_for") != tuning.search_settings(tune):
+        if not prepare:
+            return None
         print(f"  tuning {_tag(model, method, c)}: {trials} trials", flush=True)
         saved = tuning.tune(tune, trials)
     return dataclasses.replace(cfg, **saved["settings"])
@@ -303,12 +320,50 @@ def _hparams(root: Path, model: str, method: Method, c: float) -> Path | None:
     return path if path.exists() else None
 
 
+# What makes two training runs the same run: every TrainConfig field but these.
+_NOT_COMPARED = ("out", "resume", "verbose")
+
+
+def _comparable(config: dict) -> dict:
+    """A run's settings as compared for reuse (a field missing from an older
+    record has its default)."""
+    defaults = {
+        f.name: f.default
+        for f in dataclasses.fields(training.TrainConfig)
+        if f.default is not dataclasses.MISSING
+    }
+    merged = json.loads(json.dumps({**defaults, **config}))
+    return {k: v for k, v in sorted(merged.items()) if k not in _NOT_COMPARED}
+
+
+def _differences(before: dict | None, now: dict | None) -> str:
+    """What changed between two runs' settings, for one line."""
+    if before is None or now is None:
+        return "the tuning budget changed" if now is None else "no record of its settings"
+    keys = sorted(k for k in set(before) | set(now) if before.get(k) != now.get(k))
+    return ", ".join(f"{k} {before.get(k)!r} -> {now.get(k)!r}" for k in keys[:4]) + (
+        ", ..." if len(keys) > 4 else ""
+    )
+
+
 def _trained(cfg: training.TrainConfig) -> dict:
+    """The run's metrics: its finished training if that was made with ``cfg``'s
+    settings, else trained now (resumed from its last epoch if interrupted)."""
     path = Path(cfg.out) / "metrics.json"
     if path.exists():
-        return json.loads(path.read_text())
+        metrics = json.loads(path.read_text())
+        before, now = _comparable(metrics["config"]), _comparable(dataclasses.asdict(cfg))
+        if before == now:
+            return metrics
+        print(f"  retraining {cfg.out}: {_differences(before, now)}", flush=True)
+        path.unlink()  # stale; an interrupted retraining resumes from its own backup
     cfg.resume = True
-    return training.train(cfg)
+    try:
+        return training.train(cfg)
+    except training.StaleBackupError as stale:  # a checkpoint of other settings
+        print(f"  starting {cfg.out} over: {stale}", flush=True)
+        cfg.resume = False
+        return training.train(cfg)
 
 
 def _export(method: Method, cfg: training.TrainConfig, cell_dir: Path, dataset) -> dict:
@@ -334,11 +389,8 @@ def _export(method: Method, cfg: training.TrainConfig, cell_dir: Path, dataset) 
     return {"path": str(path), "stored_bytes": report.stored_bytes}
 
 
-def _tfmot(
-    method: Method, suite: Suite, model: str, c: float, epochs: int, seed: int, cell_dir: Path
-) -> dict:
-    from hk_experiments.baselines.tfmot import run_tfmot
-
+def _tfmot_params(method: Method, suite: Suite, c: float, epochs: int, seed: int) -> dict:
+    """The tfmot worker's flags for a cell's seed."""
     params = {"epochs": epochs, "seed": seed}
     if suite.limit:
         params["limit"] = suite.limit
@@ -348,6 +400,15 @@ def _tfmot(
         params["sparsity"] = 1.0 - c
     else:  # as many bits per weight as the compression leaves of 32: 1/8 -> 16 clusters
         params["clusters"] = max(2, round(2 ** (32 * c)))
+    return params
+
+
+def _tfmot(
+    method: Method, suite: Suite, model: str, c: float, epochs: int, seed: int, cell_dir: Path
+) -> dict:
+    from hk_experiments.baselines.tfmot import run_tfmot
+
+    params = _tfmot_params(method, suite, c, epochs, seed)
     metrics = run_tfmot(
         model,
         method.export,
@@ -398,24 +459,56 @@ def cell_name(model: str, name: str, c: float) -> str:
     return f"{model}_{name}" + (f"_{round(1 / c)}" if METHODS[name].compressed else "")
 
 
+def _seed_dir(root: Path, cell: str, seeds: list[int], seed: int) -> Path:
+    return root / "cells" / cell if len(seeds) == 1 else root / "cells" / cell / f"seed{seed}"
+
+
+def _made_with(method: Method, suite, model, c, epochs, seed, cfg) -> dict | None:
+    """How a cell's seed is made: its training run's settings (``cfg``; None
+    while its search is unfinished), or the tfmot worker's flags."""
+    if method.train is None:
+        params = _tfmot_params(method, suite, c, epochs, seed)
+        return {"tfmot": method.export, "model": model, "dataset": suite.dataset, **params}
+    return None if cfg is None else _comparable(dataclasses.asdict(cfg))
+
+
+def _recorded(record: dict, train_dir: str | None) -> dict | None:
+    """How a seed's result was made: its record, or (a result from before
+    records were kept) the settings of the training run it was made from."""
+    if "made_with" in record:
+        return record["made_with"]
+    metrics = Path(train_dir) / "metrics.json" if train_dir else None
+    if metrics is not None and metrics.is_file():
+        return _comparable(json.loads(metrics.read_text())["config"])
+    return None
+
+
 def _run_seed(
     suite: Suite, root: Path, model: str, name: str, c: float, seed: int, out: Path, dataset
 ):
     """One seed of a cell: trains (or reads), exports, measures in a fresh
-    process; the result is kept in ``out/seed.json``."""
+    process; the result is kept in ``out/seed.json`` and reused while the seed
+    would be made the same way (same training settings, or tfmot flags)."""
     from hk_experiments import measure
 
-    done = out / "seed.json"
-    if done.exists():
-        return json.loads(done.read_text())
     method = METHODS[name]
     epochs = FLAGS.epochs or suite.epochs
+    cfg = None
+    if method.train is not None:
+        cfg = _train_config(suite, root, model, method, c, epochs, seed)
+    made_with = _made_with(method, suite, model, c, epochs, seed, cfg)
+    done = out / "seed.json"
+    if done.exists():
+        record = json.loads(done.read_text())
+        before = _recorded(record, cfg and cfg.out)
+        if before == made_with:
+            return record
+        print(f"  redoing {out}: {_differences(before, made_with)}", flush=True)
     out.mkdir(parents=True, exist_ok=True)
-    if method.train is None:
+    if cfg is None:
         exported = _tfmot(method, suite, model, c, epochs, seed, out)
         trained = {}
     else:
-        cfg = _train_config(suite, root, model, method, c, epochs, seed)
         trained = _trained(cfg)
         exported = _export(method, cfg, out, dataset)
         from benchmarks.grid import command
@@ -436,8 +529,39 @@ def _run_seed(
         "stored_size": trained.get("stored_size"),
         "train_command": exported.get("command"),
         **({"tfmot": exported["tfmot"]} if "tfmot" in exported else {}),
+        "made_with": made_with,
     }
     done.write_text(json.dumps(result, indent=2))
+    return result
+
+
+def current_cell(suite: Suite, root: Path, model: str, name: str, c: float) -> dict | None:
+    """The cell's finished result if it was made as it would be made now (the
+    same seeds, each with the same training settings: tuning budget, epochs,
+    data, ...); None if it is to be made or remade. Runs nothing."""
+    cell = cell_name(model, name, c)
+    path = root / f"{cell}.json"
+    if not path.exists():
+        return None
+    result = json.loads(path.read_text())
+    method, seeds = METHODS[name], _seeds(suite)
+    if result.get("seeds", seeds) != seeds:
+        return None
+    epochs = FLAGS.epochs or suite.epochs
+    for i, seed in enumerate(seeds):
+        cfg = None
+        if method.train is not None:
+            cfg = _train_config(suite, root, model, method, c, epochs, seed, prepare=False)
+        now = _made_with(method, suite, model, c, epochs, seed, cfg)
+        if "made_with" in result:
+            before = result["made_with"][i]
+        else:  # made before records were kept: its seeds' records
+            record = _seed_dir(root, cell, seeds, seed) / "seed.json"
+            if not record.is_file():
+                return None
+            before = _recorded(json.loads(record.read_text()), cfg and cfg.out)
+        if now is None or before != now:
+            return None
     return result
 
 
@@ -464,22 +588,14 @@ def run_cell(
     method = METHODS[name]
     cell = cell_name(model, name, c)
     result_path = root / f"{cell}.json"
+    if (done := current_cell(suite, root, model, name, c)) is not None:
+        return done
     if result_path.exists():
-        return json.loads(result_path.read_text())
+        print(f"  {cell}: made before with other seeds or settings; redoing what changed")
     start = time.time()
     seeds = _seeds(suite)
-    cell_dir = root / "cells" / cell
     runs = [
-        _run_seed(
-            suite,
-            root,
-            model,
-            name,
-            c,
-            seed,
-            cell_dir if len(seeds) == 1 else cell_dir / f"seed{seed}",
-            dataset,
-        )
+        _run_seed(suite, root, model, name, c, seed, _seed_dir(root, cell, seeds, seed), dataset)
         for seed in seeds
     ]
     accuracies = [r["accuracy"] for r in runs]
@@ -499,6 +615,7 @@ def run_cell(
         "recipe": suite.recipe,
         "hparams": str(_hparams(root, model, method, c) or "") or None,
         "wall_seconds": time.time() - start,
+        "made_with": [r["made_with"] for r in runs],
     }
     result_path.write_text(json.dumps(result, indent=2))
     print(
@@ -1011,7 +1128,7 @@ def main(argv):
     names = [cell_name(*cell) for cell in cells]
     progress = Progress(
         names,
-        done=[n for n in names if (root / f"{n}.json").exists()],
+        done=[n for n, cell in zip(names, cells) if current_cell(suite, root, *cell) is not None],
         out=lambda line: print(line, flush=True),
     )
     print(f"{FLAGS.suite}: {progress.summary(str(root))}", flush=True)

@@ -110,6 +110,36 @@ def test_paper_suite_tunes_each_cell_and_reports_seeds_beside_the_paper(tmp_path
     assert f"the sitting that finished it): mlp3_hashed_dk_8 {minutes}.\n" in table
 
 
+def test_a_cell_made_with_other_settings_is_remade_not_reused(tmp_path):
+    args = ["--suite", "paper", "--dataset", "digits", "--limit", "200", "--models", "mlp3"]
+    args += ["--methods", "hashed", "--compressions", "1/8", "--seeds", "1", "--out", str(tmp_path)]
+    root = tmp_path / "paper"
+    cell, metrics = root / "mlp3_hashed_8.json", root / "train" / "mlp3_hashed_8" / "metrics.json"
+    first = _run(*args, "--epochs", "1", "--trials", "1")
+    assert first.returncode == 0, first.stderr[-3000:]
+    same = _run(*args, "--epochs", "1", "--trials", "1")
+    assert "all 1 cells done before" in same.stdout and "redoing" not in same.stdout
+    # A bigger budget continues the search; the cell is remade with its choice.
+    more = _run(*args, "--epochs", "1", "--trials", "2")
+    assert more.returncode == 0, more.stderr[-3000:]
+    assert "1 cells to run" in more.stdout and "tuning mlp3_hashed_8: 2 trials" in more.stdout
+    tuned = json.loads((root / "train" / "mlp3_hashed_8" / "tune" / "hparams.json").read_text())
+    assert tuned["trials"] == 2 and tuned["trials_run_this_session"] == 1
+    settings = json.loads(metrics.read_text())["config"]
+    assert {k: settings[k] for k in tuned["settings"]} == tuned["settings"]
+    made_with = json.loads(cell.read_text())["made_with"][0]
+    assert made_with["learning_rate"] == settings["learning_rate"]
+    # Other epochs (untuned): retrained, re-exported, re-measured.
+    longer = _run(*args, "--epochs", "2", "--trials", "0")
+    assert longer.returncode == 0, longer.stderr[-3000:]
+    assert "mlp3_hashed_8: made before with other seeds or settings" in longer.stdout
+    assert "retraining " in longer.stdout and "epochs 1 -> 2" in longer.stdout
+    assert json.loads(metrics.read_text())["config"]["epochs"] == 2
+    row = json.loads(cell.read_text())
+    assert row["made_with"][0]["epochs"] == 2 and "--epochs 2" in row["train_command"]
+    assert "--trials 0" in (root / "results.md").read_text()
+
+
 def test_unknown_method_is_refused():
     result = _run("--suite", "quick", "--methods", "dense,magic")
     assert result.returncode != 0 and "unknown methods ['magic']" in result.stderr
