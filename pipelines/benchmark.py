@@ -293,7 +293,8 @@ def _train_config(
     """
     if prepare and method.distill:
         for teacher_seed in {FLAGS.seed, seed}:  # the search's teacher, the run's
-            _trained(_train_config(suite, root, model, METHODS["dense"], 1.0, epochs, teacher_seed))
+            teacher = _train_config(suite, root, model, METHODS["dense"], 1.0, epochs, teacher_seed)
+            _trained(teacher, _plan(teacher, suite, root, model, epochs))
     cfg = _base_config(suite, root, model, method, c, epochs, seed)
     trials = suite.trials if FLAGS.trials is None else FLAGS.trials
     if not trials:
@@ -336,26 +337,76 @@ def _comparable(config: dict) -> dict:
     return {k: v for k, v in sorted(merged.items()) if k not in _NOT_COMPARED}
 
 
+def _plan(cfg, suite: Suite, root: Path, model: str, epochs: int) -> dict | None:
+    """How a training run is to be made: its settings and, distilled, its
+    teacher: the teacher's plan and its trained model's test accuracy (None
+    while a search it depends on is unfinished)."""
+    if cfg is None:
+        return None
+    plan = _comparable(dataclasses.asdict(cfg))
+    if cfg.distill_from is not None:
+        teacher = _train_config(
+            suite, root, model, METHODS["dense"], 1.0, epochs, cfg.seed, prepare=False
+        )
+        plan["teacher"] = {
+            "plan": _plan(teacher, suite, root, model, epochs),
+            "test_accuracy": _test_accuracy(Path(cfg.distill_from).parent / "metrics.json"),
+        }
+    return plan
+
+
+def _test_accuracy(metrics: Path) -> float | None:
+    """A trained model's test accuracy, as a distilled run records its
+    teacher's (4 decimals); it tells a retrained teacher from the one learnt."""
+    if not metrics.is_file():
+        return None
+    return round(json.loads(metrics.read_text())["test_accuracy"], 4)
+
+
+def _made(train_dir: str | None) -> dict | None:
+    """How the finished training run in ``train_dir`` was made, in the form of
+    :func:`_plan` (its teacher's settings: the teacher run's now)."""
+    path = Path(train_dir) / "metrics.json" if train_dir else None
+    if path is None or not path.is_file():
+        return None
+    metrics = json.loads(path.read_text())
+    made = _comparable(metrics["config"])
+    distillation = metrics.get("distillation")
+    if distillation:
+        teacher = Path(distillation["teacher"]).parent / "metrics.json"
+        made["teacher"] = {
+            "plan": _comparable(json.loads(teacher.read_text())["config"])
+            if teacher.is_file()
+            else None,
+            "test_accuracy": round(distillation["teacher_test_accuracy"], 4),
+        }
+    return made
+
+
 def _differences(before: dict | None, now: dict | None) -> str:
     """What changed between two runs' settings, for one line."""
     if before is None or now is None:
         return "the tuning budget changed" if now is None else "no record of its settings"
     keys = sorted(k for k in set(before) | set(now) if before.get(k) != now.get(k))
-    return ", ".join(f"{k} {before.get(k)!r} -> {now.get(k)!r}" for k in keys[:4]) + (
-        ", ..." if len(keys) > 4 else ""
-    )
+    said = [
+        "its teacher was retrained or changed"
+        if k == "teacher"
+        else f"{k} {before.get(k)!r} -> {now.get(k)!r}"
+        for k in keys
+    ]
+    return ", ".join(said[:4]) + (", ..." if len(said) > 4 else "")
 
 
-def _trained(cfg: training.TrainConfig) -> dict:
-    """The run's metrics: its finished training if that was made with ``cfg``'s
-    settings, else trained now (resumed from its last epoch if interrupted)."""
+def _trained(cfg: training.TrainConfig, plan: dict) -> dict:
+    """The run's metrics: its finished training if that was made as ``plan``
+    (:func:`_plan`) says, else trained now (resumed from its last epoch if
+    interrupted)."""
     path = Path(cfg.out) / "metrics.json"
     if path.exists():
-        metrics = json.loads(path.read_text())
-        before, now = _comparable(metrics["config"]), _comparable(dataclasses.asdict(cfg))
-        if before == now:
-            return metrics
-        print(f"  retraining {cfg.out}: {_differences(before, now)}", flush=True)
+        before = _made(cfg.out)
+        if before == plan:
+            return json.loads(path.read_text())
+        print(f"  retraining {cfg.out}: {_differences(before, plan)}", flush=True)
         path.unlink()  # stale; an interrupted retraining resumes from its own backup
     cfg.resume = True
     try:
@@ -463,24 +514,19 @@ def _seed_dir(root: Path, cell: str, seeds: list[int], seed: int) -> Path:
     return root / "cells" / cell if len(seeds) == 1 else root / "cells" / cell / f"seed{seed}"
 
 
-def _made_with(method: Method, suite, model, c, epochs, seed, cfg) -> dict | None:
-    """How a cell's seed is made: its training run's settings (``cfg``; None
-    while its search is unfinished), or the tfmot worker's flags."""
+def _made_with(method: Method, suite, root, model, c, epochs, seed, cfg) -> dict | None:
+    """How a cell's seed is made: its training run's :func:`_plan` (``cfg``;
+    None while its search is unfinished), or the tfmot worker's flags."""
     if method.train is None:
         params = _tfmot_params(method, suite, c, epochs, seed)
         return {"tfmot": method.export, "model": model, "dataset": suite.dataset, **params}
-    return None if cfg is None else _comparable(dataclasses.asdict(cfg))
+    return _plan(cfg, suite, root, model, epochs)
 
 
 def _recorded(record: dict, train_dir: str | None) -> dict | None:
     """How a seed's result was made: its record, or (a result from before
-    records were kept) the settings of the training run it was made from."""
-    if "made_with" in record:
-        return record["made_with"]
-    metrics = Path(train_dir) / "metrics.json" if train_dir else None
-    if metrics is not None and metrics.is_file():
-        return _comparable(json.loads(metrics.read_text())["config"])
-    return None
+    records were kept) how the training run it was made from was made."""
+    return record["made_with"] if "made_with" in record else _made(train_dir)
 
 
 def _run_seed(
@@ -496,7 +542,7 @@ def _run_seed(
     cfg = None
     if method.train is not None:
         cfg = _train_config(suite, root, model, method, c, epochs, seed)
-    made_with = _made_with(method, suite, model, c, epochs, seed, cfg)
+    made_with = _made_with(method, suite, root, model, c, epochs, seed, cfg)
     done = out / "seed.json"
     if done.exists():
         record = json.loads(done.read_text())
@@ -509,7 +555,7 @@ def _run_seed(
         exported = _tfmot(method, suite, model, c, epochs, seed, out)
         trained = {}
     else:
-        trained = _trained(cfg)
+        trained = _trained(cfg, made_with)
         exported = _export(method, cfg, out, dataset)
         from benchmarks.grid import command
 
@@ -552,7 +598,7 @@ def current_cell(suite: Suite, root: Path, model: str, name: str, c: float) -> d
         cfg = None
         if method.train is not None:
             cfg = _train_config(suite, root, model, method, c, epochs, seed, prepare=False)
-        now = _made_with(method, suite, model, c, epochs, seed, cfg)
+        now = _made_with(method, suite, root, model, c, epochs, seed, cfg)
         if "made_with" in result:
             before = result["made_with"][i]
         else:  # made before records were kept: its seeds' records

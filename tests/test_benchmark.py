@@ -140,6 +140,30 @@ def test_a_cell_made_with_other_settings_is_remade_not_reused(tmp_path):
     assert "--trials 0" in (root / "results.md").read_text()
 
 
+def test_a_distilled_cell_is_remade_when_its_teacher_changed(tmp_path):
+    args = ["--suite", "paper", "--dataset", "digits", "--limit", "200", "--models", "mlp3"]
+    args += ["--methods", "hashed_dk", "--compressions", "1/64", "--seeds", "1", "--epochs", "1"]
+    args += ["--trials", "0", "--out", str(tmp_path)]
+    first = _run(*args)
+    assert first.returncode == 0, first.stderr[-3000:]
+    assert "all 1 cells done before" in _run(*args).stdout
+    # The teacher (the dense cell) replaced by another model: its test accuracy
+    # is no longer the one the student recorded learning from.
+    teacher = tmp_path / "paper" / "train" / "mlp3_dense" / "metrics.json"
+    metrics = json.loads(teacher.read_text())
+    metrics["test_accuracy"] -= 0.05
+    teacher.write_text(json.dumps(metrics))
+    again = _run(*args)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "1 cells to run" in again.stdout
+    lines = again.stdout.splitlines()
+    # The student's result and its training are redone; the teacher is kept.
+    for what in ("redoing", "retraining"):
+        line = next(line for line in lines if line.startswith(f"  {what} "))
+        assert "mlp3_hashed_dk_64" in line and "its teacher was retrained or changed" in line
+    assert not [line for line in lines if "mlp3_dense" in line and "retraining" in line]
+
+
 def test_unknown_method_is_refused():
     result = _run("--suite", "quick", "--methods", "dense,magic")
     assert result.returncode != 0 and "unknown methods ['magic']" in result.stderr
