@@ -157,7 +157,7 @@ def size(candidate, dataset, folder) -> bool:
         except (ValueError, RuntimeError):  # e.g. fewer buckets than a layer needs
             return None
 
-    low, high = (16, 64) if candidate.method == "dense" else (1 / 256, 1 / 32)
+    low, high = (1, 64) if candidate.method == "dense" else (1 / 256, 1 / 32)
     at_low, at_high = file_bytes(low), file_bytes(high)
     if at_low is None or at_high is None or at_low > candidate.budget:
         return False

@@ -9,6 +9,8 @@ budget, the choice is made on the validation split, and both resume.
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import cli
 
@@ -83,3 +85,23 @@ def test_byte_budget_chooses_on_validation_within_the_budget(tmp_path):
     before = {p: p.stat().st_mtime for p in tmp_path.glob("runs/*/model.keras")}
     _run("benchmarks.byte_budget", *args)  # resumed: nothing retrained
     assert before == {p: p.stat().st_mtime for p in tmp_path.glob("runs/*/model.keras")}
+
+
+def test_a_small_budget_gets_the_widest_dense_net_that_fits_however_narrow():
+    # 4 KiB on the digits: a dense net of a few hidden units (each ~300 B);
+    # the sizer once started at 16 units and reported that no dense net fits.
+    code = (
+        "import pathlib, tempfile\n"
+        "from absl import flags\n"
+        "from benchmarks import byte_budget as b\n"
+        "flags.FLAGS(['x', '--dataset=digits'])\n"
+        "c = b.Candidate('dense', 'float32', 1000, 4096)\n"
+        "with tempfile.TemporaryDirectory() as d:\n"
+        "    print(b.size(c, b._dataset(0), pathlib.Path(d)), c.hidden, c.file_bytes)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=cli.ROOT, capture_output=True, text=True, timeout=600
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    fits, hidden, file_bytes = result.stdout.split()[-3:]
+    assert fits == "True" and 1 <= int(hidden) < 16 and int(file_bytes) <= 4096
