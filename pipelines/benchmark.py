@@ -388,12 +388,15 @@ def _differences(before: dict | None, now: dict | None) -> str:
     if before is None or now is None:
         return "the tuning budget changed" if now is None else "no record of its settings"
     keys = sorted(k for k in set(before) | set(now) if before.get(k) != now.get(k))
-    said = [
-        "its teacher was retrained or changed"
-        if k == "teacher"
-        else f"{k} {before.get(k)!r} -> {now.get(k)!r}"
-        for k in keys
-    ]
+
+    def change(key):
+        if key == "teacher":
+            return "its teacher was retrained or changed"
+        was, new = before.get(key), now.get(key)
+        short = [f"{v:.4g}" if isinstance(v, float) else repr(v) for v in (was, new)]
+        return f"{key} {' -> '.join(short if short[0] != short[1] else (repr(was), repr(new)))}"
+
+    said = [change(k) for k in keys]
     return ", ".join(said[:4]) + (", ..." if len(said) > 4 else "")
 
 
