@@ -196,7 +196,7 @@ def scored(candidate, seed) -> dict:
     run's validation part and, for the record, its test split."""
     import keras
 
-    from hashed_keras import layers  # noqa: F401  (registers the layers for loading)
+    from hashed_keras import layers, lite  # noqa: F401  (registers the layers for loading)
     from hashed_keras.lite import measure
 
     cfg = _config(candidate, seed)
@@ -207,7 +207,12 @@ def scored(candidate, seed) -> dict:
     dataset = _dataset(seed)
     path = Path(cfg.out) / "model.tflite"
     model = keras.models.load_model(Path(cfg.out) / "model.keras", compile=False)
-    file_bytes = _export(model, path, candidate.export, dataset)
+    try:
+        file_bytes = _export(model, path, candidate.export, dataset)
+    except lite.ConversionError as error:  # e.g. a training that diverged: not a choice
+        result = {"error": str(error), "command": grid.command(cfg)}
+        result_path.write_text(json.dumps(result, indent=2))
+        return result
     _, held = data.validation_indices(len(dataset.x_train), cfg.validation_split, cfg.seed)
     validation = measure.measure(path, dataset.x_train[held], dataset.y_train[held], latency_runs=1)
     test = measure.measure(path, dataset.x_test, dataset.y_test, latency_runs=1)
@@ -269,6 +274,10 @@ def main(argv):
             if not pool:
                 continue
             scores = [(scored(c, seeds[0]), c) for c in pool]
+            for s, c in scores:
+                if "error" in s:
+                    print(f"{c.name}: not a choice, {s['error']}", flush=True)
+            scores = [(s, c) for s, c in scores if "error" not in s]
             over = [c.name for s, c in scores if s["file_bytes"] > budget]
             if over:  # sized on untrained models; a trained one should not differ
                 print(f"over the {budget:,} B budget after training, not chosen: {over}")
@@ -277,6 +286,10 @@ def main(argv):
                 continue
             best_score, best = max(scores, key=lambda s: s[0]["validation_accuracy"])
             runs = [best_score] + [scored(best, seed) for seed in seeds[1:]]
+            for seed, run in zip(seeds, runs):
+                if "error" in run:
+                    print(f"{best.name} seed {seed}: left out, {run['error']}", flush=True)
+            runs = [r for r in runs if "error" not in r]
             errors = [100 * (1 - r["test_accuracy"]) for r in runs]
             rows.append(
                 {

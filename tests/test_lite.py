@@ -75,6 +75,21 @@ def test_verification_failure_writes_nothing(tmp_path, monkeypatch):
     assert not (tmp_path / "bad.tflite").exists()
 
 
+def test_a_diverged_model_is_refused_as_such_and_nothing_is_written(tmp_path):
+    # A training that diverged leaves NaN shared variables; NaN != NaN, so the
+    # weight search used to report "weights not found" -- the wrong cause.
+    model = hashed_model()
+    variable = model.layers[1].weights[0]
+    value = keras.ops.convert_to_numpy(variable).copy()
+    value.flat[0] = np.nan
+    variable.assign(value)
+    for dense in (False, True):
+        with pytest.raises(lite.ConversionError) as error:
+            lite.convert(model, tmp_path / "m.tflite", dense=dense)
+        assert f"NaN or inf in '{variable.path}'): its training diverged" in str(error.value)
+    assert not (tmp_path / "m.tflite").exists()
+
+
 def test_unfindable_weights_are_refused_with_advice(tmp_path, monkeypatch):
     model = hashed_model()
     real = ops.reference_weights

@@ -395,6 +395,13 @@ def convert(
             + (" (dense=True)." if dense else ".")
             + " Use TFLite's post-training quantization for dense models."
         )
+    for variable in model.weights:
+        if not np.all(np.isfinite(keras.ops.convert_to_numpy(variable))):
+            raise ConversionError(
+                f"The model's weights are not finite (NaN or inf in '{variable.path}'): its "
+                "training diverged. Retrain it (e.g. with a lower learning rate) before "
+                "converting."
+            )
     content = _tflite_bytes(model)
     placed, substitutes = {}, []
     if not dense and hashed:
