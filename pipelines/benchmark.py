@@ -383,10 +383,10 @@ def _made(train_dir: str | None) -> dict | None:
     return made
 
 
-def _differences(before: dict | None, now: dict | None) -> str:
-    """What changed between two runs' settings, for one line."""
-    if before is None or now is None:
-        return "the tuning budget changed" if now is None else "no record of its settings"
+def _differences(before: dict | None, now: dict) -> str:
+    """What changed between two runs' settings (``now``: a prepared plan), for one line."""
+    if before is None:
+        return "no record of its settings"
     keys = sorted(k for k in set(before) | set(now) if before.get(k) != now.get(k))
 
     def change(key):
