@@ -551,6 +551,9 @@ def _run_seed(
         record = json.loads(done.read_text())
         before = _recorded(record, cfg and cfg.out)
         if before == made_with:
+            if "made_with" not in record:  # made before records were kept
+                record["made_with"] = made_with
+                done.write_text(json.dumps(record, indent=2))
             return record
         print(f"  redoing {out}: {_differences(before, made_with)}", flush=True)
     out.mkdir(parents=True, exist_ok=True)

@@ -119,6 +119,18 @@ def test_a_cell_made_with_other_settings_is_remade_not_reused(tmp_path):
     assert first.returncode == 0, first.stderr[-3000:]
     same = _run(*args, "--epochs", "1", "--trials", "1")
     assert "all 1 cells done before" in same.stdout and "redoing" not in same.stdout
+    # A seed made before records were kept, its cell's result gone: the seed
+    # is checked against its training run, reused and now recorded.
+    seed = root / "cells" / "mlp3_hashed_8" / "seed.json"
+    record = json.loads(seed.read_text())
+    made = record.pop("made_with")
+    seed.write_text(json.dumps(record))
+    cell.unlink()
+    old = _run(*args, "--epochs", "1", "--trials", "1")
+    assert old.returncode == 0, old.stderr[-3000:]
+    assert "1 cells to run" in old.stdout and "retraining" not in old.stdout
+    assert json.loads(seed.read_text())["made_with"] == made
+    assert json.loads(cell.read_text())["made_with"] == [made]
     # A bigger budget continues the search; the cell is remade with its choice.
     more = _run(*args, "--epochs", "1", "--trials", "2")
     assert more.returncode == 0, more.stderr[-3000:]
