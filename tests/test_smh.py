@@ -327,6 +327,49 @@ def test_learn_scale_false_keeps_scales_fixed_and_counts_them():
     assert len(s.trainable_weights) == 2 + 2  # U, V + BN gamma, beta
 
 
+def wide_mlp():
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((784,), name="x")
+    h = keras.layers.Dense(1000, activation="relu", name="fc1")(inputs)
+    return keras.Model(inputs, keras.layers.Dense(10, name="fc2")(h), name="wide")
+
+
+def test_a_learned_scale_gets_its_gradient_divided_by_its_layer_size():
+    x, y = image_data(n=16, shape=(784,))
+    loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    grads = {}
+    for learn in (True, False):
+        s = _quiet_compress(wide_mlp(), fraction=1 / 64, seed=0, learn_scale=learn)
+        scales = [layer.scale for layer in smh_layers(s)]
+        with tf.GradientTape() as tape:
+            tape.watch([w.value for w in scales])
+            value = loss(y, s(x))
+        grads[learn] = [g.numpy() for g in tape.gradient(value, [w.value for w in scales])]
+        grads[learn, "loss"] = float(value)
+    assert grads[True, "loss"] == grads[False, "loss"]  # the same forward value
+    sizes = [layer.virtual_size for layer in smh_layers(s)]
+    assert sizes == [785_000, 10_010]
+    for learned, plain, size in zip(grads[True], grads[False], sizes):
+        assert plain != 0 and learned == pytest.approx(plain / size, rel=1e-5)
+
+
+def test_learned_scales_train_under_sgd_with_momentum():
+    # Undivided, the scale's gradient (a sum over 785,000 weights) sent this
+    # net to NaN within a few steps of the paper recipe's optimizer.
+    x, y = image_data(n=400, shape=(784,))
+    s = _quiet_compress(wide_mlp(), fraction=1 / 64, seed=0)
+    before = [float(layer.scale.numpy()) for layer in smh_layers(s)]
+    s.compile(
+        keras.optimizers.SGD(0.01, momentum=0.9),
+        keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+    )
+    hist = s.fit(x, y, epochs=2, batch_size=50, verbose=0).history["loss"]
+    assert np.all(np.isfinite(hist)) and hist[-1] < hist[0]
+    after = [float(layer.scale.numpy()) for layer in smh_layers(s)]
+    assert after != before
+    assert all(0.5 < a / b < 2 for a, b in zip(after, before))
+
+
 # ------------------------------------------------------------ Keras guarantees
 
 
