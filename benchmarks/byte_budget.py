@@ -22,7 +22,9 @@ scored by the interpreter on the validation part (never the test split). The
 candidate with the best validation accuracy is each method's choice; only the
 choices are retrained with the other ``--seeds`` and their test error (from the
 deployed file) is reported as mean ± standard deviation. Everything is
-resumable (``<out>/sizing.json``, one directory per trained run). Writes
+resumable (``<out>/sizing.json``, one directory per trained run, reused while
+it was trained with the same settings: other ``--epochs`` or ``--recipe``
+retrain it). Writes
 ``<out>/results.md``, ``results.json`` and ``accuracy_vs_budget.png``.
 """
 
@@ -201,8 +203,8 @@ def scored(candidate, seed) -> dict:
 
     cfg = _config(candidate, seed)
     result_path = Path(cfg.out) / "budget.json"
-    if result_path.exists():
-        return json.loads(result_path.read_text())
+    if (record := grid.derived_record(result_path, cfg)) is not None:
+        return record
     metrics = grid.train_cell(cfg)
     dataset = _dataset(seed)
     path = Path(cfg.out) / "model.tflite"

@@ -15,7 +15,8 @@ SGD, dropout, early stopping on a validation split of the training set; with
 ``--hparams_dir DIR`` a method's ``DIR/<method>/hparams.json`` from
 ``pipelines.train --tune N --out DIR/<method>`` is used), is converted to
 ``.tflite`` and its test error is computed by the interpreter. Cells are
-resumable (a finished cell is read back). Writes ``<out>/results.md``,
+resumable (a finished cell is read back while it was made with the same
+settings). Writes ``<out>/results.md``,
 ``results.json`` and ``error_vs_inflation.png``: test error mean ± standard
 deviation over ``--seeds``.
 """
@@ -134,7 +135,11 @@ def main(argv):
                 configs.append((k, method, seed, cfg))
     progress = grid.Progress(
         list(dict.fromkeys(Path(c.out).name for *_, c in configs)),
-        done=[Path(c.out).name for *_, c in configs if (Path(c.out) / "tflite.json").exists()],
+        done=[
+            Path(c.out).name
+            for *_, c in configs
+            if grid.derived_record(Path(c.out) / "tflite.json", c) is not None
+        ],
     )
     print(progress.summary(FLAGS.out), flush=True)
     rows = []

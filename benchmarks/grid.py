@@ -1,13 +1,16 @@
 """Cells of the experiment grids: train once (resumable), deploy, measure.
 
-A cell is one ``pipelines.train`` run (:func:`train_cell`: skipped when its
-``metrics.json`` exists) and, for the deployed figures, its ``.tflite``
-(:func:`deploy_cell`: converted with verification, then accuracy computed by
-the interpreter on the whole test split; skipped when ``tflite.json`` exists).
+A cell is one ``pipelines.train`` run (:func:`train_cell`: reused while its
+``metrics.json`` says it was made with the same settings, else retrained)
+and, for the deployed figures, its ``.tflite`` (:func:`deploy_cell`:
+converted with verification, then accuracy computed by the interpreter on the
+whole test split; reused while ``tflite.json`` is newer than the run it was
+made from, :func:`derived_record`).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import statistics
 import time
@@ -104,23 +107,92 @@ def command(cfg: training.TrainConfig, hparams=None) -> str:
     )
 
 
-def train_cell(cfg: training.TrainConfig) -> dict:
-    """Trains the cell (or reads its finished metrics)."""
+# What makes two training runs the same run: every TrainConfig field but these.
+NOT_COMPARED = ("out", "resume", "verbose")
+
+
+def settings(config: dict) -> dict:
+    """A run's settings (``dataclasses.asdict`` of a TrainConfig, or the
+    ``config`` its metrics.json records) as compared for reuse: a field missing
+    from an older record has its default; where it is written is left out."""
+    defaults = {
+        f.name: f.default
+        for f in dataclasses.fields(training.TrainConfig)
+        if f.default is not dataclasses.MISSING
+    }
+    merged = json.loads(json.dumps({**defaults, **config}))
+    return {k: v for k, v in sorted(merged.items()) if k not in NOT_COMPARED}
+
+
+def made(out) -> dict | None:
+    """How the finished run in ``out`` was made (:func:`settings`), or None."""
+    path = Path(out) / "metrics.json"
+    if not path.is_file():
+        return None
+    return settings(json.loads(path.read_text())["config"])
+
+
+def differences(before: dict | None, now: dict) -> str:
+    """What changed between two runs' settings, for one line."""
+    if before is None:
+        return "no record of its settings"
+    keys = sorted(k for k in set(before) | set(now) if before.get(k) != now.get(k))
+
+    def change(key):
+        if key == "teacher":
+            return "its teacher was retrained or changed"
+        was, new = before.get(key), now.get(key)
+        short = [f"{v:.4g}" if isinstance(v, float) else repr(v) for v in (was, new)]
+        return f"{key} {' -> '.join(short if short[0] != short[1] else (repr(was), repr(new)))}"
+
+    said = [change(k) for k in keys]
+    return ", ".join(said[:4]) + (", ..." if len(said) > 4 else "")
+
+
+def train_cell(cfg: training.TrainConfig, plan: dict | None = None, made=made) -> dict:
+    """The run's metrics: its finished training if that was made as ``plan``
+    says (default: ``settings`` of ``cfg``; ``made(out)`` reads how a finished
+    run was made), else trained now, with one line saying what changed
+    (resumed from its last epoch if interrupted)."""
+    plan = settings(dataclasses.asdict(cfg)) if plan is None else plan
     path = Path(cfg.out) / "metrics.json"
-    print(f"\n=== {command(cfg)}", flush=True)
     if path.exists():
-        print("(done before; skipped)")
-        return json.loads(path.read_text())
+        before = made(cfg.out)
+        if before == plan:
+            return json.loads(path.read_text())
+        print(f"  retraining {cfg.out}: {differences(before, plan)}", flush=True)
+        path.unlink()  # stale; an interrupted retraining resumes from its own backup
+    if cfg.verbose:
+        print(f"\n=== {command(cfg)}", flush=True)
     cfg.resume = True
-    return training.train(cfg)
+    try:
+        return training.train(cfg)
+    except training.StaleBackupError as stale:  # a checkpoint of other settings
+        print(f"  starting {cfg.out} over: {stale}", flush=True)
+        cfg.resume = False
+        return training.train(cfg)
+
+
+def derived_record(path, cfg: training.TrainConfig) -> dict | None:
+    """The JSON record at ``path`` made from the run in ``cfg.out`` (its
+    ``.tflite`` figures, a score), if that run is finished with ``cfg``'s
+    settings and the record was written after it; else None (to be redone)."""
+    path, metrics = Path(path), Path(cfg.out) / "metrics.json"
+    if not (path.is_file() and metrics.is_file()):
+        return None
+    if path.stat().st_mtime_ns < metrics.stat().st_mtime_ns:
+        return None
+    if made(cfg.out) != settings(dataclasses.asdict(cfg)):
+        return None
+    return json.loads(path.read_text())
 
 
 def deploy_cell(cfg: training.TrainConfig) -> dict:
     """Converts the cell's model to .tflite and measures it with the interpreter."""
     out = Path(cfg.out)
     path = out / "tflite.json"
-    if path.exists():
-        return json.loads(path.read_text())
+    if (record := derived_record(path, cfg)) is not None:
+        return record
     import keras
 
     from hashed_keras import layers, lite, smh  # noqa: F401  (register the layers for loading)

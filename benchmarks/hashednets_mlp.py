@@ -3,8 +3,8 @@
   python -m benchmarks.hashednets_mlp --dataset fashion_mnist --epochs 20 --out runs/paper_mlp
 
 Each cell is one ``pipelines.train`` run (the command is printed and stored in
-the table); finished cells (with a metrics.json) are skipped, so the grid is
-resumable. Writes ``<out>/results.md``.
+the table); a finished cell (its metrics.json) is reused while it was made
+with the same settings, so the grid is resumable. Writes ``<out>/results.md``.
 """
 
 from __future__ import annotations

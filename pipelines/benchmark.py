@@ -54,6 +54,7 @@ from pathlib import Path
 
 from absl import app, flags
 
+from benchmarks import grid
 from hk_experiments import data, training
 
 FLAGS = flags.FLAGS
@@ -294,7 +295,7 @@ def _train_config(
     if prepare and method.distill:
         for teacher_seed in {FLAGS.seed, seed}:  # the search's teacher, the run's
             teacher = _train_config(suite, root, model, METHODS["dense"], 1.0, epochs, teacher_seed)
-            _trained(teacher, _plan(teacher, suite, root, model, epochs))
+            grid.train_cell(teacher, _plan(teacher, suite, root, model, epochs), _made)
     cfg = _base_config(suite, root, model, method, c, epochs, seed)
     trials = suite.trials if FLAGS.trials is None else FLAGS.trials
     if not trials:
@@ -321,29 +322,13 @@ def _hparams(root: Path, model: str, method: Method, c: float) -> Path | None:
     return path if path.exists() else None
 
 
-# What makes two training runs the same run: every TrainConfig field but these.
-_NOT_COMPARED = ("out", "resume", "verbose")
-
-
-def _comparable(config: dict) -> dict:
-    """A run's settings as compared for reuse (a field missing from an older
-    record has its default)."""
-    defaults = {
-        f.name: f.default
-        for f in dataclasses.fields(training.TrainConfig)
-        if f.default is not dataclasses.MISSING
-    }
-    merged = json.loads(json.dumps({**defaults, **config}))
-    return {k: v for k, v in sorted(merged.items()) if k not in _NOT_COMPARED}
-
-
 def _plan(cfg, suite: Suite, root: Path, model: str, epochs: int) -> dict | None:
     """How a training run is to be made: its settings and, distilled, its
     teacher: the teacher's plan and its trained model's test accuracy (None
     while a search it depends on is unfinished)."""
     if cfg is None:
         return None
-    plan = _comparable(dataclasses.asdict(cfg))
+    plan = grid.settings(dataclasses.asdict(cfg))
     if cfg.distill_from is not None:
         teacher = _train_config(
             suite, root, model, METHODS["dense"], 1.0, epochs, cfg.seed, prepare=False
@@ -370,54 +355,17 @@ def _made(train_dir: str | None) -> dict | None:
     if path is None or not path.is_file():
         return None
     metrics = json.loads(path.read_text())
-    made = _comparable(metrics["config"])
+    made = grid.settings(metrics["config"])
     distillation = metrics.get("distillation")
     if distillation:
         teacher = Path(distillation["teacher"]).parent / "metrics.json"
         made["teacher"] = {
-            "plan": _comparable(json.loads(teacher.read_text())["config"])
+            "plan": grid.settings(json.loads(teacher.read_text())["config"])
             if teacher.is_file()
             else None,
             "test_accuracy": round(distillation["teacher_test_accuracy"], 4),
         }
     return made
-
-
-def _differences(before: dict | None, now: dict) -> str:
-    """What changed between two runs' settings (``now``: a prepared plan), for one line."""
-    if before is None:
-        return "no record of its settings"
-    keys = sorted(k for k in set(before) | set(now) if before.get(k) != now.get(k))
-
-    def change(key):
-        if key == "teacher":
-            return "its teacher was retrained or changed"
-        was, new = before.get(key), now.get(key)
-        short = [f"{v:.4g}" if isinstance(v, float) else repr(v) for v in (was, new)]
-        return f"{key} {' -> '.join(short if short[0] != short[1] else (repr(was), repr(new)))}"
-
-    said = [change(k) for k in keys]
-    return ", ".join(said[:4]) + (", ..." if len(said) > 4 else "")
-
-
-def _trained(cfg: training.TrainConfig, plan: dict) -> dict:
-    """The run's metrics: its finished training if that was made as ``plan``
-    (:func:`_plan`) says, else trained now (resumed from its last epoch if
-    interrupted)."""
-    path = Path(cfg.out) / "metrics.json"
-    if path.exists():
-        before = _made(cfg.out)
-        if before == plan:
-            return json.loads(path.read_text())
-        print(f"  retraining {cfg.out}: {_differences(before, plan)}", flush=True)
-        path.unlink()  # stale; an interrupted retraining resumes from its own backup
-    cfg.resume = True
-    try:
-        return training.train(cfg)
-    except training.StaleBackupError as stale:  # a checkpoint of other settings
-        print(f"  starting {cfg.out} over: {stale}", flush=True)
-        cfg.resume = False
-        return training.train(cfg)
 
 
 def _export(method: Method, cfg: training.TrainConfig, cell_dir: Path, dataset) -> dict:
@@ -555,17 +503,15 @@ def _run_seed(
                 record["made_with"] = made_with
                 done.write_text(json.dumps(record, indent=2))
             return record
-        print(f"  redoing {out}: {_differences(before, made_with)}", flush=True)
+        print(f"  redoing {out}: {grid.differences(before, made_with)}", flush=True)
     out.mkdir(parents=True, exist_ok=True)
     if cfg is None:
         exported = _tfmot(method, suite, model, c, epochs, seed, out)
         trained = {}
     else:
-        trained = _trained(cfg, made_with)
+        trained = grid.train_cell(cfg, made_with, _made)
         exported = _export(method, cfg, out, dataset)
-        from benchmarks.grid import command
-
-        exported["command"] = command(cfg, _hparams(root, model, method, c))
+        exported["command"] = grid.command(cfg, _hparams(root, model, method, c))
     measured = measure.measure_in_fresh_process(
         exported["path"],
         suite.dataset,
@@ -1155,7 +1101,6 @@ def about(suite: Suite, models, epochs: int, seeds, trials: int = 0) -> str:
 
 def main(argv):
     del argv
-    from benchmarks.grid import Progress
 
     suite = SUITES[FLAGS.suite]
     if FLAGS.dataset or FLAGS.limit is not None:
@@ -1178,7 +1123,7 @@ def main(argv):
         for c in (_compressions(suite) if METHODS[name].compressed else (1.0,))
     ]
     names = [cell_name(*cell) for cell in cells]
-    progress = Progress(
+    progress = grid.Progress(
         names,
         done=[n for n, cell in zip(names, cells) if current_cell(suite, root, *cell) is not None],
         out=lambda line: print(line, flush=True),

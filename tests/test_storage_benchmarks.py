@@ -85,6 +85,15 @@ def test_byte_budget_chooses_on_validation_within_the_budget(tmp_path):
     before = {p: p.stat().st_mtime for p in tmp_path.glob("runs/*/model.keras")}
     _run("benchmarks.byte_budget", *args)  # resumed: nothing retrained
     assert before == {p: p.stat().st_mtime for p in tmp_path.glob("runs/*/model.keras")}
+    # Other settings: the runs are retrained and rescored, not reused.
+    longer = [a for a in args if not a.startswith(("--epochs", "--methods"))]
+    out = _run("benchmarks.byte_budget", *longer, "--epochs=2", "--methods=dense")
+    retrained = [line for line in out.splitlines() if line.startswith("  retraining ")]
+    assert len(retrained) >= 2 and all("epochs 1 -> 2" in line for line in retrained)
+    for run in tmp_path.glob("runs/b8192_dense_*_seed0"):  # both candidates
+        assert json.loads((run / "metrics.json").read_text())["config"]["epochs"] == 2
+        assert (run / "budget.json").stat().st_mtime > (run / "metrics.json").stat().st_mtime
+    assert {r["method"] for r in json.loads((tmp_path / "results.json").read_text())} == {"dense"}
 
 
 def test_a_small_budget_gets_the_widest_dense_net_that_fits_however_narrow():
