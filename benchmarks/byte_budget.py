@@ -143,6 +143,24 @@ def _export(model, path, export, dataset):
     return Path(path).stat().st_size
 
 
+def _smallest_fitting(file_bytes, budget, start=1 / 256, floor=1 / 4096):
+    """A compression near ``start`` whose model builds and whose file fits
+    ``budget``, and that file's bytes: halved while the file is too big (down
+    to ``floor``), doubled while the model cannot be built (SMH's smallest
+    model, ``2n + L`` stored values, is more than ``start`` of a narrow
+    net's). ``(value, None)`` when there is none."""
+    value, got = start, file_bytes(start)
+    while got is None and value < 1.0:
+        value = min(1.0, 2 * value)
+        got = file_bytes(value)
+    while got is not None and got > budget and value / 2 >= floor:
+        smaller = file_bytes(value / 2)
+        if smaller is None:
+            break
+        value, got = value / 2, smaller
+    return value, got
+
+
 def size(candidate, dataset, folder) -> bool:
     """Sets the candidate's variable to fill its budget; False if nothing fits."""
 
@@ -159,17 +177,28 @@ def size(candidate, dataset, folder) -> bool:
         except (ValueError, RuntimeError):  # e.g. fewer buckets than a layer needs
             return None
 
-    low, high = (1, 64) if candidate.method == "dense" else (1 / 256, 1 / 32)
-    at_low, at_high = file_bytes(low), file_bytes(high)
+    if candidate.method == "dense":
+        low, high = 1, 64
+        at_low = file_bytes(low)
+    else:  # a compression that builds and fits, then a larger one for the slope
+        low, at_low = _smallest_fitting(file_bytes, candidate.budget)
+        high = min(1.0, 8 * low)
+    at_high = file_bytes(high) if at_low is not None else None
     if at_low is None or at_high is None or at_low > candidate.budget:
         return False
-    slope = (at_high - at_low) / (high - low)
-    value = low + (candidate.budget - at_low) / slope
+    slope = (at_high - at_low) / (high - low) if high > low else 0.0
+    value = low + (candidate.budget - at_low) / slope if slope > 0 else low
+    if candidate.method != "dense":
+        value = min(value, 1.0)
     for _ in range(40):
+        if value <= low:  # the point known to fit
+            candidate.set_variable(low)
+            candidate.file_bytes = at_low
+            return True
         got = file_bytes(value)
         if got is not None and got <= candidate.budget:
             candidate.file_bytes = got
-            return value >= low
+            return True
         value *= SHRINK
     return False
 

@@ -96,21 +96,31 @@ def test_byte_budget_chooses_on_validation_within_the_budget(tmp_path):
     assert {r["method"] for r in json.loads((tmp_path / "results.json").read_text())} == {"dense"}
 
 
-def test_a_small_budget_gets_the_widest_dense_net_that_fits_however_narrow():
-    # 4 KiB on the digits: a dense net of a few hidden units (each ~300 B);
-    # the sizer once started at 16 units and reported that no dense net fits.
+def test_small_budgets_and_narrow_nets_are_sized_not_given_up():
+    # On the digits (64 inputs). 4 KiB: a dense net of a few hidden units
+    # (each ~300 B; the sizer once started at 16 units and said no dense net
+    # fits). An SMH net 16 units wide: its smallest model (2n + L stored
+    # values) is over 1/32 of its weights, where the sizer once started, and
+    # it fits 4 KiB at a larger compression; in 16 KiB the whole net fits.
     code = (
         "import pathlib, tempfile\n"
         "from absl import flags\n"
         "from benchmarks import byte_budget as b\n"
         "flags.FLAGS(['x', '--dataset=digits'])\n"
-        "c = b.Candidate('dense', 'float32', 1000, 4096)\n"
-        "with tempfile.TemporaryDirectory() as d:\n"
-        "    print(b.size(c, b._dataset(0), pathlib.Path(d)), c.hidden, c.file_bytes)\n"
+        "for args in [('dense', 'float32', 1000, 4096), ('smh', 'float32', 16, 4096),\n"
+        "             ('smh', 'float32', 16, 16384)]:\n"
+        "    c = b.Candidate(*args)\n"
+        "    with tempfile.TemporaryDirectory() as d:\n"
+        "        fits = b.size(c, b._dataset(0), pathlib.Path(d))\n"
+        "    print('SIZED', fits, c.hidden, c.compression, c.file_bytes)\n"
     )
     result = subprocess.run(
         [sys.executable, "-c", code], cwd=cli.ROOT, capture_output=True, text=True, timeout=600
     )
     assert result.returncode == 0, result.stderr[-3000:]
-    fits, hidden, file_bytes = result.stdout.split()[-3:]
-    assert fits == "True" and 1 <= int(hidden) < 16 and int(file_bytes) <= 4096
+    sized = [line.split()[1:] for line in result.stdout.splitlines() if line.startswith("SIZED")]
+    (fits, hidden, _, size), *smh = sized
+    assert fits == "True" and 1 <= int(hidden) < 16 and int(size) <= 4096
+    (fits, _, compression, size), (whole, _, all_of_it, whole_size) = smh
+    assert fits == "True" and 1 / 32 < float(compression) < 1 and 3500 < int(size) <= 4096
+    assert whole == "True" and float(all_of_it) == 1.0 and int(whole_size) <= 16384
