@@ -85,6 +85,16 @@ def test_byte_budget_chooses_on_validation_within_the_budget(tmp_path):
     before = {p: p.stat().st_mtime for p in tmp_path.glob("runs/*/model.keras")}
     _run("benchmarks.byte_budget", *args)  # resumed: nothing retrained
     assert before == {p: p.stat().st_mtime for p in tmp_path.glob("runs/*/model.keras")}
+    # A candidate whose training diverged (NaN weights) is reported and passed
+    # over; the run goes on and the other candidates are still chosen from.
+    diverged = tmp_path / "runs" / "b8192_hashed_float32_h64_seed0"
+    _nan_weights(diverged / "model.keras")
+    (diverged / "budget.json").unlink()
+    out = _run("benchmarks.byte_budget", *args)
+    assert "b8192_hashed_float32_h64: not a choice, " in out and "training diverged" in out
+    chosen = {r["method"]: r for r in json.loads((tmp_path / "results.json").read_text())}
+    assert set(chosen) == {"dense", "hashed"}
+    assert (chosen["hashed"]["dtype"], chosen["hashed"]["hidden_units"]) != ("float32", 64)
     # Other settings: the runs are retrained and rescored, not reused.
     longer = [a for a in args if not a.startswith(("--epochs", "--methods"))]
     out = _run("benchmarks.byte_budget", *longer, "--epochs=2", "--methods=dense")
@@ -94,6 +104,18 @@ def test_byte_budget_chooses_on_validation_within_the_budget(tmp_path):
         assert json.loads((run / "metrics.json").read_text())["config"]["epochs"] == 2
         assert (run / "budget.json").stat().st_mtime > (run / "metrics.json").stat().st_mtime
     assert {r["method"] for r in json.loads((tmp_path / "results.json").read_text())} == {"dense"}
+
+
+def _nan_weights(path):
+    """Rewrites a saved model with its weights NaN, as a diverged training leaves them."""
+    code = (
+        "import sys, keras, numpy as np\n"
+        "import hashed_keras.layers\n"
+        "m = keras.models.load_model(sys.argv[1], compile=False)\n"
+        "m.set_weights([np.full_like(w, np.nan) for w in m.get_weights()])\n"
+        "m.save(sys.argv[1])\n"
+    )
+    subprocess.run([sys.executable, "-c", code, str(path)], cwd=cli.ROOT, check=True, timeout=300)
 
 
 def test_small_budgets_and_narrow_nets_are_sized_not_given_up():
