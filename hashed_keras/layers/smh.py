@@ -35,8 +35,9 @@ def _stepped_like_its_weights(scale, size):
     the gradient's size, so they are unchanged. ``scale - stop_gradient(scale)``
     is exactly zero: the forward value is ``scale`` bit for bit.
     """
-    fixed = tf.stop_gradient(scale)
-    return fixed + (scale - fixed) * (1.0 / size)
+    with tf.name_scope("scale_step"):  # the layer's own ops keep their names
+        fixed = tf.stop_gradient(scale)
+        return fixed + (scale - fixed) * (1.0 / size)
 
 
 def _rows_product(u, v, r0, r1):
