@@ -149,15 +149,15 @@ def differences(before: dict | None, now: dict) -> str:
     return ", ".join(said[:4]) + (", ..." if len(said) > 4 else "")
 
 
-def train_cell(cfg: training.TrainConfig, plan: dict | None = None, made=made) -> dict:
+def train_cell(cfg: training.TrainConfig, plan: dict | None = None, how_made=made) -> dict:
     """The run's metrics: its finished training if that was made as ``plan``
-    says (default: ``settings`` of ``cfg``; ``made(out)`` reads how a finished
-    run was made), else trained now, with one line saying what changed
-    (resumed from its last epoch if interrupted)."""
+    says (default: ``settings`` of ``cfg``; ``how_made(out)`` reads how a
+    finished run was made), else trained now, with one line saying what
+    changed (resumed from its last epoch if interrupted)."""
     plan = settings(dataclasses.asdict(cfg)) if plan is None else plan
     path = Path(cfg.out) / "metrics.json"
     if path.exists():
-        before = made(cfg.out)
+        before = how_made(cfg.out)
         if before == plan:
             return json.loads(path.read_text())
         print(f"  retraining {cfg.out}: {differences(before, plan)}", flush=True)
