@@ -121,9 +121,10 @@ def _nan_weights(path):
 def test_small_budgets_and_narrow_nets_are_sized_not_given_up():
     # On the digits (64 inputs). 4 KiB: a dense net of a few hidden units
     # (each ~300 B; the sizer once started at 16 units and said no dense net
-    # fits). An SMH net 16 units wide: its smallest model (2n + L stored
-    # values) is over 1/32 of its weights, where the sizer once started, and
-    # it fits 4 KiB at a larger compression; in 16 KiB the whole net fits.
+    # fits). An SMH net 16 units wide: its smallest model (2n + L = 72 stored
+    # values) is 6% of its 1,210 weights, more than the 1/256 and 1/32 the
+    # sizer once probed (it said nothing fits); it fits 4 KiB at a larger
+    # compression, and in 16 KiB the whole net fits.
     code = (
         "import pathlib, tempfile\n"
         "from absl import flags\n"
