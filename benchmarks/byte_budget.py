@@ -22,7 +22,8 @@ scored by the interpreter on the validation part (never the test split). The
 candidate with the best validation accuracy is each method's choice; only the
 choices are retrained with the other ``--seeds`` and their test error (from the
 deployed file) is reported as mean ± standard deviation. Everything is
-resumable (``<out>/sizing.json``, one directory per trained run, reused while
+resumable (``<out>/sizing.json``, whose entries are reused while they were made
+by the current sizer, ``SIZER``; one directory per trained run, reused while
 it was trained with the same settings: other ``--epochs`` or ``--recipe``
 retrain it). Writes
 ``<out>/results.md``, ``results.json`` and ``accuracy_vs_budget.png``.
@@ -58,6 +59,10 @@ flags.DEFINE_string("out", "runs/byte_budget", "Output directory.")
 
 ARCH_HIDDEN = 1000  # mlp3's hidden units (hk_experiments.zoo)
 SHRINK = 0.97  # a candidate over budget is shrunk by this factor until it fits
+# Which sizer made a sizing.json entry: an entry of another (or of none, the
+# first sizer's, which probed only 1/256 and 1/32 and so missed candidates that
+# fit) is sized again. Raise it whenever `size` changes what it finds.
+SIZER = 2
 
 
 class Candidate:
@@ -272,9 +277,12 @@ def _sized(dataset) -> list[Candidate]:
                     for hidden in widths:
                         candidate = Candidate(method, dtype, hidden, budget)
                         key = candidate.name
-                        if key not in cache:
+                        if cache.get(key, {}).get("sizer") != SIZER:
+                            if key in cache:
+                                print(f"{key}: sized by another sizer, sizing again", flush=True)
                             fits = size(candidate, dataset, Path(folder))
                             cache[key] = {
+                                "sizer": SIZER,
                                 "fits": fits,
                                 "hidden": candidate.hidden,
                                 "compression": candidate.compression,

@@ -83,7 +83,16 @@ def test_byte_budget_chooses_on_validation_within_the_budget(tmp_path):
     )  # int8 buckets: more of them in the same bytes
     assert (tmp_path / "accuracy_vs_budget.png").stat().st_size > 0
     before = {p: p.stat().st_mtime for p in tmp_path.glob("runs/*/model.keras")}
-    _run("benchmarks.byte_budget", *args)  # resumed: nothing retrained
+    # An entry of the first sizer (no "sizer" key; it gave up on candidates
+    # that fit) is sized again, not trusted; sizing is deterministic, so the
+    # candidate comes back the same and its runs are reused.
+    stale = {k: v for k, v in sizing["b8192_hashed_int8_h256"].items() if k != "sizer"}
+    (tmp_path / "sizing.json").write_text(
+        json.dumps({**sizing, "b8192_hashed_int8_h256": {**stale, "fits": False}})
+    )
+    out = _run("benchmarks.byte_budget", *args)  # resumed: nothing retrained
+    assert "b8192_hashed_int8_h256: sized by another sizer, sizing again" in out
+    assert json.loads((tmp_path / "sizing.json").read_text()) == sizing
     assert before == {p: p.stat().st_mtime for p in tmp_path.glob("runs/*/model.keras")}
     # A candidate whose training diverged (NaN weights) is reported and passed
     # over; the run goes on and the other candidates are still chosen from.
