@@ -156,7 +156,7 @@ def main(argv=None) -> int:
     out = Path(args.out)
     images_dir = out / "test_images"
     images_dir.mkdir(parents=True, exist_ok=True)
-    dataset = data.load(args.dataset, args.data_dir)
+    dataset = data.load_or_exit(args.dataset, args.data_dir)
     height, width, channels = dataset.input_shape
     if channels != 1:
         raise SystemExit(f"the demo handles one-channel images; {args.dataset} has {channels}")

@@ -304,6 +304,7 @@ def _sized(dataset) -> list[Candidate]:
 def main(argv):
     del argv
     seeds = [int(s) for s in FLAGS.seeds]
+    data.load_or_exit(FLAGS.dataset, FLAGS.data_dir)
     candidates = _sized(_dataset(0))
     print(f"{len(candidates)} candidates fit their budgets; selecting with seed {seeds[0]}")
     rows = []
@@ -378,6 +379,10 @@ def plot(rows, path):
             for m in FLAGS.methods
         },
         xlabel=".tflite budget (KiB)",
+        xticks=(
+            [int(b) / 1024 for b in FLAGS.budgets],
+            [f"{int(b) / 1024:g}" for b in FLAGS.budgets],
+        ),
         ylabel="test error % of the best fitting model",
         title=f"Best model per byte budget, {FLAGS.dataset}",
     )

@@ -37,6 +37,7 @@ flags.DEFINE_string("out", "runs/freshnets", "Output directory.")
 
 def main(argv):
     del argv
+    data.load_or_exit(FLAGS.dataset, FLAGS.data_dir)
     cells = []
     for model in FLAGS.models:
         cells.append((model, "dense", 1.0))

@@ -28,6 +28,7 @@ flags.DEFINE_string("out", "runs/paper_mlp", "Output directory.")
 
 def main(argv):
     del argv
+    data.load_or_exit(FLAGS.dataset, FLAGS.data_dir)
     cells = []
     for model in FLAGS.models:
         cells.append((model, "dense", 1.0))

@@ -38,6 +38,7 @@ flags.DEFINE_string("out", "runs/smh_resnet", "Output directory.")
 
 def main(argv):
     del argv
+    data.load_or_exit(FLAGS.dataset, FLAGS.data_dir)
     cells = [("dense", 1.0)] + [(m, float(f)) for f in FLAGS.fractions for m in FLAGS.methods]
     rows = []
     for method, fraction in cells:

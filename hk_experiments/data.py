@@ -229,6 +229,24 @@ def _data_dir_hint() -> str:
     return f"pass --data_dir DIR with a directory holding the four IDX files {files}"
 
 
+def load_or_exit(name: str, data_dir: str | os.PathLike | None = None) -> Dataset:
+    """:func:`load` for a command-line app, before it starts any work: a data
+    set that cannot be loaded (missing, not downloadable, malformed files) ends
+    the app with one line, ``error: ...`` (what, where, how to get it) and exit
+    status 1, not a traceback hours into a run."""
+    try:
+        return load(name, data_dir)
+    except DatasetNotFoundError as error:
+        message = str(error)
+    except ValueError as error:  # files there, but not an MNIST-format data set
+        message = (
+            f"--dataset {name}"
+            + (f" --data_dir {data_dir}" if data_dir is not None else "")
+            + f": {error} Give a directory of MNIST-format IDX files (plain or .gz)."
+        )
+    raise SystemExit(f"error: {' '.join(message.split())}")
+
+
 def _find_idx_files(name: str, directory: Path, install_command: str | None) -> list[Path]:
     """The paths of the four IDX files in ``directory``, plain or ``.gz``."""
     found, missing = [], []

@@ -1113,6 +1113,7 @@ def main(argv):
     unknown = sorted(set(methods) - set(METHODS))
     if unknown:
         raise app.UsageError(f"unknown methods {unknown}; known: {sorted(METHODS)}")
+    dataset = data.load_or_exit(suite.dataset, FLAGS.data_dir)
     root = Path(FLAGS.out) / FLAGS.suite
     root.mkdir(parents=True, exist_ok=True)
     models = FLAGS.models or list(suite.models)
@@ -1129,7 +1130,6 @@ def main(argv):
         out=lambda line: print(line, flush=True),
     )
     print(f"{FLAGS.suite}: {progress.summary(str(root))}", flush=True)
-    dataset = data.load(suite.dataset, FLAGS.data_dir)
     start = time.time()
     rows = []
     for (model, name, c), cell in zip(cells, names):

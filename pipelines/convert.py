@@ -73,7 +73,8 @@ def main(argv):
     model = _load_keras_model(FLAGS.model)
     samples = None
     if FLAGS.dataset:
-        samples = data.load(FLAGS.dataset, FLAGS.data_dir).x_test[: FLAGS.num_samples]
+        dataset = data.load_or_exit(FLAGS.dataset, FLAGS.data_dir)
+        samples = dataset.x_test[: FLAGS.num_samples]
         samples = np.asarray(samples, np.float32)
     outputs = [(FLAGS.out, FLAGS.dense)]
     if FLAGS.dense_out:

@@ -34,7 +34,7 @@ def main(argv):
     from hashed_keras import lite
     from hashed_keras.lite import measure
 
-    dataset = data.load(FLAGS.dataset, FLAGS.data_dir)
+    dataset = data.load_or_exit(FLAGS.dataset, FLAGS.data_dir)
     rows = []
     methods = ("dense", "hashed", "smh", "small_dense")
     for i, method in enumerate(methods, 1):

@@ -11,7 +11,6 @@ setup time and peak memory of a fresh process that runs only the inference.
 from __future__ import annotations
 
 import json
-import sys
 
 from absl import app, flags
 
@@ -61,10 +60,7 @@ def main(argv):
     paths = [FLAGS.tflite] + ([FLAGS.compare] if FLAGS.compare else [])
     # One line and exit status 1 for a missing or invalid file, or one that
     # does not take this data set's examples, before any work.
-    try:
-        example_shape = data.load(FLAGS.dataset, FLAGS.data_dir).x_test.shape[1:]
-    except (OSError, ValueError) as error:  # missing or malformed data files
-        sys.exit(f"error: --dataset {FLAGS.dataset}: {error}")
+    example_shape = data.load_or_exit(FLAGS.dataset, FLAGS.data_dir).x_test.shape[1:]
     model_files.check_tflite_files(
         paths, verify=FLAGS.verify, example_shape=example_shape, dataset=FLAGS.dataset
     )

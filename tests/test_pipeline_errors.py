@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 
 import cli
 import keras
@@ -89,3 +91,53 @@ def test_evaluate_names_both_shapes_when_the_data_set_does_not_fit(models):
         "10",
     )
     _one_line_error(result, "mnist_shaped.tflite", "expects 28x28x1", "digits is 8x8x1")
+
+
+# Every command that reads a data set, with what else it needs to get that far.
+_DATA_COMMANDS = {
+    "pipelines.benchmark": ["--suite", "paper", "--out", "{out}"],
+    "pipelines.demo": ["--out", "{out}"],
+    "pipelines.evaluate": ["--tflite", "{models}/mnist_shaped.tflite"],
+    "pipelines.convert": ["--model", "{models}/dense.keras", "--out", "{out}/m.tflite"],
+    "benchmarks.byte_budget": ["--out", "{out}"],
+    "benchmarks.fixed_storage": ["--out", "{out}"],
+    "benchmarks.hashednets_mlp": ["--out", "{out}"],
+    "benchmarks.freshnets_conv": ["--out", "{out}"],
+    "benchmarks.smh_resnet": ["--out", "{out}"],
+}
+
+
+@pytest.mark.parametrize("module", sorted(_DATA_COMMANDS))
+def test_a_data_set_that_is_not_there_is_one_line_before_any_work(module, models, tmp_path):
+    # As a user on MNIST-format data of their own mistypes --data_dir: one
+    # line naming the directory and how to fix it, not a traceback (before,
+    # the benchmarks printed one, some after their first cells' set-up).
+    missing = tmp_path / "no_such_dir"
+    args = [a.format(out=tmp_path / "out", models=models) for a in _DATA_COMMANDS[module]]
+    result = _run(module, "--dataset", "mnist", "--data_dir", missing, *args)
+    _one_line_error(result, str(missing), "does not exist", "--data_dir")
+    assert not list(tmp_path.rglob("model.keras"))  # nothing was trained
+
+
+@pytest.mark.parametrize("module", ["pipelines.benchmark", "benchmarks.byte_budget"])
+def test_data_files_that_are_not_idx_are_one_line(module, models, tmp_path):
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    for stem in ("train-images-idx3", "train-labels-idx1", "t10k-images-idx3", "t10k-labels-idx1"):
+        (broken / f"{stem}-ubyte").write_bytes(b"<html>404</html>")
+    args = [a.format(out=tmp_path / "out", models=models) for a in _DATA_COMMANDS[module]]
+    result = _run(module, "--dataset", "mnist", "--data_dir", broken, *args)
+    _one_line_error(result, "--dataset mnist", str(broken), "IDX", "MNIST-format IDX files")
+
+
+def test_make_assets_names_a_missing_data_dir(tmp_path):
+    missing = tmp_path / "no_such_dir"
+    result = subprocess.run(
+        [sys.executable, "android_demo/make_assets.py", "--dataset", "mnist"]
+        + ["--data_dir", str(missing), "--out", str(tmp_path / "assets")],
+        cwd=cli.ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    _one_line_error(result, str(missing), "does not exist")
