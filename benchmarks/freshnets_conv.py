@@ -19,6 +19,7 @@ from pathlib import Path
 
 from absl import app, flags
 
+import pipelines  # noqa: F401  (first: TensorFlow loads with its banners off, as for every command)
 from benchmarks import grid
 from hk_experiments import data, training
 

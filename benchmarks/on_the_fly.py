@@ -33,6 +33,8 @@ from pathlib import Path
 import numpy as np
 from absl import app, flags
 
+import pipelines  # noqa: F401  (first: TensorFlow loads with its banners off, as for every command)
+
 FLAGS = flags.FLAGS
 flags.DEFINE_list("models", ["mlp3", "mlp5", "cnn"], "Zoo models (28x28x1 inputs).")
 flags.DEFINE_list("compressions", ["0.125", "0.015625"], "Compressions of the hashed files.")

@@ -37,6 +37,8 @@ import time
 import numpy as np
 from absl import app, flags
 
+import pipelines  # noqa: F401  (first: TensorFlow loads with its banners off, as for every command)
+
 FLAGS = flags.FLAGS
 flags.DEFINE_list("paths", None, "SIMD paths to time (default: every one this CPU has).")
 flags.DEFINE_integer("rounds", 7, "Rounds (each times every path once).")

@@ -28,6 +28,7 @@ import statistics
 import numpy as np
 from absl import app, flags
 
+import pipelines  # noqa: F401  (first: TensorFlow loads with its banners off, as for every command)
 from benchmarks import alternating
 
 FLAGS = flags.FLAGS

@@ -18,6 +18,8 @@ from pathlib import Path
 import numpy as np
 from absl import app, flags
 
+import pipelines  # noqa: F401  (first: TensorFlow loads with its banners off, as for every command)
+
 FLAGS = flags.FLAGS
 flags.DEFINE_list("models", ["mlp3", "cnn"], "Zoo models.")
 flags.DEFINE_float("compression", 1 / 8, "Compression of the hashed model.")

@@ -15,6 +15,7 @@ import time
 import numpy as np
 from absl import app, flags
 
+import pipelines  # noqa: F401  (first: TensorFlow loads with its banners off, as for every command)
 from benchmarks import alternating
 
 FLAGS = flags.FLAGS

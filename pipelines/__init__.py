@@ -1,6 +1,7 @@
 """The command-line apps of hashed_keras: train, convert, inspect, evaluate, benchmark, demo.
 
-Importing the package (which ``python -m pipelines.X`` does first) keeps
+Importing the package (which ``python -m pipelines.X`` does first, and the
+``benchmarks`` commands do before anything imports TensorFlow) keeps
 TensorFlow's C++ banners and absl's INFO chatter off the terminal, unless
 ``--verbose`` is on the command line or ``HASHED_KERAS_VERBOSE=1`` is set.
 Child processes (fresh-process measurements) inherit it through the

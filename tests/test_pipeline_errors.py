@@ -115,7 +115,9 @@ def test_a_data_set_that_is_not_there_is_one_line_before_any_work(module, models
     missing = tmp_path / "no_such_dir"
     args = [a.format(out=tmp_path / "out", models=models) for a in _DATA_COMMANDS[module]]
     result = _run(module, "--dataset", "mnist", "--data_dir", missing, *args)
-    _one_line_error(result, str(missing), "does not exist", "--data_dir")
+    line = _one_line_error(result, str(missing), "does not exist", "--data_dir")
+    # ... and nothing else: the benchmark grids' TensorFlow banners came first.
+    assert result.stderr.strip() == line, result.stderr
     assert not list(tmp_path.rglob("model.keras"))  # nothing was trained
 
 

@@ -127,6 +127,7 @@ def build_seeds(folder, names, log=print) -> dict[str, Path]:
         ):
             continue
         operator, arch, dtype = name.split("-")
+        import pipelines  # noqa: F401  (first: TensorFlow loads with its banners off)
         from hashed_keras import lite
 
         model = build_model(operator, arch)
