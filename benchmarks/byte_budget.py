@@ -124,8 +124,9 @@ def _probe(candidate, dataset):
 @functools.cache
 def _dataset(seed):
     """The data set as a run with ``seed`` sees it (``--limit`` subsets are seeded);
-    loaded once per seed, not once per candidate."""
-    return data.load(FLAGS.dataset, FLAGS.data_dir, limit=FLAGS.limit, seed=seed)
+    loaded once per seed, not once per candidate. A data set that cannot be
+    loaded ends the command with one line, at the first call, before any work."""
+    return data.load_or_exit(FLAGS.dataset, FLAGS.data_dir, limit=FLAGS.limit, seed=seed)
 
 
 def _export(model, path, export, dataset):
@@ -305,7 +306,6 @@ def _sized(dataset) -> list[Candidate]:
 def main(argv):
     del argv
     seeds = [int(s) for s in FLAGS.seeds]
-    data.load_or_exit(FLAGS.dataset, FLAGS.data_dir)
     candidates = _sized(_dataset(0))
     print(f"{len(candidates)} candidates fit their budgets; selecting with seed {seeds[0]}")
     rows = []

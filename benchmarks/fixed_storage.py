@@ -120,8 +120,7 @@ def main(argv):
     del argv
     inflations = [int(k) for k in FLAGS.inflations]
     seeds = [int(s) for s in FLAGS.seeds]
-    data.load_or_exit(FLAGS.dataset, FLAGS.data_dir)
-    dataset = data.load(FLAGS.dataset, FLAGS.data_dir, limit=FLAGS.limit)
+    dataset = data.load_or_exit(FLAGS.dataset, FLAGS.data_dir, limit=FLAGS.limit)
     shared = {}  # (hidden units, seed) -> the one small_dense run of that net
     configs = []
     for k in inflations:

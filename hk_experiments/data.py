@@ -72,6 +72,10 @@ class DatasetNotFoundError(FileNotFoundError):
     """A data set's files are not where they were looked for."""
 
 
+class MalformedDatasetError(ValueError):
+    """A data set's files are there but hold no valid data set (the message names them)."""
+
+
 @dataclasses.dataclass(frozen=True, eq=False)
 class Dataset:
     """A train/test split of images and integer labels.
@@ -115,31 +119,37 @@ def read_idx(path: str | os.PathLike) -> np.ndarray:
       int16, int32, float32 or float64).
 
     Raises:
-      ValueError: the file is not valid gzip, has a bad magic number or an
-        unknown dtype code, is truncated, or has bytes after its data; the
-        message names the file.
+      MalformedDatasetError: (a ``ValueError``) the file is not valid gzip,
+        has a bad magic number or an unknown dtype code, is truncated, or has
+        bytes after its data; the message names the file.
     """
     raw = Path(path).read_bytes()
     if raw[:2] == _GZIP_MAGIC:
         try:
             raw = gzip.decompress(raw)
         except (OSError, EOFError, zlib.error) as e:
-            raise ValueError(f"IDX file {path!s}: corrupt or truncated gzip data ({e}).") from e
+            raise MalformedDatasetError(
+                f"IDX file {path!s}: corrupt or truncated gzip data ({e})."
+            ) from e
     if len(raw) < 4:
-        raise ValueError(f"IDX file {path!s}: truncated header: {len(raw)} bytes, need at least 4.")
+        raise MalformedDatasetError(
+            f"IDX file {path!s}: truncated header: {len(raw)} bytes, need at least 4."
+        )
     if raw[0] != 0 or raw[1] != 0:
-        raise ValueError(
+        raise MalformedDatasetError(
             f"IDX file {path!s}: bad magic number 0x{raw[:4].hex()}; an IDX file starts "
             "with two zero bytes, a dtype code and the number of dimensions."
         )
     code, ndim = raw[2], raw[3]
     if code not in _IDX_DTYPES:
         known = ", ".join(f"0x{c:02X}" for c in _IDX_DTYPES)
-        raise ValueError(f"IDX file {path!s}: unknown dtype code 0x{code:02X} (known: {known}).")
+        raise MalformedDatasetError(
+            f"IDX file {path!s}: unknown dtype code 0x{code:02X} (known: {known})."
+        )
     dtype = _IDX_DTYPES[code]
     header_len = 4 + 4 * ndim
     if len(raw) < header_len:
-        raise ValueError(
+        raise MalformedDatasetError(
             f"IDX file {path!s}: truncated header: {ndim} dimensions need {header_len} "
             f"bytes, the file has {len(raw)}."
         )
@@ -147,12 +157,12 @@ def read_idx(path: str | os.PathLike) -> np.ndarray:
     count = math.prod(shape)
     expected = header_len + count * dtype.itemsize
     if len(raw) < expected:
-        raise ValueError(
+        raise MalformedDatasetError(
             f"IDX file {path!s}: truncated data: shape {shape} of {dtype.name} needs "
             f"{expected} bytes, the file has {len(raw)}."
         )
     if len(raw) > expected:
-        raise ValueError(
+        raise MalformedDatasetError(
             f"IDX file {path!s}: trailing garbage: {len(raw) - expected} bytes after the "
             f"data of shape {shape}."
         )
@@ -181,8 +191,9 @@ def load(
       The :class:`Dataset`.
 
     Raises:
-      ValueError: unknown ``name``, ``limit`` below 1, or files whose images
-        and labels do not match (lengths, shapes or label range).
+      ValueError: unknown ``name`` or ``limit`` below 1.
+      MalformedDatasetError: (a ``ValueError``) files that are not IDX, or
+        whose images and labels do not match (lengths, shapes or label range).
       DatasetNotFoundError: (a ``FileNotFoundError``) the data set's files are
         missing; the message says where they were looked for and how to get
         them.
@@ -229,16 +240,19 @@ def _data_dir_hint() -> str:
     return f"pass --data_dir DIR with a directory holding the four IDX files {files}"
 
 
-def load_or_exit(name: str, data_dir: str | os.PathLike | None = None) -> Dataset:
+def load_or_exit(
+    name: str, data_dir: str | os.PathLike | None = None, *, limit: int | None = None, seed: int = 0
+) -> Dataset:
     """:func:`load` for a command-line app, before it starts any work: a data
     set that cannot be loaded (missing, not downloadable, malformed files) ends
     the app with one line, ``error: ...`` (what, where, how to get it) and exit
-    status 1, not a traceback hours into a run."""
+    status 1, not a traceback hours into a run. Wrong arguments (an unknown
+    ``name``, ``limit`` below 1) are the caller's bug and still raise."""
     try:
-        return load(name, data_dir)
+        return load(name, data_dir, limit=limit, seed=seed)
     except DatasetNotFoundError as error:
         message = str(error)
-    except ValueError as error:  # files there, but not an MNIST-format data set
+    except MalformedDatasetError as error:
         message = (
             f"--dataset {name}"
             + (f" --data_dir {data_dir}" if data_dir is not None else "")
@@ -319,35 +333,37 @@ def _make_dataset(
     splits = {}
     for split, x, y in (("train", x_train, y_train), ("test", x_test, y_test)):
         if x.ndim != 3 or y.ndim != 1:
-            raise ValueError(
+            raise MalformedDatasetError(
                 f"{name} ({source}): {split} images must be (N, H, W) and labels (N,); got "
                 f"{x.shape} and {y.shape}."
             )
         if len(x) != len(y):
-            raise ValueError(
+            raise MalformedDatasetError(
                 f"{name} ({source}): {len(x)} {split} images but {len(y)} {split} labels."
             )
         if not np.issubdtype(y.dtype, np.integer):
-            raise ValueError(f"{name} ({source}): {split} labels must be integers, got {y.dtype}.")
+            raise MalformedDatasetError(
+                f"{name} ({source}): {split} labels must be integers, got {y.dtype}."
+            )
         if len(y) and (y.min() < 0 or y.max() >= num_classes):
-            raise ValueError(
+            raise MalformedDatasetError(
                 f"{name} ({source}): {split} labels must be in [0, {num_classes}); got "
                 f"[{y.min()}, {y.max()}]."
             )
         if x.dtype == np.uint8:
             x = x.astype(np.float32) / np.float32(255.0)
         elif not np.issubdtype(x.dtype, np.floating):
-            raise ValueError(
+            raise MalformedDatasetError(
                 f"{name} ({source}): {split} images must be uint8 or float, got {x.dtype}."
             )
         elif x.size and (x.min() < 0 or x.max() > 1):
-            raise ValueError(
+            raise MalformedDatasetError(
                 f"{name} ({source}): float {split} images must be in [0, 1]; got "
                 f"[{x.min()}, {x.max()}]."
             )
         splits[split] = (x.astype(np.float32)[..., np.newaxis], y.astype(np.int32))
     if splits["train"][0].shape[1:] != splits["test"][0].shape[1:]:
-        raise ValueError(
+        raise MalformedDatasetError(
             f"{name} ({source}): train images {x_train.shape[1:]} and test images "
             f"{x_test.shape[1:]} differ in size."
         )

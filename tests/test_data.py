@@ -129,7 +129,7 @@ def test_read_idx_one_dimension_and_empty(tmp_path):
 
 
 def _assert_idx_error(path: Path, *fragments: str) -> None:
-    with pytest.raises(ValueError) as info:
+    with pytest.raises(data.MalformedDatasetError) as info:
         data.read_idx(path)
     message = str(info.value)
     assert str(path) in message
@@ -193,6 +193,24 @@ def test_load_unknown_name_lists_known_names():
 def test_load_rejects_nonpositive_limit():
     with pytest.raises(ValueError, match="limit"):
         data.load("digits", limit=0)
+
+
+def test_load_or_exit_subsets_and_raises_argument_errors_as_they_are(tmp_path):
+    # A command loads its data once, with its --limit and --seed: the subset is
+    # the one data.load gives. A wrong argument is the caller's bug, not the
+    # user's data, so it is not dressed up as a one-line data-set error.
+    write_mnist_dir(tmp_path)
+    subset = data.load_or_exit("mnist", tmp_path, limit=5, seed=3)
+    np.testing.assert_array_equal(
+        subset.y_train, data.load("mnist", tmp_path, limit=5, seed=3).y_train
+    )
+    assert len(subset.x_train) == 5
+    with pytest.raises(ValueError, match="limit") as info:
+        data.load_or_exit("mnist", tmp_path, limit=0)
+    assert not isinstance(info.value, data.MalformedDatasetError)
+    (tmp_path / "t10k-labels-idx1-ubyte").write_bytes(b"\x00\x00\x08")
+    with pytest.raises(SystemExit, match="error: --dataset mnist .*t10k-labels-idx1-ubyte"):
+        data.load_or_exit("mnist", tmp_path, limit=5)
 
 
 # --- digits ---------------------------------------------------------------------------
@@ -271,20 +289,20 @@ def test_mnist_from_data_dir(tmp_path):
 
 def test_mismatched_lengths(tmp_path):
     write_mnist_dir(tmp_path, train_labels=np.zeros(19, np.uint8))
-    with pytest.raises(ValueError, match="20 train images but 19 train labels"):
+    with pytest.raises(data.MalformedDatasetError, match="20 train images but 19 train labels"):
         data.load("fashion_mnist", tmp_path)
 
 
 def test_labels_out_of_range(tmp_path):
     write_mnist_dir(tmp_path, train_labels=np.full(20, 10, np.uint8))
-    with pytest.raises(ValueError, match=r"labels must be in \[0, 10\)"):
+    with pytest.raises(data.MalformedDatasetError, match=r"labels must be in \[0, 10\)"):
         data.load("fashion_mnist", tmp_path)
 
 
 def test_corrupt_file_in_data_dir_names_it(tmp_path):
     write_mnist_dir(tmp_path)
     (tmp_path / "t10k-labels-idx1-ubyte").write_bytes(b"\x00\x00\x08")
-    with pytest.raises(ValueError, match="t10k-labels-idx1-ubyte"):
+    with pytest.raises(data.MalformedDatasetError, match="t10k-labels-idx1-ubyte"):
         data.load("mnist", tmp_path)
 
 
