@@ -134,8 +134,10 @@ def main(argv):
                     out = Path(FLAGS.out) / f"small_dense_{units}u_seed{seed}"
                     cfg = shared.setdefault((units, seed), dataclasses.replace(cfg, out=str(out)))
                 configs.append((k, method, seed, cfg))
+    method_of = {Path(c.out).name: method for _, method, _, c in configs}
     progress = grid.Progress(
         list(dict.fromkeys(Path(c.out).name for *_, c in configs)),
+        kind=method_of.get,
         done=[
             Path(c.out).name
             for *_, c in configs

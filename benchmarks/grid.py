@@ -21,18 +21,30 @@ import numpy as np
 from hk_experiments import data, training
 
 
-def minutes_left(ran_seconds, to_run: int) -> float | None:
-    """Minutes the ``to_run`` cells still to run will take: the mean of the
-    cells run so far in this run (``ran_seconds``); None before the first."""
-    if not ran_seconds:
+def minutes_left(ran, to_run) -> float | None:
+    """Minutes the cells still to run will take; None before the first has run.
+
+    ``ran``: ``(kind, seconds)`` of the cells run so far in this run;
+    ``to_run``: the kinds of the cells still to run. Each is estimated by the
+    mean of the cells of its kind run so far (a HashNet cell can take eight
+    times an NN cell), or of all cells run so far when none of its kind has.
+    """
+    if not ran:
         return None
-    return sum(ran_seconds) / len(ran_seconds) * to_run / 60
+    everything = [seconds for _, seconds in ran]
+    total = 0.0
+    for kind in to_run:
+        same = [seconds for k, seconds in ran if k == kind] or everything
+        total += sum(same) / len(same)
+    return total / 60
 
 
-def progress_line(i: int, n: int, name: str, ran_seconds, to_run: int) -> str:
-    """``cell i of n (name), ~M min left``; ``to_run`` counts this cell and every
-    later one not done before (resumed cells count as done)."""
-    left = minutes_left(ran_seconds, to_run)
+def _cells(n: int) -> str:
+    return f"{n} cell" if n == 1 else f"{n} cells"
+
+
+def progress_line(i: int, n: int, name: str, left: float | None) -> str:
+    """``cell i of n (name), ~M min left`` (``left``: :func:`minutes_left`)."""
     when = "time left known after this cell" if left is None else f"~{max(1, round(left))} min left"
     return f"cell {i} of {n} ({name}), {when}"
 
@@ -41,23 +53,25 @@ class Progress:
     """Prints ``cell i of N (name), ~M min left`` as a grid's cells start.
 
     ``done``: the names of the cells finished before this run (resumed: they
-    count as done and take no time); the estimate is the mean duration of
-    the cells run so far in this run times the cells still to run.
+    count as done and take no time); ``kind(name)``: what makes cells take
+    alike long (the method; default: all alike). The estimate sums, over the
+    cells still to run, the mean duration of the cells of their kind run so
+    far in this run (:func:`minutes_left`).
     """
 
-    def __init__(self, names, done=(), clock=time.monotonic, out=print):
-        self.names, self.done = list(names), set(done)
+    def __init__(self, names, done=(), kind=lambda name: None, clock=time.monotonic, out=print):
+        self.names, self.done, self.kind = list(names), set(done), kind
         self.ran, self.clock, self.out = [], clock, out
         self._started = None
 
     def summary(self, where: str = "") -> str:
         n, resumed = len(self.names), [c for c in self.names if c in self.done]
         if not resumed:
-            return f"{n} cells to run"
+            return f"{_cells(n)} to run"
         if len(resumed) == n:
-            return f"all {n} cells done before (resumed{' from ' + where if where else ''})"
+            return f"all {_cells(n)} done before (resumed{' from ' + where if where else ''})"
         return (
-            f"{n} cells: {len(resumed)} done before (resumed"
+            f"{_cells(n)}: {len(resumed)} done before (resumed"
             f"{' from ' + where if where else ''}: {', '.join(resumed)}), "
             f"{n - len(resumed)} to run"
         )
@@ -65,8 +79,8 @@ class Progress:
     def start(self, name: str) -> str:
         """Call as cell ``name`` starts (not for resumed cells); returns the line printed."""
         i = self.names.index(name) + 1
-        to_run = sum(1 for c in self.names[i - 1 :] if c not in self.done)
-        line = progress_line(i, len(self.names), name, self.ran, to_run)
+        to_run = [self.kind(c) for c in self.names[i - 1 :] if c not in self.done]
+        line = progress_line(i, len(self.names), name, minutes_left(self.ran, to_run))
         self.out(line)
         self._started = self.clock()
         return line
@@ -74,7 +88,7 @@ class Progress:
     def finish(self, name: str) -> float:
         """Call as cell ``name`` ends; returns its seconds."""
         seconds = self.clock() - self._started
-        self.ran.append(seconds)
+        self.ran.append((self.kind(name), seconds))
         self.done.add(name)
         return seconds
 

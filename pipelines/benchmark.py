@@ -15,7 +15,8 @@ settings changed. The trained models are kept under ``<out>/<suite>/train/``. Wr
 ``accuracy_vs_gzip.png`` and ``accuracy_vs_memory.png`` (accuracy against
 file bytes, gzip bytes and peak inference memory, log scale, a fixed colour and
 marker per method, each point labelled by its compression). Prints
-``cell i of N (name), ~M min left`` as cells start and one line as each ends;
+``cell i of N (name), ~M min left`` as cells start (each cell left estimated by
+the cells of its method run so far) and one line as each ends;
 ``--verbose`` adds the per-epoch lines and TensorFlow's logs.
 
 Suites (2-core CPU; durations measured or estimated as stated in the README):
@@ -1124,9 +1125,11 @@ def main(argv):
         for c in (_compressions(suite) if METHODS[name].compressed else (1.0,))
     ]
     names = [cell_name(*cell) for cell in cells]
+    method_of = {n: name for n, (_, name, _) in zip(names, cells)}
     progress = grid.Progress(
         names,
         done=[n for n, cell in zip(names, cells) if current_cell(suite, root, *cell) is not None],
+        kind=method_of.get,
         out=lambda line: print(line, flush=True),
     )
     print(f"{FLAGS.suite}: {progress.summary(str(root))}", flush=True)

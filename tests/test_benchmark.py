@@ -118,7 +118,7 @@ def test_a_cell_made_with_other_settings_is_remade_not_reused(tmp_path):
     first = _run(*args, "--epochs", "1", "--trials", "1")
     assert first.returncode == 0, first.stderr[-3000:]
     same = _run(*args, "--epochs", "1", "--trials", "1")
-    assert "all 1 cells done before" in same.stdout and "redoing" not in same.stdout
+    assert "all 1 cell done before" in same.stdout and "redoing" not in same.stdout
     # A seed made before records were kept, its cell's result gone: the seed
     # is checked against its training run, reused and now recorded.
     seed = root / "cells" / "mlp3_hashed_8" / "seed.json"
@@ -128,13 +128,13 @@ def test_a_cell_made_with_other_settings_is_remade_not_reused(tmp_path):
     cell.unlink()
     old = _run(*args, "--epochs", "1", "--trials", "1")
     assert old.returncode == 0, old.stderr[-3000:]
-    assert "1 cells to run" in old.stdout and "retraining" not in old.stdout
+    assert "1 cell to run" in old.stdout and "retraining" not in old.stdout
     assert json.loads(seed.read_text())["made_with"] == made
     assert json.loads(cell.read_text())["made_with"] == [made]
     # A bigger budget continues the search; the cell is remade with its choice.
     more = _run(*args, "--epochs", "1", "--trials", "2")
     assert more.returncode == 0, more.stderr[-3000:]
-    assert "1 cells to run" in more.stdout and "tuning mlp3_hashed_8: 2 trials" in more.stdout
+    assert "1 cell to run" in more.stdout and "tuning mlp3_hashed_8: 2 trials" in more.stdout
     tuned = json.loads((root / "train" / "mlp3_hashed_8" / "tune" / "hparams.json").read_text())
     assert tuned["trials"] == 2 and tuned["trials_run_this_session"] == 1
     settings = json.loads(metrics.read_text())["config"]
@@ -158,7 +158,7 @@ def test_a_distilled_cell_is_remade_when_its_teacher_changed(tmp_path):
     args += ["--trials", "0", "--out", str(tmp_path)]
     first = _run(*args)
     assert first.returncode == 0, first.stderr[-3000:]
-    assert "all 1 cells done before" in _run(*args).stdout
+    assert "all 1 cell done before" in _run(*args).stdout
     # The teacher (the dense cell) replaced by another model: its test accuracy
     # is no longer the one the student recorded learning from.
     teacher = tmp_path / "paper" / "train" / "mlp3_dense" / "metrics.json"
@@ -167,7 +167,7 @@ def test_a_distilled_cell_is_remade_when_its_teacher_changed(tmp_path):
     teacher.write_text(json.dumps(metrics))
     again = _run(*args)
     assert again.returncode == 0, again.stderr[-3000:]
-    assert "1 cells to run" in again.stdout
+    assert "1 cell to run" in again.stdout
     lines = again.stdout.splitlines()
     # The student's result and its training are redone; the teacher is kept.
     for what in ("redoing", "retraining"):
@@ -191,9 +191,12 @@ def test_bad_compression_level_is_refused():
 def test_progress_counts_resumed_cells_as_done_and_estimates_from_this_run():
     from benchmarks.grid import Progress, minutes_left, progress_line
 
-    assert minutes_left([], 3) is None
-    assert minutes_left([60.0, 120.0], 4) == 6.0  # mean 90 s x 4 cells
-    assert progress_line(2, 9, "x", [30.0], 1) == "cell 2 of 9 (x), ~1 min left"
+    assert minutes_left([], ["h"]) is None
+    assert minutes_left([("h", 60.0), ("h", 120.0)], ["h"] * 4) == 6.0  # mean 90 s x 4 cells
+    # An NN cell's minutes say nothing of a HashNet cell's while one of its kind has run:
+    assert minutes_left([("nn", 60.0), ("h", 600.0)], ["h", "nn"]) == 11.0
+    assert minutes_left([("nn", 60.0)], ["h", "nn"]) == 2.0  # no HashNet cell ran yet
+    assert progress_line(2, 9, "x", 0.5) == "cell 2 of 9 (x), ~1 min left"
     now = [0.0]
     lines = []
     progress = Progress(
@@ -214,8 +217,28 @@ def test_progress_counts_resumed_cells_as_done_and_estimates_from_this_run():
         "cell 3 of 5 (c), ~8 min left",
         "cell 5 of 5 (e), ~3 min left",
     ]
-    assert Progress(["a"], done=["a"]).summary() == "all 1 cells done before (resumed)"
+    assert Progress(["a"], done=["a"]).summary() == "all 1 cell done before (resumed)"
     assert Progress(["a", "b"]).summary() == "2 cells to run"
+    assert Progress(["a"]).summary() == "1 cell to run"
+
+
+def test_progress_estimates_each_cell_by_its_kind():
+    from benchmarks.grid import Progress
+
+    now, lines = [0.0], []
+    kinds = {"nn_8": "nn", "nn_64": "nn", "hashed_8": "hashed", "hashed_64": "hashed"}
+    progress = Progress(list(kinds), kind=kinds.get, clock=lambda: now[0], out=lines.append)
+    for name, minutes in (("nn_8", 10), ("nn_64", 10), ("hashed_8", 80)):
+        progress.start(name)
+        now[0] += 60 * minutes
+        progress.finish(name)
+    progress.start("hashed_64")
+    # nn_64 is estimated from nn_8 (10 min); hashed_64 from hashed_8 (80), not from all three
+    assert lines[1:] == [
+        "cell 2 of 4 (nn_64), ~30 min left",
+        "cell 3 of 4 (hashed_8), ~20 min left",  # no HashNet cell ran yet
+        "cell 4 of 4 (hashed_64), ~80 min left",
+    ]
 
 
 _PLOT = """
