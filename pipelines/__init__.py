@@ -10,6 +10,7 @@ environment and through this package.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import sys
@@ -18,32 +19,46 @@ import tempfile
 VERBOSE = "--verbose" in sys.argv or os.environ.get("HASHED_KERAS_VERBOSE") == "1"
 
 
-def _import_quietly(modules) -> None:
-    """Imports ``modules`` with file descriptor 2 sent to a temporary file.
+@contextlib.contextmanager
+def stderr_shown_on_failure(quiet: bool = True):
+    """With ``quiet``: file descriptor 2 (this process's and its children's)
+    goes to a temporary file while the block runs, shown only if it fails.
 
     TensorFlow's native libraries print banners (oneDNN, CPU features) while
-    they load, before any log level applies. What they printed is shown after
-    all if an import fails.
+    they load, before any log level applies; LiteRT and the converter print
+    "Created TensorFlow Lite XNNPACK delegate" and the like as they work.
     """
+    if not quiet:
+        yield
+        return
     sys.stderr.flush()
     saved = os.dup(2)
     with tempfile.TemporaryFile() as capture:
         os.dup2(capture.fileno(), 2)
         try:
-            for name in modules:
-                try:
-                    __import__(name)
-                except ImportError:
-                    if name == "tensorflow":
-                        raise
+            yield
         except BaseException:
+            sys.stderr.flush()
             os.dup2(saved, 2)
             capture.seek(0)
             sys.stderr.write(capture.read().decode("utf-8", "replace"))
             raise
         finally:
+            sys.stderr.flush()
             os.dup2(saved, 2)
             os.close(saved)
+
+
+def _import_quietly(modules) -> None:
+    """Imports ``modules`` (a missing optional one is skipped; TensorFlow is
+    required) with their banners shown only if an import fails."""
+    with stderr_shown_on_failure():
+        for name in modules:
+            try:
+                __import__(name)
+            except ImportError:
+                if name == "tensorflow":
+                    raise
 
 
 if not VERBOSE:

@@ -43,18 +43,15 @@ Suites (2-core CPU; durations measured or estimated as stated in the README):
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import json
-import os
 import statistics
-import sys
-import tempfile
 import time
 from pathlib import Path
 
 from absl import app, flags
 
+import pipelines
 from benchmarks import grid
 from hk_experiments import data, training
 
@@ -429,33 +426,6 @@ def _tfmot(
         else metrics.get("command"),
         "tfmot": {k: metrics[k] for k in ("sparsity", "clusters") if k in metrics},
     }
-
-
-@contextlib.contextmanager
-def _stderr_shown_on_failure(quiet: bool):
-    """With ``quiet``: file descriptor 2 (this process's and its children's,
-    where LiteRT and the converter print "Created TensorFlow Lite XNNPACK
-    delegate" and the like) goes to a temporary file, shown only if the block
-    fails."""
-    if not quiet:
-        yield
-        return
-    sys.stderr.flush()
-    saved = os.dup(2)
-    with tempfile.TemporaryFile() as capture:
-        os.dup2(capture.fileno(), 2)
-        try:
-            yield
-        except BaseException:
-            sys.stderr.flush()
-            os.dup2(saved, 2)
-            capture.seek(0)
-            sys.stderr.write(capture.read().decode("utf-8", "replace"))
-            raise
-        finally:
-            sys.stderr.flush()
-            os.dup2(saved, 2)
-            os.close(saved)
 
 
 def cell_name(model: str, name: str, c: float) -> str:
@@ -1138,7 +1108,7 @@ def main(argv):
     for (model, name, c), cell in zip(cells, names):
         if cell not in progress.done:
             progress.start(cell)
-        with _stderr_shown_on_failure(quiet=not FLAGS.verbose):
+        with pipelines.stderr_shown_on_failure(quiet=not FLAGS.verbose):
             rows.append(run_cell(FLAGS.suite, suite, root, model, name, c, dataset))
         if cell not in progress.done:
             progress.finish(cell)

@@ -358,3 +358,24 @@ def test_dense_twin_replaces_our_operators_by_constants(seed_files, tmp_path):
         (job,) = pool.run_all([runner.Job(str(path), "stock", "twin", outputs=True)])
     assert job.outcome == "ok" and job.result["outputs"][0][1] == [1, 10]
     assert mutators.dense_twin(b"garbage") is None
+
+
+def test_the_command_builds_seeds_and_runs_without_runtime_chatter(tmp_path):
+    """As a user runs it, with no seeds cached: the seeds are converted and
+    run (LiteRT prints "Created TensorFlow Lite XNNPACK delegate" as it does,
+    Keras may warn of retracing); none of it reaches the terminal."""
+    import subprocess
+    import sys
+
+    result = subprocess.run(
+        [sys.executable, "-m", "benchmarks.tflite_mutation", "--count", "2", "--workers", "1"]
+        + ["--operators", "hashed", "--shared_dtypes", "float32"]
+        + ["--seeds_dir", str(tmp_path / "seeds"), "--out", str(tmp_path / "out")],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=tflite_mutation.ROOT,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "seed hashed-mlp-float32:" in result.stdout
+    assert result.stderr == ""
