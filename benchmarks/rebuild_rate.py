@@ -37,7 +37,7 @@ import time
 import numpy as np
 from absl import app, flags
 
-import pipelines  # noqa: F401  (first: TensorFlow loads with its banners off, as for every command)
+import pipelines  # first: TensorFlow loads with its banners off, as for every command
 
 FLAGS = flags.FLAGS
 flags.DEFINE_list("paths", None, "SIMD paths to time (default: every one this CPU has).")
@@ -288,4 +288,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    app.run(pipelines.quietly(main))

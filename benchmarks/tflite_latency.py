@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 from absl import app, flags
 
-import pipelines  # noqa: F401  (first: TensorFlow loads with its banners off, as for every command)
+import pipelines  # first: TensorFlow loads with its banners off, as for every command
 
 FLAGS = flags.FLAGS
 flags.DEFINE_list("models", ["mlp3", "cnn"], "Zoo models.")
@@ -76,4 +76,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    app.run(pipelines.quietly(main))

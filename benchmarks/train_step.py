@@ -15,7 +15,7 @@ import time
 import numpy as np
 from absl import app, flags
 
-import pipelines  # noqa: F401  (first: TensorFlow loads with its banners off, as for every command)
+import pipelines  # first: TensorFlow loads with its banners off, as for every command
 from benchmarks import alternating
 
 FLAGS = flags.FLAGS
@@ -85,4 +85,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    app.run(pipelines.quietly(main))

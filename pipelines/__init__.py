@@ -11,6 +11,7 @@ environment and through this package.
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import os
 import sys
@@ -47,6 +48,20 @@ def stderr_shown_on_failure(quiet: bool = True):
             sys.stderr.flush()
             os.dup2(saved, 2)
             os.close(saved)
+
+
+def quietly(main):
+    """``main`` (an ``absl.app.run`` main) with file descriptor 2 shown only if
+    it fails, unless verbose: for commands that print their results to stdout
+    and nothing of their own to stderr (the speed benchmarks), where LiteRT
+    prints "Created TensorFlow Lite XNNPACK delegate" as interpreters start."""
+
+    @functools.wraps(main)
+    def run(argv):
+        with stderr_shown_on_failure(quiet=not VERBOSE):
+            return main(argv)
+
+    return run
 
 
 def _import_quietly(modules) -> None:

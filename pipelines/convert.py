@@ -17,6 +17,7 @@ import sys
 import numpy as np
 from absl import app, flags
 
+import pipelines
 from hk_experiments import data
 
 FLAGS = flags.FLAGS
@@ -82,15 +83,18 @@ def main(argv):
     reports = []
     for path, dense in outputs:
         try:
-            report = lite.convert(
-                model,
-                path,
-                dense=dense,
-                sample_inputs=samples,
-                shared_dtype="float32" if dense else FLAGS.shared_dtype,
-                num_samples=FLAGS.num_samples,
-                tolerance=FLAGS.tolerance,
-            )
+            # LiteRT's "Created TensorFlow Lite XNNPACK delegate" (the check runs
+            # the file) only if the conversion fails.
+            with pipelines.stderr_shown_on_failure(quiet=not pipelines.VERBOSE):
+                report = lite.convert(
+                    model,
+                    path,
+                    dense=dense,
+                    sample_inputs=samples,
+                    shared_dtype="float32" if dense else FLAGS.shared_dtype,
+                    num_samples=FLAGS.num_samples,
+                    tolerance=FLAGS.tolerance,
+                )
         except lite.ConversionError as error:
             sys.exit(f"error: converting {FLAGS.model} to {path} failed: {error}")
         print(("dense " if dense else "") + "conversion:")

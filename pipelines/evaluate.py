@@ -14,6 +14,7 @@ import json
 
 from absl import app, flags
 
+import pipelines
 from hk_experiments import data
 from pipelines import model_files
 
@@ -67,17 +68,19 @@ def main(argv):
     results = []
     for path in paths:
         print(f"evaluating {path} ...", flush=True)
-        results.append(
-            measure.measure_in_fresh_process(
-                path,
-                FLAGS.dataset,
-                FLAGS.data_dir,
-                limit=FLAGS.limit,
-                num_threads=FLAGS.num_threads,
-                latency_runs=FLAGS.latency_runs,
-                verify=FLAGS.verify,
+        # LiteRT's "Created TensorFlow Lite XNNPACK delegate" only if it fails.
+        with pipelines.stderr_shown_on_failure(quiet=not pipelines.VERBOSE):
+            results.append(
+                measure.measure_in_fresh_process(
+                    path,
+                    FLAGS.dataset,
+                    FLAGS.data_dir,
+                    limit=FLAGS.limit,
+                    num_threads=FLAGS.num_threads,
+                    latency_runs=FLAGS.latency_runs,
+                    verify=FLAGS.verify,
+                )
             )
-        )
     print(
         f"\n{FLAGS.dataset} test set, {results[0]['examples']} examples, "
         f"{FLAGS.num_threads} thread(s)"

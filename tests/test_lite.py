@@ -125,6 +125,7 @@ def test_convert_inspect_evaluate_pipelines(tmp_path):
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert "smaller" in result.stdout and "fc1" in result.stdout
+    assert result.stderr == ""  # LiteRT's XNNPACK INFO line, as the check runs the file: hidden
     result = _run("pipelines.inspect", str(tmp_path / "h.tflite"), "--json")
     assert result.returncode == 0, result.stderr[-3000:]
     info = json.loads(result.stdout[result.stdout.index("{") :])
@@ -144,6 +145,7 @@ def test_convert_inspect_evaluate_pipelines(tmp_path):
         str(tmp_path / "eval.json"),
     )
     assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stderr == ""
     hashed, dense = json.loads((tmp_path / "eval.json").read_text())
     from hk_experiments import data
 
