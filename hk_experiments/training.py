@@ -485,6 +485,31 @@ class _Restored(keras.callbacks.Callback):
         self.done = True
 
 
+class Diverged(keras.callbacks.Callback):
+    """Stops training at the first batch whose loss is NaN or infinite.
+
+    The weights are then NaN for good: without it a diverged run (a tuning
+    trial at learning rate 0.3 and momentum 0.99, say) trains on until early
+    stopping's patience runs out, ten wasted epochs. :class:`BestEpoch` still
+    restores the best epoch's weights. ``epoch``: the epoch (from 1) it
+    happened in, or None. Not ``keras.callbacks.TerminateOnNaN``: that one
+    does not say when, and prints to stdout.
+    """
+
+    def __init__(self):
+        super().__init__()
+        self.epoch, self._current = None, 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._current = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        loss = (logs or {}).get("loss")
+        if loss is not None and not np.isfinite(float(loss)):
+            self.epoch = self._current + 1
+            self.model.stop_training = True
+
+
 class BestEpoch(keras.callbacks.EarlyStopping):
     """Early stopping on the validation accuracy that survives a resume.
 
@@ -583,6 +608,8 @@ class Fitted:
     validation: dict | None
     wall_time_s: float
     replicas: int
+    # The epoch (1-based) whose loss became NaN or infinite, where training stopped.
+    diverged_at_epoch: int | None = None
 
 
 def fit(config: TrainConfig, dataset: data.Dataset, extra_callbacks=()) -> Fitted:
@@ -634,12 +661,13 @@ def fit(config: TrainConfig, dataset: data.Dataset, extra_callbacks=()) -> Fitte
             )
     if config.verbose:
         model.summary()
-    restored = _Restored()
+    restored, diverged = _Restored(), Diverged()
     best = BestEpoch(backup, config.patience) if held_out is not None else None
     callbacks = [
         *([best] if best else []),  # before BackupAndRestore: see BestEpoch
         keras.callbacks.BackupAndRestore(str(backup)),
         restored,
+        diverged,
         *extra_callbacks,
     ]
     start = time.perf_counter()
@@ -673,8 +701,9 @@ def fit(config: TrainConfig, dataset: data.Dataset, extra_callbacks=()) -> Fitte
             "accuracy": float(accuracy),
             "loss": float(loss),
             "best_epoch": best.best_epoch + 1,
-            "epochs_trained": best.stopped_epoch + 1 if best.stopped_epoch else config.epochs,
-            "stopped_early": bool(best.stopped_epoch),
+            "epochs_trained": diverged.epoch
+            or (best.stopped_epoch + 1 if best.stopped_epoch else config.epochs),
+            "stopped_early": bool(best.stopped_epoch or diverged.epoch),
             "patience": config.patience,
         }
     return Fitted(
@@ -684,6 +713,7 @@ def fit(config: TrainConfig, dataset: data.Dataset, extra_callbacks=()) -> Fitte
         validation=validation,
         wall_time_s=wall_time,
         replicas=int(strategy.num_replicas_in_sync),
+        diverged_at_epoch=diverged.epoch,
     )
 
 
@@ -738,6 +768,8 @@ def train(config: TrainConfig, extra_callbacks=()) -> dict:
             # None, or the teacher, T, a, and the teacher's test accuracy and agreement.
             "distillation": distillation,
             "validation": fitted.validation,
+            # The epoch (from 1) whose loss became NaN or infinite, where training stopped.
+            "diverged_at_epoch": fitted.diverged_at_epoch,
         }
     )
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")

@@ -198,6 +198,26 @@ def main(argv):
     }
     print(json.dumps(summary, indent=2))
     print(f"Wrote {config.out}/model.keras and {config.out}/metrics.json")
+    if metrics.get("diverged_at_epoch"):
+        print(f"pipelines.train: warning: {_divergence(config, metrics)}", file=sys.stderr)
+
+
+def _divergence(config, metrics) -> str:
+    """What a run whose loss became NaN or infinite kept, and what to change."""
+    validation = metrics.get("validation")
+    kept = (
+        f"the model is epoch {validation['best_epoch']}'s, the best on the validation "
+        f"split (accuracy {validation['accuracy']:.4f})"
+        if validation
+        else "the model's weights are not usable (no validation split to keep a better epoch)"
+    )
+    step = f"--learning_rate (now {config.learning_rate:g})" + (
+        f" or --momentum (now {config.momentum:g})" if config.optimizer == "sgd" else ""
+    )
+    return (
+        f"the loss became NaN or infinite in epoch {metrics['diverged_at_epoch']}, so "
+        f"training stopped there: {kept}. Lower {step}."
+    )
 
 
 # The flags that are TrainConfig fields (their defaults are the fields' defaults).

@@ -319,6 +319,54 @@ def test_paper_recipe_stops_early_and_keeps_the_best_epoch(tmp_path):
     assert metrics["recipe"] == "paper" and metrics["test_accuracy"] > 0.5
 
 
+class _Poison(keras.callbacks.Callback):
+    """Makes the output layer's bias NaN at the start of epoch ``epoch``
+    (0-based): every loss from then on is NaN, as in a run that diverged (a
+    NaN in an early layer may not reach the loss: ReLU can drop it)."""
+
+    def __init__(self, epoch):
+        super().__init__()
+        self.epoch = epoch
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if epoch == self.epoch:
+            weights = self.model.get_weights()
+            weights[-1][:] = np.nan
+            self.model.set_weights(weights)
+
+
+def test_a_diverged_run_stops_at_once_and_keeps_its_best_epoch(tmp_path):
+    config = _paper(tmp_path / "r", epochs=20, patience=10, learning_rate=0.05)
+    metrics = training.train(config, extra_callbacks=[_Poison(3)])
+    validation = metrics["validation"]
+    # Stopped in epoch 4, not after ten more epochs of patience at chance level.
+    assert metrics["diverged_at_epoch"] == 4 and metrics["epochs_run_this_session"] == 4
+    assert validation["stopped_early"] and validation["epochs_trained"] == 4
+    assert validation["best_epoch"] <= 3 and validation["accuracy"] > 0.5
+    assert metrics["test_accuracy"] > 0.5  # the kept weights are the best epoch's, not NaN
+    assert training.train(_paper(tmp_path / "ok", epochs=2))["diverged_at_epoch"] is None
+
+
+def test_cli_says_when_the_loss_diverged_and_what_to_lower(tmp_path):
+    out = tmp_path / "run"
+    result = _run_cli(
+        *("--recipe", "paper", "--model", "mlp3", "--method", "hashed", "--compression", "0.125"),
+        *("--dataset", "digits", "--limit", LIMIT, "--epochs", "40", "--out", out),
+        *("--learning_rate", "5", "--momentum", "0.99"),  # diverges within a few epochs
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    metrics = json.loads((out / "metrics.json").read_text())
+    epoch = metrics["diverged_at_epoch"]
+    assert epoch is not None and metrics["epochs_run_this_session"] == epoch < 40
+    assert result.stderr.strip() == (
+        f"pipelines.train: warning: the loss became NaN or infinite in epoch {epoch}, so "
+        f"training stopped there: the model is epoch {metrics['validation']['best_epoch']}'s, "
+        f"the best on the validation split (accuracy "
+        f"{metrics['validation']['accuracy']:.4f}). Lower --learning_rate (now 5) or "
+        f"--momentum (now 0.99)."
+    )
+
+
 def test_paper_recipe_resumes_with_its_schedule_and_early_stopping_state(tmp_path):
     config = _paper(tmp_path / "r", epochs=6, patience=2, learning_rate=0.05)
     with pytest.raises(KeyboardInterrupt):
