@@ -366,14 +366,36 @@ def _made(train_dir: str | None) -> dict | None:
     return made
 
 
+class Diverged(Exception):
+    """A seed's training diverged before any good epoch: its weights are NaN or
+    infinite, so there is no file to deploy. The message says when;
+    ``config``: the run's settings."""
+
+    def __init__(self, message: str, config: training.TrainConfig):
+        super().__init__(message)
+        self.config = config
+
+
 def _export(method: Method, cfg: training.TrainConfig, cell_dir: Path, dataset) -> dict:
-    """Writes the cell's .tflite from its trained model; returns what it knows of it."""
+    """Writes the cell's .tflite from its trained model; returns what it knows of it.
+
+    Raises:
+      Diverged: the model's weights are not finite.
+    """
     import keras
     import numpy as np
 
     from hashed_keras import layers, lite, smh  # noqa: F401  (register the layers for loading)
 
     model = keras.models.load_model(Path(cfg.out) / "model.keras")
+    if not all(np.isfinite(w).all() for w in model.get_weights()):
+        metrics = json.loads((Path(cfg.out) / "metrics.json").read_text())
+        epoch = metrics.get("diverged_at_epoch")
+        raise Diverged(
+            f"seed {cfg.seed}: "
+            + (f"loss NaN or infinite in epoch {epoch}" if epoch else "weights not finite"),
+            cfg,
+        )
     path = cell_dir / "model.tflite"
     if method.export == "ptq":
         from hk_experiments.baselines import ptq
@@ -563,10 +585,22 @@ def run_cell(
         print(f"  {cell}: made before with other seeds or settings; redoing what changed")
     start = time.time()
     seeds = _seeds(suite)
-    runs = [
-        _run_seed(suite, root, model, name, c, seed, _seed_dir(root, cell, seeds, seed), dataset)
-        for seed in seeds
-    ]
+    runs, diverged = [], []
+    for seed in seeds:
+        seed_dir = _seed_dir(root, cell, seeds, seed)
+        try:
+            runs.append(_run_seed(suite, root, model, name, c, seed, seed_dir, dataset))
+        except Diverged as error:
+            diverged.append(error)
+    if diverged:
+        cfg = diverged[0].config
+        raise Diverged(
+            f"training diverged for {len(diverged)} of {len(seeds)} seeds "
+            f"({'; '.join(map(str, diverged))}) at learning rate {cfg.learning_rate:g}"
+            + (f", momentum {cfg.momentum:g}" if cfg.optimizer == "sgd" else "")
+            + ": tune the cell (--trials N) or lower its learning rate",
+            cfg,
+        )
     accuracies = [r["accuracy"] for r in runs]
     first = runs[0]
     result = {
@@ -608,9 +642,10 @@ def _percent(row, error: bool = False) -> str:
     return f"{value:.2f} ± {100 * row['accuracy_std']:.2f}"
 
 
-def paper_table(rows) -> str:
+def paper_table(rows, diverged=()) -> str:
     """The HashedNets paper's table layout: test error % of our deployed files
-    (mean ± std over the seeds), the paper's MNIST figure in brackets."""
+    (mean ± std over the seeds), the paper's MNIST figure in brackets;
+    ``diverged``: the names of the cells left out because training diverged."""
     lines = [
         "| model | compression | " + " | ".join(label for _, label in PAPER_COLUMNS) + " |",
         "|---|---|" + "---|" * len(PAPER_COLUMNS),
@@ -618,11 +653,12 @@ def paper_table(rows) -> str:
     found = {(r["model"], r["method"], round(1 / r["compression"])): r for r in rows}
     for (model, inverse), paper in PAPER_ERRORS.items():
         cells = [found.get((model, method, inverse)) for method, _ in PAPER_COLUMNS]
-        if not any(cells):
+        gone = [cell_name(model, method, 1 / inverse) in diverged for method, _ in PAPER_COLUMNS]
+        if not any(cells) and not any(gone):
             continue
         text = [
-            (_percent(row, error=True) if row else "—") + f" ({figure:.2f})"
-            for row, figure in zip(cells, paper)
+            (_percent(row, error=True) if row else "diverged" if lost else "—") + f" ({figure:.2f})"
+            for row, lost, figure in zip(cells, gone, paper)
         ]
         lines.append(f"| {model} | 1/{inverse} | " + " | ".join(text) + " |")
     return "\n".join(lines) if len(lines) > 2 else ""
@@ -1104,35 +1140,42 @@ def main(argv):
     )
     print(f"{FLAGS.suite}: {progress.summary(str(root))}", flush=True)
     start = time.time()
-    rows = []
+    rows, left_out = [], {}
     for (model, name, c), cell in zip(cells, names):
         if cell not in progress.done:
             progress.start(cell)
         with pipelines.stderr_shown_on_failure(quiet=not FLAGS.verbose):
-            rows.append(run_cell(FLAGS.suite, suite, root, model, name, c, dataset))
+            try:
+                rows.append(run_cell(FLAGS.suite, suite, root, model, name, c, dataset))
+            except Diverged as error:
+                left_out[cell] = str(error)
+                print(f"  {cell}: left out: {error}", flush=True)
         if cell not in progress.done:
             progress.finish(cell)
     text = table(rows)
+    if left_out:
+        text += "\n\nLeft out (no file to deploy): " + "; ".join(
+            f"{cell}: {why}" for cell, why in left_out.items()
+        )
     epochs = FLAGS.epochs or suite.epochs
     trials = suite.trials if FLAGS.trials is None else FLAGS.trials
     described = about(suite, models, epochs, _seeds(suite), trials)
     header = f"Suite `{FLAGS.suite}` ({described}): `{_command()}`\n\n"
-    paper = paper_table(rows)
+    paper = paper_table(rows, left_out)
     if paper:
         text += (
             "\n\nIn the HashedNets paper's layout: test error % of the deployed .tflite"
             + (" (mean ± standard deviation over the seeds)" if len(_seeds(suite)) > 1 else "")
             + "; in brackets the paper's MNIST figure.\n\n"
             + paper
-            + "\n\n"
-            + cell_minutes(rows)
+            + ("\n\n" + cell_minutes(rows) if rows else "")
         )
     (root / "results.md").write_text(header + text + "\n")
     paths = plot(rows, root, described, _command())
     print("\n" + header + text)
     print(
-        f"\nwrote {root / 'results.md'}, "
-        + ", ".join(p.name for p in paths)
+        "\nwrote "
+        + ", ".join([str(root / "results.md"), *(p.name for p in paths)])
         + f" ({time.time() - start:.0f} s this run)"
     )
 

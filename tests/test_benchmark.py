@@ -176,6 +176,40 @@ def test_a_distilled_cell_is_remade_when_its_teacher_changed(tmp_path):
     assert not [line for line in lines if "mlp3_dense" in line and "retraining" in line]
 
 
+def test_a_cell_whose_training_diverged_is_left_out_and_said(tmp_path):
+    import keras
+    import numpy as np
+
+    from hashed_keras import layers  # noqa: F401  (registers the layers for loading)
+
+    args = ["--suite", "paper", "--dataset", "digits", "--limit", "200", "--epochs", "1"]
+    args += ["--models", "mlp3", "--methods", "small_dense,hashed", "--compressions", "1/8"]
+    args += ["--trials", "0", "--seeds", "2", "--out", str(tmp_path)]
+    root = tmp_path / "paper"
+    first = _run(*args)
+    assert first.returncode == 0, first.stderr[-3000:]
+    # Seed 1 of the HashNet cell as a run that diverged in its first epoch
+    # leaves it: every weight NaN (its training record unchanged, so reused).
+    run = root / "train" / "mlp3_hashed_8" / "seed1" / "model.keras"
+    model = keras.models.load_model(run)
+    model.set_weights([np.full_like(w, np.nan) for w in model.get_weights()])
+    model.save(run)
+    (root / "mlp3_hashed_8.json").unlink()
+    (root / "cells" / "mlp3_hashed_8" / "seed1" / "seed.json").unlink()
+    again = _run(*args)
+    assert again.returncode == 0, again.stderr[-3000:]
+    why = (
+        "training diverged for 1 of 2 seeds (seed 1: weights not finite) at learning rate "
+        "0.01, momentum 0.9: tune the cell (--trials N) or lower its learning rate"
+    )
+    assert f"  mlp3_hashed_8: left out: {why}\n" in again.stdout
+    table = (root / "results.md").read_text()
+    assert f"Left out (no file to deploy): mlp3_hashed_8: {why}" in table
+    assert "| mlp3 | small_dense | 1/8 |" in table and "| mlp3 | hashed | 1/8 |" not in table
+    assert "| — (1.71) | diverged (1.45) | — (1.43) |" in table  # DK, HashNet, HashNetDK
+    assert not (root / "mlp3_hashed_8.json").exists()  # not done: a rerun tries again
+
+
 def test_unknown_method_is_refused():
     result = _run("--suite", "quick", "--methods", "dense,magic")
     assert result.returncode != 0 and "unknown methods ['magic']" in result.stderr
