@@ -21,9 +21,10 @@ VERBOSE = "--verbose" in sys.argv or os.environ.get("HASHED_KERAS_VERBOSE") == "
 
 
 @contextlib.contextmanager
-def stderr_shown_on_failure(quiet: bool = True):
-    """With ``quiet``: file descriptor 2 (this process's and its children's)
-    goes to a temporary file while the block runs, shown only if it fails.
+def stderr_shown_on_failure(quiet: bool = not VERBOSE):
+    """With ``quiet`` (default: unless verbose): file descriptor 2 (this
+    process's and its children's) goes to a temporary file while the block
+    runs, shown only if it fails.
 
     TensorFlow's native libraries print banners (oneDNN, CPU features) while
     they load, before any log level applies; LiteRT and the converter print
@@ -58,7 +59,7 @@ def quietly(main):
 
     @functools.wraps(main)
     def run(argv):
-        with stderr_shown_on_failure(quiet=not VERBOSE):
+        with stderr_shown_on_failure():
             return main(argv)
 
     return run

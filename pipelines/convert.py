@@ -85,7 +85,7 @@ def main(argv):
         try:
             # LiteRT's "Created TensorFlow Lite XNNPACK delegate" (the check runs
             # the file) only if the conversion fails.
-            with pipelines.stderr_shown_on_failure(quiet=not pipelines.VERBOSE):
+            with pipelines.stderr_shown_on_failure():
                 report = lite.convert(
                     model,
                     path,

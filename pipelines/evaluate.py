@@ -69,7 +69,7 @@ def main(argv):
     for path in paths:
         print(f"evaluating {path} ...", flush=True)
         # LiteRT's "Created TensorFlow Lite XNNPACK delegate" only if it fails.
-        with pipelines.stderr_shown_on_failure(quiet=not pipelines.VERBOSE):
+        with pipelines.stderr_shown_on_failure():
             results.append(
                 measure.measure_in_fresh_process(
                     path,

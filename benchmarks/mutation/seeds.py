@@ -131,7 +131,7 @@ def build_seeds(folder, names, log=print) -> dict[str, Path]:
         from hashed_keras import lite
 
         # The converter's and LiteRT's chatter (XNNPACK, retracing) only if it fails.
-        with pipelines.stderr_shown_on_failure(quiet=not pipelines.VERBOSE):
+        with pipelines.stderr_shown_on_failure():
             model = build_model(operator, arch)
             # The converter's own check is replaced by ours (below), which runs the file
             # through the bare delegate: the seeds do not depend on the loader under test.
