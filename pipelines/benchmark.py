@@ -386,9 +386,10 @@ def _export(method: Method, cfg: training.TrainConfig, cell_dir: Path, dataset) 
     import numpy as np
 
     from hashed_keras import layers, lite, smh  # noqa: F401  (register the layers for loading)
+    from hashed_keras.lite.convert import non_finite_variable
 
     model = keras.models.load_model(Path(cfg.out) / "model.keras")
-    if not all(np.isfinite(w).all() for w in model.get_weights()):
+    if non_finite_variable(model) is not None:
         metrics = json.loads((Path(cfg.out) / "metrics.json").read_text())
         epoch = metrics.get("diverged_at_epoch")
         raise Diverged(

@@ -32,6 +32,15 @@ class ConversionError(ValueError):
     """The model cannot be represented faithfully; the message says why and what to do."""
 
 
+def non_finite_variable(model) -> str | None:
+    """The path of the first of ``model``'s variables holding a NaN or an
+    infinity (its training diverged), or None."""
+    for variable in model.weights:
+        if not np.all(np.isfinite(keras.ops.convert_to_numpy(variable))):
+            return variable.path
+    return None
+
+
 @dataclasses.dataclass
 class LayerRow:
     name: str
@@ -395,13 +404,12 @@ def convert(
             + (" (dense=True)." if dense else ".")
             + " Use TFLite's post-training quantization for dense models."
         )
-    for variable in model.weights:
-        if not np.all(np.isfinite(keras.ops.convert_to_numpy(variable))):
-            raise ConversionError(
-                f"The model's weights are not finite (NaN or inf in '{variable.path}'): its "
-                "training diverged. Retrain it (e.g. with a lower learning rate) before "
-                "converting."
-            )
+    if (variable := non_finite_variable(model)) is not None:
+        raise ConversionError(
+            f"The model's weights are not finite (NaN or inf in '{variable}'): its "
+            "training diverged. Retrain it (e.g. with a lower learning rate) before "
+            "converting."
+        )
     content = _tflite_bytes(model)
     placed, substitutes = {}, []
     if not dense and hashed:
