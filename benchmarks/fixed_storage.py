@@ -145,15 +145,22 @@ def main(argv):
         ],
     )
     print(progress.summary(FLAGS.out), flush=True)
-    rows = []
+    rows, diverged = [], {}
     for k, method, seed, cfg in configs:
         name = Path(cfg.out).name
+        if name in diverged:  # a shared cell, said once
+            continue
         fresh = name not in progress.done  # a shared cell is done after its first row
         if fresh:
             progress.start(name)
-        result = grid.cell(cfg)
-        if fresh:
-            progress.finish(name)
+        try:
+            result = grid.cell(cfg)
+        except grid.Diverged as error:
+            diverged[name] = grid.left_out(error)
+            continue
+        finally:
+            if fresh:
+                progress.finish(name)
         rows.append(
             {
                 "inflation": k,
@@ -179,6 +186,7 @@ def main(argv):
             f"{r['error_mean']:.2f} ± {r['error_sd']:.2f} | {r['seeds']} | "
             f"{r['wall_time_s']:.0f} |"
         ),
+        diverged.values(),
     )
     plot(summary, Path(FLAGS.out) / "error_vs_inflation.png")
     print(table)

@@ -45,7 +45,7 @@ def main(argv):
         for c in FLAGS.compressions:
             for method in FLAGS.methods:
                 cells.append((model, method, float(c)))
-    rows = []
+    rows, diverged = [], []
     for model, method, c in cells:
         tag = f"{model}_{method}" + ("" if method == "dense" else f"_{round(1 / c)}")
         cfg = training.TrainConfig(
@@ -61,7 +61,10 @@ def main(argv):
             out=str(Path(FLAGS.out) / tag),
             verbose=2,
         )
-        rows.append({"model": model, "method": method, "compression": c, **grid.cell(cfg)})
+        try:
+            rows.append({"model": model, "method": method, "compression": c, **grid.cell(cfg)})
+        except grid.Diverged as error:
+            diverged.append(grid.left_out(error))
 
     def row(r):
         label = "1" if r["method"] == "dense" else f"1/{round(1 / r['compression'])}"
@@ -76,6 +79,7 @@ def main(argv):
         rows,
         "| model | method | compression | .tflite accuracy % | file bytes | stored params |",
         row,
+        diverged,
     )
     print("\n" + table)
 

@@ -201,8 +201,61 @@ def derived_record(path, cfg: training.TrainConfig) -> dict | None:
     return json.loads(path.read_text())
 
 
+class Diverged(Exception):
+    """A run's training diverged before any good epoch: its weights are NaN or
+    infinite, so there is no file to deploy. The message says which seed and
+    when; ``config``: the run's settings."""
+
+    def __init__(self, message: str, config: training.TrainConfig):
+        super().__init__(message)
+        self.config = config
+
+
+def check_finite(model, cfg: training.TrainConfig) -> None:
+    """Raises :class:`Diverged` if ``model`` (the run in ``cfg.out``, loaded)
+    holds a NaN or an infinity."""
+    from hashed_keras.lite.convert import non_finite_variable
+
+    if non_finite_variable(model) is None:
+        return
+    epoch = json.loads((Path(cfg.out) / "metrics.json").read_text()).get("diverged_at_epoch")
+    raise Diverged(
+        f"seed {cfg.seed}: "
+        + (f"loss or weights NaN or infinite in epoch {epoch}" if epoch else "weights not finite"),
+        cfg,
+    )
+
+
+def rates(cfg: training.TrainConfig) -> str:
+    """``learning rate L[, momentum M]``: what to lower when a run diverged."""
+    return f"learning rate {cfg.learning_rate:g}" + (
+        f", momentum {cfg.momentum:g}" if cfg.optimizer == "sgd" else ""
+    )
+
+
+def left_out(error: Diverged) -> str:
+    """Prints and returns the line for a cell left out of a grid because its
+    training diverged (:func:`cell` raised ``error``)."""
+    line = (
+        f"{Path(error.config.out).name}: training diverged ({error}) at "
+        f"{rates(error.config)}: retrain it with a lower learning rate"
+    )
+    print(f"  left out: {line}", flush=True)
+    return line
+
+
+def left_out_note(lines) -> str:
+    """The paragraph under a grid's table naming the cells left out (:func:`left_out`)."""
+    lines = list(lines)
+    return "Left out (no file to deploy): " + "; ".join(lines) if lines else ""
+
+
 def deploy_cell(cfg: training.TrainConfig) -> dict:
-    """Converts the cell's model to .tflite and measures it with the interpreter."""
+    """Converts the cell's model to .tflite and measures it with the interpreter.
+
+    Raises:
+      Diverged: the model's weights are not finite (:func:`check_finite`).
+    """
     out = Path(cfg.out)
     path = out / "tflite.json"
     if (record := derived_record(path, cfg)) is not None:
@@ -213,6 +266,7 @@ def deploy_cell(cfg: training.TrainConfig) -> dict:
     from hashed_keras.lite import measure
 
     model = keras.models.load_model(out / "model.keras")
+    check_finite(model, cfg)
     split = data.load(cfg.dataset, cfg.data_dir)
     report = lite.convert(
         model, out / "model.tflite", sample_inputs=np.asarray(split.x_test[:64], np.float32)
@@ -237,7 +291,12 @@ def deploy_cell(cfg: training.TrainConfig) -> dict:
 
 
 def cell(cfg: training.TrainConfig) -> dict:
-    """Trains and deploys a cell: the figures every grid reports about it."""
+    """Trains and deploys a cell: the figures every grid reports about it.
+
+    Raises:
+      Diverged: its training diverged; the grid leaves it out (:func:`left_out`)
+        and goes on, and a rerun tries it again.
+    """
     metrics = train_cell(cfg)
     return {
         "keras_accuracy": metrics["test_accuracy"],
@@ -248,11 +307,15 @@ def cell(cfg: training.TrainConfig) -> dict:
     }
 
 
-def write_results(out, rows, header: str, format_row) -> str:
+def write_results(out, rows, header: str, format_row, diverged=()) -> str:
     """Writes ``results.md`` (a markdown table: ``header`` then ``format_row(row)``
-    per row) and ``results.json`` to ``out``; returns the table."""
+    per row, then the lines of the cells left out, ``diverged``:
+    :func:`left_out_note`) and
+    ``results.json`` to ``out``; returns the text of ``results.md``."""
     columns = header.count("|") - 1
     table = "\n".join([header, "|" + "---|" * columns] + [format_row(r) for r in rows])
+    if diverged:
+        table += "\n\n" + left_out_note(diverged)
     Path(out, "results.md").write_text(table + "\n")
     Path(out, "results.json").write_text(json.dumps(rows, indent=2))
     return table

@@ -41,7 +41,7 @@ def main(argv):
     del argv
     data.load_or_exit(FLAGS.dataset, FLAGS.data_dir)
     cells = [("dense", 1.0)] + [(m, float(f)) for f in FLAGS.fractions for m in FLAGS.methods]
-    rows = []
+    rows, diverged = [], []
     for method, fraction in cells:
         tag = method + ("" if method == "dense" else f"_{round(100 * fraction)}pct")
         cfg = training.TrainConfig(
@@ -57,7 +57,10 @@ def main(argv):
             out=str(Path(FLAGS.out) / tag),
             verbose=2,
         )
-        rows.append({"method": method, "fraction": fraction, **grid.cell(cfg)})
+        try:
+            rows.append({"method": method, "fraction": fraction, **grid.cell(cfg)})
+        except grid.Diverged as error:
+            diverged.append(grid.left_out(error))
 
     def row(r):
         label = "100%" if r["method"] == "dense" else f"{100 * r['fraction']:g}%"
@@ -71,6 +74,7 @@ def main(argv):
         rows,
         "| fraction | method | .tflite accuracy % | file bytes | stored params | train time s |",
         row,
+        diverged,
     )
     print("\n" + table)
 

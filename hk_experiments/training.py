@@ -81,6 +81,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from hashed_keras.lite.convert import non_finite_variable
 from hk_experiments import data, models
 
 STRATEGIES = ("default", "mirrored", "multiworker")
@@ -486,14 +487,17 @@ class _Restored(keras.callbacks.Callback):
 
 
 class Diverged(keras.callbacks.Callback):
-    """Stops training at the first batch whose loss is NaN or infinite.
+    """Stops training at the first batch whose loss is NaN or infinite, or at
+    the end of the first epoch whose weights are.
 
     The weights are then NaN for good: without it a diverged run (a tuning
     trial at learning rate 0.3 and momentum 0.99, say) trains on until early
-    stopping's patience runs out, ten wasted epochs. :class:`BestEpoch` still
-    restores the best epoch's weights. ``epoch``: the epoch (from 1) it
-    happened in, or None. Not ``keras.callbacks.TerminateOnNaN``: that one
-    does not say when, and prints to stdout.
+    stopping's patience runs out, ten wasted epochs. The loss alone does not
+    always show it: a NaN or infinite weight behind a ReLU that outputs 0 for
+    it leaves the loss finite. :class:`BestEpoch` still restores the best
+    epoch's weights (never a non-finite epoch's). ``epoch``: the epoch (from 1)
+    it happened in, or None. Not ``keras.callbacks.TerminateOnNaN``: that one
+    sees only the loss, does not say when, and prints to stdout.
     """
 
     def __init__(self):
@@ -506,8 +510,15 @@ class Diverged(keras.callbacks.Callback):
     def on_train_batch_end(self, batch, logs=None):
         loss = (logs or {}).get("loss")
         if loss is not None and not np.isfinite(float(loss)):
-            self.epoch = self._current + 1
-            self.model.stop_training = True
+            self._stop()
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.epoch is None and non_finite_variable(self.model) is not None:
+            self._stop()
+
+    def _stop(self):
+        self.epoch = self._current + 1
+        self.model.stop_training = True
 
 
 class BestEpoch(keras.callbacks.EarlyStopping):
@@ -543,7 +554,10 @@ class BestEpoch(keras.callbacks.EarlyStopping):
                 self._load(epoch)
 
     def on_epoch_end(self, epoch, logs=None):
-        super().on_epoch_end(epoch, logs)
+        # An epoch whose weights are not finite is never the best (and
+        # Diverged stops the run there).
+        if non_finite_variable(self.model) is None:
+            super().on_epoch_end(epoch, logs)
         self._save(epoch + 1)
 
     def _state_path(self, epochs_done: int) -> Path:
@@ -608,7 +622,8 @@ class Fitted:
     validation: dict | None
     wall_time_s: float
     replicas: int
-    # The epoch (1-based) whose loss became NaN or infinite, where training stopped.
+    # The epoch (1-based) whose loss or weights became NaN or infinite, where
+    # training stopped.
     diverged_at_epoch: int | None = None
 
 
@@ -768,7 +783,8 @@ def train(config: TrainConfig, extra_callbacks=()) -> dict:
             # None, or the teacher, T, a, and the teacher's test accuracy and agreement.
             "distillation": distillation,
             "validation": fitted.validation,
-            # The epoch (from 1) whose loss became NaN or infinite, where training stopped.
+            # The epoch (from 1) whose loss or weights became NaN or infinite, where
+            # training stopped.
             "diverged_at_epoch": fitted.diverged_at_epoch,
         }
     )

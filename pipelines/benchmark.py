@@ -366,37 +366,19 @@ def _made(train_dir: str | None) -> dict | None:
     return made
 
 
-class Diverged(Exception):
-    """A seed's training diverged before any good epoch: its weights are NaN or
-    infinite, so there is no file to deploy. The message says when;
-    ``config``: the run's settings."""
-
-    def __init__(self, message: str, config: training.TrainConfig):
-        super().__init__(message)
-        self.config = config
-
-
 def _export(method: Method, cfg: training.TrainConfig, cell_dir: Path, dataset) -> dict:
     """Writes the cell's .tflite from its trained model; returns what it knows of it.
 
     Raises:
-      Diverged: the model's weights are not finite.
+      grid.Diverged: the model's weights are not finite.
     """
     import keras
     import numpy as np
 
     from hashed_keras import layers, lite, smh  # noqa: F401  (register the layers for loading)
-    from hashed_keras.lite.convert import non_finite_variable
 
     model = keras.models.load_model(Path(cfg.out) / "model.keras")
-    if non_finite_variable(model) is not None:
-        metrics = json.loads((Path(cfg.out) / "metrics.json").read_text())
-        epoch = metrics.get("diverged_at_epoch")
-        raise Diverged(
-            f"seed {cfg.seed}: "
-            + (f"loss NaN or infinite in epoch {epoch}" if epoch else "weights not finite"),
-            cfg,
-        )
+    grid.check_finite(model, cfg)
     path = cell_dir / "model.tflite"
     if method.export == "ptq":
         from hk_experiments.baselines import ptq
@@ -591,15 +573,14 @@ def run_cell(
         seed_dir = _seed_dir(root, cell, seeds, seed)
         try:
             runs.append(_run_seed(suite, root, model, name, c, seed, seed_dir, dataset))
-        except Diverged as error:
+        except grid.Diverged as error:
             diverged.append(error)
     if diverged:
         cfg = diverged[0].config
-        raise Diverged(
+        raise grid.Diverged(
             f"training diverged for {len(diverged)} of {len(seeds)} seeds "
-            f"({'; '.join(map(str, diverged))}) at learning rate {cfg.learning_rate:g}"
-            + (f", momentum {cfg.momentum:g}" if cfg.optimizer == "sgd" else "")
-            + ": tune the cell (--trials N) or lower its learning rate",
+            f"({'; '.join(map(str, diverged))}) at {grid.rates(cfg)}"
+            ": tune the cell (--trials N) or lower its learning rate",
             cfg,
         )
     accuracies = [r["accuracy"] for r in runs]
@@ -1148,16 +1129,14 @@ def main(argv):
         with pipelines.stderr_shown_on_failure(quiet=not FLAGS.verbose):
             try:
                 rows.append(run_cell(FLAGS.suite, suite, root, model, name, c, dataset))
-            except Diverged as error:
+            except grid.Diverged as error:
                 left_out[cell] = str(error)
                 print(f"  {cell}: left out: {error}", flush=True)
         if cell not in progress.done:
             progress.finish(cell)
     text = table(rows)
     if left_out:
-        text += "\n\nLeft out (no file to deploy): " + "; ".join(
-            f"{cell}: {why}" for cell, why in left_out.items()
-        )
+        text += "\n\n" + grid.left_out_note(f"{cell}: {why}" for cell, why in left_out.items())
     epochs = FLAGS.epochs or suite.epochs
     trials = suite.trials if FLAGS.trials is None else FLAGS.trials
     described = about(suite, models, epochs, _seeds(suite), trials)

@@ -203,7 +203,7 @@ def main(argv):
 
 
 def _divergence(config, metrics) -> str:
-    """What a run whose loss became NaN or infinite kept, and what to change."""
+    """What a run whose loss or weights became NaN or infinite kept, and what to change."""
     validation = metrics.get("validation")
     kept = (
         f"the model is epoch {validation['best_epoch']}'s, the best on the validation "
@@ -215,8 +215,8 @@ def _divergence(config, metrics) -> str:
         f" or --momentum (now {config.momentum:g})" if config.optimizer == "sgd" else ""
     )
     return (
-        f"the loss became NaN or infinite in epoch {metrics['diverged_at_epoch']}, so "
-        f"training stopped there: {kept}. Lower {step}."
+        "the loss or the weights became NaN or infinite in epoch "
+        f"{metrics['diverged_at_epoch']}, so training stopped there: {kept}. Lower {step}."
     )
 
 

@@ -51,6 +51,27 @@ def test_fixed_storage_inflates_the_virtual_layer_at_a_fixed_budget(tmp_path):
     assert len(list(tmp_path.glob("small_dense_*u_seed*"))) == 2 * len(widths)
     again = _run("benchmarks.fixed_storage", *args)  # resumed: nothing retrained
     assert f"all {4 + 2 * len(widths)} cells done before" in again
+    # A run that diverged (every weight NaN, its training record kept) is
+    # left out with one line, and the grid goes on: its cell has one seed.
+    import keras
+    import numpy as np
+
+    from hashed_keras import layers  # noqa: F401  (registers the layers for loading)
+
+    run = tmp_path / "hashed_x4_seed1"
+    model = keras.models.load_model(run / "model.keras")
+    model.set_weights([np.full_like(w, np.nan) for w in model.get_weights()])
+    model.save(run / "model.keras")
+    (run / "tflite.json").unlink()
+    diverged = _run("benchmarks.fixed_storage", *args)
+    why = (
+        "hashed_x4_seed1: training diverged (seed 1: weights not finite) at learning rate "
+        "0.01, momentum 0.9: retrain it with a lower learning rate"
+    )
+    assert f"  left out: {why}\n" in diverged
+    assert f"Left out (no file to deploy): {why}" in (tmp_path / "results.md").read_text()
+    rows = json.loads((tmp_path / "results.json").read_text())
+    assert [r["seeds"] for r in rows if (r["inflation"], r["method"]) == (4, "hashed")] == [1]
 
 
 def test_byte_budget_chooses_on_validation_within_the_budget(tmp_path):

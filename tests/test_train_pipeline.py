@@ -347,6 +347,40 @@ def test_a_diverged_run_stops_at_once_and_keeps_its_best_epoch(tmp_path):
     assert training.train(_paper(tmp_path / "ok", epochs=2))["diverged_at_epoch"] is None
 
 
+class _DeadUnit(keras.callbacks.Callback):
+    """Makes one hidden unit's bias -inf at the start of epoch ``epoch``
+    (0-based): the ReLU outputs 0 for it and its gradient is 0, so the loss
+    stays finite and the weights stay non-finite -- a diverged run the loss
+    does not show."""
+
+    def __init__(self, epoch):
+        super().__init__()
+        self.epoch = epoch
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if epoch == self.epoch:
+            bias = next(w for w in self.model.weights if w.path.endswith("fc1/bias"))
+            value = keras.ops.convert_to_numpy(bias)
+            value[0] = -np.inf
+            bias.assign(value)
+
+
+def test_a_run_whose_weights_diverge_behind_a_finite_loss_stops_too(tmp_path):
+    from hashed_keras.lite.convert import non_finite_variable
+
+    # At 0.02 the accuracy still climbs in epoch 4 (0.25, 0.6, 0.8 before it).
+    config = _paper(tmp_path / "r", epochs=20, patience=10, learning_rate=0.02)
+    metrics = training.train(config, extra_callbacks=[_DeadUnit(3)])
+    assert all(np.isfinite(metrics["history"]["loss"]))  # the loss never showed it
+    # Stopped at the end of epoch 4, not after ten more epochs of patience;
+    # the kept epoch is one before it (epoch 4 validates best, but is not
+    # finite), so the saved model converts.
+    assert metrics["diverged_at_epoch"] == 4 and metrics["epochs_run_this_session"] == 4
+    assert metrics["validation"]["best_epoch"] <= 3
+    model = keras.models.load_model(tmp_path / "r" / "model.keras")
+    assert non_finite_variable(model) is None
+
+
 def test_cli_says_when_the_loss_diverged_and_what_to_lower(tmp_path):
     out = tmp_path / "run"
     result = _run_cli(
@@ -359,7 +393,8 @@ def test_cli_says_when_the_loss_diverged_and_what_to_lower(tmp_path):
     epoch = metrics["diverged_at_epoch"]
     assert epoch is not None and metrics["epochs_run_this_session"] == epoch < 40
     assert result.stderr.strip() == (
-        f"pipelines.train: warning: the loss became NaN or infinite in epoch {epoch}, so "
+        f"pipelines.train: warning: the loss or the weights became NaN or infinite in epoch "
+        f"{epoch}, so "
         f"training stopped there: the model is epoch {metrics['validation']['best_epoch']}'s, "
         f"the best on the validation split (accuracy "
         f"{metrics['validation']['accuracy']:.4f}). Lower --learning_rate (now 5) or "
