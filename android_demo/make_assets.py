@@ -28,14 +28,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import struct
 import sys
 import tempfile
 import zlib
 from pathlib import Path
-
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 DEMO_DIR = Path(__file__).resolve().parent
 REPO_ROOT = DEMO_DIR.parent
@@ -73,6 +70,11 @@ def parse_args(argv=None):
     )
     p.add_argument("--out", default=str(DEFAULT_ASSETS), help="the app's assets directory")
     p.add_argument("--images_per_class", type=int, default=1, help="bundled test images per class")
+    p.add_argument(
+        "--verbose",
+        action="store_true",
+        help="show TensorFlow's and LiteRT's logs (kept off the terminal unless it fails)",
+    )
     return p.parse_args(argv)
 
 
@@ -274,4 +276,8 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    import pipelines  # keeps TensorFlow's and LiteRT's logs off the terminal (see --verbose)
+
+    with pipelines.stderr_shown_on_failure():
+        code = main()
+    sys.exit(code)
