@@ -140,6 +140,27 @@ def test_masked_layers_config_round_trip_and_errors():
         MaskedDense(4, kept=100).build((None, 5))
 
 
+def test_rer_starts_with_the_signal_of_a_dense_layer_of_its_fan_in():
+    # Three 1000-unit ReLU layers keeping 1/64 of their edges pass a signal of
+    # the dense net's size (unscaled, each layer divides it by 8: 1/512 here).
+    keras.utils.set_random_seed(0)
+    x = np.random.default_rng(0).normal(size=(256, 1000)).astype(np.float32)
+
+    def output_std(layer):
+        y = x
+        for i in range(3):
+            y = layer(i)(y)
+        return float(np.std(keras.ops.convert_to_numpy(y)))
+
+    dense = output_std(lambda i: keras.layers.Dense(1000, activation="relu"))
+    masked = output_std(lambda i: MaskedDense(1000, compression=1 / 64, seed=i, activation="relu"))
+    assert masked == pytest.approx(dense, rel=0.2)
+    # An initializer that is not variance-scaling is left as given.
+    ones = MaskedDense(4, kept=3, seed=1, kernel_initializer="ones")
+    ones.build((None, 5))
+    assert set(np.unique(_kernel(ones))) == {0.0, 1.0}
+
+
 def test_rer_mask_survives_training_and_save_load(tmp_path):
     keras.utils.set_random_seed(0)
     digits = data.load("digits", limit=200)
