@@ -494,10 +494,11 @@ class Diverged(keras.callbacks.Callback):
     trial at learning rate 0.3 and momentum 0.99, say) trains on until early
     stopping's patience runs out, ten wasted epochs. The loss alone does not
     always show it: a NaN or infinite weight behind a ReLU that outputs 0 for
-    it leaves the loss finite. :class:`BestEpoch` still restores the best
-    epoch's weights (never a non-finite epoch's). ``epoch``: the epoch (from 1)
-    it happened in, or None. Not ``keras.callbacks.TerminateOnNaN``: that one
-    sees only the loss, does not say when, and prints to stdout.
+    it leaves the loss finite. :class:`BestEpoch` (listed after it) still
+    restores the best epoch's weights, never taking the epoch it stopped in.
+    ``epoch``: the epoch (from 1) it happened in, or None. Not
+    ``keras.callbacks.TerminateOnNaN``: that one sees only the loss, does not
+    say when, and prints to stdout.
     """
 
     def __init__(self):
@@ -531,9 +532,11 @@ class BestEpoch(keras.callbacks.EarlyStopping):
     that epoch. When ``fit`` resumes at epoch ``e``, the state of epoch ``e``
     is read back, so a resumed run stops and restores as an uninterrupted one
     would. ``patience=0`` never stops early (the best epoch is still restored).
+    The epoch ``diverged`` (a :class:`Diverged` listed before it) stopped in
+    is never the best: its weights are not finite.
     """
 
-    def __init__(self, state_dir, patience: int):
+    def __init__(self, state_dir, patience: int, diverged: Diverged):
         super().__init__(
             monitor="val_accuracy",
             mode="max",
@@ -541,6 +544,7 @@ class BestEpoch(keras.callbacks.EarlyStopping):
             restore_best_weights=True,
         )
         self.state_dir = Path(state_dir)
+        self.diverged = diverged
         self._first_epoch = True
 
     def on_train_begin(self, logs=None):
@@ -554,9 +558,7 @@ class BestEpoch(keras.callbacks.EarlyStopping):
                 self._load(epoch)
 
     def on_epoch_end(self, epoch, logs=None):
-        # An epoch whose weights are not finite is never the best (and
-        # Diverged stops the run there).
-        if non_finite_variable(self.model) is None:
+        if self.diverged.epoch is None:
             super().on_epoch_end(epoch, logs)
         self._save(epoch + 1)
 
@@ -677,12 +679,12 @@ def fit(config: TrainConfig, dataset: data.Dataset, extra_callbacks=()) -> Fitte
     if config.verbose:
         model.summary()
     restored, diverged = _Restored(), Diverged()
-    best = BestEpoch(backup, config.patience) if held_out is not None else None
+    best = BestEpoch(backup, config.patience, diverged) if held_out is not None else None
     callbacks = [
+        diverged,  # before BestEpoch, which asks it
         *([best] if best else []),  # before BackupAndRestore: see BestEpoch
         keras.callbacks.BackupAndRestore(str(backup)),
         restored,
-        diverged,
         *extra_callbacks,
     ]
     start = time.perf_counter()
