@@ -14,8 +14,9 @@ at ``build`` and the forward pass reads ``kernel * mask``, so their gradient is
 exactly zero and they stay zero under any optimizer. The kept positions start
 with the variance of a dense layer of the kept fan-in and fan-out (a
 variance-scaling initializer's draw times ``sqrt(size / kept)``), as a sparse
-layer's initialisation must for the signal to pass several of them. A ``.tflite`` of such a
-model is a plain dense one (TFLite folds the product into one constant).
+layer's initialisation must for the signal to pass several of them. A
+``.tflite`` of such a model is a plain dense one (TFLite folds the product
+into one constant).
 
 The stored size (:meth:`stored_size`, used by
 :func:`hashed_keras.summarize`) is the kept weights plus the bias: what a
