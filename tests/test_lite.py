@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from lite_families import hashed_model
 
+import hashed_keras
 from hashed_keras import lite
 from hashed_keras.lite import flatbuffer, ops
 from hk_experiments import models
@@ -101,6 +102,35 @@ def test_unfindable_weights_are_refused_with_advice(tmp_path, monkeypatch):
     monkeypatch.setattr(ops, "reference_weights", shifted)
     with pytest.raises(lite.ConversionError, match="skip="):
         lite.convert(model, tmp_path / "x.tflite")
+
+
+def test_converting_many_models_in_one_process_is_quiet(tmp_path):
+    # benchmarks.byte_budget sizes and converts a dozen models in one process;
+    # the check against Keras used model.predict(), whose tf.function per model
+    # made TensorFlow warn "triggered tf.function retracing" on its terminal.
+    import logging
+
+    messages = []
+
+    class Keep(logging.Handler):
+        def emit(self, record):
+            messages.append(record.getMessage())
+
+    handler = Keep()
+    logging.getLogger("tensorflow").addHandler(handler)
+    try:
+        for i in range(7):
+            model = keras.Sequential(
+                [
+                    keras.Input((8,)),
+                    hashed_keras.layers.HashedDense(4 + i, compression=0.5, seed=i),
+                    keras.layers.Dense(3),
+                ]
+            )
+            lite.convert(model, tmp_path / f"m{i}.tflite", num_samples=4)
+    finally:
+        logging.getLogger("tensorflow").removeHandler(handler)
+    assert not [m for m in messages if "retracing" in m], messages
 
 
 def _run(module, *args, timeout=600):

@@ -310,8 +310,12 @@ def _verify(model, content, inputs, tolerance, use_kernels):
 
         interpreter = _runtime_module(_default_runtime()).Interpreter(model_content=content)
     got = run_tflite(interpreter, inputs)
-    want = model.predict(inputs if len(inputs) > 1 else inputs[0], verbose=0)
-    want = want if isinstance(want, (list, tuple)) else [want]
+    # Called, not predict(): predict() traces a tf.function per model, and a
+    # process that converts several (a byte-budget search) got TensorFlow's
+    # "triggered tf.function retracing" warnings. The interpreter above runs
+    # the whole batch at once too.
+    want = model(inputs if len(inputs) > 1 else inputs[0], training=False)
+    want = [keras.ops.convert_to_numpy(w) for w in keras.tree.flatten(want)]
     if len(got) != len(want):
         raise ConversionError(f"The .tflite has {len(got)} outputs, Keras {len(want)}.")
     worst = 0.0
