@@ -1,6 +1,7 @@
 """The .tflite converter, the runtime helper and the lite pipelines, end to end."""
 
 import json
+import logging
 from pathlib import Path
 
 import cli
@@ -108,8 +109,6 @@ def test_converting_many_models_in_one_process_is_quiet(tmp_path):
     # benchmarks.byte_budget sizes and converts a dozen models in one process;
     # the check against Keras used model.predict(), whose tf.function per model
     # made TensorFlow warn "triggered tf.function retracing" on its terminal.
-    import logging
-
     messages = []
 
     class Keep(logging.Handler):
