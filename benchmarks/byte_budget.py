@@ -26,7 +26,10 @@ resumable (``<out>/sizing.json``, whose entries are reused while they were made
 by the current sizer, ``SIZER``; one directory per trained run, reused while
 it was trained with the same settings: other ``--epochs`` or ``--recipe``
 retrain it). Writes
-``<out>/results.md``, ``results.json`` and ``accuracy_vs_budget.png``.
+``<out>/results.md``, ``results.json`` and ``accuracy_vs_budget.png``: this
+command's rows and the earlier rows of ``<out>`` for the budgets and methods it
+did not run, while they were made with the same data, recipe, seeds and
+candidates (:data:`SHARED`), so a grid run in parts reports as one.
 """
 
 from __future__ import annotations
@@ -43,11 +46,12 @@ from benchmarks import grid
 from hk_experiments import data, training
 
 FLAGS = flags.FLAGS
+METHODS = ("dense", "hashed", "smh")  # also the order of a budget's rows
 flags.DEFINE_enum("dataset", "fashion_mnist", list(data.DATASETS), "Data set.")
 flags.DEFINE_string("data_dir", None, "Directory of MNIST-format IDX files.")
 flags.DEFINE_integer("limit", None, "Use only this many training examples (quick runs).")
 flags.DEFINE_list("budgets", ["16384", "65536", "262144"], "File budgets in bytes.")
-flags.DEFINE_list("methods", ["dense", "hashed", "smh"], "Methods.")
+flags.DEFINE_list("methods", list(METHODS), "Methods.")
 flags.DEFINE_list("hidden", ["250", "1000", "4000"], "Virtual hidden units tried (hashed, smh).")
 flags.DEFINE_list("dtypes", ["float32", "int8"], "Weight types tried.")
 flags.DEFINE_list("seeds", ["0", "1", "2"], "The first selects; the choice is rerun with all.")
@@ -64,6 +68,20 @@ SHRINK = 0.97  # a candidate over budget is shrunk by this factor until it fits
 # first sizer's, which probed only 1/256 and 1/32 and so missed candidates that
 # fit) is sized again. Raise it whenever `size` changes what it finds.
 SIZER = 2
+# The flags every row of one results.md shares: an earlier command's rows in
+# the same --out (budgets and methods this command did not run) are kept while
+# these were the same, so a grid run in parts reports as one.
+SHARED = (
+    "dataset",
+    "data_dir",
+    "limit",
+    "recipe",
+    "epochs",
+    "validation_split",
+    "seeds",
+    "hidden",
+    "dtypes",
+)
 
 
 class Candidate:
@@ -345,8 +363,10 @@ def main(argv):
                     "candidates": len(pool),
                     "wall_time_s": sum(s["wall_time_s"] for s, _ in scores)
                     + sum(r["wall_time_s"] for r in runs[1:]),
+                    "settings": _settings(),
                 }
             )
+    rows = _with_earlier(rows)
     header = (
         "| budget | method | chosen: weights, hidden units, compression | .tflite bytes | "
         "validation acc % (seed 0) | test error % (mean ± sd) | seeds | candidates | "
@@ -368,7 +388,39 @@ def main(argv):
     print(f"wrote {FLAGS.out}/results.md, results.json, accuracy_vs_budget.png")
 
 
+def _settings() -> dict:
+    """This command's :data:`SHARED` flags, as results.json records them."""
+    return json.loads(json.dumps({name: FLAGS[name].value for name in SHARED}))
+
+
+def _with_earlier(rows) -> list[dict]:
+    """``rows`` and the rows of ``--out``'s results.json that this command did
+    not redo (other budgets or methods) and that were made with the same
+    :data:`SHARED` flags; the others are left out with one line saying why."""
+    path = Path(FLAGS.out) / "results.json"
+    earlier = json.loads(path.read_text()) if path.is_file() else []
+    redone = {(r["budget"], r["method"]) for r in rows}
+    earlier = [r for r in earlier if (r["budget"], r["method"]) not in redone]
+    now = _settings()
+    kept = [r for r in earlier if r.get("settings") == now]
+    if other := [r for r in earlier if r.get("settings") != now]:
+        print(
+            f"results: {len(other)} earlier row(s) of {FLAGS.out} left out, made with "
+            f"other settings ({grid.differences(other[0].get('settings'), now)})",
+            flush=True,
+        )
+    if kept:
+        print(f"results: {len(kept)} earlier row(s) of {FLAGS.out} kept", flush=True)
+
+    def order(row):
+        method = row["method"]
+        return row["budget"], METHODS.index(method) if method in METHODS else len(METHODS)
+
+    return sorted(kept + rows, key=order)
+
+
 def plot(rows, path):
+    budgets = sorted({r["budget"] for r in rows})
     grid.errorbar_plot(
         path,
         {
@@ -377,13 +429,10 @@ def plot(rows, path):
                 for r in rows
                 if r["method"] == m
             ]
-            for m in FLAGS.methods
+            for m in dict.fromkeys(r["method"] for r in rows)
         },
         xlabel=".tflite budget (KiB)",
-        xticks=(
-            [int(b) / 1024 for b in FLAGS.budgets],
-            [f"{int(b) / 1024:g}" for b in FLAGS.budgets],
-        ),
+        xticks=([b / 1024 for b in budgets], [f"{b / 1024:g}" for b in budgets]),
         ylabel="test error % of the best fitting model",
         title=f"Best model per byte budget, {FLAGS.dataset}",
     )

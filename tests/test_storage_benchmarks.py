@@ -125,6 +125,16 @@ def test_byte_budget_chooses_on_validation_within_the_budget(tmp_path):
     chosen = {r["method"]: r for r in json.loads((tmp_path / "results.json").read_text())}
     assert set(chosen) == {"dense", "hashed"}
     assert (chosen["hashed"]["dtype"], chosen["hashed"]["hidden_units"]) != ("float32", 64)
+    # A grid run in parts reports as one: a command for one method keeps the
+    # earlier rows (same settings) of the methods it did not run.
+    out = _run(
+        "benchmarks.byte_budget",
+        *[a for a in args if a != "--methods=dense,hashed"],
+        "--methods=hashed",
+    )
+    assert f"results: 1 earlier row(s) of {tmp_path} kept" in out
+    assert json.loads((tmp_path / "results.json").read_text()) == list(chosen.values())
+    assert "| 8 KiB | dense |" in (tmp_path / "results.md").read_text()
     # Other settings: the runs are retrained and rescored, not reused.
     longer = [a for a in args if not a.startswith(("--epochs", "--methods"))]
     out = _run("benchmarks.byte_budget", *longer, "--epochs=2", "--methods=dense")
@@ -133,6 +143,8 @@ def test_byte_budget_chooses_on_validation_within_the_budget(tmp_path):
     for run in tmp_path.glob("runs/b8192_dense_*_seed0"):  # both candidates
         assert json.loads((run / "metrics.json").read_text())["config"]["epochs"] == 2
         assert (run / "budget.json").stat().st_mtime > (run / "metrics.json").stat().st_mtime
+    # ... but not the rows made with other settings (here the 1-epoch hashed one).
+    assert "results: 1 earlier row(s) of" in out and "other settings (epochs 1 -> 2)" in out
     assert {r["method"] for r in json.loads((tmp_path / "results.json").read_text())} == {"dense"}
 
 
