@@ -257,8 +257,9 @@ def scored(candidate, seed) -> dict:
 
     cfg = _config(candidate, seed)
     result_path = Path(cfg.out) / "budget.json"
-    if (record := grid.derived_record(result_path, cfg)) is not None:
-        return record
+    record = grid.derived_record(result_path, cfg)
+    if record is not None and "error" not in record:  # a refusal is asked again: cheap,
+        return record  # and a later converter may accept the file
     metrics = grid.train_cell(cfg)
     dataset = _dataset(seed)
     path = Path(cfg.out) / "model.tflite"

@@ -126,13 +126,18 @@ def test_byte_budget_chooses_on_validation_within_the_budget(tmp_path):
     assert set(chosen) == {"dense", "hashed"}
     assert (chosen["hashed"]["dtype"], chosen["hashed"]["hidden_units"]) != ("float32", 64)
     # A grid run in parts reports as one: a command for one method keeps the
-    # earlier rows (same settings) of the methods it did not run.
+    # earlier rows (same settings) of the methods it did not run. A refusal
+    # on record (an older converter's) is not trusted: the file is converted again.
+    refused = tmp_path / "runs" / "b8192_hashed_int8_h256_seed0" / "budget.json"
+    scores = refused.read_text()
+    refused.write_text(json.dumps({"error": "an older converter refused it"}))
     out = _run(
         "benchmarks.byte_budget",
         *[a for a in args if a != "--methods=dense,hashed"],
         "--methods=hashed",
     )
     assert f"results: 1 earlier row(s) of {tmp_path} kept" in out
+    assert "older converter" not in out and json.loads(refused.read_text()) == json.loads(scores)
     assert json.loads((tmp_path / "results.json").read_text()) == list(chosen.values())
     assert "| 8 KiB | dense |" in (tmp_path / "results.md").read_text()
     # Other settings: the runs are retrained and rescored, not reused.
