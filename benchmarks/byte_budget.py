@@ -399,9 +399,14 @@ def _with_earlier(rows) -> list[dict]:
     not redo (other budgets or methods) and that were made with the same
     :data:`SHARED` flags; the others are left out with one line saying why."""
     path = Path(FLAGS.out) / "results.json"
-    earlier = json.loads(path.read_text()) if path.is_file() else []
+    try:
+        earlier = json.loads(path.read_text()) if path.is_file() else []
+    except ValueError as error:  # cut short or edited by hand: rewritten below
+        print(f"results: {path} is not JSON ({error}); its rows left out", flush=True)
+        earlier = []
+    earlier = [r for r in earlier if isinstance(r, dict)] if isinstance(earlier, list) else []
     redone = {(r["budget"], r["method"]) for r in rows}
-    earlier = [r for r in earlier if (r["budget"], r["method"]) not in redone]
+    earlier = [r for r in earlier if (r.get("budget"), r.get("method")) not in redone]
     now = _settings()
     kept = [r for r in earlier if r.get("settings") == now]
     if other := [r for r in earlier if r.get("settings") != now]:

@@ -151,6 +151,11 @@ def test_byte_budget_chooses_on_validation_within_the_budget(tmp_path):
     # ... but not the rows made with other settings (here the 1-epoch hashed one).
     assert "results: 1 earlier row(s) of" in out and "other settings (epochs 1 -> 2)" in out
     assert {r["method"] for r in json.loads((tmp_path / "results.json").read_text())} == {"dense"}
+    # A results.json cut short costs its rows, not the command's: it is rewritten.
+    (tmp_path / "results.json").write_text('[{"budget": 8192, "method": "smh"')
+    out = _run("benchmarks.byte_budget", *longer, "--epochs=2", "--methods=dense")
+    assert "results.json is not JSON" in out and "its rows left out" in out
+    assert {r["method"] for r in json.loads((tmp_path / "results.json").read_text())} == {"dense"}
 
 
 def _nan_weights(path):
