@@ -364,10 +364,11 @@ def main(argv):
                     "candidates": len(pool),
                     "wall_time_s": sum(s["wall_time_s"] for s, _ in scores)
                     + sum(r["wall_time_s"] for r in runs[1:]),
-                    "settings": _settings(),
                 }
             )
-    rows = _with_earlier(rows)
+    rows = grid.with_earlier(
+        FLAGS.out, rows, ("budget", "method"), grid.flag_settings(FLAGS, SHARED), _order
+    )
     header = (
         "| budget | method | chosen: weights, hidden units, compression | .tflite bytes | "
         "validation acc % (seed 0) | test error % (mean ± sd) | seeds | candidates | "
@@ -389,40 +390,9 @@ def main(argv):
     print(f"wrote {FLAGS.out}/results.md, results.json, accuracy_vs_budget.png")
 
 
-def _settings() -> dict:
-    """This command's :data:`SHARED` flags, as results.json records them."""
-    return json.loads(json.dumps({name: FLAGS[name].value for name in SHARED}))
-
-
-def _with_earlier(rows) -> list[dict]:
-    """``rows`` and the rows of ``--out``'s results.json that this command did
-    not redo (other budgets or methods) and that were made with the same
-    :data:`SHARED` flags; the others are left out with one line saying why."""
-    path = Path(FLAGS.out) / "results.json"
-    try:
-        earlier = json.loads(path.read_text()) if path.is_file() else []
-    except ValueError as error:  # cut short or edited by hand: rewritten below
-        print(f"results: {path} is not JSON ({error}); its rows left out", flush=True)
-        earlier = []
-    earlier = [r for r in earlier if isinstance(r, dict)] if isinstance(earlier, list) else []
-    redone = {(r["budget"], r["method"]) for r in rows}
-    earlier = [r for r in earlier if (r.get("budget"), r.get("method")) not in redone]
-    now = _settings()
-    kept = [r for r in earlier if r.get("settings") == now]
-    if other := [r for r in earlier if r.get("settings") != now]:
-        print(
-            f"results: {len(other)} earlier row(s) of {FLAGS.out} left out, made with "
-            f"other settings ({grid.differences(other[0].get('settings'), now)})",
-            flush=True,
-        )
-    if kept:
-        print(f"results: {len(kept)} earlier row(s) of {FLAGS.out} kept", flush=True)
-
-    def order(row):
-        method = row["method"]
-        return row["budget"], METHODS.index(method) if method in METHODS else len(METHODS)
-
-    return sorted(kept + rows, key=order)
+def _order(row):
+    method = row["method"]
+    return row["budget"], METHODS.index(method) if method in METHODS else len(METHODS)
 
 
 def plot(rows, path):

@@ -16,7 +16,9 @@ SGD, dropout, early stopping on a validation split of the training set; with
 ``pipelines.train --tune N --out DIR/<method>`` is used), is converted to
 ``.tflite`` and its test error is computed by the interpreter. Cells are
 resumable (a finished cell is read back while it was made with the same
-settings). Writes ``<out>/results.md``,
+settings), and a command run for some inflations keeps the earlier rows of its
+``--out`` for the others while they were made with the same flags, so the grid
+can be run in parts and reports as one. Writes ``<out>/results.md``,
 ``results.json`` and ``error_vs_inflation.png``: test error mean ± standard
 deviation over ``--seeds``.
 """
@@ -47,6 +49,10 @@ flags.DEFINE_string("hparams_dir", None, "A directory with <method>/hparams.json
 flags.DEFINE_string("out", "runs/fixed_storage", "Output directory.")
 
 METHODS = ("hashed", "small_dense")
+# The flags every row of one results.md shares: an earlier command's rows in
+# the same --out (inflations this command did not run) are kept while these
+# were the same (grid.with_earlier), so a grid run in parts reports as one.
+SHARED = ("dataset", "data_dir", "limit", "hidden", "seeds", "recipe", "epochs", "hparams_dir")
 ARCH_HIDDEN = 1000  # mlp3's hidden units (hk_experiments.zoo)
 
 
@@ -171,7 +177,13 @@ def main(argv):
                 **{key: result[key] for key in ("stored_size", "file_bytes", "wall_time_s")},
             }
         )
-    summary = summarize(rows)
+    summary = grid.with_earlier(
+        FLAGS.out,
+        summarize(rows),
+        ("inflation", "method"),
+        grid.flag_settings(FLAGS, SHARED),
+        lambda r: (r["inflation"], METHODS.index(r["method"])),
+    )
     header = (
         "| inflation | method | hidden units | stored size | .tflite bytes | "
         "test error % (mean ± sd) | seeds | train time s |"

@@ -9,7 +9,9 @@ methods, as in the paper): ``freshnets`` (FreshConv2D) vs ``hashed``
 plus the full ``dense`` net. Every cell is a ``pipelines.train`` run, then its
 ``.tflite`` (verified against Keras by the converter) whose accuracy the
 interpreter computes on the whole test split: the table reports that deployed
-accuracy and the file size. Resumable (finished cells are skipped). Writes
+accuracy and the file size. Resumable (finished cells are skipped); a command
+run for some cells keeps the earlier rows of its ``--out`` for the others while
+they were made with the same flags, so the grid can be run in parts. Writes
 ``<out>/results.md`` and ``<out>/results.json``.
 """
 
@@ -34,6 +36,11 @@ flags.DEFINE_integer("limit", None, "Train on the first N examples only.")
 flags.DEFINE_float("learning_rate", 1e-3, "Adam learning rate.")
 flags.DEFINE_integer("seed", 0, "Seed.")
 flags.DEFINE_string("out", "runs/freshnets", "Output directory.")
+
+# The flags every row of one results.md shares: an earlier command's rows in
+# the same --out (models, methods, levels this command did not run) are kept
+# while these were the same (grid.with_earlier).
+SHARED = ("dataset", "data_dir", "limit", "epochs", "learning_rate", "seed")
 
 
 def main(argv):
@@ -65,6 +72,14 @@ def main(argv):
             rows.append({"model": model, "method": method, "compression": c, **grid.cell(cfg)})
         except grid.Diverged as error:
             diverged.append(grid.left_out(error))
+
+    rows = grid.with_earlier(
+        FLAGS.out,
+        rows,
+        ("model", "method", "compression"),
+        grid.flag_settings(FLAGS, SHARED),
+        lambda r: (r["model"], -r["compression"], r["method"] != "dense", r["method"]),
+    )
 
     def row(r):
         label = "1" if r["method"] == "dense" else f"1/{round(1 / r['compression'])}"

@@ -321,6 +321,51 @@ def write_results(out, rows, header: str, format_row, diverged=()) -> str:
     return table
 
 
+def flag_settings(flags_, names) -> dict:
+    """The values of the absl flags ``names``, as a results.json row records
+    them (:func:`with_earlier`)."""
+    return json.loads(json.dumps({name: flags_[name].value for name in names}))
+
+
+def with_earlier(out, rows, key, settings: dict, order=None) -> list[dict]:
+    """``rows`` of this command (each stamped with its ``settings``) and the
+    rows of ``out``'s results.json that it did not redo, so a grid run in
+    parts reports as one.
+
+    An earlier row is kept when no row of this command has its ``key`` (the
+    fields naming a cell, e.g. ``("budget", "method")``) and it was made with
+    the same ``settings`` (the flags that make two rows comparable: data,
+    recipe, seeds, ...); the others are left out. One line each says how
+    many were kept and how many left out and why. A results.json that is not
+    JSON (cut short, edited) costs its rows, not the command. Sorted by
+    ``order`` (a key function) if given, else earlier rows first.
+    """
+    rows = [{**r, "settings": settings} for r in rows]
+    path = Path(out) / "results.json"
+    try:
+        earlier = json.loads(path.read_text()) if path.is_file() else []
+    except ValueError as error:  # rewritten by write_results
+        print(f"results: {path} is not JSON ({error}); its rows left out", flush=True)
+        earlier = []
+    earlier = [r for r in earlier if isinstance(r, dict)] if isinstance(earlier, list) else []
+
+    def named(row):
+        return json.dumps([row.get(field) for field in key])
+
+    redone = {named(r) for r in rows}
+    earlier = [r for r in earlier if named(r) not in redone]
+    kept = [r for r in earlier if r.get("settings") == settings]
+    if other := [r for r in earlier if r.get("settings") != settings]:
+        print(
+            f"results: {len(other)} earlier row(s) of {out} left out, made with "
+            f"other settings ({differences(other[0].get('settings'), settings)})",
+            flush=True,
+        )
+    if kept:
+        print(f"results: {len(kept)} earlier row(s) of {out} kept", flush=True)
+    return sorted(kept + rows, key=order) if order else kept + rows
+
+
 def error_spread(errors) -> dict:
     """``error_mean``, ``error_sd`` (sample standard deviation; 0 for one run)
     and ``seeds`` of a cell's test errors, one per seed."""

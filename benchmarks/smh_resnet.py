@@ -9,8 +9,10 @@ At each fraction of the ResNet-20's Dense/Conv2D weights (default 25%, 10%,
 (per-layer HashedNets at the same total size), ``small_dense`` (a narrower
 ResNet-20 of about the same size), plus the full ``dense`` net. Every cell is a
 ``pipelines.train`` run, then its ``.tflite`` (verified against Keras by the
-converter) evaluated by the interpreter on the whole test split. Resumable.
-Writes ``<out>/results.md`` and ``<out>/results.json``.
+converter) evaluated by the interpreter on the whole test split. Resumable;
+a command run for some cells keeps the earlier rows of its ``--out`` for the
+others while they were made with the same flags. Writes ``<out>/results.md``
+and ``<out>/results.json``.
 """
 
 from __future__ import annotations
@@ -35,6 +37,11 @@ flags.DEFINE_integer("limit", 10000, "Train on the first N examples only (0: all
 flags.DEFINE_integer("batch_size", 64, "Batch size.")
 flags.DEFINE_integer("seed", 0, "Seed.")
 flags.DEFINE_string("out", "runs/smh_resnet", "Output directory.")
+
+# The flags every row of one results.md shares: an earlier command's rows in
+# the same --out (fractions, methods this command did not run) are kept while
+# these were the same (grid.with_earlier).
+SHARED = ("dataset", "data_dir", "limit", "epochs", "batch_size", "seed")
 
 
 def main(argv):
@@ -61,6 +68,14 @@ def main(argv):
             rows.append({"method": method, "fraction": fraction, **grid.cell(cfg)})
         except grid.Diverged as error:
             diverged.append(grid.left_out(error))
+
+    rows = grid.with_earlier(
+        FLAGS.out,
+        rows,
+        ("method", "fraction"),
+        grid.flag_settings(FLAGS, SHARED),
+        lambda r: (-r["fraction"], r["method"] != "dense", r["method"]),
+    )
 
     def row(r):
         label = "100%" if r["method"] == "dense" else f"{100 * r['fraction']:g}%"

@@ -16,7 +16,10 @@ settings changed. The trained models are kept under ``<out>/<suite>/train/``. Wr
 file bytes, gzip bytes and peak inference memory, log scale, a fixed colour and
 marker per method, each point labelled by its compression). Prints
 ``cell i of N (name), ~M min left`` as cells start (each cell left estimated by
-the cells of its method run so far) and one line as each ends;
+the cells of its method run so far) and one line as each ends. The report
+also holds the suite's cells finished by earlier commands with the same
+settings (other ``--models``/``--methods``/``--compressions``), so a suite
+completed across several commands reports as one;
 ``--verbose`` adds the per-epoch lines and TensorFlow's logs.
 
 Suites (2-core CPU; durations measured or estimated as stated in the README):
@@ -1058,6 +1061,23 @@ def plot(rows, out_dir: Path, about: str, command: str) -> list[Path]:
     return paths
 
 
+def _earlier_cells(suite: Suite, root: Path, models, methods, asked: set) -> list[dict]:
+    """The finished cells of ``root`` that this command did not ask for (other
+    models, methods or levels of the suite, or of the command) and that were
+    made as they would be made now (:func:`current_cell`), so a suite completed
+    across several commands reports as one. Runs nothing."""
+    levels = dict.fromkeys([*suite.compressions, *_compressions(suite)])
+    found = []
+    for model in dict.fromkeys([*models, *suite.models]):
+        for name in dict.fromkeys([*methods, *suite.methods]):
+            for c in levels if METHODS[name].compressed else (1.0,):
+                if cell_name(model, name, c) in asked:
+                    continue
+                if (done := current_cell(suite, root, model, name, c)) is not None:
+                    found.append(done)
+    return found
+
+
 def _command() -> str:
     parts = [f"python -m pipelines.benchmark --suite {FLAGS.suite}"]
     names = ("dataset", "limit", "epochs", "seeds", "trials", "models", "methods", "compressions")
@@ -1134,6 +1154,15 @@ def main(argv):
                 print(f"  {cell}: left out: {error}", flush=True)
         if cell not in progress.done:
             progress.finish(cell)
+    earlier = _earlier_cells(suite, root, models, methods, set(names))
+    if earlier:
+        print(
+            f"results: {len(earlier)} cell(s) made earlier with these settings kept: "
+            + ", ".join(cell_name(r["model"], r["method"], r["compression"]) for r in earlier),
+            flush=True,
+        )
+        rows += earlier
+        models = list(dict.fromkeys([*models, *(r["model"] for r in earlier)]))
     text = table(rows)
     if left_out:
         text += "\n\n" + grid.left_out_note(f"{cell}: {why}" for cell, why in left_out.items())
@@ -1141,6 +1170,12 @@ def main(argv):
     trials = suite.trials if FLAGS.trials is None else FLAGS.trials
     described = about(suite, models, epochs, _seeds(suite), trials)
     header = f"Suite `{FLAGS.suite}` ({described}): `{_command()}`\n\n"
+    if earlier:
+        header += (
+            f"With {len(earlier)} cell(s) made by earlier commands with the same settings "
+            "(read back, as the command without --models/--methods/--compressions reads "
+            "them).\n\n"
+        )
     paper = paper_table(rows, left_out)
     if paper:
         text += (

@@ -74,6 +74,20 @@ def test_tiny_grid_runs_resumes_and_reports(tmp_path):
     assert "all 6 cells done before (resumed" in second.stdout
     assert not [line for line in second.stdout.splitlines() if line.startswith("cell ")]
     assert before == {c: (root / f"{c}.json").stat().st_mtime_ns for c in cells}
+    # Completed across commands, the suite reports as one: a command for one
+    # method keeps the cells made earlier with the same settings ...
+    part = _run(*args[:-3], "dense", "--out", str(tmp_path))
+    assert part.returncode == 0, part.stderr[-3000:]
+    assert "results: 5 cell(s) made earlier with these settings kept: " in part.stdout
+    table = (root / "results.md").read_text()
+    assert "With 5 cell(s) made by earlier commands with the same settings" in table
+    assert "| mlp3 | hashed_int8 | 1/64 |" in table and "--methods dense --out" in table
+    # ... and not those made otherwise (here: another seed).
+    other = _run(*args[:-3], "dense", "--seed", "1", "--out", str(tmp_path))
+    assert other.returncode == 0, other.stderr[-3000:]
+    assert "made earlier" not in other.stdout
+    table = (root / "results.md").read_text()
+    assert "| mlp3 | dense |" in table and "hashed" not in table.split("\n\n")[1]
 
 
 def test_paper_suite_tunes_each_cell_and_reports_seeds_beside_the_paper(tmp_path):

@@ -51,6 +51,20 @@ def test_fixed_storage_inflates_the_virtual_layer_at_a_fixed_budget(tmp_path):
     assert len(list(tmp_path.glob("small_dense_*u_seed*"))) == 2 * len(widths)
     again = _run("benchmarks.fixed_storage", *args)  # resumed: nothing retrained
     assert f"all {4 + 2 * len(widths)} cells done before" in again
+    # Run in parts, it reports as one: a command for one inflation keeps the
+    # other's rows while they were made with the same flags, not otherwise.
+    part = _run("benchmarks.fixed_storage", *args, "--inflations=4")
+    assert f"results: 2 earlier row(s) of {tmp_path} kept" in part
+    rows = json.loads((tmp_path / "results.json").read_text())
+    assert {(r["inflation"], r["method"]) for r in rows} == set(by)
+    assert "| 1× | hashed | 8 |" in (tmp_path / "results.md").read_text()
+    other = _run("benchmarks.fixed_storage", *args, "--inflations=4", "--seeds=0")
+    assert (
+        f"results: 2 earlier row(s) of {tmp_path} left out, made with other settings "
+        "(seeds ['0', '1'] -> ['0'])"
+    ) in other
+    rows = json.loads((tmp_path / "results.json").read_text())
+    assert {(r["inflation"], r["seeds"]) for r in rows} == {(4, 1)}
     # A run that diverged (every weight NaN, its training record kept) is
     # left out with one line, and the grid goes on: its cell has one seed.
     import keras
