@@ -76,6 +76,28 @@ def search_space(config: training.TrainConfig):
     return space
 
 
+def at_edge(settings: dict, config: training.TrainConfig) -> list[str]:
+    """The chosen ``settings`` of a search of ``config`` that sit on an edge
+    of their range (:func:`search_space`), each as ``"name value (top|bottom
+    of low-high)"``: the best value may lie beyond, and a wider range
+    (:data:`RANGES`) might find it. A dropout rate of 0 is a limit, not an edge."""
+    said = []
+    for hp in search_space(config).space:
+        value = settings.get(hp.name)
+        if value is None:
+            continue
+        side = (
+            "top"
+            if value >= hp.max_value * (1 - 1e-6)
+            else "bottom"
+            if value <= hp.min_value * (1 + 1e-6) and hp.min_value > 0
+            else None
+        )
+        if side:
+            said.append(f"{hp.name} {value:.4g} ({side} of {hp.min_value:g}-{hp.max_value:g})")
+    return said
+
+
 def initial_points(dimensions: int, trials: int) -> int:
     """How many trials are drawn at random (the first of them: the run's own
     values) before the Gaussian process proposes the rest: KerasTuner's
@@ -121,7 +143,8 @@ def tune(config: training.TrainConfig, trials: int) -> dict:
     Returns:
       The contents of ``<out>/hparams.json``: ``recipe``, ``settings`` (the
       chosen values), ``validation_accuracy``, ``trials``,
-      ``trials_run_this_session``, ``search``, ``tuned_for``.
+      ``trials_run_this_session``, ``search``, ``tuned_for``, ``at_edge``
+      (:func:`at_edge`; also said in one line).
 
     Raises:
       training.ConfigError: a bad setting, no validation split, ``trials < 1``.
@@ -196,8 +219,16 @@ def tune(config: training.TrainConfig, trials: int) -> dict:
         f"{config.validation_split:g} of the training split; trial 1: the run's own values, "
         f"then random ones to {search.oracle.num_initial_points}, then the Gaussian process",
         "tuned_for": search_settings(config),
+        "at_edge": at_edge(best.hyperparameters.values, config),
     }
     (out / "hparams.json").write_text(json.dumps(result, indent=2) + "\n")
+    if result["at_edge"]:
+        print(
+            f"tuning {out}: chosen at the edge of the searched range: "
+            f"{', '.join(result['at_edge'])}; the best may lie beyond it "
+            "(widen hk_experiments.tuning.RANGES to search there)",
+            flush=True,
+        )
     return result
 
 

@@ -421,6 +421,19 @@ def test_paper_recipe_resumes_with_its_schedule_and_early_stopping_state(tmp_pat
     assert float(optimizer.learning_rate) == pytest.approx(0.05 * 0.95**5, rel=1e-5)
 
 
+def test_a_choice_on_the_edge_of_its_range_is_named(tmp_path):
+    config = _paper(tmp_path, epochs=1, method="rer")
+    chosen = {"learning_rate": 0.3, "momentum": 0.5, "input_dropout": 0.07, "dropout": 0.0}
+    # The largest learning rate and the smallest momentum searched: the best
+    # may lie beyond them. No dropout is a limit of the setting, not of the range.
+    assert tuning.at_edge(chosen, config) == [
+        "learning_rate 0.3 (top of 0.001-0.3)",
+        "momentum 0.5 (bottom of 0.5-0.99)",
+    ]
+    inside = {**chosen, "learning_rate": 0.07, "momentum": 0.76, "dropout": 0.7}
+    assert tuning.at_edge(inside, config) == ["dropout 0.7 (top of 0-0.7)"]
+
+
 def test_tuning_writes_hparams_resumes_and_train_reuses_them(tmp_path):
     out = tmp_path / "tuned"
     config = _paper(out, epochs=1, method="dense")
@@ -430,6 +443,7 @@ def test_tuning_writes_hparams_resumes_and_train_reuses_them(tmp_path):
     assert set(saved["settings"]) == {"learning_rate", "momentum", "input_dropout", "dropout"}
     assert 0.001 <= saved["settings"]["learning_rate"] <= 0.3
     assert saved["validation_accuracy"] == first["validation_accuracy"]
+    assert saved["at_edge"] == tuning.at_edge(saved["settings"], config)
     # The first trial is the run's own (the recipe's) values; the second is drawn.
     trials = sorted((out / "tuning").glob("trial_*/trial.json"))
     values = [json.loads(t.read_text())["hyperparameters"]["values"] for t in trials]
